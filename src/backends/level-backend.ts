@@ -1,0 +1,213 @@
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { ClassicLevel } from 'classic-level';
+import { Database, type BatchOperation, type Manifest, type WriteOptions } from '../contract/database.js';
+import type { NormalizedRange } from '../contract/range.js';
+import { MemostrataError } from '../errors.js';
+import { assertBytes } from './bytes.js';
+
+/** Options of {@link LevelBackend.open}. */
+export interface LevelBackendOptions {
+  /**
+   * Make every write durable (fsync) before it resolves, unless a write asks
+   * otherwise. Default `false`: writes reach the OS at once and survive a
+   * killed process, and the Cache asks for `sync` where it promises durability.
+   */
+  sync?: boolean;
+  /** Snappy compression of stored blocks. Default `true`. */
+  compression?: boolean;
+  /** LevelDB's write buffer in bytes. Default 4 MiB (LevelDB's own). */
+  writeBufferSize?: number;
+}
+
+type Level = ClassicLevel<Uint8Array, Uint8Array>;
+
+interface SharedHandle {
+  db: Level;
+  references: number;
+  opening: Promise<void>;
+}
+
+/*
+ * One LevelDB handle per path per process. A second ClassicLevel on the same
+ * directory in one process fails, and LevelDB then silently drops the
+ * cross-process LOCK (see DESIGN.md), so every LevelBackend on a path shares
+ * one handle and the last one to close closes it.
+ */
+const handles = new Map<string, SharedHandle>();
+
+/**
+ * The embedded default backend: LevelDB through `classic-level`, bytes to
+ * bytes. Batches are atomic, iteration reads a snapshot taken when it starts,
+ * and a store held by another process fails to open with code `LOCKED`.
+ */
+export class LevelBackend extends Database<Uint8Array, Uint8Array> {
+  readonly manifest: Manifest = { persistent: true, snapshots: true };
+
+  /** The absolute path of the store directory. */
+  readonly path: string;
+  readonly #handle: SharedHandle;
+  readonly #sync: boolean;
+
+  private constructor(path: string, handle: SharedHandle, sync: boolean) {
+    super();
+    this.path = path;
+    this.#handle = handle;
+    this.#sync = sync;
+  }
+
+  /**
+   * Opens (creating if needed) the LevelDB store at `path`.
+   *
+   * @throws MemostrataError `NOT_A_STORE` when the path is a file or a
+   *   non-empty directory that is not a LevelDB store; `LOCKED` when another
+   *   process holds it; `BACKEND` for any other failure.
+   */
+  static async open(path: string, options: LevelBackendOptions = {}): Promise<LevelBackend> {
+    const location = resolve(path);
+    let handle = handles.get(location);
+    if (handle === undefined) {
+      assertStoreLocation(location);
+      const db: Level = new ClassicLevel<Uint8Array, Uint8Array>(location, {
+        keyEncoding: 'view',
+        valueEncoding: 'view',
+        compression: options.compression ?? true,
+        ...(options.writeBufferSize === undefined ? {} : { writeBufferSize: options.writeBufferSize }),
+      });
+      const created: SharedHandle = { db, references: 0, opening: db.open().catch((error: unknown) => Promise.reject(openError(location, error))) };
+      handles.set(location, created);
+      handle = created;
+      created.opening.catch(() => {
+        if (handles.get(location) === created) handles.delete(location);
+      });
+    }
+    handle.references += 1;
+    try {
+      await handle.opening;
+    } catch (error) {
+      handle.references -= 1;
+      throw error;
+    }
+    return new LevelBackend(location, handle, options.sync ?? false);
+  }
+
+  protected checkKey(key: Uint8Array): void {
+    assertBytes(key, 'key');
+  }
+
+  protected checkValue(value: Uint8Array): void {
+    assertBytes(value, 'value');
+  }
+
+  protected async _get(key: Uint8Array): Promise<Uint8Array | undefined> {
+    return this.#call(() => this.#handle.db.get(key));
+  }
+
+  protected async _getMany(keys: readonly Uint8Array[]): Promise<(Uint8Array | undefined)[]> {
+    return this.#call(() => this.#handle.db.getMany(keys as Uint8Array[]));
+  }
+
+  protected async _has(key: Uint8Array): Promise<boolean> {
+    return this.#call(() => this.#handle.db.has(key));
+  }
+
+  protected async _put(key: Uint8Array, value: Uint8Array, options: WriteOptions): Promise<void> {
+    await this.#call(() => this.#handle.db.put(key, value, { sync: options.sync ?? this.#sync }));
+  }
+
+  protected async _delete(key: Uint8Array, options: WriteOptions): Promise<void> {
+    await this.#call(() => this.#handle.db.del(key, { sync: options.sync ?? this.#sync }));
+  }
+
+  protected async _batch(operations: readonly BatchOperation<Uint8Array, Uint8Array>[], options: WriteOptions): Promise<void> {
+    await this.#call(() => this.#handle.db.batch(operations as BatchOperation<Uint8Array, Uint8Array>[], { sync: options.sync ?? this.#sync }));
+  }
+
+  protected async *_entries(range: NormalizedRange<Uint8Array>): AsyncGenerator<[Uint8Array, Uint8Array]> {
+    // A classic-level iterator reads the implicit snapshot taken when it is created.
+    const iterator = this.#handle.db.iterator(levelRange(range));
+    try {
+      while (true) {
+        const page = await this.#call(() => iterator.nextv(1000));
+        if (page.length === 0) return;
+        for (const entry of page) yield entry;
+      }
+    } finally {
+      await iterator.close();
+    }
+  }
+
+  protected async *_keys(range: NormalizedRange<Uint8Array>): AsyncGenerator<Uint8Array> {
+    const iterator = this.#handle.db.keys(levelRange(range));
+    try {
+      while (true) {
+        const page = await this.#call(() => iterator.nextv(1000));
+        if (page.length === 0) return;
+        yield* page;
+      }
+    } finally {
+      await iterator.close();
+    }
+  }
+
+  /**
+   * Rewrites the store's files to drop overwritten and deleted data. Slow on a
+   * large store; used by pruning and by tests that measure size on disk.
+   */
+  async compact(): Promise<void> {
+    this.assertOpen();
+    await this.#call(() => this.#handle.db.compactRange(new Uint8Array([0x00]), new Uint8Array(64).fill(0xff)));
+  }
+
+  protected async _close(): Promise<void> {
+    const handle = this.#handle;
+    handle.references -= 1;
+    if (handle.references > 0) return;
+    if (handles.get(this.path) === handle) handles.delete(this.path);
+    await this.#call(() => handle.db.close());
+  }
+
+  async #call<T>(operation: () => Promise<T>): Promise<T> {
+    try {
+      return await operation();
+    } catch (error) {
+      throw new MemostrataError('BACKEND', `LevelDB at ${this.path} failed: ${(error as Error).message}`, { cause: error });
+    }
+  }
+}
+
+function levelRange(range: NormalizedRange<Uint8Array>): Record<string, unknown> {
+  const options: Record<string, unknown> = { reverse: range.reverse, limit: range.limit === Infinity ? -1 : range.limit };
+  for (const bound of ['gt', 'gte', 'lt', 'lte'] as const) {
+    if (range[bound] !== undefined) options[bound] = range[bound];
+  }
+  return options;
+}
+
+/** Refuses a path that is a file, or a non-empty directory that LevelDB did not make. */
+function assertStoreLocation(location: string): void {
+  if (!existsSync(location)) return;
+  if (!statSync(location).isDirectory()) {
+    throw new MemostrataError('NOT_A_STORE', `${location} is a file, not a store directory; choose another path for the cache.`);
+  }
+  const names = readdirSync(location);
+  if (names.length > 0 && !names.includes('CURRENT')) {
+    throw new MemostrataError(
+      'NOT_A_STORE',
+      `${location} is a directory that holds other files, not a memostrata store; choose an empty or new path.`,
+    );
+  }
+}
+
+function openError(location: string, error: unknown): MemostrataError {
+  const cause = (error as { cause?: { code?: string } }).cause;
+  if (cause?.code === 'LEVEL_LOCKED') {
+    return new MemostrataError(
+      'LOCKED',
+      `The store at ${location} is in use by another process. Wait for that process to finish (or stop it), or open a different path.`,
+      { cause: error },
+    );
+  }
+  const code = cause?.code === 'LEVEL_CORRUPTION' ? 'CORRUPT' : 'BACKEND';
+  return new MemostrataError(code, `Could not open the LevelDB store at ${location}: ${(error as Error).message}`, { cause: error });
+}

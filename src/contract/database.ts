@@ -1,0 +1,189 @@
+import { MemostrataError } from '../errors.js';
+import { normalizeRange, type NormalizedRange, type Range } from './range.js';
+
+/** One operation of an atomic {@link Database.batch}. */
+export type BatchOperation<K, V> = { type: 'put'; key: K; value: V } | { type: 'del'; key: K };
+
+/** Options of a write. */
+export interface WriteOptions {
+  /**
+   * Durable write: resolve only once the data has reached stable storage
+   * (LevelDB `sync`). Default: the backend's own default (see its options).
+   */
+  sync?: boolean;
+}
+
+/**
+ * What an implementation supports, read by the shared contract test suite
+ * (the abstract-level manifest idea).
+ */
+export interface Manifest {
+  /** Data outlives the process. */
+  persistent: boolean;
+  /** Iteration reads a consistent snapshot taken when it starts. */
+  snapshots: boolean;
+}
+
+/** Whether a database can still be used. */
+export type DatabaseStatus = 'open' | 'closed';
+
+/**
+ * The storage contract that every backend and every layer speaks.
+ *
+ * The public methods check their arguments and the open state once, then call
+ * the protected hooks (`_get`, `_put`, …) that implementations override — the
+ * abstract-level / PluginPlay `DatabaseAPI` pattern. Any method called after
+ * {@link Database.close} rejects with code `CLOSED`.
+ *
+ * @typeParam K - key type; byte keys order by unsigned bytes.
+ * @typeParam V - value type.
+ */
+export abstract class Database<K, V> {
+  /** What this implementation supports. */
+  abstract readonly manifest: Manifest;
+
+  #status: DatabaseStatus = 'open';
+  #closing: Promise<void> | undefined;
+
+  /** `'open'` until {@link Database.close} is called. */
+  get status(): DatabaseStatus {
+    return this.#status;
+  }
+
+  /** The value stored at `key`, or `undefined` when there is none. */
+  async get(key: K): Promise<V | undefined> {
+    this.assertOpen();
+    this.checkKey(key);
+    return this._get(key);
+  }
+
+  /** The values at `keys`, in the same order, with `undefined` for each missing key. */
+  async getMany(keys: readonly K[]): Promise<(V | undefined)[]> {
+    this.assertOpen();
+    if (!Array.isArray(keys)) throw new MemostrataError('INVALID_ARGUMENT', 'getMany() takes an array of keys.');
+    for (const key of keys) this.checkKey(key);
+    return this._getMany(keys);
+  }
+
+  /** Whether a value is stored at `key`. */
+  async has(key: K): Promise<boolean> {
+    this.assertOpen();
+    this.checkKey(key);
+    return this._has(key);
+  }
+
+  /** Stores `value` at `key`, replacing what was there. */
+  async put(key: K, value: V, options: WriteOptions = {}): Promise<void> {
+    this.assertOpen();
+    this.checkKey(key);
+    this.checkValue(value);
+    return this._put(key, value, options);
+  }
+
+  /** Removes `key`; removing a missing key is not an error. */
+  async delete(key: K, options: WriteOptions = {}): Promise<void> {
+    this.assertOpen();
+    this.checkKey(key);
+    return this._delete(key, options);
+  }
+
+  /**
+   * Applies every operation or none. Every operation is checked before
+   * anything is written, so a batch holding one invalid operation writes nothing.
+   */
+  async batch(operations: readonly BatchOperation<K, V>[], options: WriteOptions = {}): Promise<void> {
+    this.assertOpen();
+    if (!Array.isArray(operations)) throw new MemostrataError('INVALID_ARGUMENT', 'batch() takes an array of operations.');
+    for (const [index, op] of operations.entries()) {
+      if (op === null || typeof op !== 'object' || (op.type !== 'put' && op.type !== 'del')) {
+        throw new MemostrataError('INVALID_ARGUMENT', `batch operation ${index} must be { type: 'put', key, value } or { type: 'del', key }.`);
+      }
+      this.checkKey(op.key);
+      if (op.type === 'put') this.checkValue(op.value);
+    }
+    if (operations.length === 0) return;
+    return this._batch(operations, options);
+  }
+
+  /** The entries in `range`, in key order (or reverse order). */
+  entries(range: Range<K> = {}): AsyncGenerator<[K, V]> {
+    this.assertOpen();
+    return this.guardIteration(this._entries(normalizeRange(range, (key) => this.checkKey(key))));
+  }
+
+  /** The keys in `range`, in key order (or reverse order). */
+  keys(range: Range<K> = {}): AsyncGenerator<K> {
+    this.assertOpen();
+    return this.guardIteration(this._keys(normalizeRange(range, (key) => this.checkKey(key))));
+  }
+
+  /** Writes down whatever this database buffers. A no-op where nothing is buffered. */
+  async flush(): Promise<void> {
+    this.assertOpen();
+    return this._flush();
+  }
+
+  /** Flushes and releases resources. Closing twice is fine; every later call rejects with `CLOSED`. */
+  async close(): Promise<void> {
+    if (this.#closing === undefined) {
+      this.#status = 'closed';
+      this.#closing = this._close();
+    }
+    return this.#closing;
+  }
+
+  /** Throws `CLOSED` once {@link Database.close} was called. */
+  protected assertOpen(): void {
+    if (this.#status !== 'open') {
+      throw new MemostrataError('CLOSED', `${this.constructor.name} is closed; open a new one to keep using the store.`);
+    }
+  }
+
+  /** Throws `INVALID_ARGUMENT` for a key this database cannot hold. */
+  protected abstract checkKey(key: K): void;
+
+  /** Throws for a value this database cannot hold. Default: accepts anything but `undefined`. */
+  protected checkValue(value: V): void {
+    if (value === undefined) throw new MemostrataError('INVALID_ARGUMENT', 'A stored value cannot be undefined; use delete() to remove a key.');
+  }
+
+  protected abstract _get(key: K): Promise<V | undefined>;
+
+  protected async _getMany(keys: readonly K[]): Promise<(V | undefined)[]> {
+    return Promise.all(keys.map((key) => this._get(key)));
+  }
+
+  protected async _has(key: K): Promise<boolean> {
+    return (await this._get(key)) !== undefined;
+  }
+
+  protected abstract _put(key: K, value: V, options: WriteOptions): Promise<void>;
+
+  protected abstract _delete(key: K, options: WriteOptions): Promise<void>;
+
+  protected abstract _batch(operations: readonly BatchOperation<K, V>[], options: WriteOptions): Promise<void>;
+
+  protected abstract _entries(range: NormalizedRange<K>): AsyncGenerator<[K, V]>;
+
+  protected async *_keys(range: NormalizedRange<K>): AsyncGenerator<K> {
+    for await (const [key] of this._entries(range)) yield key;
+  }
+
+  protected async _flush(): Promise<void> {}
+
+  protected abstract _close(): Promise<void>;
+
+  /** Makes an iteration fail with `CLOSED` at its next step once the database is closed. */
+  private async *guardIteration<T>(inner: AsyncGenerator<T>): AsyncGenerator<T> {
+    try {
+      while (true) {
+        this.assertOpen();
+        const step = await inner.next();
+        if (step.done === true) return;
+        yield step.value;
+      }
+    } finally {
+      await inner.return(undefined);
+    }
+  }
+}

@@ -1,0 +1,12 @@
+import { join } from 'node:path';
+import { afterAll } from 'vitest';
+import { LevelBackend } from '../../src/backends/level-backend.js';
+import { MemoryBackend } from '../../src/backends/memory-backend.js';
+import { runDatabaseContract } from '../contract/database-contract.js';
+import { removeTempDirs, tempDir } from '../helpers/temp-dir.js';
+
+afterAll(removeTempDirs);
+
+runDatabaseContract('MemoryBackend', { open: async () => new MemoryBackend() });
+
+runDatabaseContract('LevelBackend', { open: () => LevelBackend.open(join(tempDir(), 'store')) });
