@@ -1,0 +1,134 @@
+import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { utf8 } from '../../src/backends/bytes.js';
+import { LevelBackend } from '../../src/backends/level-backend.js';
+import { fixturePath, killRunningChildren, spawnTsChild, type TsChild } from '../helpers/child-process.js';
+import { removeTempDirs, tempDir } from '../helpers/temp-dir.js';
+
+const holdStore = fixturePath('hold-store.ts');
+const text = (value: Uint8Array | undefined): string | undefined => (value === undefined ? undefined : Buffer.from(value).toString('utf8'));
+
+/** Starts a child that opens `path` and waits until it reports `ready` or `open-failed <code>`. */
+async function childOpening(path: string, entries = 0): Promise<{ child: TsChild; outcome: string }> {
+  const child = spawnTsChild(holdStore, [path, String(entries)]);
+  const outcome = await child.nextLine((line) => line === 'ready' || line.startsWith('open-failed '));
+  return { child, outcome };
+}
+
+/** Asks a holding child to close its store and waits until it has exited. */
+async function release(child: TsChild): Promise<void> {
+  child.endInput();
+  expect(await child.exited).toEqual({ code: 0, signal: null });
+}
+
+const opened: LevelBackend[] = [];
+async function open(path: string): Promise<LevelBackend> {
+  const store = await LevelBackend.open(path);
+  opened.push(store);
+  return store;
+}
+
+afterEach(async () => {
+  await killRunningChildren();
+  await Promise.all(opened.splice(0).map((store) => store.close()));
+});
+afterAll(removeTempDirs);
+
+describe('LevelBackend between processes', () => {
+  it('rejects a second process with LOCKED, naming the path, and opens once the holder exits', async () => {
+    const path = join(tempDir(), 'store');
+    const { child, outcome } = await childOpening(path, 5);
+    expect(outcome).toBe('ready');
+
+    const refusal = await open(path).then(
+      () => new Error('the second process opened a store that another process holds'),
+      (error: unknown) => error,
+    );
+    expect(refusal).toMatchObject({ name: 'MemostrataError', code: 'LOCKED', message: expect.stringContaining(path) });
+    expect((refusal as Error).message).toMatch(/in use by another process/);
+
+    await release(child);
+    const store = await open(path);
+    for (let i = 0; i < 5; i += 1) expect(text(await store.get(utf8(`key-${i}`)))).toBe(`value-${i}`);
+  });
+
+  it('rejects a child process with LOCKED while this process holds the store', async () => {
+    const path = join(tempDir(), 'store');
+    await open(path);
+    expect((await childOpening(path)).outcome).toBe('open-failed LOCKED');
+  });
+});
+
+describe('LevelBackend within one process', () => {
+  it('shares one handle between two opens of the same path', async () => {
+    const path = join(tempDir(), 'store');
+    const first = await open(path);
+    const second = await open(path);
+    await first.put(utf8('written by first'), utf8('1'));
+    expect(text(await second.get(utf8('written by first')))).toBe('1');
+
+    await first.close();
+    await second.put(utf8('written by second'), utf8('2'));
+    expect(text(await second.get(utf8('written by first')))).toBe('1');
+    expect(text(await second.get(utf8('written by second')))).toBe('2');
+    await expect(first.get(utf8('written by first'))).rejects.toMatchObject({ code: 'CLOSED' });
+  });
+
+  it('shares one handle between concurrent opens of the same path', async () => {
+    const path = join(tempDir(), 'store');
+    const [first, second] = await Promise.all([open(path), open(path)]);
+    await first!.put(utf8('k'), utf8('v'));
+    expect(text(await second!.get(utf8('k')))).toBe('v');
+  });
+
+  // LevelDB drops its cross-process lock when a second handle on the same
+  // directory fails to open in-process (DESIGN.md): sharing must prevent that.
+  it('keeps other processes out until the last handle closes', async () => {
+    const path = join(tempDir(), 'store');
+    const first = await open(path);
+    const second = await open(path);
+    await first.close();
+    expect((await childOpening(path)).outcome).toBe('open-failed LOCKED');
+
+    await second.close();
+    const { child, outcome } = await childOpening(path);
+    expect(outcome).toBe('ready');
+    await release(child);
+  });
+
+  it('reopens a store after every handle closed, and locks it again', async () => {
+    const path = join(tempDir(), 'store');
+    const before = await open(path);
+    await before.put(utf8('k'), utf8('kept'));
+    await before.close();
+
+    const after = await open(path);
+    expect(text(await after.get(utf8('k')))).toBe('kept');
+    expect((await childOpening(path)).outcome).toBe('open-failed LOCKED');
+  });
+});
+
+describe('LevelBackend on a path that is not a store', () => {
+  it('refuses a regular file with NOT_A_STORE', async () => {
+    const path = join(tempDir(), 'notes.txt');
+    writeFileSync(path, 'not a store');
+    await expect(LevelBackend.open(path)).rejects.toMatchObject({ name: 'MemostrataError', code: 'NOT_A_STORE', message: expect.stringContaining(path) });
+  });
+
+  it('refuses a directory holding foreign files with NOT_A_STORE and leaves it untouched', async () => {
+    const path = join(tempDir(), 'project');
+    mkdirSync(path);
+    writeFileSync(join(path, 'thesis.tex'), '\\documentclass{article}');
+    await expect(LevelBackend.open(path)).rejects.toMatchObject({ name: 'MemostrataError', code: 'NOT_A_STORE', message: expect.stringContaining(path) });
+    expect(readdirSync(path)).toEqual(['thesis.tex']);
+  });
+
+  it('opens an empty existing directory as a new store', async () => {
+    const path = join(tempDir(), 'empty');
+    mkdirSync(path);
+    const store = await open(path);
+    await store.put(utf8('k'), utf8('v'));
+    expect(text(await store.get(utf8('k')))).toBe('v');
+  });
+});
