@@ -1,5 +1,41 @@
+/**
+ * memostrata: a persistent, layered memoization cache for expensive computations.
+ *
+ * Start with {@link openCache} and {@link Cache.memoize}; {@link currentCall}
+ * makes a long call resumable. The layers and backends are exported for
+ * tools and for stacking your own.
+ *
+ * @packageDocumentation
+ */
+export { openCache, Cache, type CacheStats, type Memoized, type MemoizeOptions } from './cache/cache.js';
+export { currentCall, type CurrentCall } from './cache/current-call.js';
+export {
+  CONFIG_ENV,
+  DEFAULT_PATH,
+  type BackendConfig,
+  type CacheOptions,
+  type FlushPolicy,
+  type LevelBackendConfig,
+  type MemoryBackendConfig,
+} from './cache/config.js';
+export type { ModuleStats } from './cache/memoized-module.js';
+export type { Store } from './cache/store.js';
 export { MemostrataError, isMemostrataError, type ErrorCode, type MemostrataErrorOptions } from './errors.js';
+export { registerType, TypeRegistry, defaultTypes, type TypeDefinition } from './layers/type-registry.js';
+
 export { Database, type BatchOperation, type DatabaseStatus, type Manifest, type WriteOptions } from './contract/database.js';
 export type { NormalizedRange, Range } from './contract/range.js';
 export { MemoryBackend } from './backends/memory-backend.js';
 export { LevelBackend, type LevelBackendOptions } from './backends/level-backend.js';
+export { SerializedDB } from './layers/serialized-db.js';
+export { UUIDDatabase, UUID_NAMESPACE, type InternedValue } from './layers/uuid-database.js';
+export { ProxyObjectDatabase, type MemoRecord, type StoredError } from './layers/proxy-object-database.js';
+export {
+  PerModuleObjectDatabase,
+  type LiveEntry,
+  type NewEntry,
+  type PerModuleOptions,
+  type PreparedFlush,
+} from './layers/per-module-object-database.js';
+export { PassThroughLayer, type LayerOptions } from './layers/pass-through-layer.js';
+export { FORMAT_VERSION } from './layers/keys.js';

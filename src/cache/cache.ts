@@ -1,0 +1,267 @@
+import type { BatchOperation } from '../contract/database.js';
+import { MemostrataError } from '../errors.js';
+import { assertModuleName, keyText } from '../layers/keys.js';
+import { PerModuleObjectDatabase, type PreparedFlush } from '../layers/per-module-object-database.js';
+import { resolveCacheOptions, resolveFlushPolicy, type CacheOptions, type FlushPolicy, type ResolvedCacheOptions } from './config.js';
+import { releaseOnExit, closeOnExit } from './exit-hooks.js';
+import { configError, MemoizedModule, type ModuleHost, type ModuleStats } from './memoized-module.js';
+import { openStore, type Store } from './store.js';
+
+/** Options of {@link Cache.memoize}. */
+export interface MemoizeOptions {
+  /**
+   * The module's version: part of every key, so bumping it turns the old
+   * entries into misses. Default `'1'`.
+   */
+  version?: string | number;
+  /** Argument positions that do not key the call (a log callback, a thread count). */
+  ignore?: readonly number[];
+  /** Memoized functions whose name and version key this one too. */
+  dependsOn?: readonly Memoized[];
+  /**
+   * Cache a rejected call: later calls reject with an equivalent error (same
+   * name, message and `code`) without running. Default `false`.
+   */
+  cacheErrors?: boolean;
+  /** When new results reach the store. Default: the cache's policy (`{ everyMs: 1000 }` unless set). */
+  flush?: FlushPolicy;
+}
+
+/**
+ * A memoized function: call it like the original (it always returns a
+ * Promise). Equal arguments (by value, see the digest rules) hit the cache.
+ */
+export interface Memoized<A extends unknown[] = any[], R = unknown> {
+  (...args: A): Promise<Awaited<R>>;
+  /** Whether a result for these arguments is stored; computes nothing. */
+  has(...args: A): Promise<boolean>;
+  /** Forgets the result for these arguments. */
+  delete(...args: A): Promise<void>;
+  /** Forgets every result of this module (every version). */
+  clear(): Promise<void>;
+  /** The module name. */
+  readonly moduleName: string;
+  /** The module version. */
+  readonly version: string;
+  /** Name, version and dependencies: what keys this module in dependents. */
+  readonly fingerprint: string;
+}
+
+/** What {@link Cache.stats} returns. */
+export interface CacheStats {
+  /** Per module name. */
+  modules: Record<string, ModuleStats>;
+}
+
+/**
+ * A persistent memoization cache over one store. Get one from
+ * {@link openCache}; wrap functions with {@link Cache.memoize}; make progress
+ * durable with {@link Cache.checkpoint}; finish with {@link Cache.close}.
+ */
+export class Cache {
+  readonly #store: Store;
+  readonly #options: ResolvedCacheOptions;
+  readonly #databases = new Map<string, PerModuleObjectDatabase>();
+  readonly #modules = new Set<MemoizedModule>();
+  readonly #timers = new Map<MemoizedModule, NodeJS.Timeout>();
+  readonly #host: ModuleHost;
+  /** Every write to the store goes through this chain, one at a time. */
+  #writes: Promise<unknown> = Promise.resolve();
+  #closing: Promise<void> | undefined;
+
+  /** Use {@link openCache}. */
+  private constructor(store: Store, options: ResolvedCacheOptions) {
+    this.#store = store;
+    this.#options = options;
+    this.#host = {
+      digester: store.digester,
+      values: store.values,
+      flushModule: (module, sync) => this.#flushModules([module], sync),
+      scheduleFlush: (module, everyMs) => this.#scheduleFlush(module, everyMs),
+      saveState: (key, state) => this.#saveState(key, state),
+      restoreState: (key) => this.#assertOpen().serialized.get(key),
+    };
+  }
+
+  /** @internal */
+  static async open(options?: CacheOptions): Promise<Cache> {
+    const resolved = resolveCacheOptions(options);
+    const store = await openStore(resolved.backend, resolved.types);
+    const cache = new Cache(store, resolved);
+    if (resolved.handleExit) closeOnExit(cache);
+    return cache;
+  }
+
+  /** Where the store lives: its directory, or `memory`. */
+  get location(): string {
+    return this.#store.location;
+  }
+
+  /** The store's shared layers, for tools (the CLI) that inspect them. */
+  get store(): Store {
+    return this.#store;
+  }
+
+  /**
+   * Wraps `fn` so that calls with equal arguments are computed once and then
+   * served from the cache, in this process and every later one.
+   *
+   * @param name - the module name: stable across runs, unique per function,
+   *   without `!` (for example `'scf.energy'`).
+   * @throws MemostrataError `CONFIG` for a wrong option, `INVALID_ARGUMENT` for a bad name.
+   */
+  memoize<A extends unknown[], R>(name: string, fn: (...args: A) => R, options: MemoizeOptions = {}): Memoized<A, R> {
+    this.#assertOpen();
+    assertModuleName(name);
+    if (typeof fn !== 'function') throw configError(name, 'the second argument must be the function to memoize.');
+    const version = options.version ?? '1';
+    if (typeof version !== 'string' && typeof version !== 'number') throw configError(name, 'version must be a string or a number.');
+    const ignore = options.ignore ?? [];
+    if (!Array.isArray(ignore) || !ignore.every((index) => Number.isInteger(index) && index >= 0)) {
+      throw configError(name, 'ignore must be an array of argument positions (integers >= 0).');
+    }
+    const dependsOn = options.dependsOn ?? [];
+    if (!Array.isArray(dependsOn) || !dependsOn.every((dep) => typeof dep === 'function' && typeof dep.fingerprint === 'string')) {
+      throw configError(name, 'dependsOn must be an array of memoized functions (results of cache.memoize).');
+    }
+    if (options.cacheErrors !== undefined && typeof options.cacheErrors !== 'boolean') throw configError(name, 'cacheErrors must be true or false.');
+    const flush = resolveFlushPolicy(options.flush, `memoize('${name}') option flush`) ?? this.#options.flush;
+    const deps = dependsOn.map((dep) => dep.fingerprint).sort().join(',');
+    const module = new MemoizedModule(
+      this.#host,
+      this.#databaseOf(name),
+      { name, version: String(version), deps, ignore: new Set(ignore), cacheErrors: options.cacheErrors ?? false, flush },
+      fn as (...args: unknown[]) => unknown,
+    );
+    this.#modules.add(module);
+    const memoized = (...args: A): Promise<Awaited<R>> => module.call(args) as Promise<Awaited<R>>;
+    return Object.assign(memoized, {
+      has: (...args: A) => module.has(args),
+      delete: (...args: A) => module.delete(args),
+      clear: () => module.db.clear(),
+      moduleName: name,
+      version: String(version),
+      fingerprint: `${name}@${String(version)}${deps === '' ? '' : `[${deps}]`}`,
+    });
+  }
+
+  /**
+   * Writes every dirty entry of every module in one atomic batch and
+   * resolves once it is durable (fsync). After a crash the store holds all of
+   * a checkpoint or none of it.
+   */
+  async checkpoint(): Promise<void> {
+    this.#assertOpen();
+    await this.#flushModules([...this.#modules], true);
+  }
+
+  /** Hits, misses, entries in memory, compute time and time saved, per module. */
+  stats(): CacheStats {
+    const modules: Record<string, ModuleStats> = {};
+    for (const module of this.#modules) {
+      const name = module.settings.name;
+      const sum = (modules[name] ??= { hits: 0, misses: 0, entries: module.db.size, computeMs: 0, savedMs: 0 });
+      sum.hits += module.stats.hits;
+      sum.misses += module.stats.misses;
+      sum.computeMs += module.stats.computeMs;
+      sum.savedMs += module.stats.savedMs;
+    }
+    return { modules };
+  }
+
+  /** Checkpoints, then closes the store. Closing twice is fine; later use rejects with `CLOSED`. */
+  async close(): Promise<void> {
+    this.#closing ??= this.#close();
+    return this.#closing;
+  }
+
+  async #close(): Promise<void> {
+    try {
+      await this.#flushModules([...this.#modules], true);
+    } finally {
+      for (const timer of this.#timers.values()) clearTimeout(timer);
+      this.#timers.clear();
+      releaseOnExit(this);
+      await this.#writes.catch(() => undefined);
+      for (const db of this.#databases.values()) await db.close();
+      await this.#store.proxy.close();
+    }
+  }
+
+  #assertOpen(): Store {
+    if (this.#closing !== undefined) throw new MemostrataError('CLOSED', `The cache at ${this.location} is closed; open it again with openCache().`);
+    return this.#store;
+  }
+
+  #databaseOf(name: string): PerModuleObjectDatabase {
+    let db = this.#databases.get(name);
+    if (db === undefined) {
+      db = new PerModuleObjectDatabase(this.#store.proxy, name, { memoryBudget: this.#options.memoryBudget });
+      this.#databases.set(name, db);
+    }
+    return db;
+  }
+
+  /** Writes the dirty entries of `modules` in one batch, after any write already under way. */
+  #flushModules(modules: MemoizedModule[], sync: boolean): Promise<void> {
+    const databases = new Set(modules.map((module) => module.db));
+    const write = this.#writes.then(async () => {
+      const prepared: PreparedFlush[] = [];
+      for (const db of databases) prepared.push(await db.prepareFlush());
+      const operations = withoutRepeatedPuts(prepared.flatMap((flush) => flush.operations));
+      if (operations.length > 0) await this.#store.proxy.batch(operations, { sync });
+      for (const flush of prepared) flush.commit();
+    });
+    this.#writes = write.catch(() => undefined);
+    return write;
+  }
+
+  #scheduleFlush(module: MemoizedModule, everyMs: number): void {
+    if (this.#timers.has(module)) return;
+    const timer = setTimeout(() => {
+      this.#timers.delete(module);
+      // A failed background flush keeps its entries dirty: the next checkpoint or close reports it.
+      this.#flushModules([module], false).catch(() => undefined);
+    }, everyMs);
+    // Background flushes never keep a finished process alive; exit hooks flush instead.
+    timer.unref();
+    this.#timers.set(module, timer);
+  }
+
+  async #saveState(key: Uint8Array, state: unknown): Promise<void> {
+    const store = this.#assertOpen();
+    store.digester.digest(state, 'state');
+    await store.serialized.put(key, state, { sync: true });
+  }
+}
+
+/** Drops a put of a key that an earlier operation of the batch already puts (a value two modules share). */
+function withoutRepeatedPuts(operations: BatchOperation<Uint8Array, unknown>[]): BatchOperation<Uint8Array, unknown>[] {
+  const seen = new Set<string>();
+  return operations.filter((op) => {
+    if (op.type !== 'put') return true;
+    const key = keyText(op.key);
+    if (!key.startsWith('v!')) return true;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+}
+
+/**
+ * Opens a cache. With no options: the JSON config file named by
+ * `MEMOSTRATA_CONFIG` if set, else LevelDB in `./.memostrata`.
+ *
+ * @example
+ * ```ts
+ * const cache = await openCache({ path: 'runs/cache' });
+ * const energy = cache.memoize('scf.energy', computeEnergy, { version: '2' });
+ * await energy(molecule, 'sto-3g');
+ * await cache.close();
+ * ```
+ * @throws MemostrataError `CONFIG` for a wrong option (naming it), `LOCKED`
+ *   when another process holds the store, `NOT_A_STORE`, `FORMAT_VERSION`.
+ */
+export function openCache(options?: CacheOptions): Promise<Cache> {
+  return Cache.open(options);
+}

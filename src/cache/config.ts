@@ -1,0 +1,197 @@
+import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { MemostrataError } from '../errors.js';
+import type { TypeRegistry } from '../layers/type-registry.js';
+
+/** The embedded LevelDB store (the default). */
+export interface LevelBackendConfig {
+  type: 'level';
+  /** Store directory. Default `./.memostrata`. */
+  path?: string;
+  /** fsync every write, not only checkpoints and write-through calls. Default `false`. */
+  sync?: boolean;
+}
+
+/** A store in process memory, gone when the process ends: for tests. */
+export interface MemoryBackendConfig {
+  type: 'memory';
+}
+
+/** Which backend holds the store. */
+export type BackendConfig = LevelBackendConfig | MemoryBackendConfig;
+
+/**
+ * When a module's new results are written to the store.
+ *
+ * - `{ everyMs }`: every so many milliseconds, in the background (the default,
+ *   `{ everyMs: 1000 }`), and on `close()`, `checkpoint()`, SIGINT, SIGTERM
+ *   and normal exit. A process killed without warning loses at most one interval.
+ * - `'write-through'`: durable (fsync) before the memoized call returns.
+ * - `'manual'`: only on `checkpoint()` or `close()` (and SIGINT, SIGTERM, normal exit).
+ */
+export type FlushPolicy = { everyMs: number } | 'write-through' | 'manual';
+
+/** Options of {@link openCache}; every field is optional. */
+export interface CacheOptions {
+  /** LevelDB store directory; shorthand for `backend: { type: 'level', path }`. Default `./.memostrata`. */
+  path?: string;
+  /** The backend; takes precedence over `path`. */
+  backend?: BackendConfig;
+  /**
+   * A JSON file holding these options (all but `types` and `configFile`).
+   * Relative paths in it are relative to the file. Options given directly win.
+   */
+  configFile?: string;
+  /** Default flush policy of modules that do not set their own. Default `{ everyMs: 1000 }`. */
+  flush?: FlushPolicy;
+  /**
+   * Bytes of results each module keeps in memory (approximate encoded size);
+   * beyond it the least recently used stored entries are dropped from memory
+   * and read back from the store when needed. Default: unlimited.
+   */
+  memoryBudget?: number;
+  /**
+   * Checkpoint and close on SIGINT, SIGTERM and normal exit. Default `true`.
+   * With `false`, call `close()` yourself.
+   */
+  handleExit?: boolean;
+  /** Registered user types. Default: the process-wide registry that `registerType` fills. */
+  types?: TypeRegistry;
+}
+
+/** The options after the config file, the environment and the defaults are applied. */
+export interface ResolvedCacheOptions {
+  backend: BackendConfig;
+  flush: FlushPolicy;
+  memoryBudget: number;
+  handleExit: boolean;
+  types: TypeRegistry | undefined;
+}
+
+/** The environment variable naming a JSON config file, read when `openCache()` gets no options. */
+export const CONFIG_ENV = 'MEMOSTRATA_CONFIG';
+
+/** The default store directory. */
+export const DEFAULT_PATH = '.memostrata';
+
+const fileFields = new Set(['path', 'backend', 'flush', 'memoryBudget', 'handleExit']);
+const optionFields = new Set([...fileFields, 'configFile', 'types']);
+
+/**
+ * Merges direct options, a config file (`configFile`, or `MEMOSTRATA_CONFIG`
+ * when no options are given) and the defaults, and checks every field.
+ *
+ * @throws MemostrataError `CONFIG` naming the field that is wrong.
+ */
+export function resolveCacheOptions(options: CacheOptions | undefined, env: NodeJS.ProcessEnv = process.env): ResolvedCacheOptions {
+  if (options !== undefined && (options === null || typeof options !== 'object' || Array.isArray(options))) {
+    throw new MemostrataError('CONFIG', 'openCache() takes an options object, such as { path: ".memostrata" }.');
+  }
+  const given = options ?? {};
+  checkFields(given, optionFields, 'openCache() option');
+  const configFile = given.configFile ?? (options === undefined ? env[CONFIG_ENV] : undefined);
+  const fromFile = configFile === undefined ? {} : readConfigFile(configFile, given.configFile === undefined ? CONFIG_ENV : 'configFile');
+  const merged: CacheOptions = { ...fromFile, ...withoutUndefined(given) };
+  return {
+    backend: resolveBackend(merged),
+    flush: resolveFlushPolicy(merged.flush, 'flush') ?? { everyMs: 1000 },
+    memoryBudget: resolveMemoryBudget(merged.memoryBudget),
+    handleExit: resolveBoolean(merged.handleExit, 'handleExit') ?? true,
+    types: merged.types,
+  };
+}
+
+/**
+ * Checks a flush policy, naming `field` in the error; `undefined` passes through.
+ *
+ * @throws MemostrataError `CONFIG`.
+ */
+export function resolveFlushPolicy(policy: unknown, field: string): FlushPolicy | undefined {
+  if (policy === undefined || policy === 'write-through' || policy === 'manual') return policy;
+  if (policy !== null && typeof policy === 'object' && !Array.isArray(policy)) {
+    checkFields(policy, new Set(['everyMs']), field);
+    const everyMs = (policy as { everyMs?: unknown }).everyMs;
+    if (typeof everyMs === 'number' && Number.isFinite(everyMs) && everyMs > 0) return { everyMs };
+    throw new MemostrataError('CONFIG', `${field}.everyMs must be a positive number of milliseconds; got ${JSON.stringify(everyMs)}.`);
+  }
+  throw new MemostrataError('CONFIG', `${field} must be { everyMs: <ms> }, 'write-through' or 'manual'; got ${JSON.stringify(policy)}.`);
+}
+
+function readConfigFile(file: string, source: string): CacheOptions {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new MemostrataError('CONFIG', `Cannot read the config file ${file} (from ${source}): ${(error as Error).message}`, { cause: error });
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (error) {
+    throw new MemostrataError('CONFIG', `The config file ${file} is not valid JSON: ${(error as Error).message}`, { cause: error });
+  }
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
+    throw new MemostrataError('CONFIG', `The config file ${file} must hold a JSON object such as { "path": ".memostrata" }.`);
+  }
+  checkFields(parsed, fileFields, `${file}: field`);
+  const config = parsed as CacheOptions;
+  // Paths in a config file are relative to the file, so a job can be started from anywhere.
+  const base = dirname(resolve(file));
+  if (typeof config.path === 'string') config.path = resolve(base, config.path);
+  const backend = config.backend as { type?: unknown; path?: unknown } | undefined;
+  if (backend !== null && typeof backend === 'object' && typeof backend.path === 'string') backend.path = resolve(base, backend.path);
+  return config;
+}
+
+function resolveBackend(options: CacheOptions): BackendConfig {
+  const { backend, path } = options;
+  if (path !== undefined && (typeof path !== 'string' || path.length === 0)) {
+    throw new MemostrataError('CONFIG', `path must be a non-empty string (a store directory); got ${JSON.stringify(path)}.`);
+  }
+  if (backend === undefined) return { type: 'level', path: path ?? DEFAULT_PATH };
+  if (backend === null || typeof backend !== 'object' || Array.isArray(backend)) {
+    throw new MemostrataError('CONFIG', `backend must be an object such as { type: 'level', path: '.memostrata' }; got ${JSON.stringify(backend)}.`);
+  }
+  switch (backend.type) {
+    case 'memory':
+      checkFields(backend, new Set(['type']), 'backend');
+      return { type: 'memory' };
+    case 'level': {
+      checkFields(backend, new Set(['type', 'path', 'sync']), 'backend');
+      const levelPath = backend.path ?? path ?? DEFAULT_PATH;
+      if (typeof levelPath !== 'string' || levelPath.length === 0) {
+        throw new MemostrataError('CONFIG', `backend.path must be a non-empty string; got ${JSON.stringify(backend.path)}.`);
+      }
+      const sync = resolveBoolean(backend.sync, 'backend.sync');
+      return sync === undefined ? { type: 'level', path: levelPath } : { type: 'level', path: levelPath, sync };
+    }
+    default:
+      throw new MemostrataError(
+        'CONFIG',
+        `backend.type must be 'level' or 'memory'; got ${JSON.stringify((backend as { type?: unknown }).type)}.`,
+      );
+  }
+}
+
+function resolveMemoryBudget(budget: unknown): number {
+  if (budget === undefined) return Infinity;
+  if (typeof budget === 'number' && budget > 0 && !Number.isNaN(budget)) return budget;
+  throw new MemostrataError('CONFIG', `memoryBudget must be a positive number of bytes; got ${JSON.stringify(budget)}.`);
+}
+
+function resolveBoolean(value: unknown, field: string): boolean | undefined {
+  if (value === undefined || typeof value === 'boolean') return value;
+  throw new MemostrataError('CONFIG', `${field} must be true or false; got ${JSON.stringify(value)}.`);
+}
+
+function checkFields(object: object, allowed: ReadonlySet<string>, what: string): void {
+  for (const field of Object.keys(object)) {
+    if (!allowed.has(field)) {
+      throw new MemostrataError('CONFIG', `Unknown ${what} '${field}'; expected one of ${[...allowed].join(', ')}.`);
+    }
+  }
+}
+
+function withoutUndefined<T extends object>(object: T): Partial<T> {
+  return Object.fromEntries(Object.entries(object).filter(([, value]) => value !== undefined)) as Partial<T>;
+}

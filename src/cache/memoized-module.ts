@@ -1,0 +1,248 @@
+import { performance } from 'node:perf_hooks';
+import { MemostrataError } from '../errors.js';
+import { digestToHex, type Digester } from '../layers/digest.js';
+import { stateKey } from '../layers/keys.js';
+import type { LiveEntry, PerModuleObjectDatabase } from '../layers/per-module-object-database.js';
+import type { MemoRecord, StoredError } from '../layers/proxy-object-database.js';
+import { UUIDDatabase, type InternedValue } from '../layers/uuid-database.js';
+import type { FlushPolicy } from './config.js';
+import { runAsCall, type CurrentCall } from './current-call.js';
+
+/** Counters of one module, as {@link Cache.stats} reports them. */
+export interface ModuleStats {
+  /** Calls answered from the cache (memory or store). */
+  hits: number;
+  /** Calls that ran the function. */
+  misses: number;
+  /** Entries of this module held in memory now. */
+  entries: number;
+  /** Time spent running the function on misses in this process (ms). */
+  computeMs: number;
+  /** Compute time the hits saved: the original compute time of each hit entry (ms). */
+  savedMs: number;
+}
+
+/** What a memoized module needs from the cache that owns it. */
+export interface ModuleHost {
+  readonly digester: Digester;
+  readonly values: UUIDDatabase;
+  /** Writes the module's dirty entries; `sync` for durability. */
+  flushModule(module: MemoizedModule, sync: boolean): Promise<void>;
+  /** Asks for a flush of the module within `everyMs`. */
+  scheduleFlush(module: MemoizedModule, everyMs: number): void;
+  /** Durably stores or reads a call's saved state. */
+  saveState(key: Uint8Array, state: unknown): Promise<void>;
+  restoreState(key: Uint8Array): Promise<unknown>;
+}
+
+/** A module's settings, checked. */
+export interface ModuleSettings {
+  name: string;
+  version: string;
+  /** Fingerprint of the dependencies ('' for none). */
+  deps: string;
+  /** Argument positions that do not key the call. */
+  ignore: ReadonlySet<number>;
+  cacheErrors: boolean;
+  flush: FlushPolicy;
+}
+
+const encoder = new TextEncoder();
+
+/**
+ * One memoized function's runtime: keys calls, serves hits, de-duplicates
+ * concurrent identical calls and stores new results in its
+ * {@link PerModuleObjectDatabase}.
+ */
+export class MemoizedModule {
+  readonly settings: ModuleSettings;
+  readonly db: PerModuleObjectDatabase;
+  readonly stats: Omit<ModuleStats, 'entries'> = { hits: 0, misses: 0, computeMs: 0, savedMs: 0 };
+  readonly #host: ModuleHost;
+  readonly #fn: (...args: unknown[]) => unknown;
+  /** name, version and deps, digested once: the prefix of every call digest. */
+  readonly #identity: Uint8Array;
+  readonly #inFlight = new Map<string, Promise<unknown>>();
+
+  constructor(host: ModuleHost, db: PerModuleObjectDatabase, settings: ModuleSettings, fn: (...args: unknown[]) => unknown) {
+    this.#host = host;
+    this.db = db;
+    this.settings = settings;
+    this.#fn = fn;
+    this.#identity = host.digester.digestParts([settings.name, settings.version, settings.deps].map((part) => encoder.encode(part)));
+  }
+
+  /** A memoized call: the hot path. */
+  call(args: unknown[]): Promise<unknown> {
+    let key: CallKey;
+    try {
+      key = this.#key(args);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    const entry = this.db.peek(key.call);
+    if (entry !== undefined) return this.#hit(entry);
+    return this.#slowCall(key, args);
+  }
+
+  /** Whether the call is stored, computing nothing. */
+  async has(args: unknown[]): Promise<boolean> {
+    return this.db.contains(this.#key(args).call);
+  }
+
+  /** Forgets one call. */
+  async delete(args: unknown[]): Promise<void> {
+    await this.db.deleteCall(this.#key(args).call);
+  }
+
+  #key(args: unknown[]): CallKey {
+    const { ignore } = this.settings;
+    const digests =
+      ignore.size === 0
+        ? this.#host.digester.digestArgs(args)
+        : args.flatMap((arg, index) => (ignore.has(index) ? [] : [this.#host.digester.digest(arg, `args[${index}]`)]));
+    const call = digestToHex(this.#host.digester.digestParts([this.#identity, ...digests]));
+    return { call, digests };
+  }
+
+  #hit(entry: LiveEntry): Promise<unknown> {
+    this.stats.hits += 1;
+    this.stats.savedMs += entry.record.computeMs;
+    return entry.error === undefined ? Promise.resolve(entry.result) : Promise.reject(restoreError(entry.error));
+  }
+
+  #slowCall(key: CallKey, args: unknown[]): Promise<unknown> {
+    const running = this.#inFlight.get(key.call);
+    if (running !== undefined) return running;
+    const promise = this.#lookupOrCompute(key, args).finally(() => this.#inFlight.delete(key.call));
+    this.#inFlight.set(key.call, promise);
+    return promise;
+  }
+
+  async #lookupOrCompute(key: CallKey, args: unknown[]): Promise<unknown> {
+    const stored = await this.db.lookup(key.call);
+    if (stored !== undefined) return this.#hit(stored);
+    this.stats.misses += 1;
+    const started = performance.now();
+    let result: unknown;
+    let error: StoredError | undefined;
+    try {
+      result = await runAsCall(this.#currentCall(key.call), () => this.#fn(...args));
+    } catch (thrown) {
+      if (!this.settings.cacheErrors) throw thrown;
+      error = storedError(thrown);
+    }
+    const computeMs = performance.now() - started;
+    this.stats.computeMs += computeMs;
+    this.db.store(this.#newEntry(key, args, result, error, computeMs));
+    await this.#afterStore();
+    if (error !== undefined) throw restoreError(error);
+    return result;
+  }
+
+  #newEntry(key: CallKey, args: unknown[], result: unknown, error: StoredError | undefined, computeMs: number) {
+    const values: InternedValue[] = [];
+    const { ignore } = this.settings;
+    args.forEach((value, index) => {
+      if (!ignore.has(index)) values.push({ uuid: UUIDDatabase.uuidOfDigest(key.digests[values.length]!), value });
+    });
+    const inputs = values.map((value) => value.uuid);
+    const record: MemoRecord = {
+      module: this.settings.name,
+      version: this.settings.version,
+      deps: this.settings.deps,
+      call: key.call,
+      inputs,
+      createdAt: Date.now(),
+      computeMs,
+      size: 0,
+      hits: 0,
+      lastHitAt: 0,
+    };
+    if (error === undefined) {
+      // Digesting the result checks that it can be stored before anything is kept.
+      const digest = this.#host.digester.digest(result, 'result');
+      record.result = UUIDDatabase.uuidOfDigest(digest);
+      record.size = approximateSize(result);
+      values.push({ uuid: record.result, value: result });
+    } else {
+      record.error = error;
+    }
+    return { record, result, values, obsoleteKeys: [stateKey(this.settings.name, key.call)] };
+  }
+
+  async #afterStore(): Promise<void> {
+    const { flush } = this.settings;
+    if (flush === 'write-through') await this.#host.flushModule(this, true);
+    else if (flush !== 'manual') this.#host.scheduleFlush(this, flush.everyMs);
+  }
+
+  #currentCall(call: string): CurrentCall {
+    const key = stateKey(this.settings.name, call);
+    const host = this.#host;
+    return {
+      module: this.settings.name,
+      call,
+      restore: async <T>() => (await host.restoreState(key)) as T | undefined,
+      save: (state: unknown) => host.saveState(key, state),
+    };
+  }
+}
+
+interface CallKey {
+  /** The call digest, hex. */
+  call: string;
+  /** Digests of the keyed arguments, in order. */
+  digests: Uint8Array[];
+}
+
+function storedError(thrown: unknown): StoredError {
+  if (thrown instanceof Error) {
+    const stored: StoredError = { name: thrown.name, message: thrown.message };
+    const code = (thrown as { code?: unknown }).code;
+    if (typeof code === 'string' || typeof code === 'number') stored.code = code;
+    return stored;
+  }
+  return { name: 'Error', message: String(thrown) };
+}
+
+/** An error equivalent to a stored one: same name, message and code. */
+export function restoreError(stored: StoredError): Error {
+  const error = new Error(stored.message) as Error & { code?: string | number };
+  error.name = stored.name;
+  if (stored.code !== undefined) error.code = stored.code;
+  return error;
+}
+
+/**
+ * Approximate encoded size of a value in bytes, for memory budgets and
+ * listings: exact for typed arrays and strings of ASCII, close for the rest.
+ */
+export function approximateSize(value: unknown, seen = new Set<object>()): number {
+  switch (typeof value) {
+    case 'string':
+      return value.length + 5;
+    case 'number':
+    case 'bigint':
+      return 9;
+    case 'object':
+      break;
+    default:
+      return 1;
+  }
+  if (value === null) return 1;
+  if (ArrayBuffer.isView(value)) return value.byteLength + 5;
+  if (value instanceof ArrayBuffer) return value.byteLength + 5;
+  if (seen.has(value)) return 0;
+  seen.add(value);
+  let size = 5;
+  if (value instanceof Map) for (const [k, v] of value) size += approximateSize(k, seen) + approximateSize(v, seen);
+  else if (value instanceof Set || Array.isArray(value)) for (const item of value) size += approximateSize(item, seen);
+  else for (const [k, v] of Object.entries(value)) size += k.length + 1 + approximateSize(v, seen);
+  return size;
+}
+
+/** Throws `CONFIG` naming the option when a module setting is wrong. */
+export function configError(module: string, message: string): MemostrataError {
+  return new MemostrataError('CONFIG', `memoize('${module}'): ${message}`);
+}

@@ -1,0 +1,72 @@
+import { LevelBackend } from '../backends/level-backend.js';
+import { MemoryBackend } from '../backends/memory-backend.js';
+import type { Database } from '../contract/database.js';
+import { MemostrataError } from '../errors.js';
+import { loadDigester, type Digester } from '../layers/digest.js';
+import { FORMAT_VERSION, formatKey } from '../layers/keys.js';
+import { ProxyObjectDatabase } from '../layers/proxy-object-database.js';
+import { SerializedDB } from '../layers/serialized-db.js';
+import { defaultTypes, type TypeRegistry } from '../layers/type-registry.js';
+import { UUIDDatabase } from '../layers/uuid-database.js';
+import type { BackendConfig } from './config.js';
+
+/** The shared layers of one open store, bottom to top. */
+export interface Store {
+  /** Where the store lives, for messages: a path, or `memory`. */
+  readonly location: string;
+  readonly backend: Database<Uint8Array, Uint8Array>;
+  readonly serialized: SerializedDB;
+  readonly values: UUIDDatabase;
+  readonly proxy: ProxyObjectDatabase;
+  readonly digester: Digester;
+  readonly types: TypeRegistry;
+}
+
+/**
+ * Opens the backend a configuration names and stacks the shared layers on it.
+ * A new store gets the current format version; a store of another version,
+ * or a non-empty keyspace that memostrata did not write, is refused.
+ *
+ * @throws MemostrataError `LOCKED`, `NOT_A_STORE`, `FORMAT_VERSION`, `CORRUPT` or `BACKEND`.
+ */
+export async function openStore(config: BackendConfig, types: TypeRegistry = defaultTypes): Promise<Store> {
+  const digester = await loadDigester(types);
+  const backend = config.type === 'memory' ? new MemoryBackend() : await LevelBackend.open(config.path ?? '.memostrata', { sync: config.sync ?? false });
+  const location = backend instanceof LevelBackend ? backend.path : 'memory';
+  const serialized = new SerializedDB(backend, { types });
+  try {
+    await checkFormat(serialized, location);
+  } catch (error) {
+    await serialized.close();
+    throw error;
+  }
+  const values = new UUIDDatabase(serialized, digester);
+  const proxy = new ProxyObjectDatabase(values);
+  return { location, backend, serialized, values, proxy, digester, types };
+}
+
+async function checkFormat(db: SerializedDB, location: string): Promise<void> {
+  const version = await readFormat(db, location);
+  if (version === FORMAT_VERSION) return;
+  if (version !== undefined) {
+    throw new MemostrataError(
+      'FORMAT_VERSION',
+      `The store at ${location} has format version ${JSON.stringify(version)}; this memostrata reads version ${FORMAT_VERSION}. Upgrade memostrata, or use another path.`,
+    );
+  }
+  for await (const _ of db.keys({ limit: 1 })) {
+    throw new MemostrataError('NOT_A_STORE', `${location} holds data that memostrata did not write (no format version); choose an empty or new path.`);
+  }
+  await db.put(formatKey, FORMAT_VERSION, { sync: true });
+}
+
+async function readFormat(db: SerializedDB, location: string): Promise<unknown> {
+  try {
+    return await db.get(formatKey);
+  } catch (error) {
+    if (error instanceof MemostrataError && error.code === 'CORRUPT') {
+      throw new MemostrataError('NOT_A_STORE', `${location} is not a memostrata store: its format record does not decode.`, { cause: error });
+    }
+    throw error;
+  }
+}

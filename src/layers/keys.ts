@@ -1,0 +1,70 @@
+import { MemostrataError } from '../errors.js';
+
+/*
+ * The on-disk key layout: one keyspace split by short ASCII prefixes
+ * (documented in docs/store-format.md).
+ *
+ *   v!<uuid>                     a stored value (CBOR), shared by every module
+ *   m!<module>!<call digest>     a memo record: inputs and result by UUID, metadata
+ *   s!<module>!<call digest>     the saved state of an unfinished call
+ *   meta!format                  the store format version
+ *   meta!module!<module>         per-module metadata
+ *   meta!types                   names of registered types the store uses
+ */
+
+/** The store format this code writes and reads. */
+export const FORMAT_VERSION = 1;
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** The key of the value with this UUID. */
+export function valueKey(uuid: string): Uint8Array {
+  return encoder.encode(`v!${uuid}`);
+}
+
+/** The key of a memo record. */
+export function memoKey(module: string, callHex: string): Uint8Array {
+  return encoder.encode(`m!${module}!${callHex}`);
+}
+
+/** The key of an unfinished call's saved state. */
+export function stateKey(module: string, callHex: string): Uint8Array {
+  return encoder.encode(`s!${module}!${callHex}`);
+}
+
+/** The key of a module's metadata. */
+export function moduleMetaKey(module: string): Uint8Array {
+  return encoder.encode(`meta!module!${module}`);
+}
+
+/** The key of the format version. */
+export const formatKey = encoder.encode('meta!format');
+
+/** Range bounds covering every key that starts with `prefix`. */
+export function prefixRange(prefix: string): { gte: Uint8Array; lt: Uint8Array } {
+  const start = encoder.encode(prefix);
+  const end = start.slice();
+  // Prefixes here are ASCII ending in '!', so bumping the last byte cannot overflow.
+  end[end.length - 1]! += 1;
+  return { gte: start, lt: end };
+}
+
+/** The text of a key, for messages and listings. */
+export function keyText(key: Uint8Array): string {
+  return decoder.decode(key);
+}
+
+/**
+ * Throws `INVALID_ARGUMENT` unless `name` can name a module: non-empty, at
+ * most 200 characters, and free of `!` and control characters, which the key
+ * layout reserves.
+ */
+export function assertModuleName(name: unknown): asserts name is string {
+  if (typeof name !== 'string' || name.length === 0 || name.length > 200 || /[!\u0000-\u001f\u007f]/.test(name)) {
+    throw new MemostrataError(
+      'INVALID_ARGUMENT',
+      `A module name must be a non-empty string of at most 200 characters without '!' or control characters; got ${JSON.stringify(name)}.`,
+    );
+  }
+}

@@ -1,0 +1,245 @@
+import type { BatchOperation } from '../contract/database.js';
+import { memoKey, prefixRange } from './keys.js';
+import { PassThroughLayer } from './pass-through-layer.js';
+import type { MemoRecord, ProxyObjectDatabase, StoredError } from './proxy-object-database.js';
+import type { InternedValue } from './uuid-database.js';
+
+/** A memoized call held in memory. */
+export interface LiveEntry {
+  /** The stored form (references and metadata). */
+  record: MemoRecord;
+  /** The live result; `undefined` for a cached error. */
+  result: unknown;
+  /** The cached error, when the call rejected and errors are cached. */
+  error?: StoredError;
+}
+
+/** What a new call brings to be stored. */
+export interface NewEntry {
+  record: MemoRecord;
+  result: unknown;
+  /** The values to intern at the next flush: inputs and result with their UUIDs. */
+  values: InternedValue[];
+  /** Keys to delete in the same flush, such as the saved state of the finished call. */
+  obsoleteKeys?: Uint8Array[];
+}
+
+/** Options of a {@link PerModuleObjectDatabase}. */
+export interface PerModuleOptions {
+  /**
+   * Bytes of (approximate encoded) results to keep in memory; clean entries
+   * beyond it are evicted least recently used first, and read back from the
+   * store on the next call. Default: unlimited.
+   */
+  memoryBudget?: number;
+}
+
+/** A flush prepared but not yet written: pass its operations down, then settle it. */
+export interface PreparedFlush {
+  operations: BatchOperation<Uint8Array, unknown>[];
+  /** Marks the written entries clean (unless they changed meanwhile). */
+  commit(): void;
+}
+
+interface Slot extends LiveEntry {
+  /** Values not yet in the store: set while the entry is new and unflushed. */
+  pending: InternedValue[] | undefined;
+  /** Keys the flush that writes this entry deletes. */
+  obsoleteKeys: Uint8Array[] | undefined;
+  /** Bumped on every change, so a flush only cleans what it wrote. */
+  revision: number;
+  /** Revision last written to the store; -1 never. */
+  flushedRevision: number;
+}
+
+/**
+ * One module's memoized calls in memory: call digest → live result, with
+ * dirty tracking. A miss reads through to the store, which is what makes a
+ * restarted process hit. {@link PerModuleObjectDatabase.flush} writes every
+ * dirty entry of the module in one atomic batch.
+ */
+export class PerModuleObjectDatabase extends PassThroughLayer<unknown> {
+  /** The module this database serves. */
+  readonly module: string;
+  readonly #proxy: ProxyObjectDatabase;
+  readonly #slots = new Map<string, Slot>();
+  /** Records of evicted entries whose counters changed since the last flush. */
+  readonly #evictedRecords = new Map<string, MemoRecord>();
+  readonly #memoryBudget: number;
+  /** Approximate bytes of the results held in memory. */
+  #heldBytes = 0;
+
+  constructor(proxy: ProxyObjectDatabase, module: string, options: PerModuleOptions = {}) {
+    // Many modules share one proxy; the Cache closes it.
+    super(proxy, { ownsBelow: false });
+    this.#proxy = proxy;
+    this.module = module;
+    this.#memoryBudget = options.memoryBudget ?? Infinity;
+  }
+
+  /** Entries held in memory now. */
+  get size(): number {
+    return this.#slots.size;
+  }
+
+  /** Entries in memory that the store does not have yet (or has an older form of). */
+  get dirtyCount(): number {
+    let dirty = 0;
+    for (const slot of this.#slots.values()) if (slot.revision !== slot.flushedRevision) dirty += 1;
+    return dirty + this.#evictedRecords.size;
+  }
+
+  /**
+   * The entry for a call if it is in memory, counting a hit. Synchronous: this
+   * is the hot path of a memoized call.
+   */
+  peek(call: string): LiveEntry | undefined {
+    const slot = this.#slots.get(call);
+    if (slot === undefined) return undefined;
+    this.#countHit(slot);
+    if (this.#memoryBudget !== Infinity) {
+      // Map order is the LRU order: move the hit entry to the young end.
+      this.#slots.delete(call);
+      this.#slots.set(call, slot);
+    }
+    return slot;
+  }
+
+  /**
+   * The entry for a call: from memory, or else read through from the store
+   * (and then kept in memory, clean). Counts a hit when found.
+   */
+  async lookup(call: string): Promise<LiveEntry | undefined> {
+    const live = this.peek(call);
+    if (live !== undefined) return live;
+    const record = this.#evictedRecords.get(call) ?? (await this.#proxy.lookup(this.module, call));
+    if (record === undefined) return undefined;
+    const result = await this.#proxy.loadResult(record);
+    // Another lookup of the same call may have finished first.
+    const raced = this.#slots.get(call);
+    if (raced !== undefined) return raced;
+    const unflushed = this.#evictedRecords.delete(call);
+    const slot: Slot = { record, result, pending: undefined, obsoleteKeys: undefined, revision: 0, flushedRevision: unflushed ? -1 : 0 };
+    if (record.error !== undefined) slot.error = record.error;
+    this.#slots.set(call, slot);
+    this.#countHit(slot);
+    this.#heldBytes += record.size;
+    this.#evict();
+    return slot;
+  }
+
+  /** Whether the store or memory holds this call, without counting a hit. */
+  async contains(call: string): Promise<boolean> {
+    return this.#slots.has(call) || (await this.has(memoKey(this.module, call)));
+  }
+
+  /** Keeps a new call's result in memory, dirty until the next flush. */
+  store(entry: NewEntry): void {
+    const call = entry.record.call;
+    const previous = this.#slots.get(call);
+    this.#heldBytes += entry.record.size - (previous?.record.size ?? 0);
+    const slot: Slot = {
+      record: entry.record,
+      result: entry.result,
+      pending: entry.values,
+      obsoleteKeys: entry.obsoleteKeys,
+      revision: (previous?.revision ?? 0) + 1,
+      flushedRevision: previous?.flushedRevision ?? -1,
+    };
+    if (entry.record.error !== undefined) slot.error = entry.record.error;
+    this.#slots.delete(call);
+    this.#slots.set(call, slot);
+    this.#evictedRecords.delete(call);
+  }
+
+  /**
+   * The operations that write every dirty entry: new values (each stored
+   * once), records, and the counters of entries hit since the last flush.
+   * Nothing is marked clean until {@link PreparedFlush.commit}.
+   */
+  async prepareFlush(): Promise<PreparedFlush> {
+    const written: [Slot, number][] = [];
+    const values: InternedValue[] = [];
+    const records: BatchOperation<Uint8Array, unknown>[] = [];
+    for (const slot of this.#slots.values()) {
+      if (slot.revision === slot.flushedRevision) continue;
+      written.push([slot, slot.revision]);
+      if (slot.pending !== undefined) values.push(...slot.pending);
+      records.push(this.#proxy.recordOperation(slot.record));
+      for (const key of slot.obsoleteKeys ?? []) records.push({ type: 'del', key });
+    }
+    const evicted = [...this.#evictedRecords];
+    for (const [, record] of evicted) records.push(this.#proxy.recordOperation(record));
+    const valueOperations = await this.#proxy.values.internOperations(values);
+    return {
+      operations: [...valueOperations, ...records],
+      commit: () => {
+        this.#proxy.values.markStored(valueOperations);
+        for (const [slot, revision] of written) {
+          if (slot.revision !== revision) continue;
+          slot.flushedRevision = revision;
+          slot.pending = undefined;
+          slot.obsoleteKeys = undefined;
+        }
+        for (const [call, record] of evicted) {
+          if (this.#evictedRecords.get(call) === record) this.#evictedRecords.delete(call);
+        }
+        this.#evict();
+      },
+    };
+  }
+
+  /** Removes one call from memory and the store (its values stay until pruned). */
+  async deleteCall(call: string): Promise<void> {
+    const slot = this.#slots.get(call);
+    if (slot !== undefined) this.#heldBytes -= slot.record.size;
+    this.#slots.delete(call);
+    this.#evictedRecords.delete(call);
+    await this.delete(memoKey(this.module, call));
+  }
+
+  /** Removes every call of this module from memory and the store. */
+  async clear(): Promise<void> {
+    this.#slots.clear();
+    this.#evictedRecords.clear();
+    this.#heldBytes = 0;
+    const operations: BatchOperation<Uint8Array, unknown>[] = [];
+    for await (const key of this.keys(prefixRange(`m!${this.module}!`))) operations.push({ type: 'del', key });
+    await this.batch(operations);
+  }
+
+  /** Writes every dirty entry of this module down in one atomic batch. */
+  protected async _flush(): Promise<void> {
+    const prepared = await this.prepareFlush();
+    if (prepared.operations.length > 0) await this.batch(prepared.operations);
+    prepared.commit();
+  }
+
+  protected async _close(): Promise<void> {
+    this.#slots.clear();
+    await super._close();
+  }
+
+  #countHit(slot: Slot): void {
+    // Counters ride along with the next flush: a hit never writes on its own.
+    slot.record.hits += 1;
+    slot.record.lastHitAt = Date.now();
+    slot.revision += 1;
+  }
+
+  /**
+   * Drops entries whose values are in the store, oldest use first, until the
+   * held results fit the budget. An entry whose counters changed since the
+   * last flush leaves its small record behind for that flush.
+   */
+  #evict(): void {
+    if (this.#heldBytes <= this.#memoryBudget) return;
+    for (const [call, slot] of this.#slots) {
+      if (this.#heldBytes <= this.#memoryBudget) return;
+      if (slot.pending !== undefined) continue;
+      if (slot.revision !== slot.flushedRevision) this.#evictedRecords.set(call, slot.record);
+      this.#slots.delete(call);
+      this.#heldBytes -= slot.record.size;
+    }
+  }
+}

@@ -1,0 +1,81 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { resolveCacheOptions } from '../../src/cache/config.js';
+import { openCache } from '../../src/index.js';
+import { removeTempDirs, tempDir } from '../helpers/temp-dir.js';
+
+afterAll(removeTempDirs);
+
+const configError = (field: string) => expect.objectContaining({ name: 'MemostrataError', code: 'CONFIG', message: expect.stringContaining(field) });
+
+describe('cache configuration', () => {
+  it('defaults to LevelDB in ./.memostrata, flushing every second', () => {
+    expect(resolveCacheOptions(undefined, {})).toMatchObject({ backend: { type: 'level', path: '.memostrata' }, flush: { everyMs: 1000 }, handleExit: true });
+  });
+
+  it('reads a config file, with paths relative to the file, and lets direct options win', () => {
+    const dir = tempDir();
+    const file = join(dir, 'memostrata.json');
+    writeFileSync(file, JSON.stringify({ backend: { type: 'level', path: 'runs/cache' }, flush: 'manual' }));
+    expect(resolveCacheOptions({ configFile: file }, {})).toMatchObject({ backend: { type: 'level', path: join(dir, 'runs/cache') }, flush: 'manual' });
+    expect(resolveCacheOptions({ configFile: file, flush: 'write-through' }, {})).toMatchObject({ flush: 'write-through' });
+  });
+
+  it('uses MEMOSTRATA_CONFIG when openCache() gets no options', () => {
+    const file = join(tempDir(), 'config.json');
+    writeFileSync(file, JSON.stringify({ backend: { type: 'memory' } }));
+    expect(resolveCacheOptions(undefined, { MEMOSTRATA_CONFIG: file })).toMatchObject({ backend: { type: 'memory' } });
+    expect(resolveCacheOptions({ path: 'x' }, { MEMOSTRATA_CONFIG: file })).toMatchObject({ backend: { type: 'level', path: 'x' } });
+  });
+
+  it('names the wrong field', () => {
+    expect(() => resolveCacheOptions({ backend: { type: 'rocks' } as never }, {})).toThrow(configError('backend.type'));
+    expect(() => resolveCacheOptions({ backend: { type: 'level', path: 3 } as never }, {})).toThrow(configError('backend.path'));
+    expect(() => resolveCacheOptions({ backend: { type: 'memory', path: 'x' } as never }, {})).toThrow(configError("'path'"));
+    expect(() => resolveCacheOptions({ flush: 'sometimes' } as never, {})).toThrow(configError('flush'));
+    expect(() => resolveCacheOptions({ memoryBudget: -5 }, {})).toThrow(configError('memoryBudget'));
+    expect(() => resolveCacheOptions({ pth: 'x' } as never, {})).toThrow(configError("'pth'"));
+    expect(() => resolveCacheOptions(undefined, { MEMOSTRATA_CONFIG: join(tempDir(), 'missing.json') })).toThrow(configError('MEMOSTRATA_CONFIG'));
+    const broken = join(tempDir(), 'broken.json');
+    writeFileSync(broken, '{ "path": ');
+    expect(() => resolveCacheOptions({ configFile: broken }, {})).toThrow(configError('not valid JSON'));
+    const wrongField = join(tempDir(), 'wrong.json');
+    writeFileSync(wrongField, JSON.stringify({ backend: { type: 'level' }, budget: 1 }));
+    expect(() => resolveCacheOptions({ configFile: wrongField }, {})).toThrow(configError("'budget'"));
+  });
+
+  it('rejects openCache with CONFIG before touching any store', async () => {
+    await expect(openCache({ backend: { type: 'level', path: '' } })).rejects.toMatchObject({ code: 'CONFIG' });
+  });
+
+  it('runs the same user code on a config file as on a path', async () => {
+    const dir = tempDir();
+    const file = join(dir, 'memostrata.json');
+    writeFileSync(file, JSON.stringify({ path: 'cache', handleExit: false }));
+    const viaFile = await openCache({ configFile: file });
+    expect(viaFile.location).toBe(join(dir, 'cache'));
+    const square = viaFile.memoize('square', (x: number) => x * x);
+    expect(await square(3)).toBe(9);
+    await viaFile.close();
+    const viaPath = await openCache({ path: join(dir, 'cache'), handleExit: false });
+    expect(await viaPath.memoize('square', (_x: number) => -1).has(3)).toBe(true);
+    await viaPath.close();
+  });
+
+  it('refuses a store of an unknown format version, or a LevelDB store memostrata did not write', async () => {
+    const { LevelBackend } = await import('../../src/backends/level-backend.js');
+    const { SerializedDB } = await import('../../src/layers/serialized-db.js');
+    const { formatKey } = await import('../../src/layers/keys.js');
+    const future = join(tempDir(), 'future');
+    const futureDb = new SerializedDB(await LevelBackend.open(future));
+    await futureDb.put(formatKey, 99);
+    await futureDb.close();
+    await expect(openCache({ path: future, handleExit: false })).rejects.toMatchObject({ code: 'FORMAT_VERSION', message: expect.stringContaining('99') });
+    const foreign = join(tempDir(), 'foreign');
+    const foreignDb = await LevelBackend.open(foreign);
+    await foreignDb.put(new TextEncoder().encode('user:1'), new TextEncoder().encode('alice'));
+    await foreignDb.close();
+    await expect(openCache({ path: foreign, handleExit: false })).rejects.toMatchObject({ code: 'NOT_A_STORE' });
+  });
+});

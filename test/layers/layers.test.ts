@@ -1,0 +1,248 @@
+import { readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { LevelBackend } from '../../src/backends/level-backend.js';
+import { MemoryBackend } from '../../src/backends/memory-backend.js';
+import type { BatchOperation } from '../../src/contract/database.js';
+import { digestToHex, loadDigester } from '../../src/layers/digest.js';
+import { keyText, prefixRange } from '../../src/layers/keys.js';
+import type { NewEntry } from '../../src/layers/per-module-object-database.js';
+import type { MemoRecord } from '../../src/layers/proxy-object-database.js';
+import { UUIDDatabase } from '../../src/layers/uuid-database.js';
+import { removeTempDirs, tempDir } from '../helpers/temp-dir.js';
+import { stackOn } from './stack.js';
+
+afterAll(removeTempDirs);
+
+const digester = await loadDigester();
+
+/** A new call of `module` with `args` and `result`, as the Cache would store it. */
+function newEntry(module: string, args: unknown[], result: unknown, size = 8): NewEntry {
+  const inputs = args.map((arg, index) => ({ uuid: UUIDDatabase.uuidOfDigest(digester.digest(arg, `args[${index}]`)), value: arg }));
+  const resultUuid = UUIDDatabase.uuidOfDigest(digester.digest(result, 'result'));
+  const call = digestToHex(digester.digestParts([new TextEncoder().encode(module), ...inputs.map((input) => new TextEncoder().encode(input.uuid))]));
+  const record: MemoRecord = {
+    module,
+    version: '1',
+    deps: '',
+    call,
+    inputs: inputs.map((input) => input.uuid),
+    result: resultUuid,
+    createdAt: Date.now(),
+    computeMs: 5,
+    size,
+    hits: 0,
+    lastHitAt: 0,
+  };
+  return { record, result, values: [...inputs, { uuid: resultUuid, value: result }] };
+}
+
+async function keysWithPrefix(db: { keys: MemoryBackend['keys'] }, prefix: string): Promise<string[]> {
+  const keys: string[] = [];
+  for await (const key of db.keys(prefixRange(prefix))) keys.push(keyText(key));
+  return keys;
+}
+
+function directoryBytes(dir: string): number {
+  return readdirSync(dir).reduce((sum, name) => sum + statSync(join(dir, name)).size, 0);
+}
+
+describe('UUIDDatabase', () => {
+  it('gives equal values one name-based UUID, the same in every process', async () => {
+    const { values } = await stackOn(new MemoryBackend());
+    const first = values.uuidOf({ b: [1, 2], a: new Float64Array([0.5]) });
+    const second = values.uuidOf({ a: new Float64Array([0.5]), b: [1, 2] });
+    expect(first).toBe(second);
+    expect(first).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-5[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    expect(values.uuidOf({ a: new Float32Array([0.5]), b: [1, 2] })).not.toBe(first);
+    await values.close();
+  });
+
+  it('stores an equal value once however often it is interned', async () => {
+    const backend = new MemoryBackend();
+    const { values } = await stackOn(backend);
+    const uuid = await values.intern({ energy: -76.02, basis: 'sto-3g' });
+    const sizeAfterFirst = backend.size;
+    expect(await values.intern({ basis: 'sto-3g', energy: -76.02 })).toBe(uuid);
+    expect(backend.size).toBe(sizeAfterFirst);
+    expect(await values.load(uuid)).toEqual({ energy: -76.02, basis: 'sto-3g' });
+    await values.close();
+  });
+
+  it('loads undefined without storing it, and tells a missing value apart', async () => {
+    const backend = new MemoryBackend();
+    const { values } = await stackOn(backend);
+    const uuid = await values.intern(undefined);
+    expect(backend.size).toBe(0);
+    await expect(values.load(uuid)).resolves.toBeUndefined();
+    await expect(values.load(values.uuidOf('never stored'))).rejects.toMatchObject({ code: 'CORRUPT' });
+    await values.close();
+  });
+
+  it('rejects an unserializable value naming its path and writes nothing', async () => {
+    const backend = new MemoryBackend();
+    const { values } = await stackOn(backend);
+    await expect(values.intern({ mesh: { nodes: () => 1 } }, 'args[1]')).rejects.toMatchObject({
+      code: 'UNSERIALIZABLE',
+      message: expect.stringContaining('args[1].mesh.nodes'),
+    });
+    expect(backend.size).toBe(0);
+    await values.close();
+  });
+
+  it('stores an 8 MB Float64Array once when three modules use it', async () => {
+    const dir = join(tempDir(), 'store');
+    const backend = await LevelBackend.open(dir, { compression: false });
+    const stack = await stackOn(backend);
+    const big = new Float64Array(1 << 20).map((_, index) => Math.sin(index) * 1e6 + index);
+    await backend.compact();
+    const before = directoryBytes(dir);
+    for (const [index, name] of ['mesh.a', 'mesh.b', 'mesh.c'].entries()) {
+      const db = stack.module(name);
+      // The same array (an equal copy, the third time): argument of one module, result of another, second argument of a third.
+      const entry = index === 0 ? newEntry(name, [big], 1) : index === 1 ? newEntry(name, [index], big) : newEntry(name, ['x', big.slice()], 2);
+      db.store(entry);
+      await db.flush();
+    }
+    await backend.compact();
+    const grown = directoryBytes(dir) - before;
+    expect(grown).toBeGreaterThan(big.byteLength * 0.9);
+    expect(grown).toBeLessThan(big.byteLength * 1.2);
+    // big, 1 (a result and an argument), 'x' and 2.
+    expect((await keysWithPrefix(stack.serialized, 'v!')).length).toBe(4);
+    await stack.proxy.close();
+  });
+});
+
+describe('PerModuleObjectDatabase', () => {
+  it('reads through to the store on a miss, as a restarted process does', async () => {
+    const dir = join(tempDir(), 'store');
+    const first = await stackOn(await LevelBackend.open(dir));
+    const db = first.module('scf.energy');
+    const entry = newEntry('scf.energy', [{ atoms: ['O', 'H', 'H'] }, 'sto-3g'], new Float64Array([1, 2, 3]));
+    db.store(entry);
+    await db.flush();
+    await first.proxy.close();
+
+    const second = await stackOn(await LevelBackend.open(dir));
+    const restarted = second.module('scf.energy');
+    expect(restarted.peek(entry.record.call)).toBeUndefined();
+    const found = await restarted.lookup(entry.record.call);
+    expect(found?.result).toEqual(new Float64Array([1, 2, 3]));
+    expect(restarted.peek(entry.record.call)?.result).toBe(found?.result);
+    const { inputs, result } = await second.proxy.unproxy(found!.record);
+    expect(inputs).toEqual([{ atoms: ['O', 'H', 'H'] }, 'sto-3g']);
+    expect(result).toEqual(new Float64Array([1, 2, 3]));
+    await second.proxy.close();
+  });
+
+  it('writes every dirty entry in one batch and then nothing until something changes', async () => {
+    const backend = new MemoryBackend();
+    const batches: number[] = [];
+    const batch = backend.batch.bind(backend);
+    backend.batch = async (operations, options) => {
+      batches.push(operations.length);
+      return batch(operations, options);
+    };
+    const stack = await stackOn(backend);
+    const db = stack.module('m');
+    for (let index = 0; index < 5; index += 1) db.store(newEntry('m', [index], index * 10));
+    expect(db.dirtyCount).toBe(5);
+    await db.flush();
+    // Arguments 0..4 and results 0..40: the 0 they share is stored once. 9 values and 5 records.
+    expect(batches).toEqual([14]);
+    expect(db.dirtyCount).toBe(0);
+    await db.flush();
+    expect(batches).toEqual([14]);
+    await stack.proxy.close();
+  });
+
+  it('keeps a failed flush out of the store and its entries dirty', async () => {
+    const backend = new MemoryBackend();
+    const stack = await stackOn(backend);
+    await stack.serialized.put(new TextEncoder().encode('meta!marker'), 1);
+    const db = stack.module('m');
+    for (let index = 0; index < 3; index += 1) db.store(newEntry('m', [index], `result ${index}`));
+    const batch = backend.batch.bind(backend);
+    backend.batch = async () => {
+      throw new Error('disk full');
+    };
+    await expect(db.flush()).rejects.toThrow('disk full');
+    expect(backend.size).toBe(1);
+    expect(db.dirtyCount).toBe(3);
+    backend.batch = batch;
+    await db.flush();
+    expect(db.dirtyCount).toBe(0);
+    expect(await keysWithPrefix(stack.serialized, 'm!m!')).toHaveLength(3);
+    await stack.proxy.close();
+  });
+
+  it('keeps hit counters and writes them with the next flush', async () => {
+    const stack = await stackOn(new MemoryBackend());
+    const db = stack.module('m');
+    const entry = newEntry('m', [1], 2);
+    db.store(entry);
+    await db.flush();
+    db.peek(entry.record.call);
+    db.peek(entry.record.call);
+    expect(db.dirtyCount).toBe(1);
+    await db.flush();
+    const stored = await stack.proxy.lookup('m', entry.record.call);
+    expect(stored?.hits).toBe(2);
+    expect(stored?.lastHitAt).toBeGreaterThan(0);
+    await stack.proxy.close();
+  });
+
+  it('evicts stored entries beyond the memory budget, least recently used first, and reads them back', async () => {
+    const stack = await stackOn(new MemoryBackend());
+    const db = stack.module('m', { memoryBudget: 3000 });
+    const entries = Array.from({ length: 10 }, (_, index) => newEntry('m', [index], new Float64Array(100).fill(index), 1000));
+    for (const entry of entries) db.store(entry);
+    // Dirty entries are never dropped: they are not in the store yet.
+    expect(db.size).toBe(10);
+    await db.flush();
+    expect(db.size).toBe(3);
+    expect(db.peek(entries[9]!.record.call)).toBeDefined();
+    expect(db.peek(entries[0]!.record.call)).toBeUndefined();
+    const readBack = await db.lookup(entries[0]!.record.call);
+    expect(readBack?.result).toEqual(new Float64Array(100).fill(0));
+    expect(db.size).toBeLessThanOrEqual(3);
+    await stack.proxy.close();
+  });
+
+  it('deletes one call, and clears only its own module', async () => {
+    const stack = await stackOn(new MemoryBackend());
+    const a = stack.module('a');
+    const b = stack.module('b');
+    const one = newEntry('a', [1], 1);
+    a.store(one);
+    a.store(newEntry('a', [2], 2));
+    b.store(newEntry('b', [1], 1));
+    await a.flush();
+    await b.flush();
+    await a.deleteCall(one.record.call);
+    expect(await a.contains(one.record.call)).toBe(false);
+    expect(await keysWithPrefix(stack.serialized, 'm!a!')).toHaveLength(1);
+    await a.clear();
+    expect(await keysWithPrefix(stack.serialized, 'm!a!')).toHaveLength(0);
+    expect(await keysWithPrefix(stack.serialized, 'm!b!')).toHaveLength(1);
+    await stack.proxy.close();
+  });
+});
+
+describe('ProxyObjectDatabase', () => {
+  it('lists a module’s records and refuses a record that is not one', async () => {
+    const stack = await stackOn(new MemoryBackend());
+    const db = stack.module('list.me');
+    db.store(newEntry('list.me', ['x'], 1));
+    db.store(newEntry('list.me', ['y'], 2));
+    await db.flush();
+    const listed: MemoRecord[] = [];
+    for await (const record of stack.proxy.records('list.me')) listed.push(record);
+    expect(listed.map((record) => record.module)).toEqual(['list.me', 'list.me']);
+    const operations: BatchOperation<Uint8Array, unknown>[] = [{ type: 'put', key: new TextEncoder().encode('m!list.me!ffff'), value: { not: 'a record' } }];
+    await stack.proxy.batch(operations);
+    await expect(stack.proxy.lookup('list.me', 'ffff')).rejects.toMatchObject({ code: 'CORRUPT' });
+    await stack.proxy.close();
+  });
+});
