@@ -45,7 +45,7 @@ function integrateDuffing(damping: number, omega: number, steps: number): Float6
   return maxima;
 }
 
-const stepsPerPoint = Number(process.env.SCAN_STEPS ?? 400_000);
+const stepsPerPoint = Number(process.env.SCAN_STEPS ?? 6_000_000);
 const dampings = [0.05, 0.1, 0.2, 0.4];
 const omegas = [0.8, 1.0, 1.2, 1.4, 1.6, 1.8];
 
