@@ -1,0 +1,145 @@
+/**
+ * The canonical digest: the identity of a value as a memoization key.
+ *
+ * A value is walked through `classify` (the one definition of the supported
+ * value space) and streamed, as a type-tagged, length-prefixed canonical form,
+ * into two xxhash64 passes with two fixed seeds; the two 64-bit results,
+ * big-endian, make the 16-byte digest. cbor-x output is never hashed: it has
+ * no canonical form.
+ *
+ * The rules (equal digest ⇔ equal key):
+ * - **Numbers** key on their exact IEEE-754 bits, so `-0` and `0` are
+ *   different keys (`1 / x` tells them apart). All `NaN`s are one key: plain JS
+ *   numbers cannot carry a NaN payload reliably. Inside typed arrays the raw
+ *   bytes count, NaN payloads included.
+ * - **No coercion across types**: `1`, `1n`, `'1'`, `true` all differ.
+ *   Bigints key on their value.
+ * - **Strings** key on their UTF-16 code units (well-formed strings are
+ *   hashed as UTF-8, strings with an unpaired surrogate as UTF-16; the two
+ *   forms are tagged apart).
+ * - **`undefined`** is a value: `{ a: undefined }` differs from `{}`; an array
+ *   hole keys like `undefined`.
+ * - **Objects** key on their own enumerable string keys and values; key order
+ *   does not matter. A null-prototype object keys like a plain object.
+ *   An own property named `__proto__` is an ordinary key.
+ * - **Map and Set** order does not matter: each entry is digested on its own,
+ *   and the sorted entry digests are hashed. Keys may be any supported value.
+ * - **Typed arrays** key on their class + length + the bytes of the view,
+ *   little-endian (a `Float32Array` and a `Uint8Array` of the same bytes
+ *   differ). **Buffer** is its own kind, apart from `Uint8Array`. **DataView**,
+ *   **Buffer** and **ArrayBuffer** key on their bytes. A view keys only on its
+ *   own bytes, never on the rest of its backing buffer.
+ * - **Date** keys on its time value; every invalid Date is one key.
+ * - **Registered types** key on their registered name + the canonical form of
+ *   `definition.encode(value)`: two instances with equal encoded forms are one key.
+ * - **Shared references** (a DAG) are fine and key like copies. A **cycle**,
+ *   a function, a symbol, an object with symbol keys or an instance of an
+ *   unregistered class throws `UNSERIALIZABLE` naming the path, such as
+ *   `args[1].mesh.nodes`.
+ *
+ * @module
+ */
+import xxhash, { type XXHashAPI } from 'xxhash-wasm';
+import { CanonicalEncoder } from './digest/canonical-encoder.js';
+import { defaultTypes, type TypeRegistry } from './type-registry.js';
+
+/** Length of a digest in bytes (128 bits). */
+export const DIGEST_BYTES = 16;
+
+/**
+ * Version of the canonical form. It changes whenever any digest would change;
+ * a store keyed under another version must not be read as if it were this one.
+ */
+export const DIGEST_FORMAT_VERSION = 1;
+
+/** Computes canonical digests. Not safe to share across worker threads (each loads its own). */
+export interface Digester {
+  /**
+   * The 128-bit digest of `value`'s canonical form. Throws `UNSERIALIZABLE`
+   * naming the path (`path` is the root's name, default `'value'`), e.g. `args[1].mesh.nodes`.
+   */
+  digest(value: unknown, path?: string): Uint8Array;
+  /** One digest per argument of a call, with paths `args[0]`, `args[1]`, … */
+  digestArgs(args: readonly unknown[]): Uint8Array[];
+  /** The 128-bit digest of raw byte parts, each length-prefixed so that parts cannot run together. */
+  digestParts(parts: readonly Uint8Array[]): Uint8Array;
+}
+
+let hashApi: Promise<XXHashAPI> | undefined;
+
+/**
+ * A {@link Digester} for values whose registered types come from `types`
+ * (default: the process-wide registry). The xxhash wasm module is loaded once
+ * per process.
+ */
+export async function loadDigester(types: TypeRegistry = defaultTypes): Promise<Digester> {
+  hashApi ??= xxhash();
+  return new CanonicalDigester(await hashApi, types);
+}
+
+/** The digest as 32 lowercase hex digits. */
+export function digestToHex(digest: Uint8Array): string {
+  return Buffer.from(digest.buffer, digest.byteOffset, digest.byteLength).toString('hex');
+}
+
+class CanonicalDigester implements Digester {
+  readonly #hash: XXHashAPI;
+  readonly #types: TypeRegistry;
+  readonly #encoder: CanonicalEncoder;
+  readonly #out = new Uint8Array(DIGEST_BYTES);
+  readonly #outView = new DataView(this.#out.buffer);
+
+  constructor(hash: XXHashAPI, types: TypeRegistry) {
+    this.#hash = hash;
+    this.#types = types;
+    this.#encoder = new CanonicalEncoder(hash, types);
+  }
+
+  digest(value: unknown, path = 'value'): Uint8Array {
+    const encoder = this.#acquire();
+    try {
+      encoder.digestInto(value, path, this.#outView, 0);
+      return this.#out.slice();
+    } finally {
+      encoder.busy = false;
+    }
+  }
+
+  digestArgs(args: readonly unknown[]): Uint8Array[] {
+    const encoder = this.#acquire();
+    try {
+      const digests: Uint8Array[] = [];
+      for (let i = 0; i < args.length; i++) {
+        encoder.digestInto(args[i], argumentPath(i), this.#outView, 0);
+        digests.push(this.#out.slice());
+      }
+      return digests;
+    } finally {
+      encoder.busy = false;
+    }
+  }
+
+  digestParts(parts: readonly Uint8Array[]): Uint8Array {
+    const encoder = this.#acquire();
+    try {
+      encoder.partsInto(parts, this.#outView, 0);
+      return this.#out.slice();
+    } finally {
+      encoder.busy = false;
+    }
+  }
+
+  /** The reusable encoder, or a fresh one when a registered type's `encode` digests from inside a digest. */
+  #acquire(): CanonicalEncoder {
+    const shared = this.#encoder;
+    const encoder = shared.busy ? new CanonicalEncoder(this.#hash, this.#types) : shared;
+    encoder.busy = true;
+    return encoder;
+  }
+}
+
+const argumentPaths = Array.from({ length: 16 }, (_, i) => `args[${i}]`);
+
+function argumentPath(index: number): string {
+  return argumentPaths[index] ?? `args[${index}]`;
+}
