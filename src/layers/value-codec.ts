@@ -1,0 +1,514 @@
+import { Decoder, Encoder, Tag } from 'cbor-x';
+import { MemostrataError, isMemostrataError } from '../errors.js';
+import { defaultTypes, type TypeRegistry } from './type-registry.js';
+import { classify, propertyPath, typedArrayClasses, unserializable, type ValueKind } from './value-kind.js';
+
+/*
+ * The stored form of a value is one CBOR item (RFC 8949), readable from any
+ * language. JSON-like data is plain CBOR: null, undefined (simple 23), booleans,
+ * numbers (integers, or float64), text strings, arrays, and maps with text keys
+ * for plain objects. Everything else is tagged:
+ *
+ *   tag 2 / 3       bigint: unsigned / negative bignum (RFC 8949 §3.4.3), always, even 1n
+ *   tag 64–86       typed arrays (RFC 8746; Uint8Array is tag 64, native byte order)
+ *   tag 258         Set: array of elements
+ *   tag 259         Map: map with keys of any kind
+ *   tag 41000       registered type: [name, plain value]
+ *   tag 41001       -0: null (plain CBOR integers have no -0)
+ *   tag 41002       Date: milliseconds since the epoch (NaN for an invalid Date)
+ *   tag 41003       Buffer: byte string
+ *   tag 41004       DataView: byte string
+ *   tag 41005       ArrayBuffer: byte string
+ *   tag 41006       plain object whose keys plain CBOR cannot carry ('__proto__', lone
+ *                   surrogates): array [key, value, key, value, …]
+ *   tag 41007       string with lone UTF-16 surrogates (no UTF-8 form): UTF-16LE bytes
+ *
+ * Reading checks the bytes against exactly this grammar before cbor-x sees them:
+ * cbor-x would otherwise act on tags it knows (records compile readers with
+ * `new Function`, tag 27 calls constructors, tags 28/29 build cycles).
+ */
+const TAG = {
+  bignum: 2,
+  negativeBignum: 3,
+  set: 258,
+  map: 259,
+  registered: 41000,
+  negativeZero: 41001,
+  date: 41002,
+  buffer: 41003,
+  dataView: 41004,
+  arrayBuffer: 41005,
+  objectEntries: 41006,
+  utf16String: 41007,
+} as const;
+
+/** Typed-array tags that cbor-x decodes, little-endian (RFC 8746) and big-endian, with their element size. */
+const TYPED_ARRAY_TAG_SIZES = new Map<number, number>([
+  [64, 1], [68, 1], [72, 1],
+  [69, 2], [77, 2], [65, 2], [73, 2],
+  [70, 4], [78, 4], [85, 4], [66, 4], [74, 4], [81, 4],
+  [71, 8], [79, 8], [86, 8], [67, 8], [75, 8], [82, 8],
+]);
+
+const MAJOR_BYTES = 2;
+const MAJOR_TEXT = 3;
+const MAJOR_ARRAY = 4;
+const MAJOR_MAP = 5;
+
+/** What each of our tags must wrap: a CBOR major type, or 'number' / 'null'. */
+const TAG_CONTENT = new Map<number, number | 'number' | 'null'>([
+  [TAG.bignum, MAJOR_BYTES],
+  [TAG.negativeBignum, MAJOR_BYTES],
+  [TAG.set, MAJOR_ARRAY],
+  [TAG.map, MAJOR_MAP],
+  [TAG.registered, MAJOR_ARRAY],
+  [TAG.negativeZero, 'null'],
+  [TAG.date, 'number'],
+  [TAG.buffer, MAJOR_BYTES],
+  [TAG.dataView, MAJOR_BYTES],
+  [TAG.arrayBuffer, MAJOR_BYTES],
+  [TAG.objectEntries, MAJOR_ARRAY],
+  [TAG.utf16String, MAJOR_BYTES],
+  ...[...TYPED_ARRAY_TAG_SIZES.keys()].map((tag) => [tag, MAJOR_BYTES] as const),
+]);
+
+/*
+ * One Encoder and one Decoder for every codec: their options never change, and
+ * cbor-x shares its output buffer between encoders anyway. No records (they
+ * need saved structures), no structured clone, no float32, Maps tagged 259.
+ * The decoder does not copy buffers: `revive` copies each binary exactly once,
+ * and only when it still points into the input.
+ */
+const encoder = new Encoder({ useRecords: false, variableMapSize: true, tagUint8Array: true, useTag259ForMaps: true, useFloat32: 0 } as ConstructorParameters<typeof Encoder>[0]);
+const decoder = new Decoder({ useRecords: false, mapsAsObjects: true, copyBuffers: false });
+
+// String.prototype.isWellFormed is in Node 20 but not in TypeScript's ES2023 lib.
+const isWellFormed = (String.prototype as unknown as { isWellFormed: (this: string) => boolean }).isWellFormed;
+
+const typedArrayConstructors = new Set<unknown>(Object.values(typedArrayClasses));
+
+/** Returned encodings smaller than this are copied out of a much larger cbor-x buffer, so they do not pin it. */
+const SLAB_RETENTION_LIMIT = 1 << 20;
+
+/** A step of the path to the value being encoded; rendered only for an error message. */
+type PathStep = number | string | { readonly raw: string };
+
+/**
+ * Turns supported values into bytes and back (see {@link classify} for the
+ * supported value space). Registered types are written by name and rebuilt
+ * with their registration's `decode`.
+ */
+export class ValueCodec {
+  /** The registry that registered types are looked up in. */
+  readonly types: TypeRegistry;
+  readonly #used = new Set<string>();
+
+  constructor(types: TypeRegistry = defaultTypes) {
+    this.types = types;
+  }
+
+  /**
+   * Value → bytes.
+   *
+   * @param path - how the value is named in an error message, such as `result` or `args[1]`.
+   * @param typeNames - receives the name of every registered type met in `value`.
+   * @throws MemostrataError `UNSERIALIZABLE` naming the path of the offending part
+   *   (`value.mesh.nodes`) for a function, symbol, unregistered class instance or cycle.
+   */
+  encode(value: unknown, path = 'value', typeNames?: Set<string>): Uint8Array {
+    const wire = new WireBuilder(this.types, path, this.#used, typeNames).build(value);
+    let bytes: Uint8Array;
+    try {
+      bytes = encoder.encode(wire);
+    } catch (error) {
+      throw new MemostrataError('UNSERIALIZABLE', `Cannot store ${path}: the CBOR encoder failed (${describeError(error)}). Nothing was stored.`, { cause: error });
+    }
+    if (bytes.byteLength < SLAB_RETENTION_LIMIT && bytes.buffer.byteLength >= SLAB_RETENTION_LIMIT) return bytes.slice();
+    return bytes;
+  }
+
+  /**
+   * Bytes → value. The result shares no memory with `bytes`.
+   *
+   * @param typeNames - receives the name of every registered type met in the value.
+   * @throws MemostrataError `CORRUPT` for bytes that are not a stored value;
+   *   `UNKNOWN_TYPE` for a registered type that this process has not registered.
+   */
+  decode(bytes: Uint8Array, typeNames?: Set<string>): unknown {
+    if (!(bytes instanceof Uint8Array)) throw new MemostrataError('INVALID_ARGUMENT', 'ValueCodec.decode() takes a Uint8Array.');
+    // A plain view: cbor-x writes a `dataView` property on its source, and slices of a Buffer are Buffers.
+    const source = new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    checkWellFormed(source);
+    let wire: unknown;
+    try {
+      wire = decoder.decode(source);
+    } catch (error) {
+      throw corrupt(`cbor-x could not decode them (${describeError(error)})`, error);
+    }
+    return new Reviver(this.types, source.buffer, this.#used, typeNames).revive(wire);
+  }
+
+  /** Names of the registered types this codec has encoded or decoded so far, sorted. */
+  usedTypeNames(): string[] {
+    return [...this.#used].sort();
+  }
+}
+
+/** Builds the tree that cbor-x writes: our tags as `Tag`s, typed arrays as they are (cbor-x writes them without copying twice). */
+class WireBuilder {
+  readonly #types: TypeRegistry;
+  readonly #root: string;
+  readonly #used: Set<string>;
+  readonly #names: Set<string> | undefined;
+  readonly #steps: PathStep[] = [];
+  readonly #ancestors = new Set<object>();
+
+  constructor(types: TypeRegistry, root: string, used: Set<string>, names: Set<string> | undefined) {
+    this.#types = types;
+    this.#root = root;
+    this.#used = used;
+    this.#names = names;
+  }
+
+  build(value: unknown): unknown {
+    const kind = this.#classify(value);
+    switch (kind.kind) {
+      case 'null':
+      case 'undefined':
+      case 'boolean':
+        return value;
+      case 'number':
+        return Object.is(kind.value, -0) ? new Tag(null, TAG.negativeZero) : kind.value;
+      case 'string':
+        return isWellFormed.call(kind.value) ? kind.value : new Tag(Buffer.from(kind.value, 'utf16le'), TAG.utf16String);
+      case 'bigint':
+        return bigintTag(kind.value);
+      case 'date':
+        return new Tag(kind.value.getTime(), TAG.date);
+      case 'typed-array':
+        return kind.value;
+      case 'buffer':
+        return new Tag(kind.value, TAG.buffer);
+      case 'dataview':
+        return new Tag(kind.value, TAG.dataView);
+      case 'arraybuffer':
+        return new Tag(kind.value, TAG.arrayBuffer);
+      case 'array':
+        return this.#inside(kind.value, () => {
+          const source = kind.value;
+          const wire = new Array<unknown>(source.length);
+          for (let index = 0; index < source.length; index++) wire[index] = this.#step(index, source[index]);
+          return wire;
+        });
+      case 'object':
+        return this.#inside(kind.value, () => this.#object(kind.value));
+      case 'map':
+        return this.#inside(kind.value, () => {
+          const wire = new Map<unknown, unknown>();
+          let index = 0;
+          for (const [key, entry] of kind.value) {
+            const wireKey = this.#step({ raw: `.keys()[${index}]` }, key);
+            wire.set(wireKey, this.#step({ raw: `.get(${describeKey(key, index)})` }, entry));
+            index++;
+          }
+          return wire;
+        });
+      case 'set':
+        return this.#inside(kind.value, () => {
+          const wire: unknown[] = [];
+          for (const element of kind.value) wire.push(this.#step({ raw: `.values()[${wire.length}]` }, element));
+          return new Tag(wire, TAG.set);
+        });
+      case 'registered':
+        return this.#inside(kind.value, () => this.#registered(kind));
+    }
+  }
+
+  #object(source: Record<string, unknown>): unknown {
+    const keys = Object.keys(source);
+    if (keys.every((key) => key !== '__proto__' && isWellFormed.call(key))) {
+      const wire: Record<string, unknown> = {};
+      for (const key of keys) wire[key] = this.#step(key, source[key]);
+      return wire;
+    }
+    // Plain CBOR keys cannot carry these, and assigning '__proto__' would set the prototype.
+    const entries: unknown[] = [];
+    for (const key of keys) entries.push(this.build(key), this.#step(key, source[key]));
+    return new Tag(entries, TAG.objectEntries);
+  }
+
+  #registered(kind: Extract<ValueKind, { kind: 'registered' }>): unknown {
+    const { definition, value } = kind;
+    let plain: unknown;
+    try {
+      plain = definition.encode(value);
+    } catch (error) {
+      throw new MemostrataError('UNSERIALIZABLE', `Cannot store ${this.#path()}: encode() of registered type '${definition.name}' threw (${describeError(error)}). Nothing was stored.`, {
+        cause: error,
+      });
+    }
+    this.#used.add(definition.name);
+    this.#names?.add(definition.name);
+    return new Tag([definition.name, this.#step({ raw: '' }, plain)], TAG.registered);
+  }
+
+  #step(step: PathStep, value: unknown): unknown {
+    this.#steps.push(step);
+    const wire = this.build(value);
+    this.#steps.pop();
+    return wire;
+  }
+
+  #inside(container: object, build: () => unknown): unknown {
+    if (this.#ancestors.has(container)) throw unserializable(this.#path(), 'a reference to a value that contains it (a cycle)');
+    this.#ancestors.add(container);
+    try {
+      return build();
+    } finally {
+      this.#ancestors.delete(container);
+    }
+  }
+
+  /** `classify` with the path rendered only when it throws: building it for every element would cost more than the walk. */
+  #classify(value: unknown): ValueKind {
+    try {
+      return classify(value, '', this.#types);
+    } catch (error) {
+      if (isMemostrataError(error, 'UNSERIALIZABLE')) return classify(value, this.#path(), this.#types);
+      throw error;
+    }
+  }
+
+  #path(): string {
+    let path = this.#root;
+    for (const step of this.#steps) {
+      if (typeof step === 'number') path += `[${step}]`;
+      else if (typeof step === 'string') path = propertyPath(path, step);
+      else path += step.raw;
+    }
+    return path;
+  }
+}
+
+/** Turns what cbor-x decoded into the value, checking that it is one of ours. */
+class Reviver {
+  readonly #types: TypeRegistry;
+  readonly #input: ArrayBufferLike;
+  readonly #used: Set<string>;
+  readonly #names: Set<string> | undefined;
+
+  constructor(types: TypeRegistry, input: ArrayBufferLike, used: Set<string>, names: Set<string> | undefined) {
+    this.#types = types;
+    this.#input = input;
+    this.#used = used;
+    this.#names = names;
+  }
+
+  revive(wire: unknown): unknown {
+    if (typeof wire !== 'object' || wire === null) return wire;
+    if (Array.isArray(wire)) {
+      for (let index = 0; index < wire.length; index++) wire[index] = this.revive(wire[index]);
+      return wire;
+    }
+    const prototype = Object.getPrototypeOf(wire) as object | null;
+    if (prototype === Object.prototype) {
+      const record = wire as Record<string, unknown>;
+      for (const key of Object.keys(record)) record[key] = this.revive(record[key]);
+      return record;
+    }
+    if (wire instanceof Tag) return this.#tag(wire);
+    if (prototype === Map.prototype) {
+      const map = new Map<unknown, unknown>();
+      for (const [key, value] of wire as Map<unknown, unknown>) map.set(this.revive(key), this.revive(value));
+      return map;
+    }
+    if (prototype === Set.prototype) {
+      const set = new Set<unknown>();
+      for (const element of wire as Set<unknown>) set.add(this.revive(element));
+      return set;
+    }
+    if (ArrayBuffer.isView(wire) && typedArrayConstructors.has(wire.constructor)) {
+      return this.#own(wire as Uint8Array);
+    }
+    throw corrupt(`they hold a ${wire.constructor?.name ?? 'value'} that memostrata never writes`);
+  }
+
+  #tag(tag: Tag): unknown {
+    const content: unknown = tag.value;
+    switch (tag.tag) {
+      case TAG.negativeZero:
+        return -0;
+      case TAG.date:
+        return new Date(content as number);
+      case TAG.buffer: {
+        const bytes = this.#own(content as Uint8Array);
+        return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+      }
+      case TAG.dataView: {
+        const bytes = this.#own(content as Uint8Array);
+        return new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+      }
+      case TAG.arrayBuffer: {
+        const bytes = content as Uint8Array;
+        return bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength);
+      }
+      case TAG.utf16String: {
+        const bytes = content as Uint8Array;
+        if (bytes.byteLength % 2 !== 0) throw corrupt('a UTF-16 string has an odd number of bytes');
+        return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf16le');
+      }
+      case TAG.objectEntries:
+        return this.#objectEntries(content as unknown[]);
+      case TAG.registered:
+        return this.#registered(content as unknown[]);
+    }
+    throw corrupt(`they hold CBOR tag ${tag.tag}, which memostrata never writes`);
+  }
+
+  #objectEntries(entries: unknown[]): Record<string, unknown> {
+    if (entries.length % 2 !== 0) throw corrupt('an object entry list has an odd length');
+    const object: Record<string, unknown> = {};
+    for (let index = 0; index < entries.length; index += 2) {
+      const key = this.revive(entries[index]);
+      if (typeof key !== 'string') throw corrupt('an object key is not a string');
+      Object.defineProperty(object, key, { value: this.revive(entries[index + 1]), enumerable: true, writable: true, configurable: true });
+    }
+    return object;
+  }
+
+  #registered(content: unknown[]): unknown {
+    const [name, plainWire] = content;
+    if (content.length !== 2 || typeof name !== 'string') throw corrupt('a registered value is not [name, plain value]');
+    const definition = this.#types.forName(name);
+    if (definition === undefined) {
+      throw new MemostrataError(
+        'UNKNOWN_TYPE',
+        `The stored value holds an instance of registered type '${name}', which this process has not registered. ` +
+          `Call registerType({ name: '${name}', type, encode, decode }) before reading it.`,
+      );
+    }
+    this.#used.add(name);
+    this.#names?.add(name);
+    const plain = this.revive(plainWire);
+    try {
+      return definition.decode(plain);
+    } catch (error) {
+      throw corrupt(`decode() of registered type '${name}' threw on the stored plain value (${describeError(error)})`, error);
+    }
+  }
+
+  /** `bytes` itself, or a copy when it still points into the input. */
+  #own<T extends ArrayBufferView>(bytes: T): T {
+    if (bytes.buffer !== this.#input) return bytes;
+    return (bytes as unknown as Uint8Array).slice() as unknown as T;
+  }
+}
+
+function bigintTag(value: bigint): Tag {
+  const negative = value < 0n;
+  const magnitude = negative ? -1n - value : value;
+  let hex = magnitude === 0n ? '' : magnitude.toString(16);
+  if (hex.length % 2 !== 0) hex = `0${hex}`;
+  return new Tag(Buffer.from(hex, 'hex'), negative ? TAG.negativeBignum : TAG.bignum);
+}
+
+function describeKey(key: unknown, index: number): string {
+  if (typeof key === 'string') return JSON.stringify(key);
+  if (typeof key === 'number' || typeof key === 'boolean' || key === null || key === undefined) return String(key);
+  if (typeof key === 'bigint') return `${key}n`;
+  return `<key ${index}>`;
+}
+
+/**
+ * Walks the CBOR item heads (never the contents of strings, so a large typed
+ * array costs nothing) and throws `CORRUPT` unless `bytes` hold exactly one
+ * well-formed item that uses only our tags, with the content each tag needs.
+ */
+function checkWellFormed(bytes: Uint8Array): void {
+  const end = bytes.length;
+  let position = 0;
+  let remaining = 1; // items still to read in the current container
+  const outer: number[] = [];
+  const fail = (what: string): never => {
+    throw corrupt(`${what} at byte ${position} of ${end}`);
+  };
+  while (true) {
+    if (remaining === 0) {
+      const next = outer.pop();
+      if (next === undefined) break;
+      remaining = next;
+      continue;
+    }
+    remaining--;
+    if (position >= end) fail('they end before the value does');
+    const head = bytes[position]!;
+    const major = head >> 5;
+    const info = head & 0x1f;
+    position++;
+    let argument: number;
+    if (info < 24) argument = info;
+    else if (info <= 27) {
+      const size = 1 << (info - 24);
+      if (position + size > end) fail('they end inside an item head');
+      argument = 0;
+      for (let i = 0; i < size; i++) argument = argument * 256 + bytes[position + i]!;
+      position += size;
+    } else {
+      argument = fail(info === 31 ? 'an indefinite length or break, which memostrata never writes,' : 'a reserved item head');
+    }
+    switch (major) {
+      case 0:
+      case 1:
+        break;
+      case MAJOR_BYTES:
+      case MAJOR_TEXT:
+        if (argument > end - position) fail('a string runs past the end');
+        position += argument;
+        break;
+      case MAJOR_ARRAY:
+      case MAJOR_MAP: {
+        const items = major === MAJOR_MAP ? argument * 2 : argument;
+        if (items > end - position) fail('a container claims more items than there are bytes');
+        outer.push(remaining);
+        remaining = items;
+        break;
+      }
+      case 6:
+        checkTagContent(bytes, position, argument, fail);
+        remaining++;
+        break;
+      default: // 7: simple values and floats
+        if (info < 24 ? argument < 20 : info === 24) fail(`simple value ${argument}, which memostrata never writes,`);
+    }
+  }
+  if (position !== end) fail('there are bytes after the value');
+}
+
+function checkTagContent(bytes: Uint8Array, position: number, tag: number, fail: (what: string) => never): void {
+  const expected = TAG_CONTENT.get(tag);
+  if (expected === undefined) fail(`CBOR tag ${tag}, which memostrata never writes,`);
+  if (position >= bytes.length) fail('they end after a tag');
+  const head = bytes[position]!;
+  const major = head >> 5;
+  const matches =
+    expected === 'null' ? head === 0xf6 : expected === 'number' ? major === 0 || major === 1 || (head >= 0xf9 && head <= 0xfb) : major === expected;
+  if (!matches) fail(`tag ${tag} wraps the wrong kind of item`);
+  const elementSize = TYPED_ARRAY_TAG_SIZES.get(tag);
+  if (elementSize !== undefined && elementSize > 1) {
+    const info = head & 0x1f;
+    let length = info;
+    if (info >= 24 && info <= 27) {
+      length = 0;
+      for (let i = 1; i <= 1 << (info - 24); i++) length = length * 256 + (bytes[position + i] ?? 0);
+    }
+    if (length % elementSize !== 0) fail(`typed array tag ${tag} holds ${length} bytes, not a multiple of ${elementSize}`);
+  }
+}
+
+function corrupt(what: string, cause?: unknown): MemostrataError {
+  return new MemostrataError('CORRUPT', `Stored bytes are not a memostrata value: ${what}.`, cause === undefined ? {} : { cause });
+}
+
+function describeError(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
