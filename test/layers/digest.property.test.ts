@@ -58,7 +58,7 @@ const bytesOf = (view: ArrayBufferView): Uint8Array => new Uint8Array(view.buffe
 
 /** A near miss of `value`: usually different under the rules, sometimes equal (NaN payloads, invalid Dates). */
 function tweak(value: unknown, random: () => number): unknown {
-  const pick = <T>(...options: T[]): T => options[Math.floor(random() * options.length)] as T;
+  const pick = (...options: unknown[]): unknown => options[Math.floor(random() * options.length)];
   switch (typeof value) {
     case 'number':
       if (Object.is(value, 0)) return pick(-0, 0n, '0', false);
