@@ -24,6 +24,7 @@
  *   An own property named `__proto__` is an ordinary key.
  * - **Map and Set** order does not matter: each entry is digested on its own,
  *   and the sorted entry digests are hashed. Keys may be any supported value.
+ *   (JS itself stores a `-0` Map key or Set element as `0`.)
  * - **Typed arrays** key on their class + length + the bytes of the view,
  *   little-endian (a `Float32Array` and a `Uint8Array` of the same bytes
  *   differ). **Buffer** is its own kind, apart from `Uint8Array`. **DataView**,
@@ -73,7 +74,10 @@ let hashApi: Promise<XXHashAPI> | undefined;
  * per process.
  */
 export async function loadDigester(types: TypeRegistry = defaultTypes): Promise<Digester> {
-  hashApi ??= xxhash();
+  hashApi ??= xxhash().catch((error: unknown) => {
+    hashApi = undefined; // let a later call retry
+    throw error;
+  });
   return new CanonicalDigester(await hashApi, types);
 }
 

@@ -164,6 +164,13 @@ describe('rules of the canonical form', () => {
     differ({ a: 1, b: 2 }, { a: 2, b: 1 });
   });
 
+  it('keys an own __proto__ property like any other key', () => {
+    const own = JSON.parse('{"__proto__": 1}') as object;
+    differ(own, {});
+    same(own, JSON.parse('{"__proto__": 1}'));
+    differ(own, JSON.parse('{"__proto__": 2}'));
+  });
+
   it('keys a null-prototype object like a plain object', () => {
     const bare = Object.create(null) as Record<string, unknown>;
     bare.a = 1;
