@@ -1,13 +1,14 @@
 import { createHash, randomInt } from 'node:crypto';
 import { join } from 'node:path';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { ClassicLevel } from 'classic-level';
+import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 import { utf8 } from '../../src/backends/bytes.js';
 import { LevelBackend } from '../../src/backends/level-backend.js';
 import { fixturePath, killRunningChildren, spawnTsChild } from '../helpers/child-process.js';
 import { removeTempDirs, tempDir } from '../helpers/temp-dir.js';
 
 const durableWriter = fixturePath('durable-writer.ts');
-const rounds = 4;
+const rounds = 8;
 
 /** What a killed writer promised: acknowledged key -> sha256 of its value, and the batches it started. */
 interface WriterReport {
@@ -26,16 +27,26 @@ function readReport(lines: readonly string[]): WriterReport {
   return { acknowledged, batches };
 }
 
-/** Starts a durable writer on `path`, lets it acknowledge `target` writes, then SIGKILLs it. */
-async function killWriterAfter(path: string, keyPrefix: string, target: number): Promise<WriterReport> {
+/**
+ * Where the kill lands: right after an acknowledgement, or right as the
+ * writer announces a batch, to aim at a batch in flight.
+ */
+type KillPoint = 'after an acknowledgement' | 'at the start of a batch';
+
+/** Starts a durable writer on `path`, lets it acknowledge `target` writes, then SIGKILLs it at `killPoint`. */
+async function killWriter(path: string, keyPrefix: string, target: number, killPoint: KillPoint): Promise<WriterReport> {
   const child = spawnTsChild(durableWriter, [path, keyPrefix]);
   for (let seen = 0; seen < target; seen += 1) await child.nextLine((line) => line.startsWith('ack '));
+  if (killPoint === 'at the start of a batch') await child.nextLine((line) => line.startsWith('batch '));
   child.kill('SIGKILL');
   expect(await child.exited).toEqual({ code: null, signal: 'SIGKILL' });
   return readReport(child.lines);
 }
 
-afterEach(killRunningChildren);
+afterEach(async () => {
+  vi.restoreAllMocks();
+  await killRunningChildren();
+});
 afterAll(removeTempDirs);
 
 describe('LevelBackend when the writing process is killed', () => {
@@ -46,9 +57,10 @@ describe('LevelBackend when the writing process is killed', () => {
 
     for (let round = 1; round <= rounds; round += 1) {
       // Random so that, over many runs, the kill lands at many points of a write.
-      const target = randomInt(5, 120);
-      const context = `round ${round}, killed after ${target} acknowledgements`;
-      const report = await killWriterAfter(path, `round${round}`, target);
+      const target = randomInt(5, 100);
+      const killPoint: KillPoint = round % 2 === 1 ? 'after an acknowledgement' : 'at the start of a batch';
+      const context = `round ${round}, killed ${killPoint} after ${target} acknowledgements`;
+      const report = await killWriter(path, `round${round}`, target, killPoint);
       expect(report.acknowledged.size, context).toBeGreaterThanOrEqual(target);
       for (const [key, digest] of report.acknowledged) promised.set(key, digest);
       batches.push(...report.batches);
@@ -69,5 +81,43 @@ describe('LevelBackend when the writing process is killed', () => {
         await store.close();
       }
     }
+  });
+});
+
+/** The classic-level hooks that receive a write's options as their last argument. */
+type LevelWriteHook = '_put' | '_del' | '_batch';
+
+/** Logs `put sync`, `del no sync`, … for every write that reaches LevelDB through `hook`. */
+function recordSyncOf(hook: LevelWriteHook, log: string[]): void {
+  const prototype = ClassicLevel.prototype as unknown as Record<LevelWriteHook, (...args: unknown[]) => Promise<void>>;
+  const original = prototype[hook];
+  vi.spyOn(prototype, hook).mockImplementation(function (this: unknown, ...args: unknown[]) {
+    const options = args.at(-1) as { sync?: boolean } | undefined;
+    log.push(`${hook.slice(1)} ${options?.sync === true ? 'sync' : 'no sync'}`);
+    return original.apply(this, args);
+  });
+}
+
+describe('LevelBackend durable writes', () => {
+  // A killed process cannot tell a synced write from an unsynced one: both
+  // already reached the OS. Only a power cut could, so pin that `sync` reaches LevelDB.
+  it('asks LevelDB to sync exactly the writes that ask for durability', async () => {
+    const writes: string[] = [];
+    for (const hook of ['_put', '_del', '_batch'] as const) recordSyncOf(hook, writes);
+
+    const defaultStore = await LevelBackend.open(join(tempDir(), 'store'));
+    await defaultStore.put(utf8('k'), utf8('v'));
+    await defaultStore.put(utf8('k'), utf8('v'), { sync: true });
+    await defaultStore.delete(utf8('k'), { sync: true });
+    await defaultStore.batch([{ type: 'put', key: utf8('k'), value: utf8('v') }], { sync: true });
+    await defaultStore.batch([{ type: 'del', key: utf8('k') }]);
+    await defaultStore.close();
+    expect(writes.splice(0)).toEqual(['put no sync', 'put sync', 'del sync', 'batch sync', 'batch no sync']);
+
+    const syncingStore = await LevelBackend.open(join(tempDir(), 'store'), { sync: true });
+    await syncingStore.put(utf8('k'), utf8('v'));
+    await syncingStore.put(utf8('k'), utf8('v'), { sync: false });
+    await syncingStore.close();
+    expect(writes).toEqual(['put sync', 'put no sync']);
   });
 });
