@@ -1,5 +1,5 @@
-import { existsSync, readdirSync, statSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { existsSync, readdirSync, realpathSync, statSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
 import { ClassicLevel } from 'classic-level';
 import { Database, type BatchOperation, type Manifest, type WriteOptions } from '../contract/database.js';
 import type { NormalizedRange } from '../contract/range.js';
@@ -23,6 +23,8 @@ export interface LevelBackendOptions {
 type Level = ClassicLevel<Uint8Array, Uint8Array>;
 
 interface SharedHandle {
+  /** The registry key: the store's path with symlinks resolved. */
+  canonicalPath: string;
   db: Level;
   references: number;
   opening: Promise<void>;
@@ -65,7 +67,8 @@ export class LevelBackend extends Database<Uint8Array, Uint8Array> {
    */
   static async open(path: string, options: LevelBackendOptions = {}): Promise<LevelBackend> {
     const location = resolve(path);
-    let handle = handles.get(location);
+    const canonicalPath = canonicalLocation(location);
+    let handle = handles.get(canonicalPath);
     if (handle === undefined) {
       assertStoreLocation(location);
       const db: Level = new ClassicLevel<Uint8Array, Uint8Array>(location, {
@@ -74,11 +77,12 @@ export class LevelBackend extends Database<Uint8Array, Uint8Array> {
         compression: options.compression ?? true,
         ...(options.writeBufferSize === undefined ? {} : { writeBufferSize: options.writeBufferSize }),
       });
-      const created: SharedHandle = { db, references: 0, opening: db.open().catch((error: unknown) => Promise.reject(openError(location, error))) };
-      handles.set(location, created);
+      const opening = db.open().catch((error: unknown) => Promise.reject(openError(location, error)));
+      const created: SharedHandle = { canonicalPath, db, references: 0, opening };
+      handles.set(canonicalPath, created);
       handle = created;
       created.opening.catch(() => {
-        if (handles.get(location) === created) handles.delete(location);
+        if (handles.get(canonicalPath) === created) handles.delete(canonicalPath);
       });
     }
     handle.references += 1;
@@ -163,7 +167,7 @@ export class LevelBackend extends Database<Uint8Array, Uint8Array> {
     const handle = this.#handle;
     handle.references -= 1;
     if (handle.references > 0) return;
-    if (handles.get(this.path) === handle) handles.delete(this.path);
+    if (handles.get(handle.canonicalPath) === handle) handles.delete(handle.canonicalPath);
     await this.#call(() => handle.db.close());
   }
 
@@ -182,6 +186,21 @@ function levelRange(range: NormalizedRange<Uint8Array>): Record<string, unknown>
     if (range[bound] !== undefined) options[bound] = range[bound];
   }
   return options;
+}
+
+/**
+ * `location` with every symlink resolved, also for a store not made yet (its
+ * nearest existing ancestor is resolved). Two spellings of one directory must
+ * share one handle: a second LevelDB handle on the same files keeps its own
+ * memtable, and closing it drops the process's POSIX lock on the store.
+ */
+function canonicalLocation(location: string): string {
+  try {
+    return realpathSync.native(location);
+  } catch {
+    const parent = dirname(location);
+    return parent === location ? location : join(canonicalLocation(parent), basename(location));
+  }
 }
 
 /** Refuses a path that is a file, or a non-empty directory that LevelDB did not make. */

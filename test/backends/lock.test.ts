@@ -1,4 +1,4 @@
-import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { utf8 } from '../../src/backends/bytes.js';
@@ -95,6 +95,22 @@ describe('LevelBackend within one process', () => {
     const { child, outcome } = await childOpening(path);
     expect(outcome).toBe('ready');
     await release(child);
+  });
+
+  // POSIX file locks belong to the process: a second handle reaching the same
+  // LOCK file through another spelling would release the lock when it closes.
+  it('shares one handle when the same store is reached through a symlink', async () => {
+    const directory = tempDir();
+    const path = join(directory, 'store');
+    const link = join(directory, 'link-to-store');
+    const direct = await open(path);
+    symlinkSync(path, link);
+    const throughLink = await open(link);
+    await throughLink.put(utf8('k'), utf8('v'));
+    expect(text(await direct.get(utf8('k')))).toBe('v');
+
+    await throughLink.close();
+    expect((await childOpening(path)).outcome).toBe('open-failed LOCKED');
   });
 
   it('reopens a store after every handle closed, and locks it again', async () => {
