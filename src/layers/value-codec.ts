@@ -87,11 +87,24 @@ const isWellFormed = (String.prototype as unknown as { isWellFormed: (this: stri
 
 const typedArrayConstructors = new Set<unknown>(Object.values(typedArrayClasses));
 
+/**
+ * The deepest nesting of containers (arrays, objects, Maps, Sets, registered
+ * values) that is stored. cbor-x itself overflows the stack near 1,500 levels;
+ * this leaves room for the caller's own stack, and reading applies the same limit.
+ */
+export const MAX_NESTING_DEPTH = 512;
+
 /** Returned encodings smaller than this are copied out of a much larger cbor-x buffer, so they do not pin it. */
 const SLAB_RETENTION_LIMIT = 1 << 20;
 
-/** A step of the path to the value being encoded; rendered only for an error message. */
-type PathStep = number | string | { readonly raw: string };
+/** A step of the path to the value being encoded (array index, object key, Map or Set entry); rendered only for an error message. */
+type PathStep =
+  | number
+  | string
+  | { readonly in: 'map-key'; readonly index: number; readonly key: unknown }
+  | { readonly in: 'map-value'; readonly index: number; readonly key: unknown }
+  | { readonly in: 'set'; readonly index: number }
+  | { readonly in: 'elided'; readonly count: number };
 
 /**
  * Turns supported values into bytes and back (see {@link classify} for the
@@ -116,12 +129,17 @@ export class ValueCodec {
    *   (`value.mesh.nodes`) for a function, symbol, unregistered class instance or cycle.
    */
   encode(value: unknown, path = 'value', typeNames?: Set<string>): Uint8Array {
-    const wire = new WireBuilder(this.types, path, this.#used, typeNames).build(value);
+    const names = new Set<string>();
     let bytes: Uint8Array;
     try {
-      bytes = encoder.encode(wire);
+      bytes = encoder.encode(new WireBuilder(this.types, path, names).build(value));
     } catch (error) {
+      if (isMemostrataError(error)) throw error;
       throw new MemostrataError('UNSERIALIZABLE', `Cannot store ${path}: the CBOR encoder failed (${describeError(error)}). Nothing was stored.`, { cause: error });
+    }
+    for (const name of names) {
+      this.#used.add(name);
+      typeNames?.add(name);
     }
     if (bytes.byteLength < SLAB_RETENTION_LIMIT && bytes.buffer.byteLength >= SLAB_RETENTION_LIMIT) return bytes.slice();
     return bytes;
@@ -145,7 +163,19 @@ export class ValueCodec {
     } catch (error) {
       throw corrupt(`cbor-x could not decode them (${describeError(error)})`, error);
     }
-    return new Reviver(this.types, source.buffer, this.#used, typeNames).revive(wire);
+    const names = new Set<string>();
+    let value: unknown;
+    try {
+      value = new Reviver(this.types, source.buffer, names).revive(wire);
+    } catch (error) {
+      if (isMemostrataError(error)) throw error;
+      throw corrupt(`they could not be rebuilt (${describeError(error)})`, error);
+    }
+    for (const name of names) {
+      this.#used.add(name);
+      typeNames?.add(name);
+    }
+    return value;
   }
 
   /** Names of the registered types this codec has encoded or decoded so far, sorted. */
@@ -158,15 +188,13 @@ export class ValueCodec {
 class WireBuilder {
   readonly #types: TypeRegistry;
   readonly #root: string;
-  readonly #used: Set<string>;
-  readonly #names: Set<string> | undefined;
+  readonly #names: Set<string>;
   readonly #steps: PathStep[] = [];
   readonly #ancestors = new Set<object>();
 
-  constructor(types: TypeRegistry, root: string, used: Set<string>, names: Set<string> | undefined) {
+  constructor(types: TypeRegistry, root: string, names: Set<string>) {
     this.#types = types;
     this.#root = root;
-    this.#used = used;
     this.#names = names;
   }
 
@@ -193,34 +221,45 @@ class WireBuilder {
         return new Tag(kind.value, TAG.dataView);
       case 'arraybuffer':
         return new Tag(kind.value, TAG.arrayBuffer);
-      case 'array':
-        return this.#inside(kind.value, () => {
-          const source = kind.value;
-          const wire = new Array<unknown>(source.length);
-          for (let index = 0; index < source.length; index++) wire[index] = this.#step(index, source[index]);
-          return wire;
-        });
-      case 'object':
-        return this.#inside(kind.value, () => this.#object(kind.value));
-      case 'map':
-        return this.#inside(kind.value, () => {
-          const wire = new Map<unknown, unknown>();
-          let index = 0;
-          for (const [key, entry] of kind.value) {
-            const wireKey = this.#step({ raw: `.keys()[${index}]` }, key);
-            wire.set(wireKey, this.#step({ raw: `.get(${describeKey(key, index)})` }, entry));
-            index++;
-          }
-          return wire;
-        });
-      case 'set':
-        return this.#inside(kind.value, () => {
-          const wire: unknown[] = [];
-          for (const element of kind.value) wire.push(this.#step({ raw: `.values()[${wire.length}]` }, element));
-          return new Tag(wire, TAG.set);
-        });
-      case 'registered':
-        return this.#inside(kind.value, () => this.#registered(kind));
+      case 'array': {
+        const source = kind.value;
+        this.#enter(source);
+        const wire = new Array<unknown>(source.length);
+        for (let index = 0; index < source.length; index++) wire[index] = this.#step(index, source[index]);
+        this.#ancestors.delete(source);
+        return wire;
+      }
+      case 'object': {
+        this.#enter(kind.value);
+        const wire = this.#object(kind.value);
+        this.#ancestors.delete(kind.value);
+        return wire;
+      }
+      case 'map': {
+        this.#enter(kind.value);
+        const wire = new Map<unknown, unknown>();
+        let index = 0;
+        for (const [key, entry] of kind.value) {
+          const wireKey = this.#step({ in: 'map-key', index, key }, key);
+          wire.set(wireKey, this.#step({ in: 'map-value', index, key }, entry));
+          index++;
+        }
+        this.#ancestors.delete(kind.value);
+        return wire;
+      }
+      case 'set': {
+        this.#enter(kind.value);
+        const wire: unknown[] = [];
+        for (const element of kind.value) wire.push(this.#step({ in: 'set', index: wire.length }, element));
+        this.#ancestors.delete(kind.value);
+        return new Tag(wire, TAG.set);
+      }
+      case 'registered': {
+        this.#enter(kind.value);
+        const wire = this.#registered(kind);
+        this.#ancestors.delete(kind.value);
+        return wire;
+      }
     }
   }
 
@@ -247,11 +286,12 @@ class WireBuilder {
         cause: error,
       });
     }
-    this.#used.add(definition.name);
-    this.#names?.add(definition.name);
-    return new Tag([definition.name, this.#step({ raw: '' }, plain)], TAG.registered);
+    this.#names.add(definition.name);
+    // The plain value stands where the instance stood: its paths continue from the instance's.
+    return new Tag([definition.name, this.build(plain)], TAG.registered);
   }
 
+  // No cleanup on a throw: a builder is used for one encode, and a throw ends it.
   #step(step: PathStep, value: unknown): unknown {
     this.#steps.push(step);
     const wire = this.build(value);
@@ -259,14 +299,10 @@ class WireBuilder {
     return wire;
   }
 
-  #inside(container: object, build: () => unknown): unknown {
+  #enter(container: object): void {
     if (this.#ancestors.has(container)) throw unserializable(this.#path(), 'a reference to a value that contains it (a cycle)');
+    if (this.#ancestors.size >= MAX_NESTING_DEPTH) throw unserializable(this.#path(), `nested more than ${MAX_NESTING_DEPTH} containers deep`);
     this.#ancestors.add(container);
-    try {
-      return build();
-    } finally {
-      this.#ancestors.delete(container);
-    }
   }
 
   /** `classify` with the path rendered only when it throws: building it for every element would cost more than the walk. */
@@ -281,10 +317,16 @@ class WireBuilder {
 
   #path(): string {
     let path = this.#root;
-    for (const step of this.#steps) {
+    const steps = this.#steps;
+    // A path hundreds of steps deep helps no one: keep its two ends.
+    const shown: PathStep[] = steps.length > 24 ? [...steps.slice(0, 10), { in: 'elided', count: steps.length - 20 }, ...steps.slice(-10)] : steps;
+    for (const step of shown) {
       if (typeof step === 'number') path += `[${step}]`;
       else if (typeof step === 'string') path = propertyPath(path, step);
-      else path += step.raw;
+      else if (step.in === 'map-key') path += `.keys()[${step.index}]`;
+      else if (step.in === 'map-value') path += `.get(${describeKey(step.key, step.index)})`;
+      else if (step.in === 'set') path += `.values()[${step.index}]`;
+      else path += `…(${step.count} more)…`;
     }
     return path;
   }
@@ -294,13 +336,11 @@ class WireBuilder {
 class Reviver {
   readonly #types: TypeRegistry;
   readonly #input: ArrayBufferLike;
-  readonly #used: Set<string>;
-  readonly #names: Set<string> | undefined;
+  readonly #names: Set<string>;
 
-  constructor(types: TypeRegistry, input: ArrayBufferLike, used: Set<string>, names: Set<string> | undefined) {
+  constructor(types: TypeRegistry, input: ArrayBufferLike, names: Set<string>) {
     this.#types = types;
     this.#input = input;
-    this.#used = used;
     this.#names = names;
   }
 
@@ -387,8 +427,7 @@ class Reviver {
           `Call registerType({ name: '${name}', type, encode, decode }) before reading it.`,
       );
     }
-    this.#used.add(name);
-    this.#names?.add(name);
+    this.#names.add(name);
     const plain = this.revive(plainWire);
     try {
       return definition.decode(plain);
@@ -469,6 +508,7 @@ function checkWellFormed(bytes: Uint8Array): void {
       case MAJOR_MAP: {
         const items = major === MAJOR_MAP ? argument * 2 : argument;
         if (items > end - position) fail('a container claims more items than there are bytes');
+        if (outer.length >= MAX_NESTING_DEPTH) fail(`containers nest more than ${MAX_NESTING_DEPTH} deep`);
         outer.push(remaining);
         remaining = items;
         break;

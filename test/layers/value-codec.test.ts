@@ -1,7 +1,7 @@
 import { Encoder, Tag, encode as cborEncode } from 'cbor-x';
 import { describe, expect, it } from 'vitest';
 import { TypeRegistry } from '../../src/layers/type-registry.js';
-import { ValueCodec } from '../../src/layers/value-codec.js';
+import { MAX_NESTING_DEPTH, ValueCodec } from '../../src/layers/value-codec.js';
 import { typedArrayClasses, type TypedArrayName } from '../../src/layers/value-kind.js';
 import { strictDeepEqual } from '../helpers/supported-values.js';
 
@@ -131,6 +131,36 @@ describe('ValueCodec round-trips every kind of value to the same class', () => {
       expect(decoded).toBe(value);
     }
     expect(roundTrip([1, 1n, '1'])).toEqual([1, 1n, '1']);
+  });
+});
+
+describe('ValueCodec writes the documented, language-neutral format', () => {
+  // Stores outlive versions and are read from other languages: these bytes must not drift.
+  it.each<[string, unknown, string]>([
+    ['null', null, 'f6'],
+    ['undefined', undefined, 'f7'],
+    ['a small integer', 1, '01'],
+    ['a float', 1.5, 'fb3ff8000000000000'],
+    ['-0 under tag 41001', -0, 'd9a029 f6'],
+    ['1n as a bignum (tag 2), not as the integer 1', 1n, 'c2 4101'],
+    ['-1n as a negative bignum (tag 3)', -1n, 'c3 40'],
+    ['a plain object as a map with text keys', { a: 1 }, 'a1 6161 01'],
+    ['a Map under tag 259', new Map([['a', 1]]), 'd90103 a1 6161 01'],
+    ['a Set under tag 258', new Set([1]), 'd90102 81 01'],
+    ['a Date as epoch milliseconds under tag 41002', new Date(1000), 'd9a02a 1903e8'],
+    ['a Uint8Array under tag 64', new Uint8Array([1, 2]), 'd840 420102'],
+    ['a Float32Array under tag 85 (little-endian)', new Float32Array([1]), 'd855 440000803f'],
+    ['a Buffer under tag 41003', Buffer.from([1]), 'd9a02b 4101'],
+    ['a DataView under tag 41004', new DataView(new Uint8Array([1]).buffer), 'd9a02c 4101'],
+    ['an ArrayBuffer under tag 41005', new Uint8Array([1]).buffer, 'd9a02d 4101'],
+    ['a lone surrogate as UTF-16LE under tag 41007', '\uD800', 'd9a02f 4200d8'],
+  ])('%s', (_name, value, expected) => {
+    expect(Buffer.from(codec.encode(value)).toString('hex')).toBe(expected.replace(/\s+/g, ''));
+  });
+
+  it('writes a registered type as [name, plain value] under tag 41000', () => {
+    const bytes = new ValueCodec(registryWithPoint()).encode(new Point(1, 2));
+    expect(Buffer.from(bytes).toString('hex')).toBe('d9a028 82 69 67656f2e506f696e74 82 01 02'.replace(/\s+/g, ''));
   });
 });
 
@@ -264,6 +294,17 @@ describe('ValueCodec refuses what it cannot store, naming the path', () => {
     expectCode(() => codec.encode(set), 'UNSERIALIZABLE', /cycle/);
   });
 
+  it(`stores ${MAX_NESTING_DEPTH} levels of nesting and refuses more, with a short path`, () => {
+    const nest = (levels: number, inner: unknown = 1): unknown => {
+      let value = inner;
+      for (let i = 0; i < levels; i++) value = i % 2 === 0 ? [value] : { a: value };
+      return value;
+    };
+    expect(strictDeepEqual(roundTrip(nest(MAX_NESTING_DEPTH)), nest(MAX_NESTING_DEPTH))).toBe(true);
+    expectCode(() => codec.encode(nest(MAX_NESTING_DEPTH + 1), 'result'), 'UNSERIALIZABLE', new RegExp(`^Cannot key or store result.{0,200}: it is nested more than ${MAX_NESTING_DEPTH}`));
+    expectCode(() => codec.encode(nest(100_000)), 'UNSERIALIZABLE', /nested more than/);
+  });
+
   it('accepts the same object twice when it is not a cycle', () => {
     const shared = { big: [1, 2, 3] };
     const decoded = roundTrip([shared, { again: shared }, new Map([['k', shared]])]) as [unknown, { again: unknown }, Map<string, unknown>];
@@ -323,6 +364,14 @@ describe('ValueCodec stores registered types by name', () => {
     expect(reader.usedTypeNames()).toEqual(['geo.Point']);
   });
 
+  it('reports no names from an encode that failed', () => {
+    const using = new ValueCodec(registryWithPoint());
+    const names = new Set<string>();
+    expectCode(() => using.encode([new Point(1, 2), Symbol('s')], 'value', names), 'UNSERIALIZABLE');
+    expect([...names]).toEqual([]);
+    expect(using.usedTypeNames()).toEqual([]);
+  });
+
   it('throws UNKNOWN_TYPE for a type this process has not registered', () => {
     const bytes = new ValueCodec(registryWithPoint()).encode({ p: new Point(1, 2) });
     expectCode(() => codec.decode(bytes), 'UNKNOWN_TYPE', /'geo\.Point'.*registerType/);
@@ -353,6 +402,12 @@ describe('ValueCodec refuses bytes it did not write', () => {
     for (let length = 0; length < bytes.length; length++) {
       expectCode(() => codec.decode(bytes.subarray(0, length)), 'CORRUPT');
     }
+  });
+
+  it(`throws CORRUPT for containers nested more than ${MAX_NESTING_DEPTH} deep`, () => {
+    expect(codec.decode(new Uint8Array([...new Array<number>(MAX_NESTING_DEPTH).fill(0x81), 0x01]))).toBeInstanceOf(Array);
+    expectCode(() => codec.decode(new Uint8Array([...new Array<number>(MAX_NESTING_DEPTH + 1).fill(0x81), 0x01])), 'CORRUPT', /nest more than/);
+    expectCode(() => codec.decode(new Uint8Array(100_000).fill(0x81)), 'CORRUPT');
   });
 
   it('throws CORRUPT for trailing bytes', () => {
