@@ -27,7 +27,9 @@ export { Database, type BatchOperation, type DatabaseStatus, type Manifest, type
 export type { NormalizedRange, Range } from './contract/range.js';
 export { MemoryBackend } from './backends/memory-backend.js';
 export { LevelBackend, type LevelBackendOptions } from './backends/level-backend.js';
-export { SerializedDB } from './layers/serialized-db.js';
+export { SerializedDB, typesKey, type SerializedDBOptions } from './layers/serialized-db.js';
+export { ValueCodec } from './layers/value-codec.js';
+export { loadDigester, digestToHex, DIGEST_BYTES, type Digester } from './layers/digest.js';
 export { UUIDDatabase, UUID_NAMESPACE, type InternedValue } from './layers/uuid-database.js';
 export { ProxyObjectDatabase, type MemoRecord, type StoredError } from './layers/proxy-object-database.js';
 export {

@@ -107,7 +107,7 @@ type PathStep =
   | { readonly in: 'elided'; readonly count: number };
 
 /**
- * Turns supported values into bytes and back (see {@link classify} for the
+ * Turns supported values into bytes and back (see `classify` in value-kind.ts for the
  * supported value space). Registered types are written by name and rebuilt
  * with their registration's `decode`.
  */
