@@ -2,7 +2,7 @@ import { performance } from 'node:perf_hooks';
 import { MemostrataError } from '../errors.js';
 import { digestToHex, type Digester } from '../layers/digest.js';
 import { stateKey } from '../layers/keys.js';
-import type { LiveEntry, PerModuleObjectDatabase } from '../layers/per-module-object-database.js';
+import type { LiveEntry, NewEntry, PerModuleObjectDatabase } from '../layers/per-module-object-database.js';
 import type { MemoRecord, StoredError } from '../layers/proxy-object-database.js';
 import { UUIDDatabase, type InternedValue } from '../layers/uuid-database.js';
 import type { FlushPolicy } from './config.js';
@@ -72,37 +72,34 @@ export class MemoizedModule {
     this.#identity = host.digester.digestParts([settings.name, settings.version, settings.deps].map((part) => encoder.encode(part)));
   }
 
-  /** A memoized call: the hot path. */
+  /** A memoized call: the hot path. A hit hashes nothing and writes nothing. */
   call(args: unknown[]): Promise<unknown> {
-    let key: CallKey;
+    let key: string;
     try {
-      key = this.#key(args);
+      key = this.#host.digester.callKey(this.#identity, args, this.settings.ignore);
     } catch (error) {
       return Promise.reject(error);
     }
-    const entry = this.db.peek(key.call);
+    const entry = this.db.peek(key);
     if (entry !== undefined) return this.#hit(entry);
     return this.#slowCall(key, args);
   }
 
   /** Whether the call is stored, computing nothing. */
   async has(args: unknown[]): Promise<boolean> {
-    return this.db.contains(this.#key(args).call);
+    const key = this.#host.digester.callKey(this.#identity, args, this.settings.ignore);
+    return this.db.contains(key, this.#callDigest(key));
   }
 
   /** Forgets one call. */
   async delete(args: unknown[]): Promise<void> {
-    await this.db.deleteCall(this.#key(args).call);
+    const key = this.#host.digester.callKey(this.#identity, args, this.settings.ignore);
+    await this.db.deleteCall(key, this.#callDigest(key));
   }
 
-  #key(args: unknown[]): CallKey {
-    const { ignore } = this.settings;
-    const digests =
-      ignore.size === 0
-        ? this.#host.digester.digestArgs(args)
-        : args.flatMap((arg, index) => (ignore.has(index) ? [] : [this.#host.digester.digest(arg, `args[${index}]`)]));
-    const call = digestToHex(this.#host.digester.digestParts([this.#identity, ...digests]));
-    return { call, digests };
+  /** The call digest (hex) that addresses a call in the store. */
+  #callDigest(key: string): string {
+    return digestToHex(this.#host.digester.callDigest(key));
   }
 
   #hit(entry: LiveEntry): Promise<unknown> {
@@ -111,47 +108,47 @@ export class MemoizedModule {
     return entry.error === undefined ? Promise.resolve(entry.result) : Promise.reject(restoreError(entry.error));
   }
 
-  #slowCall(key: CallKey, args: unknown[]): Promise<unknown> {
-    const running = this.#inFlight.get(key.call);
+  #slowCall(key: string, args: unknown[]): Promise<unknown> {
+    const running = this.#inFlight.get(key);
     if (running !== undefined) return running;
-    const promise = this.#lookupOrCompute(key, args).finally(() => this.#inFlight.delete(key.call));
-    this.#inFlight.set(key.call, promise);
+    const promise = this.#lookupOrCompute(key, this.#callDigest(key), args).finally(() => this.#inFlight.delete(key));
+    this.#inFlight.set(key, promise);
     return promise;
   }
 
-  async #lookupOrCompute(key: CallKey, args: unknown[]): Promise<unknown> {
-    const stored = await this.db.lookup(key.call);
+  async #lookupOrCompute(key: string, call: string, args: unknown[]): Promise<unknown> {
+    const stored = await this.db.lookup(key, call);
     if (stored !== undefined) return this.#hit(stored);
     this.stats.misses += 1;
     const started = performance.now();
     let result: unknown;
     let error: StoredError | undefined;
     try {
-      result = await runAsCall(this.#currentCall(key.call), () => this.#fn(...args));
+      result = await runAsCall(this.#currentCall(call), () => this.#fn(...args));
     } catch (thrown) {
       if (!this.settings.cacheErrors) throw thrown;
       error = storedError(thrown);
     }
     const computeMs = performance.now() - started;
     this.stats.computeMs += computeMs;
-    this.db.store(this.#newEntry(key, args, result, error, computeMs));
+    this.db.store(key, this.#newEntry(call, args, result, error, computeMs));
     await this.#afterStore();
     if (error !== undefined) throw restoreError(error);
     return result;
   }
 
-  #newEntry(key: CallKey, args: unknown[], result: unknown, error: StoredError | undefined, computeMs: number) {
+  #newEntry(call: string, args: unknown[], result: unknown, error: StoredError | undefined, computeMs: number): NewEntry {
     const values: InternedValue[] = [];
     const { ignore } = this.settings;
     args.forEach((value, index) => {
-      if (!ignore.has(index)) values.push({ uuid: UUIDDatabase.uuidOfDigest(key.digests[values.length]!), value });
+      if (!ignore.has(index)) values.push({ uuid: UUIDDatabase.uuidOfDigest(this.#host.digester.digest(value, `args[${index}]`)), value });
     });
     const inputs = values.map((value) => value.uuid);
     const record: MemoRecord = {
       module: this.settings.name,
       version: this.settings.version,
       deps: this.settings.deps,
-      call: key.call,
+      call,
       inputs,
       createdAt: Date.now(),
       computeMs,
@@ -168,7 +165,7 @@ export class MemoizedModule {
     } else {
       record.error = error;
     }
-    return { record, result, values, obsoleteKeys: [stateKey(this.settings.name, key.call)] };
+    return { record, result, values, obsoleteKeys: [stateKey(this.settings.name, call)] };
   }
 
   async #afterStore(): Promise<void> {
@@ -187,13 +184,6 @@ export class MemoizedModule {
       save: (state: unknown) => host.saveState(key, state),
     };
   }
-}
-
-interface CallKey {
-  /** The call digest, hex. */
-  call: string;
-  /** Digests of the keyed arguments, in order. */
-  digests: Uint8Array[];
 }
 
 function storedError(thrown: unknown): StoredError {

@@ -64,6 +64,15 @@ export interface Digester {
   digestArgs(args: readonly unknown[]): Uint8Array[];
   /** The 128-bit digest of raw byte parts, each length-prefixed so that parts cannot run together. */
   digestParts(parts: readonly Uint8Array[]): Uint8Array;
+  /**
+   * The in-memory key of a call of the module whose 16-byte `identity` is
+   * given, over the arguments not in `ignore`: for short arguments their exact
+   * canonical bytes (no hashing: the hot path of a memoized hit), else `#` and
+   * the digest's hex. Throws `UNSERIALIZABLE` naming `args[i]…`.
+   */
+  callKey(identity: Uint8Array, args: readonly unknown[], ignore: ReadonlySet<number>): string;
+  /** The 128-bit call digest of a {@link Digester.callKey}: the digest of the call's canonical form, whichever way it was keyed. */
+  callDigest(key: string): Uint8Array;
 }
 
 let hashApi: Promise<XXHashAPI> | undefined;
@@ -127,6 +136,25 @@ class CanonicalDigester implements Digester {
     const encoder = this.#acquire();
     try {
       encoder.partsInto(parts, this.#outView, 0);
+      return this.#out.slice();
+    } finally {
+      encoder.busy = false;
+    }
+  }
+
+  callKey(identity: Uint8Array, args: readonly unknown[], ignore: ReadonlySet<number>): string {
+    const encoder = this.#acquire();
+    try {
+      return encoder.callKey(identity, args, ignore, argumentPath);
+    } finally {
+      encoder.busy = false;
+    }
+  }
+
+  callDigest(key: string): Uint8Array {
+    const encoder = this.#acquire();
+    try {
+      encoder.callDigestInto(key, this.#outView, 0);
       return this.#out.slice();
     } finally {
       encoder.busy = false;

@@ -53,10 +53,14 @@ interface Slot extends LiveEntry {
 }
 
 /**
- * One module's memoized calls in memory: call digest → live result, with
- * dirty tracking. A miss reads through to the store, which is what makes a
+ * One module's memoized calls in memory: call key → live result, with dirty
+ * tracking. A miss reads through to the store, which is what makes a
  * restarted process hit. {@link PerModuleObjectDatabase.flush} writes every
  * dirty entry of the module in one atomic batch.
+ *
+ * Calls are held under their in-memory key (see `Digester.callKey`: the
+ * call's canonical bytes when short, so a hit hashes nothing) and stored
+ * under their call digest (`record.call`, hex).
  */
 export class PerModuleObjectDatabase extends PassThroughLayer<unknown> {
   /** The module this database serves. */
@@ -93,14 +97,14 @@ export class PerModuleObjectDatabase extends PassThroughLayer<unknown> {
    * The entry for a call if it is in memory, counting a hit. Synchronous: this
    * is the hot path of a memoized call.
    */
-  peek(call: string): LiveEntry | undefined {
-    const slot = this.#slots.get(call);
+  peek(key: string): LiveEntry | undefined {
+    const slot = this.#slots.get(key);
     if (slot === undefined) return undefined;
     this.#countHit(slot);
     if (this.#memoryBudget !== Infinity) {
       // Map order is the LRU order: move the hit entry to the young end.
-      this.#slots.delete(call);
-      this.#slots.set(call, slot);
+      this.#slots.delete(key);
+      this.#slots.set(key, slot);
     }
     return slot;
   }
@@ -109,19 +113,19 @@ export class PerModuleObjectDatabase extends PassThroughLayer<unknown> {
    * The entry for a call: from memory, or else read through from the store
    * (and then kept in memory, clean). Counts a hit when found.
    */
-  async lookup(call: string): Promise<LiveEntry | undefined> {
-    const live = this.peek(call);
+  async lookup(key: string, call: string): Promise<LiveEntry | undefined> {
+    const live = this.peek(key);
     if (live !== undefined) return live;
-    const record = this.#evictedRecords.get(call) ?? (await this.#proxy.lookup(this.module, call));
+    const record = this.#evictedRecords.get(key) ?? (await this.#proxy.lookup(this.module, call));
     if (record === undefined) return undefined;
     const result = await this.#proxy.loadResult(record);
     // Another lookup of the same call may have finished first.
-    const raced = this.#slots.get(call);
+    const raced = this.#slots.get(key);
     if (raced !== undefined) return raced;
-    const unflushed = this.#evictedRecords.delete(call);
+    const unflushed = this.#evictedRecords.delete(key);
     const slot: Slot = { record, result, pending: undefined, obsoleteKeys: undefined, revision: 0, flushedRevision: unflushed ? -1 : 0 };
     if (record.error !== undefined) slot.error = record.error;
-    this.#slots.set(call, slot);
+    this.#slots.set(key, slot);
     this.#countHit(slot);
     this.#heldBytes += record.size;
     this.#evict();
@@ -129,14 +133,13 @@ export class PerModuleObjectDatabase extends PassThroughLayer<unknown> {
   }
 
   /** Whether the store or memory holds this call, without counting a hit. */
-  async contains(call: string): Promise<boolean> {
-    return this.#slots.has(call) || (await this.has(memoKey(this.module, call)));
+  async contains(key: string, call: string): Promise<boolean> {
+    return this.#slots.has(key) || (await this.has(memoKey(this.module, call)));
   }
 
-  /** Keeps a new call's result in memory, dirty until the next flush. */
-  store(entry: NewEntry): void {
-    const call = entry.record.call;
-    const previous = this.#slots.get(call);
+  /** Keeps a new call's result in memory under `key`, dirty until the next flush. */
+  store(key: string, entry: NewEntry): void {
+    const previous = this.#slots.get(key);
     this.#heldBytes += entry.record.size - (previous?.record.size ?? 0);
     const slot: Slot = {
       record: entry.record,
@@ -147,9 +150,9 @@ export class PerModuleObjectDatabase extends PassThroughLayer<unknown> {
       flushedRevision: previous?.flushedRevision ?? -1,
     };
     if (entry.record.error !== undefined) slot.error = entry.record.error;
-    this.#slots.delete(call);
-    this.#slots.set(call, slot);
-    this.#evictedRecords.delete(call);
+    this.#slots.delete(key);
+    this.#slots.set(key, slot);
+    this.#evictedRecords.delete(key);
   }
 
   /**
@@ -190,11 +193,11 @@ export class PerModuleObjectDatabase extends PassThroughLayer<unknown> {
   }
 
   /** Removes one call from memory and the store (its values stay until pruned). */
-  async deleteCall(call: string): Promise<void> {
-    const slot = this.#slots.get(call);
+  async deleteCall(key: string, call: string): Promise<void> {
+    const slot = this.#slots.get(key);
     if (slot !== undefined) this.#heldBytes -= slot.record.size;
-    this.#slots.delete(call);
-    this.#evictedRecords.delete(call);
+    this.#slots.delete(key);
+    this.#evictedRecords.delete(key);
     await this.delete(memoKey(this.module, call));
   }
 

@@ -6,7 +6,7 @@ import { MemoryBackend } from '../../src/backends/memory-backend.js';
 import type { BatchOperation } from '../../src/contract/database.js';
 import { digestToHex, loadDigester } from '../../src/layers/digest.js';
 import { keyText, prefixRange } from '../../src/layers/keys.js';
-import type { NewEntry } from '../../src/layers/per-module-object-database.js';
+import type { NewEntry, PerModuleObjectDatabase } from '../../src/layers/per-module-object-database.js';
 import type { MemoRecord } from '../../src/layers/proxy-object-database.js';
 import { UUIDDatabase } from '../../src/layers/uuid-database.js';
 import { removeTempDirs, tempDir } from '../helpers/temp-dir.js';
@@ -35,6 +35,11 @@ function newEntry(module: string, args: unknown[], result: unknown, size = 8): N
     lastHitAt: 0,
   };
   return { record, result, values: [...inputs, { uuid: resultUuid, value: result }] };
+}
+
+/** Keeps a new entry in memory under its call digest, as its in-memory key. */
+function keep(db: PerModuleObjectDatabase, entry: NewEntry): void {
+  db.store(entry.record.call, entry);
 }
 
 async function keysWithPrefix(db: { keys: MemoryBackend['keys'] }, prefix: string): Promise<string[]> {
@@ -101,7 +106,7 @@ describe('UUIDDatabase', () => {
       const db = stack.module(name);
       // The same array (an equal copy, the third time): argument of one module, result of another, second argument of a third.
       const entry = index === 0 ? newEntry(name, [big], 1) : index === 1 ? newEntry(name, [index], big) : newEntry(name, ['x', big.slice()], 2);
-      db.store(entry);
+      db.store(entry.record.call, entry);
       await db.flush();
     }
     await backend.compact();
@@ -120,14 +125,14 @@ describe('PerModuleObjectDatabase', () => {
     const first = await stackOn(await LevelBackend.open(dir));
     const db = first.module('scf.energy');
     const entry = newEntry('scf.energy', [{ atoms: ['O', 'H', 'H'] }, 'sto-3g'], new Float64Array([1, 2, 3]));
-    db.store(entry);
+    db.store(entry.record.call, entry);
     await db.flush();
     await first.proxy.close();
 
     const second = await stackOn(await LevelBackend.open(dir));
     const restarted = second.module('scf.energy');
     expect(restarted.peek(entry.record.call)).toBeUndefined();
-    const found = await restarted.lookup(entry.record.call);
+    const found = await restarted.lookup(entry.record.call, entry.record.call);
     expect(found?.result).toEqual(new Float64Array([1, 2, 3]));
     expect(restarted.peek(entry.record.call)?.result).toBe(found?.result);
     const { inputs, result } = await second.proxy.unproxy(found!.record);
@@ -146,7 +151,7 @@ describe('PerModuleObjectDatabase', () => {
     };
     const stack = await stackOn(backend);
     const db = stack.module('m');
-    for (let index = 0; index < 5; index += 1) db.store(newEntry('m', [index], index * 10));
+    for (let index = 0; index < 5; index += 1) keep(db, newEntry('m', [index], index * 10));
     expect(db.dirtyCount).toBe(5);
     await db.flush();
     // Arguments 0..4 and results 0..40: the 0 they share is stored once. 9 values and 5 records.
@@ -162,7 +167,7 @@ describe('PerModuleObjectDatabase', () => {
     const stack = await stackOn(backend);
     await stack.serialized.put(new TextEncoder().encode('meta!marker'), 1);
     const db = stack.module('m');
-    for (let index = 0; index < 3; index += 1) db.store(newEntry('m', [index], `result ${index}`));
+    for (let index = 0; index < 3; index += 1) keep(db, newEntry('m', [index], `result ${index}`));
     const batch = backend.batch.bind(backend);
     backend.batch = async () => {
       throw new Error('disk full');
@@ -181,7 +186,7 @@ describe('PerModuleObjectDatabase', () => {
     const stack = await stackOn(new MemoryBackend());
     const db = stack.module('m');
     const entry = newEntry('m', [1], 2);
-    db.store(entry);
+    db.store(entry.record.call, entry);
     await db.flush();
     db.peek(entry.record.call);
     db.peek(entry.record.call);
@@ -197,14 +202,14 @@ describe('PerModuleObjectDatabase', () => {
     const stack = await stackOn(new MemoryBackend());
     const db = stack.module('m', { memoryBudget: 3000 });
     const entries = Array.from({ length: 10 }, (_, index) => newEntry('m', [index], new Float64Array(100).fill(index), 1000));
-    for (const entry of entries) db.store(entry);
+    for (const entry of entries) db.store(entry.record.call, entry);
     // Dirty entries are never dropped: they are not in the store yet.
     expect(db.size).toBe(10);
     await db.flush();
     expect(db.size).toBe(3);
     expect(db.peek(entries[9]!.record.call)).toBeDefined();
     expect(db.peek(entries[0]!.record.call)).toBeUndefined();
-    const readBack = await db.lookup(entries[0]!.record.call);
+    const readBack = await db.lookup(entries[0]!.record.call, entries[0]!.record.call);
     expect(readBack?.result).toEqual(new Float64Array(100).fill(0));
     expect(db.size).toBeLessThanOrEqual(3);
     await stack.proxy.close();
@@ -215,13 +220,13 @@ describe('PerModuleObjectDatabase', () => {
     const a = stack.module('a');
     const b = stack.module('b');
     const one = newEntry('a', [1], 1);
-    a.store(one);
-    a.store(newEntry('a', [2], 2));
-    b.store(newEntry('b', [1], 1));
+    a.store(one.record.call, one);
+    keep(a, newEntry('a', [2], 2));
+    keep(b, newEntry('b', [1], 1));
     await a.flush();
     await b.flush();
-    await a.deleteCall(one.record.call);
-    expect(await a.contains(one.record.call)).toBe(false);
+    await a.deleteCall(one.record.call, one.record.call);
+    expect(await a.contains(one.record.call, one.record.call)).toBe(false);
     expect(await keysWithPrefix(stack.serialized, 'm!a!')).toHaveLength(1);
     await a.clear();
     expect(await keysWithPrefix(stack.serialized, 'm!a!')).toHaveLength(0);
@@ -234,8 +239,8 @@ describe('ProxyObjectDatabase', () => {
   it('lists a module’s records and refuses a record that is not one', async () => {
     const stack = await stackOn(new MemoryBackend());
     const db = stack.module('list.me');
-    db.store(newEntry('list.me', ['x'], 1));
-    db.store(newEntry('list.me', ['y'], 2));
+    keep(db, newEntry('list.me', ['x'], 1));
+    keep(db, newEntry('list.me', ['y'], 2));
     await db.flush();
     const listed: MemoRecord[] = [];
     for await (const record of stack.proxy.records('list.me')) listed.push(record);

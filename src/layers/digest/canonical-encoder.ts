@@ -29,6 +29,7 @@ export const Tag = {
   DATAVIEW: 0x10,
   ARRAYBUFFER: 0x11,
   REGISTERED: 0x12,
+  CALL: 0xfe,
   PARTS: 0xff,
 } as const;
 
@@ -48,6 +49,8 @@ export const typedArrayCodes: Readonly<Record<TypedArrayName, number>> = {
 };
 
 const TOP_SCRATCH_BYTES = 64 * 1024;
+/** A call whose canonical form is at most this long is keyed in memory by those bytes themselves, unhashed. */
+const MEMORY_KEY_BYTES = 256;
 const ENTRY_SCRATCH_BYTES = 8 * 1024;
 /** Strings up to this length are written by a JS loop while they stay ASCII; longer ones go to the native UTF-8 writer. */
 const SHORT_STRING = 32;
@@ -153,6 +156,55 @@ export class CanonicalEncoder {
       this.#ancestors.fill(undefined, 0, this.#deepest + 1);
       this.#deepest = 0;
     }
+    out.setBigUint64(offset, sink.first);
+    out.setBigUint64(offset + 8, sink.second);
+  }
+
+  /**
+   * The in-memory key of a call: `Tag.CALL`, the module's 16-byte identity,
+   * the count of keyed arguments and their canonical forms. Short forms are
+   * returned as they are, one latin1 char per byte (exact: no hash, no
+   * collision); a long one, or one that had to be streamed, as `#` and the hex
+   * of its digest. {@link callDigest} gives the same digest for either.
+   */
+  callKey(identity: Uint8Array, args: readonly unknown[], ignore: ReadonlySet<number>, argumentPath: (index: number) => string): string {
+    const sink = this.#sinks[0] as HashSink;
+    try {
+      sink.u8(Tag.CALL);
+      sink.raw(identity);
+      sink.u32(args.length - countIgnored(args.length, ignore));
+      for (let i = 0; i < args.length; i++) {
+        if (ignore.size > 0 && ignore.has(i)) continue;
+        this.#rootPath = argumentPath(i);
+        this.#encode(args[i], sink, 0);
+        this.#ancestors.fill(undefined, 0, this.#deepest + 1);
+        this.#deepest = 0;
+      }
+    } catch (error) {
+      sink.reset();
+      this.#ancestors.fill(undefined, 0, this.#deepest + 1);
+      this.#deepest = 0;
+      throw error;
+    }
+    if (!sink.streaming && sink.pos <= MEMORY_KEY_BYTES) {
+      const key = sink.text.toString('latin1', 0, sink.pos);
+      sink.reset();
+      return key;
+    }
+    sink.finish();
+    return `#${sink.first.toString(16).padStart(16, '0')}${sink.second.toString(16).padStart(16, '0')}`;
+  }
+
+  /** Writes the digest of a {@link callKey} into `out` at `offset`. */
+  callDigestInto(key: string, out: DataView, offset: number): void {
+    if (key.startsWith('#')) {
+      out.setBigUint64(offset, BigInt(`0x${key.slice(1, 17)}`));
+      out.setBigUint64(offset + 8, BigInt(`0x${key.slice(17, 33)}`));
+      return;
+    }
+    const sink = this.#sinks[0] as HashSink;
+    sink.raw(Buffer.from(key, 'latin1'));
+    sink.finish();
     out.setBigUint64(offset, sink.first);
     out.setBigUint64(offset + 8, sink.second);
   }
@@ -419,4 +471,10 @@ export class CanonicalEncoder {
       sink.pos += 2;
     }
   }
+}
+
+function countIgnored(length: number, ignore: ReadonlySet<number>): number {
+  let ignored = 0;
+  for (const index of ignore) if (index < length) ignored += 1;
+  return ignored;
 }

@@ -50,6 +50,11 @@ export class HashSink {
     this.view = new DataView(this.bytes.buffer, this.bytes.byteOffset, this.bytes.byteLength);
   }
 
+  /** Whether the bytes written since the last finish went on to the streaming hashers. */
+  get streaming(): boolean {
+    return this.#streamA !== undefined;
+  }
+
   /** Forgets whatever was written (after an error part-way through a value). */
   reset(): void {
     this.pos = 0;

@@ -1,0 +1,48 @@
+import xxhash from 'xxhash-wasm';
+import { describe, expect, it } from 'vitest';
+import { digestToHex, loadDigester } from '../../src/layers/digest.js';
+import { SEED_A, SEED_B } from '../../src/layers/digest/hash-sink.js';
+
+const digester = await loadDigester();
+const identity = digester.digestParts([new TextEncoder().encode('module@1')]);
+const none = new Set<number>();
+
+describe('call keys', () => {
+  it('keys a short call by its exact canonical bytes, so a hit hashes nothing', () => {
+    const key = digester.callKey(identity, [{ b: 2, a: 1 }, 'sto-3g'], none);
+    expect(key.startsWith('#')).toBe(false);
+    expect(digester.callKey(identity, [{ a: 1, b: 2 }, 'sto-3g'], none)).toBe(key);
+    expect(digester.callKey(identity, [{ a: 1, b: 2 }, 'sto-3G'], none)).not.toBe(key);
+    expect(digester.callKey(identity, [{ a: 1, b: 2 }], none)).not.toBe(key);
+    expect(digester.callKey(digester.digestParts([new TextEncoder().encode('module@2')]), [{ a: 1, b: 2 }, 'sto-3g'], none)).not.toBe(key);
+  });
+
+  it('keys a long call by the hex of its digest', () => {
+    const big = new Float64Array(10_000).fill(1.5);
+    const key = digester.callKey(identity, [big], none);
+    expect(key).toMatch(/^#[0-9a-f]{32}$/);
+    expect(digester.callKey(identity, [big.slice()], none)).toBe(key);
+    expect(digester.callKey(identity, [new Float32Array(20_000).fill(1.5)], none)).not.toBe(key);
+    expect(digestToHex(digester.callDigest(key))).toBe(key.slice(1));
+    expect(digester.callKey(identity, ['x'.repeat(300)], none)).toMatch(/^#[0-9a-f]{32}$/);
+  });
+
+  it('digests a short key as the two seeded xxhash64 of its canonical bytes', async () => {
+    const { h64Raw } = await xxhash();
+    const key = digester.callKey(identity, [1, 'a'], none);
+    const bytes = new Uint8Array(Buffer.from(key, 'latin1'));
+    const expected = h64Raw(bytes, SEED_A).toString(16).padStart(16, '0') + h64Raw(bytes, SEED_B).toString(16).padStart(16, '0');
+    expect(digestToHex(digester.callDigest(key))).toBe(expected);
+  });
+
+  it('leaves ignored positions out of the key, and names the path of a bad argument', () => {
+    const ignoreLog = new Set([1]);
+    expect(digester.callKey(identity, [3, () => 1, 4], ignoreLog)).toBe(digester.callKey(identity, [3, console.log, 4], ignoreLog));
+    expect(digester.callKey(identity, [3, () => 1, 4], ignoreLog)).not.toBe(digester.callKey(identity, [3, () => 1, 5], ignoreLog));
+    expect(() => digester.callKey(identity, [1, { mesh: { nodes: Symbol('n') } }], none)).toThrow(
+      expect.objectContaining({ code: 'UNSERIALIZABLE', message: expect.stringContaining('args[1].mesh.nodes') }),
+    );
+    // The encoder recovers: the next key is computed from a clean state.
+    expect(digester.callKey(identity, [1, 'a'], none)).toBe(digester.callKey(identity, [1, 'a'], none));
+  });
+});
