@@ -211,7 +211,22 @@ export class PerModuleObjectDatabase extends PassThroughLayer<unknown> {
     await this.batch(operations);
   }
 
-  /** Writes every dirty entry of this module down in one atomic batch. */
+  /**
+   * Writes every dirty entry down, like {@link PerModuleObjectDatabase.flush}
+   * (PluginPlay's `backup`), and then releases the memory: later calls read
+   * through from the store (PluginPlay's `dump`).
+   */
+  async dump(): Promise<void> {
+    await this.flush();
+    for (const [key, slot] of this.#slots) {
+      // Only what the flush wrote can go: an entry stored meanwhile is still dirty.
+      if (slot.revision !== slot.flushedRevision) continue;
+      this.#slots.delete(key);
+      this.#heldBytes -= slot.record.size;
+    }
+  }
+
+  /** Writes every dirty entry of this module down in one atomic batch (PluginPlay's `backup`). */
   protected async _flush(): Promise<void> {
     const prepared = await this.prepareFlush();
     if (prepared.operations.length > 0) await this.batch(prepared.operations);

@@ -215,6 +215,18 @@ describe('PerModuleObjectDatabase', () => {
     await stack.proxy.close();
   });
 
+  it('dumps: writes every dirty entry down and releases the memory, reading back on demand', async () => {
+    const stack = await stackOn(new MemoryBackend());
+    const db = stack.module('m');
+    const entries = [newEntry('m', [1], 'one'), newEntry('m', [2], 'two')];
+    for (const entry of entries) keep(db, entry);
+    await db.dump();
+    expect(db.size).toBe(0);
+    expect(db.dirtyCount).toBe(0);
+    expect((await db.lookup(entries[1]!.record.call, entries[1]!.record.call))?.result).toBe('two');
+    await stack.proxy.close();
+  });
+
   it('deletes one call, and clears only its own module', async () => {
     const stack = await stackOn(new MemoryBackend());
     const a = stack.module('a');
