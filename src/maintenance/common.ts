@@ -1,0 +1,190 @@
+import type { Store } from '../cache/store.js';
+import { MemostrataError } from '../errors.js';
+import { keyText, prefixRange } from '../layers/keys.js';
+import type { MemoRecord } from '../layers/proxy-object-database.js';
+import { UUIDDatabase } from '../layers/uuid-database.js';
+
+/**
+ * Reports progress to the CLI's progress bar: `done` units of work out of
+ * `total`, or of an unknown total (`undefined`) while it is still being counted.
+ */
+export type ProgressCallback = (done: number, total: number | undefined) => void;
+
+/** The option every maintenance operation takes. */
+export interface ProgressOptions {
+  /** Called as work proceeds; at most every {@link PROGRESS_EVERY} units, and once at the end. */
+  onProgress?: ProgressCallback;
+}
+
+/** How many units of work pass between two progress reports. */
+export const PROGRESS_EVERY = 1000;
+
+/** How many operations a maintenance batch holds at most. */
+export const BATCH_OPERATIONS = 1000;
+
+/** How many value bytes a maintenance batch holds at most (LevelDB writes a batch through its log in one piece). */
+export const BATCH_BYTES = 8 << 20;
+
+/** Counts work and calls a {@link ProgressCallback} now and then. */
+export class Progress {
+  #done = 0;
+  #total: number | undefined;
+  readonly #callback: ProgressCallback | undefined;
+
+  constructor(callback: ProgressCallback | undefined, total?: number) {
+    this.#callback = callback;
+    this.#total = total;
+  }
+
+  set total(total: number | undefined) {
+    this.#total = total;
+  }
+
+  /** Counts `units` more done. */
+  step(units = 1): void {
+    const before = this.#done;
+    this.#done += units;
+    if (this.#callback !== undefined && Math.floor(before / PROGRESS_EVERY) !== Math.floor(this.#done / PROGRESS_EVERY)) {
+      this.#callback(this.#done, this.#total);
+    }
+  }
+
+  /** Reports the final count. */
+  finish(): void {
+    this.#callback?.(this.#done, this.#total ?? this.#done);
+  }
+}
+
+/** What a key of the store is, from its text. */
+export type ParsedKey =
+  | { kind: 'value'; uuid: string }
+  | { kind: 'record'; module: string; call: string }
+  | { kind: 'state'; module: string; call: string }
+  | { kind: 'format' }
+  | { kind: 'types' }
+  | { kind: 'module-meta'; module: string }
+  | { kind: 'unknown' };
+
+const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+const CALL_PATTERN = /^[0-9a-f]{32}$/;
+const MODULE_PATTERN = /^[^!\u0000-\u001f\u007f]{1,200}$/;
+
+/** Parses the text of a store key (see docs/store-format.md). */
+export function parseKey(text: string): ParsedKey {
+  if (text.startsWith('v!')) {
+    const uuid = text.slice(2);
+    return UUID_PATTERN.test(uuid) ? { kind: 'value', uuid } : { kind: 'unknown' };
+  }
+  if (text.startsWith('m!') || text.startsWith('s!')) {
+    const rest = text.slice(2);
+    const bang = rest.lastIndexOf('!');
+    const module = rest.slice(0, bang);
+    const call = rest.slice(bang + 1);
+    if (bang < 0 || !MODULE_PATTERN.test(module) || !CALL_PATTERN.test(call)) return { kind: 'unknown' };
+    return { kind: text.startsWith('m!') ? 'record' : 'state', module, call };
+  }
+  if (text === 'meta!format') return { kind: 'format' };
+  if (text === 'meta!types') return { kind: 'types' };
+  if (text.startsWith('meta!module!')) {
+    const module = text.slice('meta!module!'.length);
+    return MODULE_PATTERN.test(module) ? { kind: 'module-meta', module } : { kind: 'unknown' };
+  }
+  return { kind: 'unknown' };
+}
+
+/** The UUID of `undefined`: records may refer to it, but it is never stored. */
+export function undefinedUuidOf(store: Store): string {
+  return UUIDDatabase.uuidOfDigest(store.digester.digest(undefined));
+}
+
+/**
+ * Why `value` is not a well-formed memo record for `module` and `call`, or
+ * `undefined` when it is one.
+ */
+export function recordProblem(value: unknown, module: string, call: string): string | undefined {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return 'is not a map';
+  const record = value as Record<string, unknown>;
+  if (record.module !== module) return `names module ${JSON.stringify(record.module)}, not ${JSON.stringify(module)} as its key does`;
+  if (record.call !== call) return `names call ${JSON.stringify(record.call)}, not ${call} as its key does`;
+  if (typeof record.version !== 'string') return 'has no text version';
+  if (typeof record.deps !== 'string') return 'has no text deps';
+  if (!Array.isArray(record.inputs) || !record.inputs.every((uuid) => typeof uuid === 'string' && UUID_PATTERN.test(uuid))) return 'has inputs that are not a list of UUIDs';
+  if (record.result !== undefined && (typeof record.result !== 'string' || !UUID_PATTERN.test(record.result))) return 'has a result that is not a UUID';
+  if (record.result === undefined) {
+    const error = record.error as Record<string, unknown> | null | undefined;
+    if (error === null || typeof error !== 'object' || typeof error.name !== 'string' || typeof error.message !== 'string') return 'has neither a result UUID nor an error { name, message }';
+  }
+  for (const field of ['createdAt', 'computeMs', 'size', 'hits', 'lastHitAt'] as const) {
+    if (typeof record[field] !== 'number' || !Number.isFinite(record[field])) return `has no numeric ${field}`;
+  }
+  return undefined;
+}
+
+/** The UUIDs of the values a record refers to: its inputs and its result. */
+export function referencedUuids(record: MemoRecord): string[] {
+  return record.result === undefined ? record.inputs : [...record.inputs, record.result];
+}
+
+/** When a record was last used: created or hit, whichever is later (ms since the epoch). */
+export function lastUsedAt(record: MemoRecord): number {
+  return Math.max(record.createdAt, record.lastHitAt);
+}
+
+/**
+ * Every memo record of the store (or of one module), decoded from the raw
+ * bytes. A record that does not decode, or is not a record, throws `CORRUPT`
+ * naming its key and `memostrata verify --fix`.
+ */
+export async function* rawRecords(store: Store, module?: string): AsyncGenerator<MemoRecord> {
+  for await (const [key, bytes] of store.backend.entries(prefixRange(module === undefined ? 'm!' : `m!${module}!`))) {
+    yield decodeRecord(store, key, bytes);
+  }
+}
+
+/** Decodes and checks one record. @throws MemostrataError `CORRUPT`. */
+export function decodeRecord(store: Store, key: Uint8Array, bytes: Uint8Array): MemoRecord {
+  const text = keyText(key);
+  const parsed = parseKey(text);
+  let value: unknown;
+  try {
+    value = store.serialized.codec.decode(bytes);
+  } catch (error) {
+    throw new MemostrataError('CORRUPT', `The record at ${text} does not decode; run \`memostrata verify --fix\`.`, { cause: error });
+  }
+  const problem = parsed.kind === 'record' ? recordProblem(value, parsed.module, parsed.call) : 'has a malformed key';
+  if (problem !== undefined) throw new MemostrataError('CORRUPT', `The record at ${text} ${problem}; run \`memostrata verify --fix\`.`);
+  return value as MemoRecord;
+}
+
+/** Writes operations in batches bounded by count and bytes. */
+export class BatchWriter {
+  readonly #target: Store['backend'];
+  #operations: ({ type: 'put'; key: Uint8Array; value: Uint8Array } | { type: 'del'; key: Uint8Array })[] = [];
+  #bytes = 0;
+  /** Operations written so far. */
+  written = 0;
+
+  constructor(target: Store['backend']) {
+    this.#target = target;
+  }
+
+  async put(key: Uint8Array, value: Uint8Array): Promise<void> {
+    this.#operations.push({ type: 'put', key, value });
+    this.#bytes += key.length + value.length;
+    if (this.#operations.length >= BATCH_OPERATIONS || this.#bytes >= BATCH_BYTES) await this.flush();
+  }
+
+  async del(key: Uint8Array): Promise<void> {
+    this.#operations.push({ type: 'del', key });
+    if (this.#operations.length >= BATCH_OPERATIONS) await this.flush();
+  }
+
+  /** Writes what is pending; `sync` makes it durable. */
+  async flush(sync = false): Promise<void> {
+    const operations = this.#operations;
+    this.#operations = [];
+    this.#bytes = 0;
+    if (operations.length > 0) await this.#target.batch(operations, { sync });
+    this.written += operations.length;
+  }
+}

@@ -1,0 +1,140 @@
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
+import { LevelBackend } from '../backends/level-backend.js';
+import { openStore, type Store } from '../cache/store.js';
+import { MemostrataError } from '../errors.js';
+import { defaultTypes, type TypeRegistry } from '../layers/type-registry.js';
+import { BatchWriter, Progress, type ProgressOptions } from './common.js';
+
+/** What {@link backup} and {@link restore} copied. */
+export interface CopyResult {
+  /** The absolute path of the store written. */
+  path: string;
+  /** Entries (keys) copied. */
+  entries: number;
+  /** Σ of the copied keys' and values' sizes (bytes). */
+  bytes: number;
+}
+
+/** Options of {@link restore}. */
+export interface RestoreOptions extends ProgressOptions {
+  /**
+   * Replace a store that already holds data. The old store is kept until the
+   * copy is complete, then swapped out by renaming, so a failed restore leaves
+   * it as it was. Default `false`: a non-empty target is refused.
+   */
+  force?: boolean;
+  /** Registered types (only the digester needs them). Default: the process-wide registry. */
+  types?: TypeRegistry;
+}
+
+/**
+ * Copies every entry of `store`, read from one snapshot, into a new LevelDB
+ * store at `destPath`, in batches, the last one durable. The copy opens with
+ * `openCache({ path: destPath })`. On failure the partial copy is removed.
+ *
+ * @throws MemostrataError `CONFIG` when `destPath` exists and is not an empty
+ *   directory, or is the store itself (nothing is touched).
+ */
+export async function backup(store: Store, destPath: string, options: ProgressOptions = {}): Promise<CopyResult> {
+  const dest = resolve(destPath);
+  if (store.backend instanceof LevelBackend && resolve(store.backend.path) === dest) {
+    throw new MemostrataError('CONFIG', `Cannot back up the store at ${dest} into itself; choose another destination.`);
+  }
+  assertFreshDestination(dest, 'back up into');
+  return copyInto(store, dest, options);
+}
+
+/**
+ * Copies the store at `srcPath` into `storePath` (the same copy as
+ * {@link backup}, the other way). An empty or missing target is written in
+ * place; a target that holds a store is replaced only with `force`, and only
+ * once the copy is complete.
+ *
+ * @throws MemostrataError `CONFIG` when `srcPath` holds no store, or the target
+ *   holds data and `force` is not set; `NOT_A_STORE` or `LOCKED` for a target
+ *   that is not a memostrata store or is in use; nothing is touched then.
+ */
+export async function restore(srcPath: string, storePath: string, options: RestoreOptions = {}): Promise<CopyResult> {
+  const src = resolve(srcPath);
+  const target = resolve(storePath);
+  if (src === target) throw new MemostrataError('CONFIG', `Cannot restore ${src} onto itself; the source and the target are the same path.`);
+  if (!existsSync(src) || !statSync(src).isDirectory() || readdirSync(src).length === 0) {
+    throw new MemostrataError('CONFIG', `There is no store at ${src} to restore from.`);
+  }
+  const types = options.types ?? defaultTypes;
+  const source = await openStore({ type: 'level', path: src }, types);
+  try {
+    if (isFreshDestination(target)) return await copyInto(source, target, options);
+    if (options.force !== true) {
+      throw new MemostrataError('CONFIG', `${target} already holds data; pass force to replace it with the store at ${src}.`);
+    }
+    // Opening the target proves it is a memostrata store that no other process holds.
+    const current = await openStore({ type: 'level', path: target }, types);
+    await current.serialized.close();
+    const staging = siblingPath(target, 'restoring');
+    const result = await copyInto(source, staging, options);
+    const replaced = siblingPath(target, 'replaced');
+    renameSync(target, replaced);
+    try {
+      renameSync(staging, target);
+    } catch (error) {
+      renameSync(replaced, target);
+      rmSync(staging, { recursive: true, force: true });
+      throw new MemostrataError('BACKEND', `Could not move the restored store into ${target}: ${(error as Error).message}`, { cause: error });
+    }
+    rmSync(replaced, { recursive: true, force: true });
+    return { ...result, path: target };
+  } finally {
+    await source.serialized.close();
+  }
+}
+
+/** Writes every entry of `source` into a new LevelDB store at `dest` (absent or empty); removes it again on failure. */
+async function copyInto(source: Store, dest: string, options: ProgressOptions): Promise<CopyResult> {
+  const existed = existsSync(dest);
+  const progress = new Progress(options.onProgress);
+  let target: LevelBackend | undefined;
+  try {
+    mkdirSync(dirname(dest), { recursive: true });
+    target = await LevelBackend.open(dest);
+    const writer = new BatchWriter(target);
+    let entries = 0;
+    let bytes = 0;
+    // One iteration reads one snapshot: the copy is consistent even if the store changes meanwhile.
+    for await (const [key, value] of source.backend.entries()) {
+      await writer.put(key, value);
+      entries += 1;
+      bytes += key.length + value.length;
+      progress.step();
+    }
+    await writer.flush(true);
+    await target.close();
+    progress.finish();
+    return { path: dest, entries, bytes };
+  } catch (error) {
+    await target?.close().catch(() => undefined);
+    if (existed) for (const name of readdirSync(dest)) rmSync(join(dest, name), { recursive: true, force: true });
+    else rmSync(dest, { recursive: true, force: true });
+    throw error;
+  }
+}
+
+function isFreshDestination(path: string): boolean {
+  if (!existsSync(path)) return true;
+  return statSync(path).isDirectory() && readdirSync(path).length === 0;
+}
+
+function assertFreshDestination(path: string, verb: string): void {
+  if (isFreshDestination(path)) return;
+  const what = statSync(path).isDirectory() ? 'a directory that is not empty' : 'a file';
+  throw new MemostrataError('CONFIG', `Cannot ${verb} ${path}: it is ${what}. Choose a new or empty directory.`);
+}
+
+/** A path next to `path` that does not exist yet. */
+function siblingPath(path: string, purpose: string): string {
+  for (let attempt = 0; ; attempt += 1) {
+    const candidate = join(dirname(path), `.${basename(path)}.${purpose}-${process.pid}-${Date.now()}-${attempt}`);
+    if (!existsSync(candidate)) return candidate;
+  }
+}

@@ -1,0 +1,59 @@
+import type { Store } from '../cache/store.js';
+import { keyText, prefixRange } from '../layers/keys.js';
+import { BatchWriter, Progress, rawRecords, referencedUuids, type ProgressOptions } from './common.js';
+
+/** What {@link collectGarbage} freed. */
+export interface GarbageResult {
+  /** Values (`v!` entries) deleted. */
+  values: number;
+  /** Their encoded size (bytes). */
+  bytes: number;
+}
+
+/** Options of {@link collectGarbage}. */
+export interface GarbageOptions extends ProgressOptions {
+  /** Count what would be freed, delete nothing. Default `false`. */
+  dryRun?: boolean;
+}
+
+/**
+ * The UUIDs of every value a memo record refers to (inputs and results).
+ * Saved states (`s!`) hold their state inline, not by UUID, so they refer to no value.
+ *
+ * @throws MemostrataError `CORRUPT` when a record does not decode: what it
+ *   refers to is unknown, so nothing may be collected until `verify --fix` ran.
+ */
+export async function referencedValues(store: Store, progress?: Progress): Promise<Set<string>> {
+  const live = new Set<string>();
+  for await (const record of rawRecords(store)) {
+    for (const uuid of referencedUuids(record)) live.add(uuid);
+    progress?.step();
+  }
+  return live;
+}
+
+/**
+ * Mark and sweep: deletes every stored value that no memo record refers to,
+ * in batches. Assumes no other writer uses the store meanwhile (the CLI holds
+ * the store's lock; inside a process, do not run it beside an open Cache on the same store).
+ *
+ * @throws MemostrataError `CORRUPT` when a record does not decode (nothing is deleted).
+ */
+export async function collectGarbage(store: Store, options: GarbageOptions = {}): Promise<GarbageResult> {
+  const progress = new Progress(options.onProgress);
+  const live = await referencedValues(store, progress);
+  const writer = new BatchWriter(store.backend);
+  const freed: GarbageResult = { values: 0, bytes: 0 };
+  for await (const [key, bytes] of store.backend.entries(prefixRange('v!'))) {
+    progress.step();
+    if (live.has(keyText(key).slice(2))) continue;
+    freed.values += 1;
+    freed.bytes += bytes.length;
+    if (options.dryRun !== true) await writer.del(key);
+  }
+  await writer.flush(true);
+  // The value layer remembers which UUIDs are stored, to skip writing them again.
+  if (freed.values > 0 && options.dryRun !== true) store.values.forgetStored();
+  progress.finish();
+  return freed;
+}

@@ -1,0 +1,18 @@
+/**
+ * Store maintenance: inspection, pruning, garbage collection, verification,
+ * backup and restore, comparison, export and import. Each operation is a
+ * function over an open {@link Store} that returns a plain result object
+ * (for the CLI to print as text or JSON) and takes an optional `onProgress`.
+ *
+ * They assume that no other writer uses the store meanwhile: the CLI holds the
+ * store's lock, and a program should not run them beside an open Cache on the same store.
+ *
+ * @module
+ */
+export { Progress, type ProgressCallback, type ProgressOptions } from './common.js';
+export { listRecords, moduleSummaries, storeSummary, findRecords, findRecord, type ModuleSummary, type StoreSummary } from './inventory.js';
+export { collectGarbage, referencedValues, type GarbageOptions, type GarbageResult } from './garbage.js';
+export { prune, type PruneOptions, type PruneResult } from './prune.js';
+export { verify, type Problem, type ProblemKind, type VerifyOptions, type VerifyResult } from './verify.js';
+export { backup, restore, type CopyResult, type RestoreOptions } from './copy.js';
+export { diff, type DiffResult, type ModuleDiff } from './diff.js';

@@ -1,0 +1,193 @@
+import { readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { LevelBackend } from '../backends/level-backend.js';
+import type { Store } from '../cache/store.js';
+import { MemostrataError } from '../errors.js';
+import { assertModuleName, formatKey, keyText, prefixRange } from '../layers/keys.js';
+import type { MemoRecord } from '../layers/proxy-object-database.js';
+import { decodeRecord, parseKey, Progress, rawRecords, type ProgressOptions } from './common.js';
+
+/** What the store holds for one module (memoized function). */
+export interface ModuleSummary {
+  /** The module name. */
+  name: string;
+  /** Every version with at least one record, sorted. */
+  versions: string[];
+  /** The version of the most recently created record. */
+  latestVersion: string;
+  /** Number of records (memoized calls). */
+  entries: number;
+  /** Sum of the records' approximate result sizes (bytes). */
+  bytes: number;
+  /** Hits counted in the store (as of each record's last flush). */
+  hits: number;
+  /** Compute time the hits saved: Σ hits × computeMs (ms). */
+  savedMs: number;
+  /** Σ computeMs of the records: what computing everything once cost (ms). */
+  computeMs: number;
+  /** Records that hold a cached error instead of a result. */
+  errors: number;
+  /** When the newest record was created (ms since the epoch). */
+  lastCreatedAt: number;
+  /** When any record was last used, created or hit (ms since the epoch). */
+  lastUsedAt: number;
+}
+
+/** What {@link storeSummary} returns. */
+export interface StoreSummary {
+  /** The store's format version (`meta!format`), `undefined` if missing. */
+  formatVersion: number | undefined;
+  /** The backend kind. */
+  backend: 'level' | 'memory' | 'other';
+  /** Where the store lives: a directory, or `memory`. */
+  location: string;
+  /** Σ of the sizes of the store's files (bytes); `undefined` for a store that is not on disk. */
+  sizeOnDisk: number | undefined;
+  /** Stored values (`v!` entries): how many, and Σ of their encoded sizes (bytes). */
+  values: { count: number; bytes: number };
+  /** Number of memo records (`m!` entries), all modules. */
+  records: number;
+  /** Saved states of unfinished calls (`s!` entries): how many, and Σ of their encoded sizes. */
+  states: { count: number; bytes: number };
+  /** Registered type names the store's values use (`meta!types`). */
+  types: string[];
+  /** Per module, sorted by name. */
+  modules: ModuleSummary[];
+}
+
+/** Every memo record of `module`, or of every module, in key order. @throws MemostrataError `CORRUPT` for a record that does not decode. */
+export async function listRecords(store: Store, module?: string, options: ProgressOptions = {}): Promise<MemoRecord[]> {
+  if (module !== undefined) assertModuleName(module);
+  const progress = new Progress(options.onProgress);
+  const records: MemoRecord[] = [];
+  for await (const record of rawRecords(store, module)) {
+    records.push(record);
+    progress.step();
+  }
+  progress.finish();
+  return records;
+}
+
+/** Per module: versions, entries, sizes, hits and time saved, sorted by name. */
+export async function moduleSummaries(store: Store, options: ProgressOptions = {}): Promise<ModuleSummary[]> {
+  const progress = new Progress(options.onProgress);
+  const summaries = new Map<string, ModuleSummary & { versionSet: Set<string> }>();
+  for await (const record of rawRecords(store)) {
+    let summary = summaries.get(record.module);
+    if (summary === undefined) {
+      summary = {
+        name: record.module,
+        versions: [],
+        versionSet: new Set(),
+        latestVersion: record.version,
+        entries: 0,
+        bytes: 0,
+        hits: 0,
+        savedMs: 0,
+        computeMs: 0,
+        errors: 0,
+        lastCreatedAt: -Infinity,
+        lastUsedAt: -Infinity,
+      };
+      summaries.set(record.module, summary);
+    }
+    summary.versionSet.add(record.version);
+    if (record.createdAt > summary.lastCreatedAt) {
+      summary.lastCreatedAt = record.createdAt;
+      summary.latestVersion = record.version;
+    }
+    summary.lastUsedAt = Math.max(summary.lastUsedAt, record.createdAt, record.lastHitAt);
+    summary.entries += 1;
+    summary.bytes += record.size;
+    summary.hits += record.hits;
+    summary.savedMs += record.hits * record.computeMs;
+    summary.computeMs += record.computeMs;
+    if (record.error !== undefined) summary.errors += 1;
+    progress.step();
+  }
+  progress.finish();
+  return [...summaries.values()]
+    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
+    .map(({ versionSet, ...summary }) => ({ ...summary, versions: [...versionSet].sort() }));
+}
+
+/** The whole store at a glance: format, location, size on disk, values, records, states and modules. */
+export async function storeSummary(store: Store, options: ProgressOptions = {}): Promise<StoreSummary> {
+  const progress = new Progress(options.onProgress);
+  const values = { count: 0, bytes: 0 };
+  const states = { count: 0, bytes: 0 };
+  let records = 0;
+  for await (const [key, bytes] of store.backend.entries()) {
+    const kind = parseKey(keyText(key)).kind;
+    if (kind === 'value') {
+      values.count += 1;
+      values.bytes += bytes.length;
+    } else if (kind === 'state') {
+      states.count += 1;
+      states.bytes += bytes.length;
+    } else if (kind === 'record') {
+      records += 1;
+    }
+    progress.step();
+  }
+  progress.finish();
+  const format = await store.serialized.get(formatKey).catch(() => undefined);
+  const backend = store.backend instanceof LevelBackend ? 'level' : store.location === 'memory' ? 'memory' : 'other';
+  return {
+    formatVersion: typeof format === 'number' ? format : undefined,
+    backend,
+    location: store.location,
+    sizeOnDisk: store.backend instanceof LevelBackend ? directorySize(store.backend.path) : undefined,
+    values,
+    records,
+    states,
+    types: await store.serialized.storedTypeNames(),
+    modules: await moduleSummaries(store),
+  };
+}
+
+/**
+ * The records of `module` whose call digest starts with `digestPrefix`
+ * (lowercase hex); every one of them when the prefix is empty.
+ *
+ * @throws MemostrataError `INVALID_ARGUMENT` when the prefix is not hex.
+ */
+export async function findRecords(store: Store, module: string, digestPrefix: string): Promise<MemoRecord[]> {
+  assertModuleName(module);
+  const prefix = digestPrefix.toLowerCase();
+  if (!/^[0-9a-f]{0,32}$/.test(prefix)) {
+    throw new MemostrataError('INVALID_ARGUMENT', `A call digest is up to 32 hex digits; got ${JSON.stringify(digestPrefix)}.`);
+  }
+  const found: MemoRecord[] = [];
+  // Keys sort by call digest within a module, so the prefix is a key range.
+  for await (const [key, bytes] of store.backend.entries(prefixRange(`m!${module}!${prefix}`))) found.push(decodeRecord(store, key, bytes));
+  return found;
+}
+
+/**
+ * The one record of `module` whose call digest starts with `digestPrefix`.
+ *
+ * @throws MemostrataError `INVALID_ARGUMENT` when none or several match (the message lists them).
+ */
+export async function findRecord(store: Store, module: string, digestPrefix: string): Promise<MemoRecord> {
+  const found = await findRecords(store, module, digestPrefix);
+  if (found.length === 1) return found[0]!;
+  if (found.length === 0) throw new MemostrataError('INVALID_ARGUMENT', `No record of ${module} has a call digest starting with ${JSON.stringify(digestPrefix)}.`);
+  const shown = found.slice(0, 10).map((record) => record.call);
+  const more = found.length > shown.length ? ` and ${found.length - shown.length} more` : '';
+  throw new MemostrataError(
+    'INVALID_ARGUMENT',
+    `${found.length} records of ${module} have a call digest starting with ${JSON.stringify(digestPrefix)}: ${shown.join(', ')}${more}. Give more digits.`,
+  );
+}
+
+/** Σ of the sizes of the files under `dir`, recursively. */
+export function directorySize(dir: string): number {
+  let total = 0;
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) total += directorySize(path);
+    else if (entry.isFile()) total += statSync(path).size;
+  }
+  return total;
+}

@@ -1,0 +1,144 @@
+import type { Store } from '../cache/store.js';
+import { MemostrataError } from '../errors.js';
+import { keyText, memoKey, prefixRange } from '../layers/keys.js';
+import type { MemoRecord } from '../layers/proxy-object-database.js';
+import { BatchWriter, lastUsedAt, Progress, rawRecords, referencedUuids, type ProgressOptions } from './common.js';
+import { collectGarbage } from './garbage.js';
+
+/** What {@link prune} removes; criteria combine (a record that meets any one is removed). */
+export interface PruneOptions extends ProgressOptions {
+  /** Remove records neither created nor hit within this many milliseconds before `now`. */
+  olderThanMs?: number;
+  /**
+   * Then remove the least recently used records (by the later of creation and
+   * last hit) until the values the remaining records refer to take at most
+   * this many bytes (encoded size, each shared value counted once).
+   */
+  maxBytes?: number;
+  /**
+   * Remove the records of every module whose version (or dependency
+   * fingerprint) differs from that of the module's most recently created record.
+   */
+  staleVersions?: boolean;
+  /** Only these modules; default every module. */
+  modules?: readonly string[];
+  /** Count what would be removed, remove nothing. Default `false`. */
+  dryRun?: boolean;
+  /** The present, for `olderThanMs` (ms since the epoch). Default `Date.now()`. */
+  now?: number;
+}
+
+/** What {@link prune} removed. */
+export interface PruneResult {
+  /** Records (memoized calls) removed. */
+  records: number;
+  /** Removed records per module. */
+  byModule: Record<string, number>;
+  /** Values freed (no longer referenced by any record). */
+  values: number;
+  /** Encoded bytes of the freed values. */
+  bytes: number;
+}
+
+/**
+ * Removes records by age, total size and staleness of version, then collects
+ * the values no record refers to any more (values a remaining record shares
+ * stay). Without criteria it only collects garbage.
+ *
+ * @throws MemostrataError `INVALID_ARGUMENT` for a negative or non-numeric limit;
+ *   `CORRUPT` when a record does not decode (nothing is removed).
+ */
+export async function prune(store: Store, options: PruneOptions = {}): Promise<PruneResult> {
+  const { olderThanMs, maxBytes } = options;
+  for (const [name, limit] of [['olderThanMs', olderThanMs], ['maxBytes', maxBytes]] as const) {
+    if (limit !== undefined && (typeof limit !== 'number' || Number.isNaN(limit) || limit < 0)) {
+      throw new MemostrataError('INVALID_ARGUMENT', `prune() option ${name} must be a number >= 0; got ${String(limit)}.`);
+    }
+  }
+  const now = options.now ?? Date.now();
+  const only = options.modules === undefined ? undefined : new Set(options.modules);
+  const progress = new Progress(options.onProgress);
+
+  const records: MemoRecord[] = [];
+  for await (const record of rawRecords(store)) {
+    records.push(record);
+    progress.step();
+  }
+  const inScope = (record: MemoRecord) => only === undefined || only.has(record.module);
+  const doomed = new Set<MemoRecord>();
+
+  if (options.staleVersions === true) {
+    const latest = new Map<string, MemoRecord>();
+    for (const record of records) {
+      const newest = latest.get(record.module);
+      if (newest === undefined || record.createdAt > newest.createdAt) latest.set(record.module, record);
+    }
+    for (const record of records) {
+      const newest = latest.get(record.module)!;
+      if (inScope(record) && (record.version !== newest.version || record.deps !== newest.deps)) doomed.add(record);
+    }
+  }
+  if (olderThanMs !== undefined) {
+    for (const record of records) if (inScope(record) && lastUsedAt(record) < now - olderThanMs) doomed.add(record);
+  }
+  if (maxBytes !== undefined) await shrinkTo(store, maxBytes, records, doomed, inScope);
+
+  const result: PruneResult = { records: doomed.size, byModule: {}, values: 0, bytes: 0 };
+  for (const record of doomed) result.byModule[record.module] = (result.byModule[record.module] ?? 0) + 1;
+  if (options.dryRun === true) {
+    const freed = await freedBy(store, records, doomed);
+    progress.finish();
+    return { ...result, ...freed };
+  }
+  const writer = new BatchWriter(store.backend);
+  for (const record of doomed) await writer.del(memoKey(record.module, record.call));
+  await writer.flush(true);
+  const freed = await collectGarbage(store);
+  progress.finish();
+  return { ...result, ...freed };
+}
+
+/** Adds least recently used records to `doomed` until the remaining records' values fit `maxBytes`. */
+async function shrinkTo(store: Store, maxBytes: number, records: MemoRecord[], doomed: Set<MemoRecord>, inScope: (record: MemoRecord) => boolean): Promise<void> {
+  const sizes = await valueSizes(store);
+  const references = new Map<string, number>();
+  let total = 0;
+  for (const record of records) {
+    if (doomed.has(record)) continue;
+    for (const uuid of new Set(referencedUuids(record))) {
+      const count = references.get(uuid) ?? 0;
+      if (count === 0) total += sizes.get(uuid) ?? 0;
+      references.set(uuid, count + 1);
+    }
+  }
+  const candidates = records.filter((record) => !doomed.has(record) && inScope(record)).sort((a, b) => lastUsedAt(a) - lastUsedAt(b));
+  for (const record of candidates) {
+    if (total <= maxBytes) return;
+    doomed.add(record);
+    for (const uuid of new Set(referencedUuids(record))) {
+      const count = references.get(uuid)! - 1;
+      references.set(uuid, count);
+      if (count === 0) total -= sizes.get(uuid) ?? 0;
+    }
+  }
+}
+
+/** Encoded size of every stored value, by UUID. */
+async function valueSizes(store: Store): Promise<Map<string, number>> {
+  const sizes = new Map<string, number>();
+  for await (const [key, bytes] of store.backend.entries(prefixRange('v!'))) sizes.set(keyText(key).slice(2), bytes.length);
+  return sizes;
+}
+
+/** What collecting garbage would free once `doomed` is gone (for a dry run). */
+async function freedBy(store: Store, records: MemoRecord[], doomed: Set<MemoRecord>): Promise<{ values: number; bytes: number }> {
+  const live = new Set<string>();
+  for (const record of records) if (!doomed.has(record)) for (const uuid of referencedUuids(record)) live.add(uuid);
+  const freed = { values: 0, bytes: 0 };
+  for (const [uuid, size] of await valueSizes(store)) {
+    if (live.has(uuid)) continue;
+    freed.values += 1;
+    freed.bytes += size;
+  }
+  return freed;
+}

@@ -1,0 +1,162 @@
+import type { Store } from '../cache/store.js';
+import { isMemostrataError } from '../errors.js';
+import { FORMAT_VERSION, keyText } from '../layers/keys.js';
+import type { MemoRecord } from '../layers/proxy-object-database.js';
+import { UUIDDatabase } from '../layers/uuid-database.js';
+import { BatchWriter, parseKey, Progress, recordProblem, referencedUuids, undefinedUuidOf, type ProgressOptions } from './common.js';
+
+/** The kinds of problem {@link verify} reports. */
+export type ProblemKind =
+  /** A value, record, state or meta entry whose bytes do not decode. */
+  | 'corrupt'
+  /** A value whose content digest does not give the UUID it is stored under. */
+  | 'digest-mismatch'
+  /** A record that decodes but is not a well-formed memo record for its key. */
+  | 'bad-record'
+  /** A record that refers to a value the store does not have. */
+  | 'missing-value'
+  /** A record that refers to a value that is corrupt or does not match its digest. */
+  | 'bad-value'
+  /** `meta!format` is missing or is not this memostrata's format version. */
+  | 'format'
+  /** A key that is not part of the store layout. */
+  | 'unknown-key';
+
+/** One problem found by {@link verify}. */
+export interface Problem {
+  /** The key, as text. */
+  key: string;
+  kind: ProblemKind;
+  /** What is wrong, for people. */
+  message: string;
+  /** Whether `fix` removes this entry. */
+  fixable: boolean;
+}
+
+/** Options of {@link verify}. */
+export interface VerifyOptions extends ProgressOptions {
+  /**
+   * Remove what is broken: corrupt values, values that do not match their
+   * digest, records and saved states that do not decode, malformed records,
+   * and the records that refer to a missing or broken value. Nothing else.
+   * Default `false`.
+   */
+  fix?: boolean;
+}
+
+/** What {@link verify} found (and, with `fix`, removed). */
+export interface VerifyResult {
+  /** Entries read. */
+  checked: number;
+  /** Values whose digest was not checked, because they use a registered type this process has not registered. */
+  unverified: number;
+  /** Problems, in key order (record problems found through their values last). */
+  problems: Problem[];
+  /** Keys removed by `fix` (empty without it). */
+  removed: string[];
+}
+
+/**
+ * Reads every entry of the store from one snapshot and checks it: each value
+ * decodes and its content digest gives the UUID it is stored under; each
+ * record decodes, matches its key and refers only to values that exist and are
+ * sound; saved states decode; `meta!format` is this format version.
+ * With `fix`, removes the broken entries (see {@link VerifyOptions.fix}), records first.
+ */
+export async function verify(store: Store, options: VerifyOptions = {}): Promise<VerifyResult> {
+  const progress = new Progress(options.onProgress);
+  const undefinedUuid = undefinedUuidOf(store);
+  const problems: Problem[] = [];
+  const soundValues = new Set<string>();
+  const brokenValues = new Set<string>();
+  const records: { key: string; record: MemoRecord }[] = [];
+  let checked = 0;
+  let unverified = 0;
+  let formatSeen = false;
+  const report = (key: string, kind: ProblemKind, message: string, fixable: boolean) => problems.push({ key, kind, message, fixable });
+
+  for await (const [rawKey, bytes] of store.backend.entries()) {
+    checked += 1;
+    progress.step();
+    const key = keyText(rawKey);
+    const parsed = parseKey(key);
+    if (parsed.kind === 'unknown') {
+      report(key, 'unknown-key', 'is not a key of the memostrata store layout', false);
+      continue;
+    }
+    let value: unknown;
+    try {
+      value = store.serialized.codec.decode(bytes);
+    } catch (error) {
+      if (parsed.kind === 'value' && isMemostrataError(error, 'UNKNOWN_TYPE')) {
+        // Well-formed, but its digest needs the type's registration: count it sound, unchecked.
+        unverified += 1;
+        soundValues.add(parsed.uuid);
+        continue;
+      }
+      const fixable = parsed.kind === 'value' || parsed.kind === 'record' || parsed.kind === 'state';
+      report(key, 'corrupt', `does not decode: ${error instanceof Error ? error.message : String(error)}`, fixable);
+      if (parsed.kind === 'value') brokenValues.add(parsed.uuid);
+      if (parsed.kind === 'format') formatSeen = true;
+      continue;
+    }
+    switch (parsed.kind) {
+      case 'value': {
+        let uuid: string | undefined;
+        try {
+          uuid = UUIDDatabase.uuidOfDigest(store.digester.digest(value));
+        } catch (error) {
+          report(key, 'corrupt', `decodes to a value that cannot be digested: ${error instanceof Error ? error.message : String(error)}`, true);
+        }
+        if (uuid === parsed.uuid) soundValues.add(uuid);
+        else {
+          brokenValues.add(parsed.uuid);
+          if (uuid !== undefined) report(key, 'digest-mismatch', `holds a value whose content UUID is ${uuid}`, true);
+        }
+        break;
+      }
+      case 'record': {
+        const problem = recordProblem(value, parsed.module, parsed.call);
+        if (problem === undefined) records.push({ key, record: value as MemoRecord });
+        else report(key, 'bad-record', problem, true);
+        break;
+      }
+      case 'format':
+        formatSeen = true;
+        if (value !== FORMAT_VERSION) report(key, 'format', `is ${JSON.stringify(value)}, not ${FORMAT_VERSION}`, false);
+        break;
+      case 'types':
+        if (!Array.isArray(value) || !value.every((name) => typeof name === 'string')) report(key, 'corrupt', 'is not a list of type names', false);
+        break;
+      default:
+        break;
+    }
+  }
+  if (!formatSeen) report('meta!format', 'format', 'is missing: the store has no format version', false);
+
+  for (const { key, record } of records) {
+    for (const uuid of new Set(referencedUuids(record))) {
+      if (uuid === undefinedUuid || soundValues.has(uuid)) continue;
+      if (brokenValues.has(uuid)) report(key, 'bad-value', `refers to value ${uuid}, which is broken`, true);
+      else report(key, 'missing-value', `refers to value ${uuid}, which the store does not have`, true);
+      break;
+    }
+  }
+
+  const removed: string[] = [];
+  if (options.fix === true) {
+    // Records first: a batch boundary must never leave a record whose value is already gone.
+    const doomed = [...new Set(problems.filter((problem) => problem.fixable).map((problem) => problem.key))].sort(
+      (a, b) => Number(b.startsWith('m!')) - Number(a.startsWith('m!')),
+    );
+    const writer = new BatchWriter(store.backend);
+    const encoder = new TextEncoder();
+    for (const key of doomed) await writer.del(encoder.encode(key));
+    await writer.flush(true);
+    removed.push(...doomed);
+    if (doomed.some((key) => key.startsWith('v!'))) store.values.forgetStored();
+  }
+  progress.finish();
+  return { checked, unverified, problems, removed };
+}
+
