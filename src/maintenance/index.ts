@@ -16,3 +16,15 @@ export { prune, type PruneOptions, type PruneResult } from './prune.js';
 export { verify, type Problem, type ProblemKind, type VerifyOptions, type VerifyResult } from './verify.js';
 export { backup, restore, type CopyResult, type RestoreOptions } from './copy.js';
 export { diff, type DiffResult, type ModuleDiff } from './diff.js';
+export {
+  exportStore,
+  importStore,
+  EXPORT_FORMAT,
+  EXPORT_END_FORMAT,
+  EXPORT_VERSION,
+  type ExportHeader,
+  type ExportOptions,
+  type ExportResult,
+  type ImportResult,
+  type MergeCount,
+} from './export.js';
