@@ -1,0 +1,43 @@
+import type { Command } from 'commander';
+import { backup, restore, type CopyResult } from '../../maintenance/copy.js';
+import type { CommandContext } from '../context.js';
+import { formatSize, plural } from '../format.js';
+import { withStore } from '../open-store.js';
+import { OpaqueTypes } from '../opaque-types.js';
+import { action } from './action.js';
+
+interface RestoreCliOptions {
+  force?: boolean;
+}
+
+/** `memostrata backup <dest>` and `memostrata restore <src> <store>`. */
+export function copyCommands(program: Command): void {
+  program
+    .command('backup')
+    .description('copy the store, from one consistent snapshot, into a new directory')
+    .argument('<dest>', 'a new or empty directory')
+    .action(action(backupStore));
+  program
+    .command('restore')
+    .description('copy the backup at <src> into <store> (new or empty; with --force, replace it once the copy is complete)')
+    .argument('<src>', 'a backup (any store directory)')
+    .argument('<store>', 'the store to write')
+    .option('--force', 'replace a store that holds data')
+    .action(action(restoreStore));
+}
+
+async function backupStore(context: CommandContext, dest: string): Promise<number> {
+  const result = await withStore(context.store(), 'existing', (store) => context.withProgress('copying', (onProgress) => backup(store, dest, { onProgress })));
+  return report(context, 'backed up', result);
+}
+
+async function restoreStore(context: CommandContext, src: string, target: string, options: RestoreCliOptions): Promise<number> {
+  const result = await context.withProgress('copying', (onProgress) => restore(src, target, { onProgress, force: options.force === true, types: new OpaqueTypes() }));
+  return report(context, 'restored', result);
+}
+
+function report(context: CommandContext, verb: string, result: CopyResult): number {
+  if (context.json) context.printJson({ path: result.path, entries: result.entries, bytes: result.bytes });
+  else context.print(`${verb} ${plural(result.entries, 'entry', 'entries')} (${formatSize(result.bytes)}) into ${result.path}`);
+  return 0;
+}

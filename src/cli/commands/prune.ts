@@ -1,0 +1,58 @@
+import type { Command } from 'commander';
+import { prune } from '../../maintenance/prune.js';
+import type { CommandContext } from '../context.js';
+import { formatSize, parseDuration, parseSize, plural } from '../format.js';
+import { withStore } from '../open-store.js';
+import { action } from './action.js';
+
+interface PruneCliOptions {
+  olderThan?: string;
+  maxSize?: string;
+  staleVersions?: boolean;
+  module?: string[];
+  dryRun?: boolean;
+}
+
+/** `memostrata prune`: remove entries by age, total size or stale version, then the values nothing uses. */
+export function pruneCommand(program: Command): void {
+  program
+    .command('prune')
+    .description('remove entries by age, total size or stale version, then the values no entry uses (criteria combine; none: only unused values)')
+    .option('--older-than <duration>', 'entries neither created nor hit within this long (30d, 12h, 90min)')
+    .option('--max-size <size>', 'then least recently used entries until the values take at most this much (2GB, 500MB)')
+    .option('--stale-versions', "entries of a module's older versions (all but the newest entry's version)")
+    .option('--module <name...>', 'only these modules')
+    .option('--dry-run', 'report what would be removed; remove nothing')
+    .action(action(pruneStore));
+}
+
+async function pruneStore(context: CommandContext, options: PruneCliOptions): Promise<number> {
+  const olderThanMs = options.olderThan === undefined ? undefined : parseDuration(options.olderThan, '--older-than');
+  const maxBytes = options.maxSize === undefined ? undefined : parseSize(options.maxSize, '--max-size');
+  const result = await withStore(context.store(), 'existing', (store) =>
+    context.withProgress('pruning', (onProgress) =>
+      prune(store, {
+        onProgress,
+        ...(olderThanMs === undefined ? {} : { olderThanMs }),
+        ...(maxBytes === undefined ? {} : { maxBytes }),
+        staleVersions: options.staleVersions === true,
+        ...(options.module === undefined ? {} : { modules: options.module }),
+        dryRun: options.dryRun === true,
+      }),
+    ),
+  );
+  const dryRun = options.dryRun === true;
+  if (context.json) {
+    context.printJson({ dryRun, records: result.records, byModule: result.byModule, values: result.values, bytes: result.bytes });
+    return 0;
+  }
+  const verb = dryRun ? 'would remove' : 'removed';
+  const modules = Object.entries(result.byModule)
+    .map(([name, count]) => `${name}: ${count.toLocaleString('en-US')}`)
+    .join(', ');
+  context.print(
+    `${verb} ${plural(result.records, 'entry', 'entries')}${modules === '' ? '' : ` (${modules})`}; ` +
+      `${dryRun ? 'would free' : 'freed'} ${plural(result.values, 'value', 'values')} (${formatSize(result.bytes)})`,
+  );
+  return 0;
+}

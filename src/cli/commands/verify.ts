@@ -1,0 +1,41 @@
+import type { Command } from 'commander';
+import { verify } from '../../maintenance/verify.js';
+import type { CommandContext } from '../context.js';
+import { ExitCode } from '../errors.js';
+import { plural } from '../format.js';
+import { withStore } from '../open-store.js';
+import { action } from './action.js';
+
+interface VerifyCliOptions {
+  fix?: boolean;
+}
+
+/** `memostrata verify [--fix]`: exit 1 when problems are found. */
+export function verifyCommand(program: Command): void {
+  program
+    .command('verify')
+    .description('check every entry: values decode and match their digest, records are sound and refer to values that exist (exit 1 on problems)')
+    .option('--fix', 'remove the broken entries (and the records that refer to broken or missing values); nothing else')
+    .action(action(verifyStore));
+}
+
+async function verifyStore(context: CommandContext, options: VerifyCliOptions): Promise<number> {
+  const fix = options.fix === true;
+  const result = await withStore(context.store(), 'existing', (store) => context.withProgress('verifying', (onProgress) => verify(store, { fix, onProgress })));
+  const exitCode = result.problems.length > 0 ? ExitCode.problem : ExitCode.ok;
+  if (context.json) {
+    context.printJson({ ok: result.problems.length === 0, checked: result.checked, unverified: result.unverified, problems: result.problems, removed: result.removed });
+    return exitCode;
+  }
+  const lines = result.problems.map((problem) => `${problem.kind.padEnd(15)} ${problem.key} ${problem.message}${problem.fixable ? '' : ' (not fixable by --fix)'}`);
+  lines.push(
+    result.problems.length === 0
+      ? `ok: ${plural(result.checked, 'entry', 'entries')} checked, no problems`
+      : `${plural(result.problems.length, 'problem', 'problems')} in ${plural(result.checked, 'entry', 'entries')} checked`,
+  );
+  if (result.unverified > 0) lines.push(`${plural(result.unverified, 'value', 'values')} of unregistered types decoded but not digest-checked`);
+  if (fix) lines.push(`removed ${plural(result.removed.length, 'entry', 'entries')}`);
+  else if (result.problems.some((problem) => problem.fixable)) lines.push('run `memostrata verify --fix` to remove the broken entries');
+  context.print(lines.join('\n'));
+  return exitCode;
+}

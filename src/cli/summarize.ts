@@ -1,0 +1,304 @@
+import { OpaqueValue } from './opaque-types.js';
+
+/*
+ * Readable renderings of stored values for `memostrata show`: small values in
+ * full, large arrays as a summary (type, shape or length, first values,
+ * min/max/mean), never dumped whole. `renderValue` gives indented text;
+ * `summarizeValue` gives the same information as JSON for `--json`.
+ */
+
+/** Typed arrays and non-numeric arrays longer than this are summarised (or shown as a block). */
+const MAX_ITEMS = 8;
+/** Numeric arrays (flat or nested) with more numbers than this are always summarised. */
+const MAX_NUMBERS_IN_FULL = 32;
+/** How many leading values a summary shows. */
+const FIRST_VALUES = 5;
+/** Object keys / list items shown in a block before `… N more`. */
+const MAX_BLOCK_ENTRIES = 20;
+/** Strings longer than this are cut. */
+const MAX_STRING = 120;
+/** An object or array prints on one line when it fits in this many characters. */
+const INLINE_WIDTH = 72;
+/** Deeper containers are elided. */
+const MAX_DEPTH = 12;
+
+type NumericArray = ArrayLike<number> | ArrayLike<bigint>;
+
+/** Statistics of the numbers in a large array. */
+export interface NumericSummary {
+  /** The class (`Float64Array`, `Array`, `Buffer`, …). */
+  type: string;
+  /** Element count (all dimensions). */
+  length: number;
+  /** Dimensions of a rectangular nested numeric array, outermost first. */
+  shape?: number[];
+  /** The first few values (bigints as decimal strings). */
+  first: (number | string)[];
+  /** Smallest, largest and mean of the values that are not NaN; absent for bigints or when every value is NaN. */
+  min?: number;
+  max?: number;
+  mean?: number;
+  /** How many values are NaN, when any are. */
+  nanCount?: number;
+}
+
+/**
+ * Renders a value as text (no trailing newline) after `label`: on the same
+ * line when it fits on one, else the container's kind and size on the label's
+ * line and its contents below, indented two spaces more than `indent`.
+ */
+export function renderValue(label: string, value: unknown, indent = ''): string {
+  const line = inline(value, 0);
+  if (line !== undefined) return `${indent}${label}${line}`;
+  return [`${indent}${label}${headerOf(value)}`, ...block(value, indent, 0)].join('\n');
+}
+
+/** Renders `value` on one line when it is small enough, else `undefined`. */
+function inline(value: unknown, depth: number): string | undefined {
+  const scalar = scalarText(value);
+  if (scalar !== undefined) return scalar;
+  const numeric = numericSummary(value);
+  if (numeric !== undefined && !(Array.isArray(value) && numeric.length <= MAX_NUMBERS_IN_FULL)) return numericText(numeric);
+  if (depth >= MAX_DEPTH) return '…';
+  let text: string | undefined;
+  if (value instanceof OpaqueValue) {
+    const inner = inline(value.plain, depth + 1);
+    text = inner === undefined ? undefined : `${value.typeName} ${inner}`;
+  } else if (Array.isArray(value)) {
+    text = value.length > MAX_ITEMS && numeric === undefined ? undefined : joinInline('[', value.map((item) => inline(item, depth + 1)), ']');
+    // A small numeric array prints whole when it fits on the line, else as a summary.
+    if (numeric !== undefined && (text === undefined || text.length > INLINE_WIDTH)) return numericText(numeric);
+  } else if (value instanceof Map) {
+    if (value.size > MAX_ITEMS) return undefined;
+    const parts = [...value].map(([key, item]) => {
+      const k = inline(key, depth + 1);
+      const v = inline(item, depth + 1);
+      return k === undefined || v === undefined ? undefined : `${k} => ${v}`;
+    });
+    text = joinInline(`Map(${value.size}) {`, parts, '}');
+  } else if (value instanceof Set) {
+    if (value.size > MAX_ITEMS) return undefined;
+    text = joinInline(`Set(${value.size}) {`, [...value].map((item) => inline(item, depth + 1)), '}');
+  } else if (typeof value === 'object' && value !== null) {
+    const entries = Object.entries(value);
+    if (entries.length > MAX_ITEMS) return undefined;
+    if (entries.length === 0) return '{}';
+    text = joinInline('{', entries.map(([key, item]) => prefixed(`${keyText(key)}: `, inline(item, depth + 1))), '}');
+  }
+  return text !== undefined && text.length <= INLINE_WIDTH ? text : undefined;
+}
+
+function prefixed(prefix: string, text: string | undefined): string | undefined {
+  return text === undefined ? undefined : prefix + text;
+}
+
+function joinInline(open: string, parts: (string | undefined)[], close: string): string | undefined {
+  if (parts.some((part) => part === undefined)) return undefined;
+  // Arrays print as [1, 2]; braces get inner spaces: { a: 1 }.
+  const pad = open.endsWith('[') || parts.length === 0 ? '' : ' ';
+  return `${open}${pad}${parts.join(', ')}${pad}${close}`;
+}
+
+/** A multi-line rendering of a container. */
+function block(value: unknown, indent: string, depth: number): string[] {
+  const inner = `${indent}  `;
+  const child = (label: string, item: unknown): string[] => {
+    const line = inline(item, depth + 1);
+    if (line !== undefined) return [`${inner}${label}${line}`];
+    return [`${inner}${label}${headerOf(item)}`, ...block(item, inner, depth + 1)];
+  };
+  const limited = <T>(items: T[], total: number, render: (item: T) => string[]): string[] => {
+    const lines = items.slice(0, MAX_BLOCK_ENTRIES).flatMap(render);
+    if (total > MAX_BLOCK_ENTRIES) lines.push(`${inner}… ${total - MAX_BLOCK_ENTRIES} more`);
+    return lines;
+  };
+  if (value instanceof OpaqueValue) return block(value.plain, indent, depth);
+  if (Array.isArray(value)) {
+    return limited(
+      value.map((item, index) => [index, item] as const),
+      value.length,
+      ([index, item]) => child(`[${index}] `, item),
+    );
+  }
+  if (value instanceof Map) {
+    return limited([...value], value.size, ([key, item]) => child(`${inline(key, depth + 1) ?? headerOf(key)} => `, item));
+  }
+  if (value instanceof Set) return limited([...value], value.size, (item) => child('- ', item));
+  if (typeof value === 'object' && value !== null) {
+    const entries = Object.entries(value);
+    return limited(entries, entries.length, ([key, item]) => child(`${keyText(key)}: `, item));
+  }
+  return [`${inner}${String(value)}`];
+}
+
+/** What a block starts with: the container's kind and size. */
+function headerOf(value: unknown): string {
+  if (value instanceof OpaqueValue) return `${value.typeName} ${headerOf(value.plain)}`;
+  if (Array.isArray(value)) return `Array(${value.length})`;
+  if (value instanceof Map) return `Map(${value.size})`;
+  if (value instanceof Set) return `Set(${value.size})`;
+  if (typeof value === 'object' && value !== null) return `{${Object.keys(value).length} keys}`;
+  return '';
+}
+
+function keyText(key: string): string {
+  return /^[A-Za-z_$][\w$]*$/.test(key) ? key : JSON.stringify(key);
+}
+
+function scalarText(value: unknown): string | undefined {
+  switch (typeof value) {
+    case 'number':
+      return numberText(value);
+    case 'bigint':
+      return `${value}n`;
+    case 'string':
+      return value.length > MAX_STRING ? `${JSON.stringify(value.slice(0, MAX_STRING))}… (${value.length} chars)` : JSON.stringify(value);
+    case 'boolean':
+      return String(value);
+    case 'undefined':
+      return 'undefined';
+    default:
+      break;
+  }
+  if (value === null) return 'null';
+  if (value instanceof Date) return Number.isNaN(value.getTime()) ? 'Date(invalid)' : `Date(${value.toISOString()})`;
+  return undefined;
+}
+
+function numberText(value: number): string {
+  return Object.is(value, -0) ? '-0' : String(value);
+}
+
+function numericText(summary: NumericSummary): string {
+  const head = summary.shape === undefined ? `${summary.type}(${summary.length})` : `${summary.type}(${summary.shape.join('×')})`;
+  const values = summary.first.map((item) => (typeof item === 'string' ? `${item}n` : Object.is(item, -0) ? '-0' : round(item)));
+  if (summary.first.length === summary.length) return `${head} [${values.join(', ')}]`;
+  const stats = [
+    summary.min === undefined ? '' : ` min ${round(summary.min)} max ${round(summary.max!)} mean ${round(summary.mean!)}`,
+    summary.nanCount === undefined ? '' : ` NaN×${summary.nanCount}`,
+  ].join('');
+  return `${head} [${values.join(', ')}, …]${stats}`;
+}
+
+function round(value: number): string {
+  return Number.isInteger(value) ? String(value) : String(Number(value.toPrecision(6)));
+}
+
+/**
+ * A summary of a typed array, a `Buffer`, `DataView`, `ArrayBuffer`, or a
+ * numeric array (flat, or nested and rectangular) that is too long to show
+ * whole; short ones list every value. `undefined` for anything else.
+ */
+export function numericSummary(value: unknown): NumericSummary | undefined {
+  if (ArrayBuffer.isView(value)) {
+    const type = Buffer.isBuffer(value) ? 'Buffer' : value.constructor.name;
+    const elements: NumericArray = value instanceof DataView ? new Uint8Array(value.buffer, value.byteOffset, value.byteLength) : (value as unknown as NumericArray);
+    return summarizeNumbers(type, elements);
+  }
+  if (value instanceof ArrayBuffer) return summarizeNumbers('ArrayBuffer', new Uint8Array(value));
+  if (Array.isArray(value)) {
+    const shape = numericShape(value);
+    if (shape === undefined) return undefined;
+    const flat = value.flat(shape.length - 1) as number[];
+    const summary = summarizeNumbers('Array', flat);
+    return shape.length > 1 ? { ...summary, shape } : summary;
+  }
+  return undefined;
+}
+
+/** The dimensions of a non-empty rectangular array of numbers, or `undefined`. */
+function numericShape(value: unknown[]): number[] | undefined {
+  if (value.length === 0) return undefined;
+  if (value.every((item) => typeof item === 'number')) return [value.length];
+  if (!value.every(Array.isArray)) return undefined;
+  const inner = (value as unknown[][]).map(numericShape);
+  const first = inner[0];
+  if (first === undefined || !inner.every((shape) => shape !== undefined && shape.join() === first.join())) return undefined;
+  return [value.length, ...first];
+}
+
+function summarizeNumbers(type: string, elements: NumericArray): NumericSummary {
+  const length = elements.length;
+  const shown = length <= MAX_ITEMS ? length : FIRST_VALUES;
+  const first: (number | string)[] = [];
+  for (let index = 0; index < shown; index += 1) {
+    const item = elements[index]!;
+    first.push(typeof item === 'bigint' ? item.toString() : item);
+  }
+  const summary: NumericSummary = { type, length, first };
+  if (length <= MAX_ITEMS || length === 0 || typeof elements[0] === 'bigint') return summary;
+  let min = Infinity;
+  let max = -Infinity;
+  let sum = 0;
+  let counted = 0;
+  let nanCount = 0;
+  for (let index = 0; index < length; index += 1) {
+    const item = elements[index] as number;
+    if (Number.isNaN(item)) {
+      nanCount += 1;
+      continue;
+    }
+    if (item < min) min = item;
+    if (item > max) max = item;
+    sum += item;
+    counted += 1;
+  }
+  if (counted > 0) Object.assign(summary, { min, max, mean: sum / counted });
+  if (nanCount > 0) summary.nanCount = nanCount;
+  return summary;
+}
+
+/** A JSON-safe value for `--json` output. Encodings are documented in docs/cli.md. */
+export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
+
+/**
+ * The JSON form of a stored value for `show --json`: plain JSON where JSON
+ * can say it, `{ "$type": … }` objects for everything else, and summaries
+ * (never whole contents) for large arrays and long strings.
+ */
+export function summarizeValue(value: unknown, depth = 0): JsonValue {
+  switch (typeof value) {
+    case 'number':
+      return Number.isFinite(value) && !Object.is(value, -0) ? value : { $type: 'number', value: numberText(value) };
+    case 'bigint':
+      return { $type: 'bigint', value: value.toString() };
+    case 'string':
+      return value.length > MAX_STRING ? { $type: 'string', length: value.length, first: value.slice(0, MAX_STRING) } : value;
+    case 'boolean':
+      return value;
+    case 'undefined':
+      return { $type: 'undefined' };
+    default:
+      break;
+  }
+  if (value === null) return null;
+  if (depth >= MAX_DEPTH) return { $type: 'elided' };
+  if (value instanceof Date) return { $type: 'Date', value: Number.isNaN(value.getTime()) ? null : value.toISOString() };
+  if (value instanceof OpaqueValue) return { $type: 'registered', name: value.typeName, value: summarizeValue(value.plain, depth + 1) };
+  const numeric = numericSummary(value);
+  if (numeric !== undefined && !(Array.isArray(value) && numeric.length <= MAX_NUMBERS_IN_FULL)) {
+    const { type, length, shape, first, ...stats } = numeric;
+    const values = first.map((item) => summarizeValue(item));
+    if (first.length === length && !Array.isArray(value)) return { $type: type, length, values };
+    return { $type: type, length, ...(shape === undefined ? {} : { shape }), first: values, ...(stats as { [key: string]: JsonValue }), truncated: first.length < length };
+  }
+  if (Array.isArray(value)) {
+    const items = value.slice(0, MAX_BLOCK_ENTRIES).map((item) => summarizeValue(item, depth + 1));
+    return value.length > MAX_BLOCK_ENTRIES ? { $type: 'Array', length: value.length, first: items, truncated: true } : items;
+  }
+  if (value instanceof Map) {
+    const entries = [...value].slice(0, MAX_BLOCK_ENTRIES).map(([key, item]) => [summarizeValue(key, depth + 1), summarizeValue(item, depth + 1)]);
+    return { $type: 'Map', size: value.size, entries, truncated: value.size > MAX_BLOCK_ENTRIES };
+  }
+  if (value instanceof Set) {
+    const values = [...value].slice(0, MAX_BLOCK_ENTRIES).map((item) => summarizeValue(item, depth + 1));
+    return { $type: 'Set', size: value.size, values, truncated: value.size > MAX_BLOCK_ENTRIES };
+  }
+  if (typeof value === 'object') {
+    const result: { [key: string]: JsonValue } = {};
+    // A user key named `$type` is kept distinguishable from our encodings.
+    for (const [key, item] of Object.entries(value)) result[key === '$type' ? '$$type' : key] = summarizeValue(item, depth + 1);
+    return result;
+  }
+  return { $type: typeof value };
+}
