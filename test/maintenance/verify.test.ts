@@ -1,0 +1,115 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import type { Store } from '../../src/cache/store.js';
+import { openCache } from '../../src/index.js';
+import { listRecords, verify } from '../../src/maintenance/index.js';
+import { removeTempDirs } from '../helpers/temp-dir.js';
+import { counted, fillStore, storePath, withStore } from './stores.js';
+
+afterAll(removeTempDirs);
+
+const label = (n: number) => `result number ${n}`;
+
+/** Every key of the store with its bytes, as text → hex. */
+async function snapshot(store: Store): Promise<Map<string, string>> {
+  const entries = new Map<string, string>();
+  for await (const [key, value] of store.backend.entries()) entries.set(Buffer.from(key).toString('utf8'), Buffer.from(value).toString('hex'));
+  return entries;
+}
+
+describe('verify', () => {
+  it('finds nothing wrong in a sound store', async () => {
+    const path = storePath();
+    await fillStore(path, async (cache) => {
+      const f = cache.memoize('f', label);
+      for (const n of [1, 2, 3]) await f(n);
+      await cache.memoize('nothing', () => undefined)();
+    });
+    const result = await withStore(path, (store) => verify(store));
+    expect(result.problems).toEqual([]);
+    // format, 4 records, 3 inputs, 3 results; undefined (the last call's result) is never stored.
+    expect(result.checked).toBe(1 + 4 + 3 + 3);
+  });
+
+  it('finds exactly the corrupted values and the records that use them, and fix removes only those', async () => {
+    const path = storePath();
+    await fillStore(path, async (cache) => {
+      const f = cache.memoize('f', label);
+      for (const n of [1, 2, 3, 4]) await f(n);
+      await cache.memoize('g', (text: string) => text.length)(label(2)); // g's input is f(2)'s result
+    });
+    const { flipped, garbled, before } = await withStore(path, async (store) => {
+      const flipped = `v!${store.values.uuidOf(label(2))}`;
+      const garbled = `v!${store.values.uuidOf(label(3))}`;
+      const key = (text: string) => new TextEncoder().encode(text);
+      // A flipped byte inside the text: still CBOR, but not the value its UUID names.
+      const bytes = Buffer.from((await store.backend.get(key(flipped)))!);
+      bytes[bytes.length - 1] ^= 0x01;
+      await store.backend.put(key(flipped), bytes);
+      // Bytes that are not CBOR at all.
+      await store.backend.put(key(garbled), new Uint8Array([0xff, 0xfe, 0x1c]));
+      return { flipped, garbled, before: await snapshot(store) };
+    });
+    const records = await withStore(path, (store) => listRecords(store));
+    const recordKey = (module: string, resultOrInput: string) =>
+      `m!${module}!${records.find((record) => record.module === module && [record.result, ...record.inputs].includes(resultOrInput.slice(2)))!.call}`;
+    const users = [recordKey('f', flipped), recordKey('f', garbled), recordKey('g', flipped)];
+
+    const found = await withStore(path, (store) => verify(store));
+    expect(found.problems.map((problem) => [problem.key, problem.kind]).sort()).toEqual(
+      [
+        [flipped, 'digest-mismatch'],
+        [garbled, 'corrupt'],
+        [users[0], 'bad-value'],
+        [users[1], 'bad-value'],
+        [users[2], 'bad-value'],
+      ].sort(),
+    );
+    expect(found.removed).toEqual([]);
+    expect(await withStore(path, snapshot)).toEqual(before); // without fix nothing changes
+
+    const fixed = await withStore(path, (store) => verify(store, { fix: true }));
+    expect([...fixed.removed].sort()).toEqual([flipped, garbled, ...users].sort());
+    const after = await withStore(path, snapshot);
+    const expected = new Map(before);
+    for (const key of fixed.removed) expected.delete(key);
+    expect(after).toEqual(expected);
+    expect((await withStore(path, (store) => verify(store))).problems).toEqual([]);
+
+    // The store works again: broken calls recompute, sound ones hit.
+    const cache = await openCache({ path, handleExit: false });
+    const fn = counted(label);
+    const f = cache.memoize('f', fn);
+    for (const n of [1, 2, 3, 4]) expect(await f(n)).toBe(label(n));
+    expect(fn.calls).toBe(2);
+    await cache.close();
+  });
+
+  it('reports a record that does not decode, a record that lost its value, and a record under the wrong key', async () => {
+    const path = storePath();
+    await fillStore(path, async (cache) => {
+      const f = cache.memoize('f', label);
+      for (const n of [1, 2, 3]) await f(n);
+    });
+    const keys = await withStore(path, async (store) => {
+      const [one, two, three] = await listRecords(store);
+      const encode = (text: string) => new TextEncoder().encode(text);
+      const broken = `m!f!${one!.call}`;
+      await store.backend.put(encode(broken), new Uint8Array([0x9f]));
+      const orphan = `m!f!${two!.call}`;
+      await store.backend.delete(encode(`v!${two!.result}`));
+      const moved = `m!other!${three!.call}`;
+      await store.backend.put(encode(moved), (await store.backend.get(encode(`m!f!${three!.call}`)))!);
+      return { broken, orphan, moved };
+    });
+    const found = await withStore(path, (store) => verify(store, { fix: true }));
+    expect(found.problems.map((problem) => [problem.key, problem.kind]).sort()).toEqual(
+      [
+        [keys.broken, 'corrupt'],
+        [keys.orphan, 'missing-value'],
+        [keys.moved, 'bad-record'],
+      ].sort(),
+    );
+    expect([...found.removed].sort()).toEqual([keys.broken, keys.orphan, keys.moved].sort());
+    expect((await withStore(path, (store) => verify(store))).problems).toEqual([]);
+  });
+});
