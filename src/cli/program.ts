@@ -8,6 +8,7 @@ import { pruneCommand } from './commands/prune.js';
 import { removalCommands } from './commands/rm.js';
 import { showCommand } from './commands/show.js';
 import { statsCommand } from './commands/stats.js';
+import { transferCommands } from './commands/transfer.js';
 import { verifyCommand } from './commands/verify.js';
 import { CliError, ExitCode } from './errors.js';
 
@@ -29,7 +30,7 @@ export function buildProgram(version: string): Command {
     .configureHelp({ showGlobalOptions: true, sortSubcommands: false })
     .showSuggestionAfterError(true)
     .exitOverride();
-  for (const add of [infoCommand, lsCommand, showCommand, statsCommand, removalCommands, pruneCommand, verifyCommand, copyCommands, diffCommand]) add(program);
+  for (const add of [infoCommand, lsCommand, showCommand, statsCommand, removalCommands, pruneCommand, verifyCommand, copyCommands, diffCommand, transferCommands]) add(program);
   for (const command of program.commands) command.exitOverride();
   return program;
 }
