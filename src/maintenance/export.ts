@@ -216,7 +216,7 @@ async function checkExport(store: Store, handle: FileHandle, size: number, path:
     return value as Record<string, unknown>;
   };
 
-  const first = await reader.next();
+  const first = await reader.next().catch(() => undefined);
   if (first?.kind !== 'map') throw reader.corrupt(0, 'it does not start with an export header');
   const header = decodeMap(first.bytes, 0);
   if (header.format !== EXPORT_FORMAT) throw reader.corrupt(0, `the header's format is ${JSON.stringify(header.format)}, not '${EXPORT_FORMAT}'`);
@@ -288,7 +288,7 @@ async function checkExport(store: Store, handle: FileHandle, size: number, path:
   if (trailer.format !== EXPORT_END_FORMAT || trailer.entries !== entries) {
     throw reader.corrupt(item.offset, `the trailer does not close ${entries} entries (found ${JSON.stringify(trailer)})`);
   }
-  if ((await reader.next()) !== undefined) throw reader.corrupt(reader.offset, 'data follows the trailer');
+  if (reader.offset !== size) throw reader.corrupt(reader.offset, 'data follows the trailer');
   for (const [uuid, record] of needed) {
     if (!(await store.backend.has(valueKey(uuid)))) {
       throw reader.corrupt(size, `the record ${record} refers to value ${uuid}, which neither the file nor the store holds`);

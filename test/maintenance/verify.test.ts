@@ -43,7 +43,7 @@ describe('verify', () => {
       const key = (text: string) => new TextEncoder().encode(text);
       // A flipped byte inside the text: still CBOR, but not the value its UUID names.
       const bytes = Buffer.from((await store.backend.get(key(flipped)))!);
-      bytes[bytes.length - 1] ^= 0x01;
+      bytes[bytes.length - 1] = bytes[bytes.length - 1]! ^ 0x01;
       await store.backend.put(key(flipped), bytes);
       // Bytes that are not CBOR at all.
       await store.backend.put(key(garbled), new Uint8Array([0xff, 0xfe, 0x1c]));
