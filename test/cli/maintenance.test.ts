@@ -93,7 +93,7 @@ describe('memostrata prune', () => {
     expect((await runCli(['verify', '--store', store])).code).toBe(0);
 
     const after = await fixtureCache(store);
-    const again = after.memoize('scan', () => Float64Array.of(-1), { version: 2 });
+    const again = after.memoize('scan', (_x: number) => Float64Array.of(-1), { version: 2 });
     expect(await again(2)).toEqual(Float64Array.of(2, 2, 2));
     expect(await again(3)).toEqual(Float64Array.of(3, 3, 3));
     await after.close();
