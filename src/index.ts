@@ -17,6 +17,7 @@ export {
   type FlushPolicy,
   type LevelBackendConfig,
   type MemoryBackendConfig,
+  type RedisBackendConfig,
 } from './cache/config.js';
 export type { ModuleStats } from './cache/memoized-module.js';
 export type { Store } from './cache/store.js';
@@ -27,6 +28,7 @@ export { Database, type BatchOperation, type DatabaseStatus, type Manifest, type
 export type { NormalizedRange, Range } from './contract/range.js';
 export { MemoryBackend } from './backends/memory-backend.js';
 export { LevelBackend, type LevelBackendOptions } from './backends/level-backend.js';
+export { RedisBackend, DEFAULT_REDIS_PREFIX, DEFAULT_REDIS_URL, type RedisBackendOptions } from './backends/redis-backend.js';
 export { SerializedDB, typesKey, type SerializedDBOptions } from './layers/serialized-db.js';
 export { ValueCodec } from './layers/value-codec.js';
 export { loadDigester, digestToHex, DIGEST_BYTES, type Digester } from './layers/digest.js';

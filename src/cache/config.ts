@@ -17,8 +17,21 @@ export interface MemoryBackendConfig {
   type: 'memory';
 }
 
+/**
+ * A store on a Redis server, shared by every process and machine configured
+ * with the same `url` and `prefix`. Durability is the server's persistence
+ * setting; there is no `LOCKED`, since sharing is the point.
+ */
+export interface RedisBackendConfig {
+  type: 'redis';
+  /** The server, `redis://[[user]:password@]host[:port][/db]` or `rediss://`. Default `redis://127.0.0.1:6379`. */
+  url?: string;
+  /** Namespace of the store in the server's keyspace. Default `'memostrata:'`. */
+  prefix?: string;
+}
+
 /** Which backend holds the store. */
-export type BackendConfig = LevelBackendConfig | MemoryBackendConfig;
+export type BackendConfig = LevelBackendConfig | MemoryBackendConfig | RedisBackendConfig;
 
 /**
  * When a module's new results are written to the store.
@@ -165,10 +178,21 @@ function resolveBackend(options: CacheOptions): BackendConfig {
       const sync = resolveBoolean(backend.sync, 'backend.sync');
       return sync === undefined ? { type: 'level', path: levelPath } : { type: 'level', path: levelPath, sync };
     }
+    case 'redis': {
+      checkFields(backend, new Set(['type', 'url', 'prefix']), 'backend');
+      const { url, prefix } = backend;
+      if (url !== undefined && !(typeof url === 'string' && /^rediss?:\/\/./.test(url) && URL.canParse(url))) {
+        throw new MemostrataError('CONFIG', `backend.url must be a Redis URL such as redis://127.0.0.1:6379; got ${JSON.stringify(url)}.`);
+      }
+      if (prefix !== undefined && typeof prefix !== 'string') {
+        throw new MemostrataError('CONFIG', `backend.prefix must be a string such as 'memostrata:'; got ${JSON.stringify(prefix)}.`);
+      }
+      return { type: 'redis', ...(url === undefined ? {} : { url }), ...(prefix === undefined ? {} : { prefix }) };
+    }
     default:
       throw new MemostrataError(
         'CONFIG',
-        `backend.type must be 'level' or 'memory'; got ${JSON.stringify((backend as { type?: unknown }).type)}.`,
+        `backend.type must be 'level', 'memory' or 'redis'; got ${JSON.stringify((backend as { type?: unknown }).type)}.`,
       );
   }
 }

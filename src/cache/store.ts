@@ -1,5 +1,6 @@
 import { LevelBackend } from '../backends/level-backend.js';
 import { MemoryBackend } from '../backends/memory-backend.js';
+import { RedisBackend } from '../backends/redis-backend.js';
 import type { Database } from '../contract/database.js';
 import { MemostrataError } from '../errors.js';
 import { loadDigester, type Digester } from '../layers/digest.js';
@@ -12,7 +13,7 @@ import type { BackendConfig } from './config.js';
 
 /** The shared layers of one open store, bottom to top. */
 export interface Store {
-  /** Where the store lives, for messages: a path, or `memory`. */
+  /** Where the store lives, for messages: a path, a Redis URL and prefix, or `memory`. */
   readonly location: string;
   readonly backend: Database<Uint8Array, Uint8Array>;
   readonly serialized: SerializedDB;
@@ -27,12 +28,13 @@ export interface Store {
  * A new store gets the current format version; a store of another version,
  * or a non-empty keyspace that memostrata did not write, is refused.
  *
- * @throws MemostrataError `LOCKED`, `NOT_A_STORE`, `FORMAT_VERSION`, `CORRUPT` or `BACKEND`.
+ * @throws MemostrataError `LOCKED`, `NOT_A_STORE`, `FORMAT_VERSION`, `CORRUPT` or `BACKEND`
+ *   (a Redis server that cannot be reached).
  */
 export async function openStore(config: BackendConfig, types: TypeRegistry = defaultTypes): Promise<Store> {
   const digester = await loadDigester(types);
-  const backend = config.type === 'memory' ? new MemoryBackend() : await LevelBackend.open(config.path ?? '.memostrata', { sync: config.sync ?? false });
-  const location = backend instanceof LevelBackend ? backend.path : 'memory';
+  const backend = await openBackend(config);
+  const location = backend instanceof LevelBackend ? backend.path : backend instanceof RedisBackend ? `${backend.url} (prefix ${backend.prefix})` : 'memory';
   const serialized = new SerializedDB(backend, { types });
   try {
     await checkFormat(serialized, location);
@@ -43,6 +45,17 @@ export async function openStore(config: BackendConfig, types: TypeRegistry = def
   const values = new UUIDDatabase(serialized, digester);
   const proxy = new ProxyObjectDatabase(values);
   return { location, backend, serialized, values, proxy, digester, types };
+}
+
+async function openBackend(config: BackendConfig): Promise<Database<Uint8Array, Uint8Array>> {
+  switch (config.type) {
+    case 'memory':
+      return new MemoryBackend();
+    case 'redis':
+      return RedisBackend.open({ url: config.url, prefix: config.prefix });
+    default:
+      return LevelBackend.open(config.path ?? '.memostrata', { sync: config.sync ?? false });
+  }
 }
 
 async function checkFormat(db: SerializedDB, location: string): Promise<void> {

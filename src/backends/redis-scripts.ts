@@ -1,0 +1,58 @@
+/*
+ * The Lua scripts of RedisBackend. A script runs atomically on the server: no
+ * other client's command runs in between, which is what makes a batch all or
+ * nothing and a page of an iteration one consistent read.
+ *
+ * KEYS[1] is the hash of values (field = key bytes), KEYS[2] the sorted set
+ * of keys (every score 0, so ZRANGEBYLEX orders members by memcmp: unsigned
+ * bytes, shorter prefix first).
+ */
+
+/**
+ * Applies a batch. ARGV holds the operations in order: `p <key> <value>` or
+ * `d <key>`. Both keys are type-checked before the first write, so the only
+ * error that can stop the script half-way (a key of a foreign type) is ruled
+ * out up front; and Redis refuses a script for lack of memory only before its
+ * first write. Either every operation is applied or none is.
+ */
+export const batchScript = `
+local valuesType = redis.call('TYPE', KEYS[1])['ok']
+local keysType = redis.call('TYPE', KEYS[2])['ok']
+if (valuesType ~= 'hash' and valuesType ~= 'none') or (keysType ~= 'zset' and keysType ~= 'none') then
+  return redis.error_reply('WRONGTYPE memostrata keys hold foreign data')
+end
+local i = 1
+while i <= #ARGV do
+  if ARGV[i] == 'p' then
+    redis.call('HSET', KEYS[1], ARGV[i + 1], ARGV[i + 2])
+    redis.call('ZADD', KEYS[2], 0, ARGV[i + 1])
+    i = i + 3
+  else
+    redis.call('HDEL', KEYS[1], ARGV[i + 1])
+    redis.call('ZREM', KEYS[2], ARGV[i + 1])
+    i = i + 2
+  end
+end
+return #ARGV
+`;
+
+/**
+ * Reads one page of a range: ARGV = min, max (ZRANGEBYLEX bounds), `'1'` for
+ * reverse order, and the page size. Returns `[key, value, key, value, …]`;
+ * keys and values come from one atomic read. (One HGET per key rather than
+ * one HMGET: Lua's unpack() is limited to a few thousand values.)
+ */
+export const pageScript = `
+local keys
+if ARGV[3] == '1' then
+  keys = redis.call('ZREVRANGEBYLEX', KEYS[2], ARGV[2], ARGV[1], 'LIMIT', 0, tonumber(ARGV[4]))
+else
+  keys = redis.call('ZRANGEBYLEX', KEYS[2], ARGV[1], ARGV[2], 'LIMIT', 0, tonumber(ARGV[4]))
+end
+local page = {}
+for i = 1, #keys do
+  page[2 * i - 1] = keys[i]
+  page[2 * i] = redis.call('HGET', KEYS[1], keys[i])
+end
+return page
+`;

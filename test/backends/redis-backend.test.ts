@@ -1,0 +1,284 @@
+import { Redis } from 'ioredis';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { RedisBackend, type RedisBackendOptions } from '../../src/backends/redis-backend.js';
+import { runDatabaseContract, type ContractDatabase } from '../contract/database-contract.js';
+import { freePort, startRedisServer, describeWithRedis, type RedisServer } from '../helpers/redis-server.js';
+import { stackOn } from '../layers/stack.js';
+
+const bytes = (...values: number[]): Uint8Array => new Uint8Array(values);
+const hex = (value: Uint8Array | undefined): string | undefined => (value === undefined ? undefined : Buffer.from(value).toString('hex'));
+const backendError = { name: 'MemostrataError', code: 'BACKEND' };
+
+/** Runs `promise` and fails if it takes longer than `ms`: "nothing hangs". */
+async function within<T>(ms: number, promise: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`still pending after ${ms} ms`)), ms);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+describe('RedisBackend without a server', () => {
+  it('fails to open with BACKEND naming the URL, quickly, when nothing listens', async () => {
+    const url = `redis://127.0.0.1:${await freePort()}`;
+    const started = Date.now();
+    const error = await within(5000, RedisBackend.open({ url }).then(() => undefined, (e: unknown) => e));
+    expect(error).toMatchObject(backendError);
+    expect((error as Error).message).toContain(url);
+    expect((error as Error).message).toMatch(/unreachable/);
+    expect(Date.now() - started).toBeLessThan(3000);
+  });
+
+  it('never prints the password of the URL', async () => {
+    const error = await RedisBackend.open({ url: `redis://user:s3cret@127.0.0.1:${await freePort()}` }).catch((e: unknown) => e);
+    expect(error).toMatchObject(backendError);
+    expect((error as Error).message).not.toContain('s3cret');
+    expect((error as Error).message).toContain('***');
+  });
+
+  it('rejects a URL that is not a Redis URL', async () => {
+    await expect(RedisBackend.open({ url: 'http://127.0.0.1:6379' })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    await expect(RedisBackend.open({ url: 'not a url' })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+  });
+});
+
+describeWithRedis('RedisBackend', () => {
+  let server: RedisServer;
+  let admin: Redis;
+  let prefixes = 0;
+  const opened: RedisBackend[] = [];
+
+  beforeAll(async () => {
+    server = await startRedisServer();
+    admin = new Redis(server.url, { lazyConnect: true });
+    await admin.connect();
+  });
+  afterAll(async () => {
+    admin?.disconnect();
+    await server?.stop();
+  });
+  afterEach(async () => {
+    await Promise.all(opened.splice(0).map((db) => db.close()));
+  });
+
+  /** A backend on its own fresh prefix, so that every test starts empty. */
+  const open = async (options: RedisBackendOptions = {}): Promise<RedisBackend> => {
+    prefixes += 1;
+    const db = await RedisBackend.open({ url: server.url, prefix: `test${prefixes}:`, ...options });
+    opened.push(db);
+    return db;
+  };
+
+  runDatabaseContract('RedisBackend', { open: () => open() });
+  // Two-entry pages: every range test crosses page boundaries, forward and reverse.
+  runDatabaseContract('RedisBackend with two-entry pages', { open: () => open({ pageSize: 2 }) });
+
+  for (const layer of ['UUIDDatabase', 'ProxyObjectDatabase'] as const) {
+    runDatabaseContract(`${layer} over RedisBackend`, {
+      open: async (): Promise<ContractDatabase> => {
+        const stack = await stackOn(await open());
+        return layer === 'UUIDDatabase' ? stack.values : stack.proxy;
+      },
+    });
+  }
+  runDatabaseContract('PerModuleObjectDatabase over RedisBackend', {
+    open: async (): Promise<ContractDatabase> => {
+      const stack = await stackOn(await open());
+      const db = stack.module('contract');
+      const close = db.close.bind(db);
+      db.close = async () => {
+        await close();
+        await stack.proxy.close();
+      };
+      return db;
+    },
+  });
+
+  it('keeps its data in two Redis keys under its prefix, ordered by unsigned bytes', async () => {
+    const db = await open({ prefix: 'layout:' });
+    await db.put(bytes(0xff), bytes(1));
+    await db.put(bytes(0x00), bytes(2));
+    await db.put(bytes(0x7f, 0x00), bytes(3));
+    expect((await admin.keys('layout:*')).sort()).toEqual(['layout:keys', 'layout:values']);
+    const members = await admin.zrangebylexBuffer('layout:keys', '-', '+');
+    expect(members.map((member) => member.toString('hex'))).toEqual(['00', '7f00', 'ff']);
+    expect((await admin.hgetBuffer('layout:values', Buffer.from([0x7f, 0x00])))?.toString('hex')).toBe('03');
+  });
+
+  it('keeps stores with different prefixes apart on one server', async () => {
+    const a = await open();
+    const b = await open();
+    await a.put(bytes(1), bytes(0xa));
+    expect(await b.get(bytes(1))).toBeUndefined();
+    expect(await b.getMany([bytes(1)])).toEqual([undefined]);
+    const keys: Uint8Array[] = [];
+    for await (const key of b.keys()) keys.push(key);
+    expect(keys).toEqual([]);
+  });
+
+  it('shares one store between two connections with the same prefix', async () => {
+    const writer = await open({ prefix: 'shared:' });
+    const reader = await open({ prefix: 'shared:' });
+    await writer.batch([{ type: 'put', key: bytes(1), value: bytes(1) }, { type: 'put', key: bytes(2), value: bytes(2) }]);
+    expect((await reader.getMany([bytes(1), bytes(2)])).map(hex)).toEqual(['01', '02']);
+  });
+
+  it('never lets a reader see half a batch', async () => {
+    const writer = await open({ prefix: 'atomic:' });
+    const reader = await open({ prefix: 'atomic:' });
+    const keys = Array.from({ length: 50 }, (_, i) => bytes(i));
+    let writing = true;
+    const writes = (async () => {
+      for (let round = 0; round < 200; round += 1) {
+        await writer.batch(keys.map((key) => ({ type: 'put' as const, key, value: bytes(round % 256) })));
+      }
+      writing = false;
+    })();
+    let reads = 0;
+    while (writing && reads < 10_000) {
+      const values = await reader.getMany(keys);
+      const seen = new Set(values.map(hex));
+      expect(seen.size, `read ${reads} saw values ${[...seen].join(', ')}`).toBe(1);
+      reads += 1;
+    }
+    await writes;
+    expect(reads).toBeGreaterThan(0);
+  });
+
+  it('writes nothing from a batch when the keyspace holds foreign data', async () => {
+    const db = await open({ prefix: 'foreign:' });
+    await db.put(bytes(1), bytes(1));
+    // Someone replaces the key index with a string: every write must now fail before writing.
+    await admin.del('foreign:keys');
+    await admin.set('foreign:keys', 'not a sorted set');
+    await expect(db.batch([{ type: 'put', key: bytes(2), value: bytes(2) }, { type: 'del', key: bytes(1) }])).rejects.toMatchObject(backendError);
+    expect(await admin.hkeys('foreign:values')).toEqual(['\u0001']);
+  });
+
+  it('refuses to open a prefix whose keys hold other data', async () => {
+    await admin.set('taken:values', 'someone else');
+    await expect(RedisBackend.open({ url: server.url, prefix: 'taken:' })).rejects.toMatchObject({ code: 'NOT_A_STORE', message: expect.stringContaining('taken:') });
+  });
+
+  it('reads a range that fits in one page as a snapshot', async () => {
+    const db = await open({ pageSize: 100 });
+    for (let i = 0; i < 20; i += 1) await db.put(bytes(i), bytes(i));
+    const iterator = db.entries();
+    expect(hex((await iterator.next()).value?.[0])).toBe('00');
+    await db.delete(bytes(5));
+    await db.put(bytes(10), bytes(0xaa));
+    await db.put(bytes(30), bytes(30));
+    const rest: string[] = [];
+    for await (const [key, value] of { [Symbol.asyncIterator]: () => iterator }) {
+      expect(hex(value)).toBe(hex(key));
+      rest.push(hex(key)!);
+    }
+    expect(rest).toEqual(Array.from({ length: 19 }, (_, i) => hex(bytes(i + 1))));
+  });
+
+  it('returns every key present throughout a multi-page iteration exactly once, in order', async () => {
+    const db = await open({ pageSize: 3 });
+    const stable = Array.from({ length: 30 }, (_, i) => bytes(2 * i));
+    for (const key of stable) await db.put(key, key);
+    const seen: string[] = [];
+    let step = 0;
+    for await (const [key] of db.entries()) {
+      seen.push(hex(key)!);
+      // Writes between pages: new odd keys behind and ahead, and a deleted odd key.
+      step += 1;
+      await db.put(bytes(2 * step + 1), bytes(1));
+      if (step > 2) await db.delete(bytes(2 * step - 3));
+      expect(step).toBeLessThan(200);
+    }
+    const stableSeen = seen.filter((key) => Number.parseInt(key, 16) % 2 === 0);
+    expect(stableSeen).toEqual(stable.map((key) => hex(key)));
+    expect(new Set(seen).size).toBe(seen.length);
+    expect([...seen].sort()).toEqual(seen);
+  });
+
+  it('says in its manifest that it persists but has no snapshots', async () => {
+    const db = await open();
+    expect(db.manifest).toEqual({ persistent: true, snapshots: false });
+  });
+
+  it('closes its connection on close()', async () => {
+    const countClients = async (): Promise<number> => String(await admin.call('CLIENT', 'LIST')).trim().split('\n').length;
+    const before = await countClients();
+    const db = await RedisBackend.open({ url: server.url, prefix: 'quit:' });
+    expect(await countClients()).toBe(before + 1);
+    await db.close();
+    // QUIT is answered before the server drops the connection: allow it a moment.
+    for (let i = 0; i < 50 && (await countClients()) > before; i += 1) await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(await countClients()).toBe(before);
+  });
+});
+
+describeWithRedis('RedisBackend when the server goes away', () => {
+  let server: RedisServer;
+
+  beforeAll(async () => {
+    server = await startRedisServer();
+  });
+  afterAll(async () => {
+    await server?.stop();
+  });
+
+  it('rejects every operation with BACKEND once the server is killed, and closes without hanging', async () => {
+    if (!server.isRunning()) await server.restart();
+    const db = await RedisBackend.open({ url: server.url, prefix: 'killed:' });
+    await db.put(bytes(1), bytes(1));
+    await server.kill();
+    const unreachable = { ...backendError, message: expect.stringContaining(server.url) };
+    await within(3000, expect(db.get(bytes(1))).rejects.toMatchObject(unreachable));
+    await within(3000, expect(db.getMany([bytes(1)])).rejects.toMatchObject(unreachable));
+    await within(3000, expect(db.has(bytes(1))).rejects.toMatchObject(unreachable));
+    await within(3000, expect(db.put(bytes(2), bytes(2))).rejects.toMatchObject(unreachable));
+    await within(3000, expect(db.batch([{ type: 'del', key: bytes(1) }])).rejects.toMatchObject(unreachable));
+    await within(3000, expect(db.entries().next()).rejects.toMatchObject(unreachable));
+    await within(3000, expect(db.keys().next()).rejects.toMatchObject(unreachable));
+    await expect(db.get(bytes(1))).rejects.toThrow(/unreachable/);
+    await within(3000, db.close());
+  });
+
+  it('rejects a command the server does not answer with BACKEND after the command timeout', async () => {
+    if (!server.isRunning()) await server.restart();
+    const db = await RedisBackend.open({ url: server.url, prefix: 'paused:', commandTimeoutMs: 300 });
+    await server.pause();
+    try {
+      await within(3000, expect(db.get(bytes(1))).rejects.toMatchObject(backendError));
+    } finally {
+      await server.resume();
+    }
+    await within(3000, db.close());
+  });
+
+  it('reconnects when the server is back within reconnectForMs', async () => {
+    if (!server.isRunning()) await server.restart();
+    const db = await RedisBackend.open({ url: server.url, prefix: 'back:', reconnectForMs: 10_000 });
+    await server.kill();
+    await expect(db.get(bytes(1))).rejects.toMatchObject(backendError);
+    await server.restart();
+    let value: Uint8Array | undefined | Error = new Error('never reconnected');
+    for (let attempt = 0; attempt < 100 && value instanceof Error; attempt += 1) {
+      value = await db.put(bytes(1), bytes(7)).then(() => db.get(bytes(1)), (error: Error) => error);
+      if (value instanceof Error) await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    expect(hex(value as Uint8Array)).toBe('07');
+    await db.close();
+  });
+
+  it('stays disconnected after reconnectForMs and keeps rejecting with BACKEND', async () => {
+    if (!server.isRunning()) await server.restart();
+    const db = await RedisBackend.open({ url: server.url, prefix: 'gone:', reconnectForMs: 200 });
+    await server.kill();
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    await server.restart();
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    await within(3000, expect(db.get(bytes(1))).rejects.toMatchObject(backendError));
+    await within(3000, db.close());
+  });
+});
