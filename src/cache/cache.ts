@@ -1,5 +1,6 @@
 import type { BatchOperation } from '../contract/database.js';
 import { MemostrataError } from '../errors.js';
+import { digestToHex } from '../layers/digest.js';
 import { assertModuleName, keyText } from '../layers/keys.js';
 import { PerModuleObjectDatabase, type PreparedFlush } from '../layers/per-module-object-database.js';
 import { resolveCacheOptions, resolveFlushPolicy, type CacheOptions, type FlushPolicy, type ResolvedCacheOptions } from './config.js';
@@ -17,7 +18,7 @@ export interface MemoizeOptions {
   /** Argument positions that do not key the call (a log callback, a thread count). */
   ignore?: readonly number[];
   /** Memoized functions whose name and version key this one too. */
-  dependsOn?: readonly Memoized[];
+  dependsOn?: readonly MemoizedIdentity[];
   /**
    * Cache a rejected call: later calls reject with an equivalent error (same
    * name, message and `code`) without running. Default `false`.
@@ -27,24 +28,30 @@ export interface MemoizeOptions {
   flush?: FlushPolicy;
 }
 
+/** What identifies a memoized function to the functions that depend on it. */
+export interface MemoizedIdentity {
+  /** The module name. */
+  readonly moduleName: string;
+  /** The module version. */
+  readonly version: string;
+  /** Name, version and dependencies, readable: `name@version[dep@version,…]`. */
+  readonly fingerprint: string;
+  /** Digest (hex) of name, version, dependencies and ignored positions: what keys dependents. */
+  readonly identity: string;
+}
+
 /**
  * A memoized function: call it like the original (it always returns a
  * Promise). Equal arguments (by value, see the digest rules) hit the cache.
  */
-export interface Memoized<A extends unknown[] = any[], R = unknown> {
+export interface Memoized<A extends unknown[] = never[], R = unknown> extends MemoizedIdentity {
   (...args: A): Promise<Awaited<R>>;
   /** Whether a result for these arguments is stored; computes nothing. */
   has(...args: A): Promise<boolean>;
   /** Forgets the result for these arguments. */
   delete(...args: A): Promise<void>;
-  /** Forgets every result of this module (every version). */
+  /** Forgets every result of this module (every version), and the saved state of its unfinished calls. */
   clear(): Promise<void>;
-  /** The module name. */
-  readonly moduleName: string;
-  /** The module version. */
-  readonly version: string;
-  /** Name, version and dependencies: what keys this module in dependents. */
-  readonly fingerprint: string;
 }
 
 /** What {@link Cache.stats} returns. */
@@ -78,6 +85,7 @@ export class Cache {
       values: store.values,
       flushModule: (module, sync) => this.#flushModules([module], sync),
       scheduleFlush: (module, everyMs) => this.#scheduleFlush(module, everyMs),
+      serialize: (work) => this.#serialize(work),
       saveState: (key, state) => this.#saveState(key, state),
       restoreState: (key) => this.#assertOpen().serialized.get(key),
     };
@@ -121,7 +129,7 @@ export class Cache {
       throw configError(name, 'ignore must be an array of argument positions (integers >= 0).');
     }
     const dependsOn = options.dependsOn ?? [];
-    if (!Array.isArray(dependsOn) || !dependsOn.every((dep) => typeof dep === 'function' && typeof dep.fingerprint === 'string')) {
+    if (!Array.isArray(dependsOn) || !dependsOn.every((dep) => typeof dep === 'function' && typeof dep.identity === 'string')) {
       throw configError(name, 'dependsOn must be an array of memoized functions (results of cache.memoize).');
     }
     if (options.cacheErrors !== undefined && typeof options.cacheErrors !== 'boolean') throw configError(name, 'cacheErrors must be true or false.');
@@ -130,7 +138,15 @@ export class Cache {
     const module = new MemoizedModule(
       this.#host,
       this.#databaseOf(name),
-      { name, version: String(version), deps, ignore: new Set(ignore), cacheErrors: options.cacheErrors ?? false, flush },
+      {
+        name,
+        version: String(version),
+        deps,
+        depIdentities: dependsOn.map((dep) => dep.identity).sort(),
+        ignore: new Set(ignore),
+        cacheErrors: options.cacheErrors ?? false,
+        flush,
+      },
       fn as (...args: unknown[]) => unknown,
     );
     this.#modules.add(module);
@@ -138,10 +154,11 @@ export class Cache {
     return Object.assign(memoized, {
       has: (...args: A) => module.has(args),
       delete: (...args: A) => module.delete(args),
-      clear: () => module.db.clear(),
+      clear: () => module.clear(),
       moduleName: name,
       version: String(version),
       fingerprint: `${name}@${String(version)}${deps === '' ? '' : `[${deps}]`}`,
+      identity: digestToHex(module.identity),
     });
   }
 
@@ -169,7 +186,18 @@ export class Cache {
     return { modules };
   }
 
-  /** Checkpoints, then closes the store. Closing twice is fine; later use rejects with `CLOSED`. */
+  /** Entries (of every module) held in memory that the store does not have yet. */
+  pendingWrites(): number {
+    let pending = 0;
+    for (const db of this.#databases.values()) pending += db.dirtyCount;
+    return pending;
+  }
+
+  /**
+   * Checkpoints, then closes the store. Closing twice is fine; later use
+   * rejects with `CLOSED`. Calls still computing when close() is called
+   * return their results to their callers, but are not stored.
+   */
   async close(): Promise<void> {
     this.#closing ??= this.#close();
     return this.#closing;
@@ -182,6 +210,7 @@ export class Cache {
       for (const timer of this.#timers.values()) clearTimeout(timer);
       this.#timers.clear();
       releaseOnExit(this);
+      // A background flush may have queued behind the final one: let it settle before the layers close.
       await this.#writes.catch(() => undefined);
       for (const db of this.#databases.values()) await db.close();
       await this.#store.proxy.close();
@@ -205,19 +234,25 @@ export class Cache {
   /** Writes the dirty entries of `modules` in one batch, after any write already under way. */
   #flushModules(modules: MemoizedModule[], sync: boolean): Promise<void> {
     const databases = new Set(modules.map((module) => module.db));
-    const write = this.#writes.then(async () => {
+    return this.#serialize(async () => {
       const prepared: PreparedFlush[] = [];
       for (const db of databases) prepared.push(await db.prepareFlush());
       const operations = withoutRepeatedPuts(prepared.flatMap((flush) => flush.operations));
       if (operations.length > 0) await this.#store.proxy.batch(operations, { sync });
       for (const flush of prepared) flush.commit();
     });
-    this.#writes = write.catch(() => undefined);
-    return write;
+  }
+
+  /** Runs `work` after every write already queued, so that a flush and a delete never interleave. */
+  #serialize<T>(work: () => Promise<T>): Promise<T> {
+    const run = this.#writes.then(work);
+    this.#writes = run.catch(() => undefined);
+    return run;
   }
 
   #scheduleFlush(module: MemoizedModule, everyMs: number): void {
-    if (this.#timers.has(module)) return;
+    // A call that finishes after close() returns its result, but it is not stored.
+    if (this.#closing !== undefined || this.#timers.has(module)) return;
     const timer = setTimeout(() => {
       this.#timers.delete(module);
       // A failed background flush keeps its entries dirty: the next checkpoint or close reports it.

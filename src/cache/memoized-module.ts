@@ -30,20 +30,29 @@ export interface ModuleHost {
   flushModule(module: MemoizedModule, sync: boolean): Promise<void>;
   /** Asks for a flush of the module within `everyMs`. */
   scheduleFlush(module: MemoizedModule, everyMs: number): void;
-  /** Durably stores or reads a call's saved state. */
+  /** Runs `work` in the cache's write queue, after any flush under way: for deletes that a flush must not undo. */
+  serialize<T>(work: () => Promise<T>): Promise<T>;
+  /** Durably stores a call's saved state. */
   saveState(key: Uint8Array, state: unknown): Promise<void>;
+  /** A call's saved state, or `undefined`. */
   restoreState(key: Uint8Array): Promise<unknown>;
 }
 
 /** A module's settings, checked. */
 export interface ModuleSettings {
+  /** The module name. */
   name: string;
+  /** The module version. */
   version: string;
-  /** Fingerprint of the dependencies ('' for none). */
+  /** Readable fingerprints of the dependencies (`name@version…`, comma-joined; '' for none), as records show them. */
   deps: string;
+  /** Identities (hex) of the dependencies, sorted: what keys this module to them. */
+  depIdentities: readonly string[];
   /** Argument positions that do not key the call. */
   ignore: ReadonlySet<number>;
+  /** Whether a rejected call is stored and replayed. */
   cacheErrors: boolean;
+  /** When new results are written. */
   flush: FlushPolicy;
 }
 
@@ -55,13 +64,19 @@ const encoder = new TextEncoder();
  * {@link PerModuleObjectDatabase}.
  */
 export class MemoizedModule {
+  /** The checked settings. */
   readonly settings: ModuleSettings;
+  /** The module's in-memory layer (shared by every memoize() of the same name). */
   readonly db: PerModuleObjectDatabase;
+  /** This process's counters. */
   readonly stats: Omit<ModuleStats, 'entries'> = { hits: 0, misses: 0, computeMs: 0, savedMs: 0 };
+  /**
+   * Digest of name, version, dependency identities and ignored positions: the
+   * prefix of every call key, so a change to any of them makes every call a miss.
+   */
+  readonly identity: Uint8Array;
   readonly #host: ModuleHost;
   readonly #fn: (...args: unknown[]) => unknown;
-  /** name, version and deps, digested once: the prefix of every call digest. */
-  readonly #identity: Uint8Array;
   readonly #inFlight = new Map<string, Promise<unknown>>();
 
   constructor(host: ModuleHost, db: PerModuleObjectDatabase, settings: ModuleSettings, fn: (...args: unknown[]) => unknown) {
@@ -69,32 +84,45 @@ export class MemoizedModule {
     this.db = db;
     this.settings = settings;
     this.#fn = fn;
-    this.#identity = host.digester.digestParts([settings.name, settings.version, settings.deps].map((part) => encoder.encode(part)));
+    // Length-prefixed parts: no name or version can be spelled to look like another's.
+    const parts = [settings.name, settings.version, settings.depIdentities.join(','), [...settings.ignore].sort((a, b) => a - b).join(',')];
+    this.identity = host.digester.digestParts(parts.map((part) => encoder.encode(part)));
   }
 
   /** A memoized call: the hot path. A hit hashes nothing and writes nothing. */
   call(args: unknown[]): Promise<unknown> {
     let key: string;
     try {
-      key = this.#host.digester.callKey(this.#identity, args, this.settings.ignore);
+      key = this.#host.digester.callKey(this.identity, args, this.settings.ignore);
     } catch (error) {
       return Promise.reject(error);
     }
     const entry = this.db.peek(key);
-    if (entry !== undefined) return this.#hit(entry);
+    if (entry !== undefined && this.#usable(entry)) return this.#hit(entry);
     return this.#slowCall(key, args);
   }
 
   /** Whether the call is stored, computing nothing. */
   async has(args: unknown[]): Promise<boolean> {
-    const key = this.#host.digester.callKey(this.#identity, args, this.settings.ignore);
+    const key = this.#host.digester.callKey(this.identity, args, this.settings.ignore);
     return this.db.contains(key, this.#callDigest(key));
   }
 
-  /** Forgets one call. */
+  /** Forgets one call (and any saved state of an unfinished run of it). */
   async delete(args: unknown[]): Promise<void> {
-    const key = this.#host.digester.callKey(this.#identity, args, this.settings.ignore);
-    await this.db.deleteCall(key, this.#callDigest(key));
+    const key = this.#host.digester.callKey(this.identity, args, this.settings.ignore);
+    const call = this.#callDigest(key);
+    await this.#host.serialize(() => this.db.deleteCall(key, call));
+  }
+
+  /** Forgets every call of this module. */
+  async clear(): Promise<void> {
+    await this.#host.serialize(() => this.db.clear());
+  }
+
+  /** A stored error is replayed only by a module that caches errors; otherwise the call runs again. */
+  #usable(entry: LiveEntry): boolean {
+    return entry.error === undefined || this.settings.cacheErrors;
   }
 
   /** The call digest (hex) that addresses a call in the store. */
@@ -118,31 +146,40 @@ export class MemoizedModule {
 
   async #lookupOrCompute(key: string, call: string, args: unknown[]): Promise<unknown> {
     const stored = await this.db.lookup(key, call);
-    if (stored !== undefined) return this.#hit(stored);
+    if (stored !== undefined && this.#usable(stored)) return this.#hit(stored);
     this.stats.misses += 1;
+    // UUIDs of the inputs as they are now: the function may change its arguments in place.
+    const inputs = this.#inputs(args);
     const started = performance.now();
     let result: unknown;
+    let thrown: unknown;
     let error: StoredError | undefined;
     try {
       result = await runAsCall(this.#currentCall(call), () => this.#fn(...args));
-    } catch (thrown) {
-      if (!this.settings.cacheErrors) throw thrown;
-      error = storedError(thrown);
+    } catch (caught) {
+      if (!this.settings.cacheErrors) throw caught;
+      thrown = caught;
+      error = storedError(caught);
     }
     const computeMs = performance.now() - started;
     this.stats.computeMs += computeMs;
-    this.db.store(key, this.#newEntry(call, args, result, error, computeMs));
+    this.db.store(key, this.#newEntry(call, inputs, result, error, computeMs));
     await this.#afterStore();
-    if (error !== undefined) throw restoreError(error);
+    // The caller that ran the call gets the original error; later hits get an equivalent one.
+    if (error !== undefined) throw thrown;
     return result;
   }
 
-  #newEntry(call: string, args: unknown[], result: unknown, error: StoredError | undefined, computeMs: number): NewEntry {
-    const values: InternedValue[] = [];
+  #inputs(args: unknown[]): InternedValue[] {
+    const inputs: InternedValue[] = [];
     const { ignore } = this.settings;
     args.forEach((value, index) => {
-      if (!ignore.has(index)) values.push({ uuid: UUIDDatabase.uuidOfDigest(this.#host.digester.digest(value, `args[${index}]`)), value });
+      if (!ignore.has(index)) inputs.push({ uuid: UUIDDatabase.uuidOfDigest(this.#host.digester.digest(value, `args[${index}]`)), value });
     });
+    return inputs;
+  }
+
+  #newEntry(call: string, values: InternedValue[], result: unknown, error: StoredError | undefined, computeMs: number): NewEntry {
     const inputs = values.map((value) => value.uuid);
     const record: MemoRecord = {
       module: this.settings.name,

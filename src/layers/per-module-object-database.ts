@@ -1,5 +1,5 @@
 import type { BatchOperation } from '../contract/database.js';
-import { memoKey, prefixRange } from './keys.js';
+import { memoKey, prefixRange, stateKey } from './keys.js';
 import { PassThroughLayer } from './pass-through-layer.js';
 import type { MemoRecord, ProxyObjectDatabase, StoredError } from './proxy-object-database.js';
 import type { InternedValue } from './uuid-database.js';
@@ -67,8 +67,10 @@ export class PerModuleObjectDatabase extends PassThroughLayer<unknown> {
   readonly module: string;
   readonly #proxy: ProxyObjectDatabase;
   readonly #slots = new Map<string, Slot>();
-  /** Records of evicted entries whose counters changed since the last flush. */
+  /** Records of evicted entries whose counters changed since the last flush, by in-memory key. */
   readonly #evictedRecords = new Map<string, MemoRecord>();
+  /** Bumped by every delete and clear, so a read-through that started before one does not bring an entry back. */
+  #generation = 0;
   readonly #memoryBudget: number;
   /** Approximate bytes of the results held in memory. */
   #heldBytes = 0;
@@ -116,12 +118,15 @@ export class PerModuleObjectDatabase extends PassThroughLayer<unknown> {
   async lookup(key: string, call: string): Promise<LiveEntry | undefined> {
     const live = this.peek(key);
     if (live !== undefined) return live;
+    const generation = this.#generation;
     const record = this.#evictedRecords.get(key) ?? (await this.#proxy.lookup(this.module, call));
     if (record === undefined) return undefined;
     const result = await this.#proxy.loadResult(record);
     // Another lookup of the same call may have finished first.
     const raced = this.#slots.get(key);
     if (raced !== undefined) return raced;
+    // Deleted while it was being read: answer this caller, but do not keep it.
+    if (generation !== this.#generation) return record.error === undefined ? { record, result } : { record, result, error: record.error };
     const unflushed = this.#evictedRecords.delete(key);
     const slot: Slot = { record, result, pending: undefined, obsoleteKeys: undefined, revision: 0, flushedRevision: unflushed ? -1 : 0 };
     if (record.error !== undefined) slot.error = record.error;
@@ -159,17 +164,26 @@ export class PerModuleObjectDatabase extends PassThroughLayer<unknown> {
    * The operations that write every dirty entry: new values (each stored
    * once), records, and the counters of entries hit since the last flush.
    * Nothing is marked clean until {@link PreparedFlush.commit}.
+   *
+   * A new entry whose argument or result was changed in place since the call
+   * (its content no longer matches its UUID) is not written but dropped, with
+   * a process warning: storing it would put wrong content under a UUID that
+   * other modules share. The next equal call computes again.
    */
   async prepareFlush(): Promise<PreparedFlush> {
-    const written: [Slot, number][] = [];
+    const written: { slot: Slot; revision: number; pending: InternedValue[] | undefined }[] = [];
     const values: InternedValue[] = [];
     const records: BatchOperation<Uint8Array, unknown>[] = [];
-    for (const slot of this.#slots.values()) {
+    for (const [key, slot] of this.#slots) {
       if (slot.revision === slot.flushedRevision) continue;
-      written.push([slot, slot.revision]);
+      if (slot.pending !== undefined && !this.#unchanged(slot.pending)) {
+        this.#drop(key, slot);
+        continue;
+      }
+      written.push({ slot, revision: slot.revision, pending: slot.pending });
       if (slot.pending !== undefined) values.push(...slot.pending);
       records.push(this.#proxy.recordOperation(slot.record));
-      for (const key of slot.obsoleteKeys ?? []) records.push({ type: 'del', key });
+      for (const obsolete of slot.obsoleteKeys ?? []) records.push({ type: 'del', key: obsolete });
     }
     const evicted = [...this.#evictedRecords];
     for (const [, record] of evicted) records.push(this.#proxy.recordOperation(record));
@@ -178,36 +192,48 @@ export class PerModuleObjectDatabase extends PassThroughLayer<unknown> {
       operations: [...valueOperations, ...records],
       commit: () => {
         this.#proxy.values.markStored(valueOperations);
-        for (const [slot, revision] of written) {
-          if (slot.revision !== revision) continue;
-          slot.flushedRevision = revision;
-          slot.pending = undefined;
-          slot.obsoleteKeys = undefined;
+        for (const { slot, revision, pending } of written) {
+          // The values are stored even if a hit moved the revision meanwhile; the newer counters wait for the next flush.
+          if (slot.pending === pending) {
+            slot.pending = undefined;
+            slot.obsoleteKeys = undefined;
+          }
+          if (slot.revision === revision) slot.flushedRevision = revision;
         }
-        for (const [call, record] of evicted) {
-          if (this.#evictedRecords.get(call) === record) this.#evictedRecords.delete(call);
+        for (const [key, record] of evicted) {
+          if (this.#evictedRecords.get(key) === record) this.#evictedRecords.delete(key);
         }
         this.#evict();
       },
     };
   }
 
-  /** Removes one call from memory and the store (its values stay until pruned). */
+  /**
+   * Removes one call, and any saved state of an unfinished run of it, from
+   * memory and the store (its values stay until pruned). Not to be run while
+   * a flush of this module is under way: the Cache runs both in one queue.
+   */
   async deleteCall(key: string, call: string): Promise<void> {
+    this.#generation += 1;
     const slot = this.#slots.get(key);
-    if (slot !== undefined) this.#heldBytes -= slot.record.size;
-    this.#slots.delete(key);
+    if (slot !== undefined) this.#drop(key, slot);
     this.#evictedRecords.delete(key);
-    await this.delete(memoKey(this.module, call));
+    await this.batch([
+      { type: 'del', key: memoKey(this.module, call) },
+      { type: 'del', key: stateKey(this.module, call) },
+    ]);
   }
 
-  /** Removes every call of this module from memory and the store. */
+  /** Removes every call of this module, and its saved states, from memory and the store. Same caveat as {@link PerModuleObjectDatabase.deleteCall}. */
   async clear(): Promise<void> {
+    this.#generation += 1;
     this.#slots.clear();
     this.#evictedRecords.clear();
     this.#heldBytes = 0;
     const operations: BatchOperation<Uint8Array, unknown>[] = [];
-    for await (const key of this.keys(prefixRange(`m!${this.module}!`))) operations.push({ type: 'del', key });
+    for (const prefix of [`m!${this.module}!`, `s!${this.module}!`]) {
+      for await (const key of this.keys(prefixRange(prefix))) operations.push({ type: 'del', key });
+    }
     await this.batch(operations);
   }
 
@@ -220,9 +246,7 @@ export class PerModuleObjectDatabase extends PassThroughLayer<unknown> {
     await this.flush();
     for (const [key, slot] of this.#slots) {
       // Only what the flush wrote can go: an entry stored meanwhile is still dirty.
-      if (slot.revision !== slot.flushedRevision) continue;
-      this.#slots.delete(key);
-      this.#heldBytes -= slot.record.size;
+      if (slot.revision === slot.flushedRevision) this.#drop(key, slot);
     }
   }
 
@@ -252,12 +276,30 @@ export class PerModuleObjectDatabase extends PassThroughLayer<unknown> {
    */
   #evict(): void {
     if (this.#heldBytes <= this.#memoryBudget) return;
-    for (const [call, slot] of this.#slots) {
+    for (const [key, slot] of this.#slots) {
       if (this.#heldBytes <= this.#memoryBudget) return;
       if (slot.pending !== undefined) continue;
-      if (slot.revision !== slot.flushedRevision) this.#evictedRecords.set(call, slot.record);
-      this.#slots.delete(call);
-      this.#heldBytes -= slot.record.size;
+      if (slot.revision !== slot.flushedRevision) this.#evictedRecords.set(key, slot.record);
+      this.#drop(key, slot);
     }
+  }
+
+  #drop(key: string, slot: Slot): void {
+    this.#slots.delete(key);
+    this.#heldBytes -= slot.record.size;
+  }
+
+  /** Whether every pending value still has the content its UUID was derived from. */
+  #unchanged(pending: readonly InternedValue[]): boolean {
+    for (const { uuid, value } of pending) {
+      if (this.#proxy.values.uuidOf(value) !== uuid) {
+        process.emitWarning(
+          `memostrata: a result or argument of module '${this.module}' was changed in place after the call; that entry is not stored. Treat memoized arguments and results as read-only.`,
+          { code: 'MEMOSTRATA_MUTATED' },
+        );
+        return false;
+      }
+    }
+    return true;
   }
 }

@@ -83,7 +83,7 @@ export class ProxyObjectDatabase extends PassThroughLayer<unknown> {
     }
   }
 
-  /** The result a record refers to (rejects with the stored error's equivalent is the Cache's job). */
+  /** The result a record refers to; `undefined` for a cached error (the Cache turns that into a rejection). */
   async loadResult(record: MemoRecord): Promise<unknown> {
     return record.result === undefined ? undefined : this.values.load(record.result);
   }
@@ -98,14 +98,18 @@ export class ProxyObjectDatabase extends PassThroughLayer<unknown> {
 /** Checks that a stored value is a memo record, so a foreign store fails clearly. */
 function asRecord(value: unknown, key: Uint8Array): MemoRecord {
   const record = value as Partial<MemoRecord> | null;
+  const isNumber = (field: unknown): boolean => typeof field === 'number' && Number.isFinite(field);
   if (
     record === null ||
     typeof record !== 'object' ||
     typeof record.module !== 'string' ||
     typeof record.version !== 'string' ||
+    typeof record.deps !== 'string' ||
     typeof record.call !== 'string' ||
     !Array.isArray(record.inputs) ||
-    (record.result === undefined && record.error === undefined)
+    !record.inputs.every((uuid) => typeof uuid === 'string') ||
+    !(typeof record.result === 'string' || (record.result === undefined && typeof record.error === 'object' && record.error !== null)) ||
+    ![record.createdAt, record.computeMs, record.size, record.hits, record.lastHitAt].every(isNumber)
   ) {
     throw new MemostrataError('CORRUPT', `The record at ${keyText(key)} is not a memo record; the store is damaged or was not written by memostrata.`);
   }

@@ -77,12 +77,14 @@ export class UUIDDatabase extends PassThroughLayer<unknown> {
     for (const { uuid, value } of values) {
       if (uuid !== undefinedUuid && !this.#knownStored.has(uuid)) candidates.set(uuid, value);
     }
+    const entries = [...candidates];
+    // has(), not getMany(): an existence check must not read an 8 MB value.
+    const stored = await Promise.all(entries.map(([uuid]) => this.has(valueKey(uuid))));
     const operations: BatchOperation<Uint8Array, unknown>[] = [];
-    for (const [uuid, value] of candidates) {
-      const key = valueKey(uuid);
-      if (await this.has(key)) this.#remember(uuid);
-      else operations.push({ type: 'put', key, value });
-    }
+    entries.forEach(([uuid, value], index) => {
+      if (stored[index]) this.#remember(uuid);
+      else operations.push({ type: 'put', key: valueKey(uuid), value });
+    });
     return operations;
   }
 

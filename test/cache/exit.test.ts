@@ -26,6 +26,20 @@ describe('the default flush policy', () => {
     });
   }
 
+  it('only checkpoints on SIGINT when the program handles SIGINT itself, and leaves the process to it', async () => {
+    const path = join(tempDir(), 'cache');
+    const job = startJob(path, { count: 4, flush: 'manual', end: 'hang', ownSigint: true });
+    await job.nextLine((line) => line === 'waiting');
+    job.kill('SIGINT');
+    await job.nextLine((line) => line === 'own handler');
+    expect(await job.nextLine((line) => line.startsWith('pending '))).toBe('pending 0');
+    // Still running: the program's handler decided not to exit.
+    expect(job.process.exitCode).toBeNull();
+    job.kill('SIGKILL');
+    await job.exited;
+    expect(await runJob(path, { count: 4 })).toMatchObject({ hits: 4, misses: 0 });
+  });
+
   it('writes in the background within the interval, so a killed job loses at most one interval', async () => {
     const path = join(tempDir(), 'cache');
     const job = startJob(path, { count: 3, flush: { everyMs: 100 }, end: 'hang' });

@@ -11,6 +11,7 @@ export interface JobOptions {
   end?: 'close' | 'exit' | 'hang';
   workMs?: number;
   steps?: number;
+  ownSigint?: boolean;
 }
 
 const script = fixturePath('cache-job.ts');

@@ -146,6 +146,78 @@ for (const [name, options] of Object.entries(configurations)) {
       expect(await strict.has(1)).toBe(true);
     });
 
+    it('replays a stored error only to a module that caches errors', async () => {
+      const cache = await open();
+      let fail = true;
+      const flaky = (x: number) => {
+        if (fail) throw new Error(`transient ${x}`);
+        return x;
+      };
+      const strict = cache.memoize('flaky', flaky, { cacheErrors: true });
+      await expect(strict(1)).rejects.toThrow('transient 1');
+      fail = false;
+      const lenient = cache.memoize('flaky', flaky);
+      expect(await lenient(1)).toBe(1);
+      expect(await strict(1)).toBe(1);
+    });
+
+    it('gives the caller that ran a failing call its original error, class and stack included', async () => {
+      const cache = await open();
+      class ConvergenceError extends Error {}
+      const failing = cache.memoize('failing.class', () => {
+        throw new ConvergenceError('no convergence');
+      }, { cacheErrors: true });
+      await expect(failing()).rejects.toBeInstanceOf(ConvergenceError);
+      await expect(failing()).rejects.toMatchObject({ name: 'Error', message: 'no convergence' });
+    });
+
+    it('keys the ignored positions into the module: changing them is like a version bump', async () => {
+      const cache = await open();
+      const { counter, wrapped } = counted((a: number, b: number) => a * 10 + b);
+      const first = cache.memoize('ignoring', wrapped, { ignore: [1] });
+      expect(await first(1, 2)).toBe(12);
+      const other = cache.memoize('ignoring', wrapped, { ignore: [0] });
+      expect(await other(5, 1)).toBe(51);
+      expect(counter.runs).toBe(2);
+    });
+
+    it('does not let a flush under way undo a delete or a clear', async () => {
+      const cache = await open();
+      const f = cache.memoize('gated', (x: number) => x, { flush: 'manual' });
+      await f(1);
+      await f(2);
+      const backend = cache.store.backend;
+      const batch = backend.batch.bind(backend);
+      let release: () => void = () => undefined;
+      const gate = new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      let inBatch: () => void = () => undefined;
+      const batchStarted = new Promise<void>((resolve) => {
+        inBatch = resolve;
+      });
+      // Hold only the checkpoint's batch (it puts records); anything else goes straight through.
+      backend.batch = async (operations, options) => {
+        if (operations.some((op) => op.type === 'put')) {
+          inBatch();
+          await gate;
+        }
+        return batch(operations, options);
+      };
+      const checkpoint = cache.checkpoint();
+      await batchStarted;
+      const deleted = f.delete(1);
+      const cleared = deleted.then(() => f.clear());
+      // Give an unqueued delete every chance to land before the checkpoint's batch.
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      release();
+      await checkpoint;
+      backend.batch = batch;
+      await cleared;
+      expect(await f.has(1)).toBe(false);
+      expect(await f.has(2)).toBe(false);
+    });
+
     it('answers has, delete and clear without computing', async () => {
       const cache = await open();
       const { counter, wrapped } = counted((x: number) => x + 1);

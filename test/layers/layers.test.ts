@@ -227,6 +227,63 @@ describe('PerModuleObjectDatabase', () => {
     await stack.proxy.close();
   });
 
+  it('never evicts an entry the store does not have yet, even when a read-through overflows the budget', async () => {
+    const stack = await stackOn(new MemoryBackend());
+    const stored = newEntry('m', ['stored'], new Float64Array(100).fill(-1), 1000);
+    const writer = stack.module('m');
+    keep(writer, stored);
+    await writer.flush();
+    const db = stack.module('m', { memoryBudget: 1500 });
+    const fresh = [1, 2].map((index) => newEntry('m', [index], new Float64Array(100).fill(index), 1000));
+    for (const entry of fresh) keep(db, entry);
+    // Reading the stored entry back pushes the held results over the budget and makes the module evict.
+    expect((await db.lookup(stored.record.call, stored.record.call))?.result).toEqual(new Float64Array(100).fill(-1));
+    expect(db.dirtyCount).toBe(3);
+    await db.flush();
+    const reader = stack.module('m');
+    for (const [index, entry] of fresh.entries()) {
+      expect((await reader.lookup(entry.record.call, entry.record.call))?.result).toEqual(new Float64Array(100).fill(index + 1));
+    }
+    await stack.proxy.close();
+  });
+
+  it('does not store an entry whose result was changed in place after the call, and warns', async () => {
+    const backend = new MemoryBackend();
+    const stack = await stackOn(backend);
+    const db = stack.module('m');
+    const result = { energy: 1 };
+    keep(db, newEntry('m', [1], result));
+    result.energy = 2;
+    const warnings: string[] = [];
+    const onWarning = (warning: Error) => warnings.push(warning.message);
+    process.on('warning', onWarning);
+    try {
+      await db.flush();
+      await new Promise((resolve) => setImmediate(resolve));
+    } finally {
+      process.off('warning', onWarning);
+    }
+    expect(warnings.some((message) => message.includes("module 'm'"))).toBe(true);
+    expect(db.size).toBe(0);
+    expect(await keysWithPrefix(stack.serialized, 'v!')).toEqual([]);
+    await stack.proxy.close();
+  });
+
+  it('does not bring back a call deleted while a read-through of it was under way', async () => {
+    const stack = await stackOn(new MemoryBackend());
+    const entry = newEntry('m', [1], 'one');
+    const writer = stack.module('m');
+    keep(writer, entry);
+    await writer.flush();
+    const db = stack.module('m');
+    const reading = db.lookup(entry.record.call, entry.record.call);
+    await db.deleteCall(entry.record.call, entry.record.call);
+    expect((await reading)?.result).toBe('one');
+    expect(db.size).toBe(0);
+    expect(await db.contains(entry.record.call, entry.record.call)).toBe(false);
+    await stack.proxy.close();
+  });
+
   it('deletes one call, and clears only its own module', async () => {
     const stack = await stackOn(new MemoryBackend());
     const a = stack.module('a');
