@@ -118,6 +118,7 @@ describe('export and import', () => {
       ['cut after the header', whole.subarray(0, whole.indexOf(0x82))],
       ['a flipped byte in a value', flipLastByteOfValue(whole)],
       ['garbage appended', Buffer.concat([whole, Buffer.from([0x01])])],
+      ['an entry left out', withoutFormatEntry(whole)],
       ['not an export', Buffer.from('hello')],
     ];
     const reasons: Record<string, RegExp> = {
@@ -126,6 +127,7 @@ describe('export and import', () => {
       'cut after the header': /without its trailer/,
       'a flipped byte in a value': /does not (match its UUID|decode)/,
       'garbage appended': /follows the trailer/,
+      'an entry left out': /trailer does not close/,
       'not an export': /does not start with an export header/,
     };
     for (const [what, bytes] of damaged) {
@@ -156,4 +158,13 @@ function flipLastByteOfValue(file: Buffer): Buffer {
   const trailerStart = copy.lastIndexOf(Buffer.from('memostrata-export-end')) - 9;
   copy[trailerStart - 1] = copy[trailerStart - 1]! ^ 0x01;
   return copy;
+}
+
+/** The file without its meta!format entry, an item nothing else refers to: only the trailer's count tells. */
+function withoutFormatEntry(file: Buffer): Buffer {
+  // [ 'meta!format', 24(h'01') ]: array(2), text(11), the key, tag 24, bytes(1), the CBOR of 1.
+  const entry = Buffer.concat([Buffer.from([0x82, 0x6b]), Buffer.from('meta!format'), Buffer.from([0xd8, 0x18, 0x41, 0x01])]);
+  const at = file.indexOf(entry);
+  if (at < 0) throw new Error('the export has no meta!format entry in the expected form');
+  return Buffer.concat([file.subarray(0, at), file.subarray(at + entry.length)]);
 }

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, describe, expect, it } from 'vitest';
 import { findRecord, findRecords, listRecords, moduleSummaries, storeSummary } from '../../src/maintenance/index.js';
 import { removeTempDirs } from '../helpers/temp-dir.js';
@@ -31,6 +32,24 @@ describe('inventory', () => {
     const records = await withStore(path, (store) => listRecords(store, 'text'));
     expect(text!.savedMs).toBeCloseTo(records[0]!.computeMs, 6);
     expect(text!.computeMs).toBeCloseTo(records[0]!.computeMs, 6);
+  });
+
+  it('takes the latest version from the newest record, whatever the key order', async () => {
+    const path = storePath();
+    // Two modules whose versions go up and down: key order (by call digest) cannot give both answers.
+    const names = ['up', 'down', 'sideways'];
+    await fillStore(path, async (cache) => {
+      for (const [index, name] of names.entries()) {
+        const f = cache.memoize(name, (x: number) => x, { version: index === 1 ? '9' : '1' });
+        for (const x of [1, 2, 3, 4, 5]) await f(x);
+      }
+    });
+    await sleep(5);
+    await fillStore(path, async (cache) => {
+      for (const [index, name] of names.entries()) await cache.memoize(name, (x: number) => x, { version: index === 1 ? '1' : '9' })(6);
+    });
+    const summaries = await withStore(path, (store) => moduleSummaries(store));
+    expect(Object.fromEntries(summaries.map((summary) => [summary.name, summary.latestVersion]))).toEqual({ up: '9', down: '1', sideways: '9' });
   });
 
   it('describes the store: format, on-disk size, values, records and modules', async () => {
