@@ -43,3 +43,4 @@ export {
 } from './layers/per-module-object-database.js';
 export { PassThroughLayer, type LayerOptions } from './layers/pass-through-layer.js';
 export { FORMAT_VERSION } from './layers/keys.js';
+export { readModuleMeta, type ModuleMeta } from './layers/module-meta.js';

@@ -163,7 +163,7 @@ export class MemoizedModule {
     }
     const computeMs = performance.now() - started;
     this.stats.computeMs += computeMs;
-    this.db.store(key, this.#newEntry(call, inputs, result, error, computeMs));
+    this.db.store(key, { ...this.#newEntry(call, inputs, result, error, computeMs), replacesStored: stored !== undefined });
     await this.#afterStore();
     // The caller that ran the call gets the original error; later hits get an equivalent one.
     if (error !== undefined) throw thrown;

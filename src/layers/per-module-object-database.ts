@@ -1,5 +1,6 @@
 import type { BatchOperation } from '../contract/database.js';
 import { memoKey, prefixRange, stateKey } from './keys.js';
+import { emptyModuleMeta, moduleMetaOperation, readModuleMeta } from './module-meta.js';
 import { PassThroughLayer } from './pass-through-layer.js';
 import type { MemoRecord, ProxyObjectDatabase, StoredError } from './proxy-object-database.js';
 import type { InternedValue } from './uuid-database.js';
@@ -22,6 +23,8 @@ export interface NewEntry {
   values: InternedValue[];
   /** Keys to delete in the same flush, such as the saved state of the finished call. */
   obsoleteKeys?: Uint8Array[];
+  /** Whether the store already holds a record of this call, which this entry replaces (for the module's entry count). */
+  replacesStored?: boolean;
 }
 
 /** Options of a {@link PerModuleObjectDatabase}. */
@@ -46,6 +49,8 @@ interface Slot extends LiveEntry {
   pending: InternedValue[] | undefined;
   /** Keys the flush that writes this entry deletes. */
   obsoleteKeys: Uint8Array[] | undefined;
+  /** Whether writing this entry adds to the module's entry count. */
+  counts: boolean;
   /** Bumped on every change, so a flush only cleans what it wrote. */
   revision: number;
   /** Revision last written to the store; -1 never. */
@@ -128,7 +133,7 @@ export class PerModuleObjectDatabase extends PassThroughLayer<unknown> {
     // Deleted while it was being read: answer this caller, but do not keep it.
     if (generation !== this.#generation) return record.error === undefined ? { record, result } : { record, result, error: record.error };
     const unflushed = this.#evictedRecords.delete(key);
-    const slot: Slot = { record, result, pending: undefined, obsoleteKeys: undefined, revision: 0, flushedRevision: unflushed ? -1 : 0 };
+    const slot: Slot = { record, result, pending: undefined, obsoleteKeys: undefined, counts: false, revision: 0, flushedRevision: unflushed ? -1 : 0 };
     if (record.error !== undefined) slot.error = record.error;
     this.#slots.set(key, slot);
     this.#countHit(slot);
@@ -151,6 +156,7 @@ export class PerModuleObjectDatabase extends PassThroughLayer<unknown> {
       result: entry.result,
       pending: entry.values,
       obsoleteKeys: entry.obsoleteKeys,
+      counts: entry.replacesStored !== true && (previous === undefined || previous.counts),
       revision: (previous?.revision ?? 0) + 1,
       flushedRevision: previous?.flushedRevision ?? -1,
     };
@@ -187,6 +193,8 @@ export class PerModuleObjectDatabase extends PassThroughLayer<unknown> {
     }
     const evicted = [...this.#evictedRecords];
     for (const [, record] of evicted) records.push(this.#proxy.recordOperation(record));
+    const metaOperation = await this.#metaOperation(written.filter((entry) => entry.pending !== undefined).map((entry) => entry.slot));
+    if (metaOperation !== undefined) records.push(metaOperation);
     const valueOperations = await this.#proxy.values.internOperations(values);
     return {
       operations: [...valueOperations, ...records],
@@ -197,6 +205,7 @@ export class PerModuleObjectDatabase extends PassThroughLayer<unknown> {
           if (slot.pending === pending) {
             slot.pending = undefined;
             slot.obsoleteKeys = undefined;
+            slot.counts = false;
           }
           if (slot.revision === revision) slot.flushedRevision = revision;
         }
@@ -218,10 +227,16 @@ export class PerModuleObjectDatabase extends PassThroughLayer<unknown> {
     const slot = this.#slots.get(key);
     if (slot !== undefined) this.#drop(key, slot);
     this.#evictedRecords.delete(key);
-    await this.batch([
+    const stored = await this.#proxy.lookup(this.module, call).catch(() => undefined);
+    const operations: BatchOperation<Uint8Array, unknown>[] = [
       { type: 'del', key: memoKey(this.module, call) },
       { type: 'del', key: stateKey(this.module, call) },
-    ]);
+    ];
+    if (stored !== undefined) {
+      const meta = (await readModuleMeta(this, this.module)) ?? emptyModuleMeta(this.module);
+      operations.push(moduleMetaOperation(meta, { entries: -1, bytes: -stored.size }));
+    }
+    await this.batch(operations);
   }
 
   /** Removes every call of this module, and its saved states, from memory and the store. Same caveat as {@link PerModuleObjectDatabase.deleteCall}. */
@@ -234,6 +249,8 @@ export class PerModuleObjectDatabase extends PassThroughLayer<unknown> {
     for (const prefix of [`m!${this.module}!`, `s!${this.module}!`]) {
       for await (const key of this.keys(prefixRange(prefix))) operations.push({ type: 'del', key });
     }
+    const meta = (await readModuleMeta(this, this.module)) ?? emptyModuleMeta(this.module);
+    operations.push(moduleMetaOperation(meta, { entries: -meta.entries, bytes: -meta.bytes }));
     await this.batch(operations);
   }
 
@@ -282,6 +299,19 @@ export class PerModuleObjectDatabase extends PassThroughLayer<unknown> {
       if (slot.revision !== slot.flushedRevision) this.#evictedRecords.set(key, slot.record);
       this.#drop(key, slot);
     }
+  }
+
+  /** The metadata update for newly written entries: the ones that add a record count, and the newest sets the version. */
+  async #metaOperation(slots: readonly Slot[]): Promise<BatchOperation<Uint8Array, unknown> | undefined> {
+    if (slots.length === 0) return undefined;
+    const added = slots.filter((slot) => slot.counts);
+    const meta = (await readModuleMeta(this, this.module)) ?? emptyModuleMeta(this.module);
+    const newest = slots.reduce((latest, slot) => (slot.record.createdAt >= latest.record.createdAt ? slot : latest));
+    return moduleMetaOperation(meta, {
+      entries: added.length,
+      bytes: added.reduce((sum, slot) => sum + slot.record.size, 0),
+      version: newest.record.version,
+    });
   }
 
   #drop(key: string, slot: Slot): void {

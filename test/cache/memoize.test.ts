@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { openCache, type Cache, type CacheOptions } from '../../src/index.js';
+import { readModuleMeta } from '../../src/layers/module-meta.js';
 import { removeTempDirs, tempDir } from '../helpers/temp-dir.js';
 
 afterAll(removeTempDirs);
@@ -216,6 +217,25 @@ for (const [name, options] of Object.entries(configurations)) {
       await cleared;
       expect(await f.has(1)).toBe(false);
       expect(await f.has(2)).toBe(false);
+    });
+
+    it('keeps per-module metadata: version, entries and bytes, in the same batches as the entries', async () => {
+      const cache = await open();
+      const f = cache.memoize('meta.counted', (x: number) => new Float64Array(100).fill(x), { version: '3', flush: 'manual' });
+      const meta = () => readModuleMeta(cache.store.serialized, 'meta.counted');
+      await f(1);
+      await f(2);
+      await f(3);
+      expect(await meta()).toBeUndefined();
+      await cache.checkpoint();
+      expect(await meta()).toMatchObject({ module: 'meta.counted', version: '3', entries: 3, bytes: 3 * 805 });
+      await f(1);
+      await cache.checkpoint();
+      expect(await meta()).toMatchObject({ entries: 3 });
+      await f.delete(2);
+      expect(await meta()).toMatchObject({ entries: 2, bytes: 2 * 805 });
+      await f.clear();
+      expect(await meta()).toMatchObject({ entries: 0, bytes: 0 });
     });
 
     it('answers has, delete and clear without computing', async () => {
