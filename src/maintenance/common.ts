@@ -156,7 +156,11 @@ export function decodeRecord(store: Store, key: Uint8Array, bytes: Uint8Array): 
   return value as MemoRecord;
 }
 
-/** Writes operations in batches bounded by count and bytes. */
+/**
+ * Writes operations in batches bounded by count and bytes. A batch is written
+ * when the next operation would overflow it, so the last batch is never empty:
+ * {@link BatchWriter.flush} with `sync` then makes every batch before it durable too.
+ */
 export class BatchWriter {
   readonly #target: Store['backend'];
   #operations: ({ type: 'put'; key: Uint8Array; value: Uint8Array } | { type: 'del'; key: Uint8Array })[] = [];
@@ -169,22 +173,27 @@ export class BatchWriter {
   }
 
   async put(key: Uint8Array, value: Uint8Array): Promise<void> {
+    await this.#makeRoom(key.length + value.length);
     this.#operations.push({ type: 'put', key, value });
     this.#bytes += key.length + value.length;
-    if (this.#operations.length >= BATCH_OPERATIONS || this.#bytes >= BATCH_BYTES) await this.flush();
   }
 
   async del(key: Uint8Array): Promise<void> {
+    await this.#makeRoom(key.length);
     this.#operations.push({ type: 'del', key });
-    if (this.#operations.length >= BATCH_OPERATIONS) await this.flush();
+    this.#bytes += key.length;
   }
 
-  /** Writes what is pending; `sync` makes it durable. */
+  /** Writes what is pending; `sync` makes it, and every batch written before it, durable. */
   async flush(sync = false): Promise<void> {
     const operations = this.#operations;
     this.#operations = [];
     this.#bytes = 0;
     if (operations.length > 0) await this.#target.batch(operations, { sync });
     this.written += operations.length;
+  }
+
+  async #makeRoom(bytes: number): Promise<void> {
+    if (this.#operations.length > 0 && (this.#operations.length >= BATCH_OPERATIONS || this.#bytes + bytes > BATCH_BYTES)) await this.flush();
   }
 }

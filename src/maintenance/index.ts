@@ -9,7 +9,8 @@
  *
  * @module
  */
-export { Progress, type ProgressCallback, type ProgressOptions } from './common.js';
+export { Progress, BatchWriter, type ProgressCallback, type ProgressOptions } from './common.js';
+export { recountModules } from './module-meta.js';
 export { listRecords, moduleSummaries, storeSummary, findRecords, findRecord, type ModuleSummary, type StoreSummary } from './inventory.js';
 export { collectGarbage, referencedValues, type GarbageOptions, type GarbageResult } from './garbage.js';
 export { prune, type PruneOptions, type PruneResult } from './prune.js';

@@ -3,6 +3,7 @@ import { isMemostrataError } from '../errors.js';
 import { FORMAT_VERSION, keyText } from '../layers/keys.js';
 import type { MemoRecord } from '../layers/proxy-object-database.js';
 import { UUIDDatabase } from '../layers/uuid-database.js';
+import { recountModules } from './module-meta.js';
 import { BatchWriter, parseKey, Progress, recordProblem, referencedUuids, undefinedUuidOf, type ProgressOptions } from './common.js';
 
 /** The kinds of problem {@link verify} reports. */
@@ -154,6 +155,7 @@ export async function verify(store: Store, options: VerifyOptions = {}): Promise
     for (const key of doomed) await writer.del(encoder.encode(key));
     await writer.flush(true);
     removed.push(...doomed);
+    await recountModules(store, doomed.filter((key) => key.startsWith('m!')).map((key) => key.slice(2, key.lastIndexOf('!'))));
     if (doomed.some((key) => key.startsWith('v!'))) store.values.forgetStored();
   }
   progress.finish();

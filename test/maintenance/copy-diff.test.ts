@@ -23,7 +23,7 @@ describe('backup and restore', () => {
     await cubes(path, [1, 2, 3, 4, 5]);
     const dest = join(tempDir(), 'backup');
     const copied = await withStore(path, (store) => backup(store, dest));
-    expect(copied.entries).toBe(1 + 5 + 9); // format, records, values (1 cubed is the input 1: stored once)
+    expect(copied.entries).toBe(1 + 1 + 5 + 9); // format, module metadata, records, values (1 cubed is the input 1: stored once)
     const source = await openMaintenanceStore(path);
     const copy = await openMaintenanceStore(dest);
     try {

@@ -4,6 +4,7 @@ import { decodeMultiple, Tag } from 'cbor-x';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Store } from '../../src/cache/store.js';
 import { openCache } from '../../src/index.js';
+import { readModuleMeta } from '../../src/layers/module-meta.js';
 import { diff, exportStore, importStore, listRecords } from '../../src/maintenance/index.js';
 import { removeTempDirs, tempDir } from '../helpers/temp-dir.js';
 import { counted, fillStore, openMaintenanceStore, storePath, withStore } from './stores.js';
@@ -48,6 +49,9 @@ describe('export and import', () => {
     expect(imported.records).toEqual({ added: 4, skipped: 0 });
     expect(imported.header).toMatchObject({ format: 'memostrata-export', version: 1, source: expect.stringContaining('store') });
     expect(await identical(source, target)).toBe(true);
+    const metaOf = (path: string) => withStore(path, (store) => readModuleMeta(store.serialized, 'runs.describe'));
+    expect(await metaOf(target)).toMatchObject({ ...(await metaOf(source)), updatedAt: expect.any(Number) });
+    expect(await metaOf(target)).toMatchObject({ version: '3', entries: 4 });
 
     const cache = await openCache({ path: target, handleExit: false });
     const fn = counted(describeRun);

@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Store } from '../../src/cache/store.js';
 import { openCache } from '../../src/index.js';
+import { readModuleMeta } from '../../src/layers/module-meta.js';
 import { collectGarbage, listRecords, prune } from '../../src/maintenance/index.js';
 import { lastUsedAt, referencedUuids } from '../../src/maintenance/common.js';
 import { removeTempDirs } from '../helpers/temp-dir.js';
@@ -63,6 +64,9 @@ describe('prune', () => {
       expect(remaining.has(`v!${sharedInput}`)).toBe(true);
       expect(remaining.has(`v!${store.values.uuidOf('SHARED!')}`)).toBe(true);
       expect(remaining.has(`v!${store.values.uuidOf('OLD-ONLY!')}`)).toBe(false);
+      // The module metadata the Cache keeps incrementally is recounted.
+      const sizes = records.filter((record) => record.module === 'shout').reduce((sum, record) => sum + record.size, 0);
+      expect(await readModuleMeta(store.serialized, 'shout')).toMatchObject({ version: '2', entries: 2, bytes: sizes });
     });
 
     // The current version still hits, with its values intact.
