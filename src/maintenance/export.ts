@@ -8,6 +8,7 @@ import { typesKey } from '../layers/serialized-db.js';
 import { UUIDDatabase } from '../layers/uuid-database.js';
 import { BatchWriter, parseKey, Progress, recordProblem, referencedUuids, undefinedUuidOf, type ProgressOptions } from './common.js';
 import type { MemoRecord } from '../layers/proxy-object-database.js';
+import { recountModules } from './module-meta.js';
 import { entryParts, EXPORT_END_FORMAT, EXPORT_FORMAT, EXPORT_VERSION, ExportReader } from './export-file.js';
 
 export { EXPORT_FORMAT, EXPORT_END_FORMAT, EXPORT_VERSION } from './export-file.js';
@@ -163,6 +164,7 @@ export async function importStore(store: Store, file: string, options: ProgressO
       states: { added: 0, skipped: 0 },
       typesAdded: [],
     };
+    const touched = new Set<string>();
     for (const pass of ['values', 'rest'] as const) {
       await assertUnchanged();
       const reader = new ExportReader(handle, stat.size, path);
@@ -174,7 +176,8 @@ export async function importStore(store: Store, file: string, options: ProgressO
         const count =
           parsed.kind === 'value' ? result.values : parsed.kind === 'record' ? result.records : parsed.kind === 'state' ? result.states : undefined;
         if ((pass === 'values') !== (parsed.kind === 'value')) continue;
-        if (parsed.kind !== 'value' && parsed.kind !== 'record' && parsed.kind !== 'state' && parsed.kind !== 'module-meta') continue;
+        // Module metadata is recounted from the merged records below, never copied.
+        if (parsed.kind !== 'value' && parsed.kind !== 'record' && parsed.kind !== 'state') continue;
         if (await store.backend.has(item.key)) {
           if (count !== undefined) count.skipped += 1;
           continue;
@@ -182,9 +185,11 @@ export async function importStore(store: Store, file: string, options: ProgressO
         // Buffers of the reader are replaced, never reused, so the batch may hold them.
         await writer.put(item.key, item.value);
         if (count !== undefined) count.added += 1;
+        if (parsed.kind === 'record') touched.add(parsed.module);
       }
       await writer.flush(true);
     }
+    await recountModules(store, touched);
     const stored = await store.serialized.storedTypeNames();
     result.typesAdded = checked.types.filter((name) => !stored.includes(name)).sort();
     if (result.typesAdded.length > 0) await store.serialized.put(typesKey, [...stored, ...result.typesAdded].sort(), { sync: true });

@@ -4,6 +4,7 @@ import { keyText, memoKey, prefixRange } from '../layers/keys.js';
 import type { MemoRecord } from '../layers/proxy-object-database.js';
 import { BatchWriter, lastUsedAt, Progress, rawRecords, referencedUuids, type ProgressOptions } from './common.js';
 import { collectGarbage } from './garbage.js';
+import { recountModules } from './module-meta.js';
 
 /** What {@link prune} removes; criteria combine (a record that meets any one is removed). */
 export interface PruneOptions extends ProgressOptions {
@@ -11,8 +12,9 @@ export interface PruneOptions extends ProgressOptions {
   olderThanMs?: number;
   /**
    * Then remove the least recently used records (by the later of creation and
-   * last hit) until the values the remaining records refer to take at most
-   * this many bytes (encoded size, each shared value counted once).
+   * last hit; among equally recent ones the largest first) until the values
+   * the remaining records refer to take at most this many bytes (encoded
+   * size, each shared value counted once).
    */
   maxBytes?: number;
   /**
@@ -93,6 +95,7 @@ export async function prune(store: Store, options: PruneOptions = {}): Promise<P
   const writer = new BatchWriter(store.backend);
   for (const record of doomed) await writer.del(memoKey(record.module, record.call));
   await writer.flush(true);
+  await recountModules(store, Object.keys(result.byModule));
   const freed = await collectGarbage(store);
   progress.finish();
   return { ...result, ...freed };
@@ -111,7 +114,10 @@ async function shrinkTo(store: Store, maxBytes: number, records: MemoRecord[], d
       references.set(uuid, count + 1);
     }
   }
-  const candidates = records.filter((record) => !doomed.has(record) && inScope(record)).sort((a, b) => lastUsedAt(a) - lastUsedAt(b));
+  // Least recently used first; among records used at the same moment (one ms), the largest first, so fewer go.
+  const candidates = records
+    .filter((record) => !doomed.has(record) && inScope(record))
+    .sort((a, b) => lastUsedAt(a) - lastUsedAt(b) || b.size - a.size);
   for (const record of candidates) {
     if (total <= maxBytes) return;
     doomed.add(record);

@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Store } from '../../src/cache/store.js';
 import { openCache } from '../../src/index.js';
+import { memoKey } from '../../src/layers/keys.js';
 import { readModuleMeta } from '../../src/layers/module-meta.js';
 import { collectGarbage, listRecords, prune } from '../../src/maintenance/index.js';
 import { lastUsedAt, referencedUuids } from '../../src/maintenance/common.js';
@@ -130,6 +131,21 @@ describe('prune', () => {
       expect(left.map((record) => record.call).sort()).toEqual(order.slice(6).map((record) => record.call).sort());
       const stored = await valueSizes(store);
       expect([...stored.values()].reduce((sum, size) => sum + size, 0)).toBeLessThanOrEqual(maxBytes);
+    });
+  });
+
+  it('with maxBytes removes the largest first among records used at the same moment', async () => {
+    const path = storePath();
+    await fillStore(path, async (cache) => {
+      const pad = cache.memoize('pad', (n: number) => 'x'.repeat(n));
+      for (const n of [10, 20, 5000, 30]) await pad(n);
+    });
+    await withStore(path, async (store) => {
+      for (const record of await listRecords(store)) {
+        await store.serialized.put(memoKey(record.module, record.call), { ...record, createdAt: 1000, lastHitAt: 0 });
+      }
+      expect(await prune(store, { maxBytes: 1000 })).toMatchObject({ records: 1, values: 2 });
+      expect((await listRecords(store)).map((record) => record.size).sort((a, b) => a - b)).toEqual([15, 25, 35]);
     });
   });
 
