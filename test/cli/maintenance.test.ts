@@ -138,7 +138,8 @@ describe('memostrata verify', () => {
     const store = await freshStore();
     const run = await runCli(['verify', '--store', store]);
     expect(run.code).toBe(0);
-    expect(run.stdout).toBe('ok: 18 entries checked, no problems\n');
+    // 5 records, their 11 values, the format, the type list and 2 modules' metadata.
+    expect(run.stdout).toBe('ok: 20 entries checked, no problems\n');
   });
 
   it('finds exactly the entries corrupted on purpose (exit 1), and --fix removes only them', async () => {
@@ -170,7 +171,7 @@ describe('memostrata verify', () => {
     );
     const text = await runCli(['verify', '--store', store]);
     expect(text.code).toBe(1);
-    expect(text.stdout).toContain('3 problems in 18 entries checked');
+    expect(text.stdout).toContain('3 problems in 20 entries checked');
     expect(text.stdout).toContain('run `memostrata verify --fix`');
 
     const fixed = await runJson(['verify', '--fix', '--store', store]);
@@ -178,7 +179,7 @@ describe('memostrata verify', () => {
     expect([...fixed.json.removed].sort()).toEqual([brokenRecord, `m!geometry.relax!${relax.call}`, brokenValue].sort());
     const after = await runCli(['verify', '--store', store]);
     expect(after.code).toBe(0);
-    expect(after.stdout).toBe('ok: 15 entries checked, no problems\n');
+    expect(after.stdout).toBe('ok: 17 entries checked, no problems\n');
     expect(await entryCount(store)).toBe(3);
   });
 });
@@ -189,7 +190,7 @@ describe('memostrata backup, restore, diff, export, import', () => {
     const copy = join(scratchDir(), 'backup');
     const backup = await runCli(['backup', copy, '--store', store]);
     expect(backup.code).toBe(0);
-    expect(backup.stdout).toMatch(new RegExp(`^backed up 18 entries \\(\\d+(\\.\\d)? MiB\\) into ${copy}\\n$`));
+    expect(backup.stdout).toMatch(new RegExp(`^backed up 20 entries \\(\\d+(\\.\\d)? MiB\\) into ${copy}\\n$`));
     const same = await runCli(['diff', store, copy]);
     expect(same.code).toBe(0);
     expect(same.stdout).toBe('no differences (5 entries in both)\n');
@@ -209,7 +210,7 @@ describe('memostrata backup, restore, diff, export, import', () => {
     const file = join(scratchDir(), 'store.cbor');
     const exported = await runJson(['export', file, '--store', store]);
     expect(exported.code).toBe(0);
-    expect(exported.json).toMatchObject({ file, entries: 18 });
+    expect(exported.json).toMatchObject({ file, entries: 20 });
     const empty = join(scratchDir(), 'imported');
     const imported = await runJson(['import', file, '--store', empty]);
     expect(imported.code).toBe(0);
@@ -231,7 +232,7 @@ describe('memostrata backup, restore, diff, export, import', () => {
     const target = join(scratchDir(), 'restored');
     const restored = await runJson(['restore', copy, target]);
     expect(restored.code).toBe(0);
-    expect(restored.json).toMatchObject({ path: target, entries: 18 });
+    expect(restored.json).toMatchObject({ path: target, entries: 20 });
     expect((await runCli(['diff', store, target])).code).toBe(0);
     const other = await freshStore();
     const refused = await runCli(['restore', copy, other]);
