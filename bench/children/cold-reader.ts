@@ -1,0 +1,45 @@
+/**
+ * Child process of the cold-restart scenario: opens a store that another
+ * process filled and reads every entry once, sequentially.
+ *
+ * Usage: cold-reader.ts memostrata|raw <store path> <entries>
+ * Prints { openMs, readMs, hits } as JSON.
+ */
+import { performance } from 'node:perf_hooks';
+import { ClassicLevel } from 'classic-level';
+import { decode } from 'cbor-x';
+import { openCache } from 'memostrata';
+import { smallArgs, work } from '../scenarios/small-args.js';
+
+const [kind, path, countText] = process.argv.slice(2);
+const args = smallArgs(Number(countText));
+const encoder = new TextEncoder();
+
+if (kind === 'memostrata') {
+  const opened = performance.now();
+  const cache = await openCache({ path: path as string, flush: 'manual', handleExit: false });
+  const memo = cache.memoize('bench.cold', work);
+  const read = performance.now();
+  for (const callArgs of args) await memo(...callArgs);
+  const done = performance.now();
+  const stats = cache.stats().modules['bench.cold'];
+  await cache.close();
+  if (stats?.misses !== 0) throw new Error(`expected only hits after restart, got ${stats?.misses} misses`);
+  console.log(JSON.stringify({ openMs: read - opened, readMs: done - read, hits: stats.hits }));
+} else if (kind === 'raw') {
+  const opened = performance.now();
+  const db = new ClassicLevel<Uint8Array, Uint8Array>(path as string, { keyEncoding: 'view', valueEncoding: 'view' });
+  await db.open();
+  const read = performance.now();
+  let hits = 0;
+  for (const callArgs of args) {
+    const bytes = await db.get(encoder.encode(JSON.stringify(callArgs)));
+    if (bytes !== undefined && decode(bytes) !== undefined) hits += 1;
+  }
+  const done = performance.now();
+  await db.close();
+  if (hits !== args.length) throw new Error(`raw store: ${args.length - hits} records missing`);
+  console.log(JSON.stringify({ openMs: read - opened, readMs: done - read, hits }));
+} else {
+  throw new Error('usage: cold-reader.ts memostrata|raw <path> <entries>');
+}

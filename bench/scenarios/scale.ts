@@ -1,0 +1,43 @@
+import { join } from 'node:path';
+import { runChild } from '../lib/child.js';
+import { result, type BenchResult, type Scenario } from '../lib/results.js';
+
+interface WorkerOutput {
+  hitMicros: number;
+  rssMB: number;
+  heapMB: number;
+}
+
+export const scale: Scenario = {
+  name: 'scale',
+  title: 'Scale: hit cost and memory at 10k, 100k and 1M entries (memory budget on)',
+  async run({ quick, scratch, log }) {
+    const sizes = quick ? [10_000, 100_000] : [10_000, 100_000, 1_000_000];
+    const hits = quick ? 20_000 : 200_000;
+    const repetitions = quick ? 3 : 7;
+    const results: BenchResult[] = [];
+    for (const entries of sizes) {
+      const label = entries >= 1_000_000 ? `${entries / 1_000_000}M` : `${entries / 1000}k`;
+      // One process per contender and size, so that memory figures are each its own.
+      const map = await runChild<WorkerOutput>('scale-worker', ['map', String(entries), String(hits), String(repetitions), ''], ['--expose-gc']);
+      const ours = await runChild<WorkerOutput>(
+        'scale-worker',
+        ['memostrata', String(entries), String(hits), String(repetitions), join(scratch, `scale-${entries}`)],
+        ['--expose-gc'],
+      );
+      log(`${label}: memostrata ${ours.hitMicros.toFixed(2)} µs/hit, map ${map.hitMicros.toFixed(2)} µs/hit`);
+      results.push(
+        result({ scenario: 'scale', metric: `hit at ${label} entries`, unit: 'µs/hit', value: ours.hitMicros, baselineName: 'Map + JSON.stringify', baseline: map.hitMicros, better: 'lower' }),
+        result({ scenario: 'scale', metric: `RSS growth at ${label} entries`, unit: 'MB', value: ours.rssMB, baselineName: 'Map + JSON.stringify', baseline: map.rssMB, better: 'lower' }),
+        result({ scenario: 'scale', metric: `heap growth at ${label} entries`, unit: 'MB', value: ours.heapMB, baselineName: 'Map + JSON.stringify', baseline: map.heapMB, better: 'lower' }),
+      );
+    }
+    return {
+      results,
+      notes: [
+        `scale: LevelBackend with memoryBudget 512 MiB (every entry fits, so the LRU bookkeeping runs on each hit and nothing is read back), checkpoint every 100k new entries; ` +
+          `${hits.toLocaleString('en-US')} hits per repetition in a scattered order over all entries, median of ${repetitions}. Memory: growth from the empty cache to the filled one after two forced GCs, one process per size and contender.`,
+      ],
+    };
+  },
+};
