@@ -32,7 +32,7 @@ export { RedisBackend, DEFAULT_REDIS_PREFIX, DEFAULT_REDIS_URL, type RedisBacken
 export { SerializedDB, typesKey, type SerializedDBOptions } from './layers/serialized-db.js';
 export { ValueCodec } from './layers/value-codec.js';
 export { loadDigester, digestToHex, DIGEST_BYTES, type Digester } from './layers/digest.js';
-export { UUIDDatabase, UUID_NAMESPACE, type InternedValue } from './layers/uuid-database.js';
+export { UUIDDatabase, UUID_NAMESPACE, type InternedValue, type PreparedValues } from './layers/uuid-database.js';
 export { ProxyObjectDatabase, type MemoRecord, type StoredError } from './layers/proxy-object-database.js';
 export {
   PerModuleObjectDatabase,

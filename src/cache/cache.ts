@@ -1,7 +1,6 @@
-import type { BatchOperation } from '../contract/database.js';
 import { MemostrataError } from '../errors.js';
 import { digestToHex } from '../layers/digest.js';
-import { assertModuleName, keyText } from '../layers/keys.js';
+import { assertModuleName } from '../layers/keys.js';
 import { PerModuleObjectDatabase, type PreparedFlush } from '../layers/per-module-object-database.js';
 import { resolveCacheOptions, resolveFlushPolicy, type CacheOptions, type FlushPolicy, type ResolvedCacheOptions } from './config.js';
 import { releaseOnExit, closeOnExit } from './exit-hooks.js';
@@ -237,8 +236,11 @@ export class Cache {
     return this.#serialize(async () => {
       const prepared: PreparedFlush[] = [];
       for (const db of databases) prepared.push(await db.prepareFlush());
-      const operations = withoutRepeatedPuts(prepared.flatMap((flush) => flush.operations));
+      // Every module's values in one call: a value two modules share is written once.
+      const values = await this.#store.values.internOperations(prepared.flatMap((flush) => flush.values));
+      const operations = [...values.operations, ...prepared.flatMap((flush) => flush.operations)];
       if (operations.length > 0) await this.#store.proxy.batch(operations, { sync });
+      values.commit();
       for (const flush of prepared) flush.commit();
     });
   }
@@ -268,19 +270,6 @@ export class Cache {
     store.digester.digest(state, 'state');
     await store.serialized.put(key, state, { sync: true });
   }
-}
-
-/** Drops a put of a key that an earlier operation of the batch already puts (a value two modules share). */
-function withoutRepeatedPuts(operations: BatchOperation<Uint8Array, unknown>[]): BatchOperation<Uint8Array, unknown>[] {
-  const seen = new Set<string>();
-  return operations.filter((op) => {
-    if (op.type !== 'put') return true;
-    const key = keyText(op.key);
-    if (!key.startsWith('v!')) return true;
-    if (seen.has(key)) return false;
-    seen.add(key);
-    return true;
-  });
 }
 
 /**

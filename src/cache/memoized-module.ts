@@ -154,8 +154,9 @@ export class MemoizedModule {
     let result: unknown;
     let thrown: unknown;
     let error: StoredError | undefined;
+    const current = this.#currentCall(call);
     try {
-      result = await runAsCall(this.#currentCall(call), () => this.#fn(...args));
+      result = await runAsCall(current, () => this.#fn(...args));
     } catch (caught) {
       if (!this.settings.cacheErrors) throw caught;
       thrown = caught;
@@ -163,7 +164,10 @@ export class MemoizedModule {
     }
     const computeMs = performance.now() - started;
     this.stats.computeMs += computeMs;
-    this.db.store(key, { ...this.#newEntry(call, inputs, result, error, computeMs), replacesStored: stored !== undefined });
+    const entry = this.#newEntry(call, inputs, result, error, computeMs);
+    // A call that used its saved state has it removed in the flush that stores the result.
+    if (current.used) entry.obsoleteKeys = [stateKey(this.settings.name, call)];
+    this.db.store(key, { ...entry, replacesStored: stored !== undefined });
     await this.#afterStore();
     // The caller that ran the call gets the original error; later hits get an equivalent one.
     if (error !== undefined) throw thrown;
@@ -174,7 +178,7 @@ export class MemoizedModule {
     const inputs: InternedValue[] = [];
     const { ignore } = this.settings;
     args.forEach((value, index) => {
-      if (!ignore.has(index)) inputs.push({ uuid: UUIDDatabase.uuidOfDigest(this.#host.digester.digest(value, `args[${index}]`)), value });
+      if (!ignore.has(index)) inputs.push(interned(this.#host.digester.digest(value, `args[${index}]`), value));
     });
     return inputs;
   }
@@ -195,14 +199,14 @@ export class MemoizedModule {
     };
     if (error === undefined) {
       // Digesting the result checks that it can be stored before anything is kept.
-      const digest = this.#host.digester.digest(result, 'result');
-      record.result = UUIDDatabase.uuidOfDigest(digest);
+      const value = interned(this.#host.digester.digest(result, 'result'), result);
+      record.result = value.uuid;
       record.size = approximateSize(result);
-      values.push({ uuid: record.result, value: result });
+      values.push(value);
     } else {
       record.error = error;
     }
-    return { record, result, values, obsoleteKeys: [stateKey(this.settings.name, call)] };
+    return { record, result, values };
   }
 
   async #afterStore(): Promise<void> {
@@ -211,16 +215,29 @@ export class MemoizedModule {
     else if (flush !== 'manual') this.#host.scheduleFlush(this, flush.everyMs);
   }
 
-  #currentCall(call: string): CurrentCall {
+  /** The call's {@link CurrentCall}; `used` tells whether it touched saved state. */
+  #currentCall(call: string): CurrentCall & { used: boolean } {
     const key = stateKey(this.settings.name, call);
     const host = this.#host;
-    return {
+    const current = {
       module: this.settings.name,
       call,
-      restore: async <T>() => (await host.restoreState(key)) as T | undefined,
-      save: (state: unknown) => host.saveState(key, state),
+      used: false,
+      restore: async <T>() => {
+        current.used = true;
+        return (await host.restoreState(key)) as T | undefined;
+      },
+      save: (state: unknown) => {
+        current.used = true;
+        return host.saveState(key, state);
+      },
     };
+    return current;
   }
+}
+
+function interned(digest: Uint8Array, value: unknown): InternedValue {
+  return { uuid: UUIDDatabase.uuidOfDigest(digest), digest, value };
 }
 
 function storedError(thrown: unknown): StoredError {

@@ -37,8 +37,16 @@ export interface PerModuleOptions {
   memoryBudget?: number;
 }
 
-/** A flush prepared but not yet written: pass its operations down, then settle it. */
+/**
+ * A flush prepared but not yet written. Its values go through
+ * `UUIDDatabase.internOperations` (together with other modules' values, so a
+ * value they share is written once), then its operations go into the same
+ * batch, then it is committed.
+ */
 export interface PreparedFlush {
+  /** The new values of the written entries. */
+  values: InternedValue[];
+  /** Records, their metadata and deletions. */
   operations: BatchOperation<Uint8Array, unknown>[];
   /** Marks the written entries clean (unless they changed meanwhile). */
   commit(): void;
@@ -195,11 +203,10 @@ export class PerModuleObjectDatabase extends PassThroughLayer<unknown> {
     for (const [, record] of evicted) records.push(this.#proxy.recordOperation(record));
     const metaOperation = await this.#metaOperation(written.filter((entry) => entry.pending !== undefined).map((entry) => entry.slot));
     if (metaOperation !== undefined) records.push(metaOperation);
-    const valueOperations = await this.#proxy.values.internOperations(values);
     return {
-      operations: [...valueOperations, ...records],
+      values,
+      operations: records,
       commit: () => {
-        this.#proxy.values.markStored(valueOperations);
         for (const { slot, revision, pending } of written) {
           // The values are stored even if a hit moved the revision meanwhile; the newer counters wait for the next flush.
           if (slot.pending === pending) {
@@ -270,7 +277,10 @@ export class PerModuleObjectDatabase extends PassThroughLayer<unknown> {
   /** Writes every dirty entry of this module down in one atomic batch (PluginPlay's `backup`). */
   protected async _flush(): Promise<void> {
     const prepared = await this.prepareFlush();
-    if (prepared.operations.length > 0) await this.batch(prepared.operations);
+    const values = await this.#proxy.values.internOperations(prepared.values);
+    const operations = [...values.operations, ...prepared.operations];
+    if (operations.length > 0) await this.batch(operations);
+    values.commit();
     prepared.commit();
   }
 
@@ -321,8 +331,8 @@ export class PerModuleObjectDatabase extends PassThroughLayer<unknown> {
 
   /** Whether every pending value still has the content its UUID was derived from. */
   #unchanged(pending: readonly InternedValue[]): boolean {
-    for (const { uuid, value } of pending) {
-      if (this.#proxy.values.uuidOf(value) !== uuid) {
+    for (const value of pending) {
+      if (!this.#proxy.values.matches(value)) {
         process.emitWarning(
           `memostrata: a result or argument of module '${this.module}' was changed in place after the call; that entry is not stored. Treat memoized arguments and results as read-only.`,
           { code: 'MEMOSTRATA_MUTATED' },

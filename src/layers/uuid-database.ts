@@ -1,8 +1,8 @@
-import { v5 as uuidV5 } from 'uuid';
+import { parse as parseUuid, v5 as uuidV5 } from 'uuid';
 import type { BatchOperation, Database } from '../contract/database.js';
 import { MemostrataError } from '../errors.js';
 import type { Digester } from './digest.js';
-import { keyText, valueKey } from './keys.js';
+import { valueKey } from './keys.js';
 import { PassThroughLayer, type LayerOptions } from './pass-through-layer.js';
 
 /**
@@ -10,6 +10,15 @@ import { PassThroughLayer, type LayerOptions } from './pass-through-layer.js';
  * process and machine derives the same UUID for the same value from it.
  */
 export const UUID_NAMESPACE = '863f9951-6cea-4059-a0ce-573175660787';
+/** The namespace as bytes, parsed once: v5() would parse the string on every call. */
+const namespaceBytes = parseUuid(UUID_NAMESPACE);
+
+/**
+ * Values whose stored form is at most about this many bytes are written
+ * without first asking whether the store has them: rewriting a small
+ * content-addressed value is harmless and costs less than the read.
+ */
+const CHECK_BEFORE_WRITE_BYTES = 16 * 1024;
 
 /**
  * The UUID of `undefined` (an argument left out, a function that returns
@@ -25,6 +34,15 @@ const KNOWN_STORED_LIMIT = 200_000;
 export interface InternedValue {
   uuid: string;
   value: unknown;
+  /** The content digest the UUID was derived from, when known: lets a check of the content skip the UUID derivation. */
+  digest?: Uint8Array;
+}
+
+/** Value writes prepared by {@link UUIDDatabase.internOperations}: write the operations, then commit. */
+export interface PreparedValues {
+  operations: BatchOperation<Uint8Array, unknown>[];
+  /** Remembers the written values as stored, so later flushes skip them. */
+  commit(): void;
 }
 
 /**
@@ -44,7 +62,7 @@ export class UUIDDatabase extends PassThroughLayer<unknown> {
 
   /** The UUID of a 128-bit content digest. */
   static uuidOfDigest(digest: Uint8Array): string {
-    return uuidV5(digest, UUID_NAMESPACE);
+    return uuidV5(digest, namespaceBytes);
   }
 
   /**
@@ -56,44 +74,49 @@ export class UUIDDatabase extends PassThroughLayer<unknown> {
     return UUIDDatabase.uuidOfDigest(this.#digester.digest(value, path));
   }
 
+  /** Whether `value` still has the content its UUID (and digest, if given) was derived from. */
+  matches(interned: InternedValue): boolean {
+    const digest = this.#digester.digest(interned.value);
+    return interned.digest === undefined ? UUIDDatabase.uuidOfDigest(digest) === interned.uuid : Buffer.compare(digest, interned.digest) === 0;
+  }
+
   /** Stores `value` unless an equal value is stored already, and returns its UUID. */
   async intern(value: unknown, path = 'value'): Promise<string> {
     const uuid = this.uuidOf(value, path);
-    const operations = await this.internOperations([{ uuid, value }]);
-    if (operations.length > 0) {
-      await this.batch(operations);
-      this.markStored(operations);
-    }
+    const prepared = await this.internOperations([{ uuid, value }]);
+    if (prepared.operations.length > 0) await this.batch(prepared.operations);
+    prepared.commit();
     return uuid;
   }
 
   /**
    * The batch operations that store those of `values` not stored yet: each
-   * UUID at most once, and none that the store already holds. Pass the batch
-   * to {@link UUIDDatabase.markStored} once it has been written.
+   * UUID at most once, none this process knows to be stored, and no large
+   * value the store already holds. Commit them once they are written.
    */
-  async internOperations(values: readonly InternedValue[]): Promise<BatchOperation<Uint8Array, unknown>[]> {
+  async internOperations(values: readonly InternedValue[]): Promise<PreparedValues> {
     const candidates = new Map<string, unknown>();
     for (const { uuid, value } of values) {
       if (uuid !== undefinedUuid && !this.#knownStored.has(uuid)) candidates.set(uuid, value);
     }
-    const entries = [...candidates];
-    // has(), not getMany(): an existence check must not read an 8 MB value.
-    const stored = await Promise.all(entries.map(([uuid]) => this.has(valueKey(uuid))));
     const operations: BatchOperation<Uint8Array, unknown>[] = [];
-    entries.forEach(([uuid, value], index) => {
+    const large: [string, unknown][] = [];
+    for (const [uuid, value] of candidates) {
+      if (isLarger(value, CHECK_BEFORE_WRITE_BYTES)) large.push([uuid, value]);
+      else operations.push({ type: 'put', key: valueKey(uuid), value });
+    }
+    // has(), not getMany(): an existence check must not read an 8 MB value.
+    const stored = await Promise.all(large.map(([uuid]) => this.has(valueKey(uuid))));
+    large.forEach(([uuid, value], index) => {
       if (stored[index]) this.#remember(uuid);
       else operations.push({ type: 'put', key: valueKey(uuid), value });
     });
-    return operations;
-  }
-
-  /** Remembers that the value puts of a written batch are in the store now. */
-  markStored(operations: readonly BatchOperation<Uint8Array, unknown>[]): void {
-    for (const op of operations) {
-      const text = keyText(op.key);
-      if (op.type === 'put' && text.startsWith('v!')) this.#remember(text.slice(2));
-    }
+    return {
+      operations,
+      commit: () => {
+        for (const uuid of candidates.keys()) this.#remember(uuid);
+      },
+    };
   }
 
   /** Forgets what is known to be stored, after values were deleted below this layer's back (pruning). */
@@ -122,4 +145,20 @@ export class UUIDDatabase extends PassThroughLayer<unknown> {
     if (this.#knownStored.size >= KNOWN_STORED_LIMIT) this.#knownStored.clear();
     this.#knownStored.add(uuid);
   }
+}
+
+/** Whether `value` holds more than `limit` bytes of binary or text, counting until it knows. */
+function isLarger(value: unknown, limit: number): boolean {
+  let budget = limit;
+  const visit = (item: unknown, depth: number): boolean => {
+    if (typeof item === 'string') budget -= item.length;
+    else if (ArrayBuffer.isView(item) || item instanceof ArrayBuffer) budget -= item.byteLength;
+    else if (item !== null && typeof item === 'object' && depth < 64) {
+      const children = item instanceof Map ? [...item.keys(), ...item.values()] : item instanceof Set ? [...item] : Object.values(item);
+      budget -= 8 * children.length;
+      for (const child of children) if (visit(child, depth + 1)) return true;
+    } else budget -= 8;
+    return budget < 0;
+  };
+  return visit(value, 0);
 }
