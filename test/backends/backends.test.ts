@@ -10,3 +10,5 @@ afterAll(removeTempDirs);
 runDatabaseContract('MemoryBackend', { open: async () => new MemoryBackend() });
 
 runDatabaseContract('LevelBackend', { open: () => LevelBackend.open(join(tempDir(), 'store')) });
+
+runDatabaseContract('LevelBackend with reads through the thread pool', { open: () => LevelBackend.open(join(tempDir(), 'store'), { syncReads: false }) });
