@@ -2,7 +2,8 @@
  * Child process of the cold-restart scenario: opens a store that another
  * process filled and reads every entry once, sequentially.
  *
- * Usage: cold-reader.ts memostrata|raw <store path> <entries>
+ * Usage: cold-reader.ts memostrata|raw|raw-sync <store path> <entries>
+ * (raw: classic-level's get, a thread-pool round trip per read; raw-sync: its getSync, as memostrata reads.)
  * Prints { openMs, readMs, hits } as JSON.
  */
 import { performance } from 'node:perf_hooks';
@@ -26,14 +27,15 @@ if (kind === 'memostrata') {
   await cache.close();
   if (stats?.misses !== 0) throw new Error(`expected only hits after restart, got ${stats?.misses} misses`);
   console.log(JSON.stringify({ openMs: read - opened, readMs: done - read, hits: stats.hits }));
-} else if (kind === 'raw') {
+} else if (kind === 'raw' || kind === 'raw-sync') {
   const opened = performance.now();
   const db = new ClassicLevel<Uint8Array, Uint8Array>(path as string, { keyEncoding: 'view', valueEncoding: 'view' });
   await db.open();
   const read = performance.now();
   let hits = 0;
   for (const callArgs of args) {
-    const bytes = await db.get(encoder.encode(JSON.stringify(callArgs)));
+    const key = encoder.encode(JSON.stringify(callArgs));
+    const bytes = kind === 'raw' ? await db.get(key) : db.getSync(key);
     if (bytes !== undefined && decode(bytes) !== undefined) hits += 1;
   }
   const done = performance.now();
@@ -41,5 +43,5 @@ if (kind === 'memostrata') {
   if (hits !== args.length) throw new Error(`raw store: ${args.length - hits} records missing`);
   console.log(JSON.stringify({ openMs: read - opened, readMs: done - read, hits }));
 } else {
-  throw new Error('usage: cold-reader.ts memostrata|raw <path> <entries>');
+  throw new Error('usage: cold-reader.ts memostrata|raw|raw-sync <path> <entries>');
 }
