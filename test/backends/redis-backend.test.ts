@@ -3,7 +3,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { RedisBackend, type RedisBackendOptions } from '../../src/backends/redis-backend.js';
 import { runDatabaseContract, type ContractDatabase } from '../contract/database-contract.js';
 import { freePort, startRedisServer, describeWithRedis, type RedisServer } from '../helpers/redis-server.js';
-import { stackOn } from '../layers/stack.js';
+import { perModuleFixture, stackOn } from '../layers/stack.js';
 
 const bytes = (...values: number[]): Uint8Array => new Uint8Array(values);
 const hex = (value: Uint8Array | undefined): string | undefined => (value === undefined ? undefined : Buffer.from(value).toString('hex'));
@@ -85,18 +85,7 @@ describeWithRedis('RedisBackend', () => {
       },
     });
   }
-  runDatabaseContract('PerModuleObjectDatabase over RedisBackend', {
-    open: async (): Promise<ContractDatabase> => {
-      const stack = await stackOn(await open());
-      const db = stack.module('contract');
-      const close = db.close.bind(db);
-      db.close = async () => {
-        await close();
-        await stack.proxy.close();
-      };
-      return db;
-    },
-  });
+  runDatabaseContract('PerModuleObjectDatabase over RedisBackend', perModuleFixture(open));
 
   it('keeps its data in two Redis keys under its prefix, ordered by unsigned bytes', async () => {
     const db = await open({ prefix: 'layout:' });

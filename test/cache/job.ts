@@ -1,18 +1,5 @@
+import type { JobOptions } from '../fixtures/cache-job.js';
 import { fixturePath, runTsChild, spawnTsChild, type TsChild } from '../helpers/child-process.js';
-
-/** Options of the child job in test/fixtures/cache-job.ts. */
-export interface JobOptions {
-  mode?: 'compute' | 'resume';
-  count?: number;
-  version?: string;
-  depVersion?: string;
-  flush?: 'write-through' | 'manual' | { everyMs: number };
-  checkpointEvery?: number;
-  end?: 'close' | 'exit' | 'hang';
-  workMs?: number;
-  steps?: number;
-  ownSigint?: boolean;
-}
 
 const script = fixturePath('cache-job.ts');
 

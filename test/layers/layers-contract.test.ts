@@ -3,9 +3,9 @@ import { afterAll } from 'vitest';
 import { LevelBackend } from '../../src/backends/level-backend.js';
 import { MemoryBackend } from '../../src/backends/memory-backend.js';
 import type { Database } from '../../src/contract/database.js';
-import { runDatabaseContract, type ContractDatabase } from '../contract/database-contract.js';
+import { runDatabaseContract } from '../contract/database-contract.js';
 import { removeTempDirs, tempDir } from '../helpers/temp-dir.js';
-import { stackOn } from './stack.js';
+import { perModuleFixture, stackOn } from './stack.js';
 
 afterAll(removeTempDirs);
 
@@ -14,24 +14,9 @@ const backends: Record<string, () => Promise<Database<Uint8Array, Uint8Array>>> 
   LevelBackend: () => LevelBackend.open(join(tempDir(), 'store')),
 };
 
-/*
- * Every layer passes the same contract as the backends, stacked on each
- * backend. The per-module layer does not own the proxy, so its fixture closes
- * the stack below when the layer is closed.
- */
+/* Every layer passes the same contract as the backends, stacked on each backend. */
 for (const [backendName, openBackend] of Object.entries(backends)) {
   runDatabaseContract(`UUIDDatabase over ${backendName}`, { open: async () => (await stackOn(await openBackend())).values });
   runDatabaseContract(`ProxyObjectDatabase over ${backendName}`, { open: async () => (await stackOn(await openBackend())).proxy });
-  runDatabaseContract(`PerModuleObjectDatabase over ${backendName}`, {
-    open: async (): Promise<ContractDatabase> => {
-      const stack = await stackOn(await openBackend());
-      const db = stack.module('contract');
-      const close = db.close.bind(db);
-      db.close = async () => {
-        await close();
-        await stack.proxy.close();
-      };
-      return db;
-    },
-  });
+  runDatabaseContract(`PerModuleObjectDatabase over ${backendName}`, perModuleFixture(openBackend));
 }

@@ -20,3 +20,23 @@ export async function stackOn(backend: Database<Uint8Array, Uint8Array>): Promis
   const proxy = new ProxyObjectDatabase(values);
   return { serialized, values, proxy, module: (name, options) => new PerModuleObjectDatabase(proxy, name, options) };
 }
+
+/**
+ * A contract-suite fixture for a PerModuleObjectDatabase stacked on a new
+ * backend: the layer does not own the proxy, so closing it here also closes
+ * the stack below.
+ */
+export function perModuleFixture(openBackend: () => Promise<Database<Uint8Array, Uint8Array>>): { open(): Promise<PerModuleObjectDatabase> } {
+  return {
+    open: async () => {
+      const stack = await stackOn(await openBackend());
+      const db = stack.module('contract');
+      const close = db.close.bind(db);
+      db.close = async () => {
+        await close();
+        await stack.proxy.close();
+      };
+      return db;
+    },
+  };
+}

@@ -3,7 +3,8 @@ import type { MemoRecord } from '../../layers/proxy-object-database.js';
 import { listRecords } from '../../maintenance/inventory.js';
 import type { CommandContext } from '../context.js';
 import { CliError } from '../errors.js';
-import { formatDuration, formatSize, formatTable, formatTime, isoTime } from '../format.js';
+import { formatDuration, formatSize, formatTable, formatTime } from '../format.js';
+import { recordJson, savedMs } from '../record-json.js';
 import { withStore } from '../open-store.js';
 import { action } from './action.js';
 
@@ -29,7 +30,6 @@ export function lsCommand(program: Command): void {
     .action(action(ls));
 }
 
-const savedMs = (record: MemoRecord): number => record.hits * record.computeMs;
 
 const orders: Record<SortKey, (a: MemoRecord, b: MemoRecord) => number> = {
   created: (a, b) => b.createdAt - a.createdAt,
@@ -51,19 +51,7 @@ async function ls(context: CommandContext, module: string | undefined, options: 
   if (context.json) {
     context.printJson({
       total,
-      entries: records.map((record) => ({
-        module: record.module,
-        version: record.version,
-        deps: record.deps,
-        call: record.call,
-        createdAt: isoTime(record.createdAt),
-        lastHitAt: isoTime(record.lastHitAt),
-        hits: record.hits,
-        size: record.size,
-        computeMs: record.computeMs,
-        savedMs: savedMs(record),
-        error: record.error === undefined ? null : { name: record.error.name, message: record.error.message },
-      })),
+      entries: records.map(recordJson),
     });
     return 0;
   }

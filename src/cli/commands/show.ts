@@ -1,7 +1,8 @@
 import type { Command } from 'commander';
 import { findRecord } from '../../maintenance/inventory.js';
 import type { CommandContext } from '../context.js';
-import { formatDuration, formatSize, formatTime, isoTime } from '../format.js';
+import { formatDuration, formatSize, formatTime } from '../format.js';
+import { recordJson } from '../record-json.js';
 import { withStore } from '../open-store.js';
 import { renderValue, summarizeValue } from '../summarize.js';
 import { action } from './action.js';
@@ -23,19 +24,9 @@ async function show(context: CommandContext, module: string, digestPrefix: strin
   });
   if (context.json) {
     context.printJson({
-      module: record.module,
-      version: record.version,
-      deps: record.deps,
-      call: record.call,
-      createdAt: isoTime(record.createdAt),
-      lastHitAt: isoTime(record.lastHitAt),
-      hits: record.hits,
-      size: record.size,
-      computeMs: record.computeMs,
-      savedMs: record.hits * record.computeMs,
+      ...recordJson(record),
       inputs: inputs.map((input) => summarizeValue(input)),
       result: record.error === undefined ? summarizeValue(result) : null,
-      error: record.error === undefined ? null : { name: record.error.name, message: record.error.message, code: record.error.code ?? null },
     });
     return 0;
   }
