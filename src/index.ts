@@ -7,7 +7,7 @@
  *
  * @packageDocumentation
  */
-export { openCache, Cache, type CacheStats, type Memoized, type MemoizeOptions } from './cache/cache.js';
+export { openCache, Cache, type CacheStats, type Memoized, type MemoizedIdentity, type MemoizeOptions } from './cache/cache.js';
 export { currentCall, type CurrentCall } from './cache/current-call.js';
 export {
   CONFIG_ENV,

@@ -3,17 +3,8 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { isMemostrataError } from '../../src/errors.js';
 import { DIGEST_BYTES, DIGEST_FORMAT_VERSION, digestToHex, loadDigester, type Digester } from '../../src/layers/digest.js';
 import { TypeRegistry } from '../../src/layers/type-registry.js';
+import { Mesh, Point } from '../helpers/user-types.js';
 
-class Point {
-  constructor(
-    readonly x: number,
-    readonly y: number,
-  ) {}
-}
-
-class Mesh {
-  constructor(readonly nodes: unknown) {}
-}
 
 class Unregistered {
   readonly field = 1;

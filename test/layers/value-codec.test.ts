@@ -4,17 +4,8 @@ import { TypeRegistry } from '../../src/layers/type-registry.js';
 import { MAX_NESTING_DEPTH, ValueCodec } from '../../src/layers/value-codec.js';
 import { typedArrayClasses, type TypedArrayName } from '../../src/layers/value-kind.js';
 import { strictDeepEqual } from '../helpers/supported-values.js';
+import { Mesh, Point } from '../helpers/user-types.js';
 
-class Point {
-  constructor(
-    readonly x: number,
-    readonly y: number,
-  ) {}
-}
-
-class Mesh {
-  constructor(readonly nodes: unknown) {}
-}
 
 function registryWithPoint(): TypeRegistry {
   const types = new TypeRegistry();
