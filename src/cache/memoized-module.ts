@@ -286,7 +286,7 @@ export function approximateSize(value: unknown, seen = new Set<object>()): numbe
   return size;
 }
 
-/** Throws `CONFIG` naming the option when a module setting is wrong. */
+/** The `CONFIG` error for a wrong setting of module `module`, for the caller to throw. */
 export function configError(module: string, message: string): MemostrataError {
   return new MemostrataError('CONFIG', `memoize('${module}'): ${message}`);
 }
