@@ -162,29 +162,33 @@ export class RedisBackend extends Database<Uint8Array, Uint8Array> {
     });
     redis.on('ready', () => {
       everReady = true;
+      // A message names what went wrong now, not an error from before a reconnect.
+      lastError.current = undefined;
     });
     redis.defineCommand('memostrataBatch', { lua: batchScript, numberOfKeys: 2 });
     redis.defineCommand('memostrataPage', { lua: pageScript, numberOfKeys: 2, readOnly: true });
 
+    // One deadline for connecting, selecting the database and checking the keyspace:
+    // a server that accepts the connection but never answers must not stall openCache.
+    const deadline = setTimeout(() => redis.disconnect(), connectTimeout);
     try {
-      await redis.connect();
-    } catch (error) {
-      redis.disconnect();
-      const reason = lastError.current ?? (error as Error);
-      throw new MemostrataError(
-        'BACKEND',
-        `The Redis server at ${shownUrl} is unreachable (${reason.message}). Start it, or point backend.url at a running server.`,
-        { cause: reason },
-      );
-    }
-    const backend = new RedisBackend(redis, shownUrl, prefix, pageSize, lastError);
-    try {
+      try {
+        await redis.connect();
+        // ioredis only reports a failed SELECT of the URL's database as an event: ask again, so that it fails here.
+        const db = redis.options.db ?? 0;
+        if (db !== 0) await redis.select(db);
+      } catch (error) {
+        throw connectError(shownUrl, lastError.current ?? (error as Error));
+      }
+      const backend = new RedisBackend(redis, shownUrl, prefix, pageSize, lastError);
       await backend.#checkKeyspace();
+      return backend;
     } catch (error) {
       redis.disconnect();
       throw error;
+    } finally {
+      clearTimeout(deadline);
     }
-    return backend;
   }
 
   protected checkKey(key: Uint8Array): void {
@@ -380,4 +384,16 @@ function positive(value: number, name: string): number {
 function nonNegative(value: number, name: string): number {
   if (typeof value === 'number' && Number.isFinite(value) && value >= 0) return value;
   throw new MemostrataError('INVALID_ARGUMENT', `RedisBackend option ${name} must be a number >= 0; got ${JSON.stringify(value)}.`);
+}
+
+/** Why opening failed, in words that say what to do. */
+function connectError(shownUrl: string, reason: Error): MemostrataError {
+  const message = reason.message;
+  if (/WRONGPASS|NOAUTH|NOPERM/.test(message)) {
+    return new MemostrataError('CONFIG', `The Redis server at ${shownUrl} refused the credentials (${message}); check the user and password in backend.url.`, { cause: reason });
+  }
+  if (/DB index is out of range|invalid DB index/i.test(message)) {
+    return new MemostrataError('CONFIG', `The Redis server at ${shownUrl} has no such database (${message}); check the number at the end of backend.url.`, { cause: reason });
+  }
+  return new MemostrataError('BACKEND', `The Redis server at ${shownUrl} is unreachable or not answering (${message}). Start it, or point backend.url at a running server.`, { cause: reason });
 }

@@ -85,6 +85,9 @@ export class Cache {
       flushModule: (module, sync) => this.#flushModules([module], sync),
       scheduleFlush: (module, everyMs) => this.#scheduleFlush(module, everyMs),
       serialize: (work) => this.#serialize(work),
+      assertOpen: () => {
+        this.#assertOpen();
+      },
       saveState: (key, state) => this.#saveState(key, state),
       restoreState: (key) => this.#assertOpen().serialized.get(key),
     };

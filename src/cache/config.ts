@@ -52,7 +52,9 @@ export interface CacheOptions {
   backend?: BackendConfig;
   /**
    * A JSON file holding these options (all but `types` and `configFile`).
-   * Relative paths in it are relative to the file. Options given directly win.
+   * Relative paths in it are relative to the file. Options given directly win
+   * (a `path` or `backend` given directly replaces both of the file's).
+   * Default: the file named by `MEMOSTRATA_CONFIG`, if set.
    */
   configFile?: string;
   /** Default flush policy of modules that do not set their own. Default `{ everyMs: 1000 }`. */
@@ -81,7 +83,7 @@ export interface ResolvedCacheOptions {
   types: TypeRegistry | undefined;
 }
 
-/** The environment variable naming a JSON config file, read when `openCache()` gets no options. */
+/** The environment variable naming a JSON config file, read unless `configFile` is given; options given directly win over it. */
 export const CONFIG_ENV = 'MEMOSTRATA_CONFIG';
 
 /** The default store directory. */
@@ -91,8 +93,8 @@ const fileFields = new Set(['path', 'backend', 'flush', 'memoryBudget', 'handleE
 const optionFields = new Set([...fileFields, 'configFile', 'types']);
 
 /**
- * Merges direct options, a config file (`configFile`, or `MEMOSTRATA_CONFIG`
- * when no options are given) and the defaults, and checks every field.
+ * Merges direct options, a config file (`configFile`, else `MEMOSTRATA_CONFIG`
+ * if set) and the defaults, and checks every field.
  *
  * @throws MemostrataError `CONFIG` naming the field that is wrong.
  */
@@ -102,8 +104,13 @@ export function resolveCacheOptions(options: CacheOptions | undefined, env: Node
   }
   const given = options ?? {};
   checkFields(given, optionFields, 'openCache() option');
-  const configFile = given.configFile ?? (options === undefined ? env[CONFIG_ENV] : undefined);
+  const configFile = given.configFile ?? env[CONFIG_ENV];
   const fromFile = configFile === undefined ? {} : readConfigFile(configFile, given.configFile === undefined ? CONFIG_ENV : 'configFile');
+  // Where the store is comes from one place: a path or backend given directly replaces the file's.
+  if (given.path !== undefined || given.backend !== undefined) {
+    delete fromFile.path;
+    delete fromFile.backend;
+  }
   const merged: CacheOptions = { ...fromFile, ...withoutUndefined(given) };
   return {
     backend: resolveBackend(merged),

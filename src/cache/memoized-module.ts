@@ -30,6 +30,8 @@ export interface ModuleHost {
   flushModule(module: MemoizedModule, sync: boolean): Promise<void>;
   /** Asks for a flush of the module within `everyMs`. */
   scheduleFlush(module: MemoizedModule, everyMs: number): void;
+  /** Throws `CLOSED` (naming the cache) once the cache is closed. */
+  assertOpen(): void;
   /** Runs `work` in the cache's write queue, after any flush under way: for deletes that a flush must not undo. */
   serialize<T>(work: () => Promise<T>): Promise<T>;
   /** Durably stores a call's saved state. */
@@ -145,6 +147,8 @@ export class MemoizedModule {
   }
 
   async #lookupOrCompute(key: string, call: string, args: unknown[]): Promise<unknown> {
+    // After close() memory is empty, so every call ends up here: say which cache is closed.
+    this.#host.assertOpen();
     const stored = await this.db.lookup(key, call);
     if (stored !== undefined && this.#usable(stored)) return this.#hit(stored);
     this.stats.misses += 1;

@@ -16,7 +16,7 @@ export interface Range<K> {
   lte?: K;
   /** Iterate from the highest key down. Default `false`. */
   reverse?: boolean;
-  /** At most this many entries; `-1` or `Infinity` (default) for no limit. */
+  /** At most this many entries (a whole number); `-1` or `Infinity` (default) for no limit. */
   limit?: number;
 }
 
@@ -37,8 +37,8 @@ export function normalizeRange<K>(range: Range<K>, checkKey: (key: K) => void): 
     throw new MemostrataError('INVALID_ARGUMENT', 'A range must be an object such as { gte, lt, reverse, limit }.');
   }
   const limit = range.limit ?? Infinity;
-  if (typeof limit !== 'number' || Number.isNaN(limit) || (limit < 0 && limit !== -1)) {
-    throw new MemostrataError('INVALID_ARGUMENT', `A range limit must be a number >= 0 (or -1 for none); got ${String(limit)}.`);
+  if (typeof limit !== 'number' || !(Number.isInteger(limit) || limit === Infinity) || (limit < 0 && limit !== -1)) {
+    throw new MemostrataError('INVALID_ARGUMENT', `A range limit must be a whole number >= 0 (or -1 or Infinity for none); got ${String(limit)}.`);
   }
   const normalized: NormalizedRange<K> = { reverse: range.reverse === true, limit: limit === -1 ? Infinity : limit };
   for (const bound of ['gt', 'gte', 'lt', 'lte'] as const) {

@@ -245,6 +245,43 @@ describeWithRedis('RedisBackend when the server goes away', () => {
     await within(3000, db.close());
   });
 
+  it('fails to open within connectTimeoutMs when the server accepts but does not answer', async () => {
+    if (!server.isRunning()) await server.restart();
+    await server.pause();
+    try {
+      const error = await within(5000, RedisBackend.open({ url: server.url, prefix: 'frozen:', connectTimeoutMs: 500 }).catch((e: unknown) => e));
+      expect(error).toMatchObject({ ...backendError, message: expect.stringContaining('not answering') });
+    } finally {
+      await server.resume();
+    }
+  });
+
+  it('refuses a database number the server does not have, with CONFIG', async () => {
+    if (!server.isRunning()) await server.restart();
+    await expect(RedisBackend.open({ url: `${server.url}/99`, prefix: 'db99:' })).rejects.toMatchObject({ code: 'CONFIG', message: expect.stringContaining('no such database') });
+    const admin = new Redis(server.url);
+    try {
+      // Nothing went to database 0 instead.
+      expect(await admin.exists('db99:values', 'db99:keys')).toBe(0);
+    } finally {
+      admin.disconnect();
+    }
+  });
+
+  it('says that the credentials were refused, with CONFIG', async () => {
+    if (!server.isRunning()) await server.restart();
+    const admin = new Redis(server.url);
+    await admin.call('CONFIG', 'SET', 'requirepass', 'right');
+    try {
+      const wrong = new URL(server.url);
+      wrong.password = 'wrong';
+      await expect(RedisBackend.open({ url: wrong.toString(), prefix: 'auth:' })).rejects.toMatchObject({ code: 'CONFIG', message: expect.stringContaining('refused the credentials') });
+    } finally {
+      await admin.call('CONFIG', 'SET', 'requirepass', '');
+      admin.disconnect();
+    }
+  });
+
   it('reconnects when the server is back within reconnectForMs', async () => {
     if (!server.isRunning()) await server.restart();
     const db = await RedisBackend.open({ url: server.url, prefix: 'back:', reconnectForMs: 10_000 });

@@ -22,11 +22,16 @@ describe('cache configuration', () => {
     expect(resolveCacheOptions({ configFile: file, flush: 'write-through' }, {})).toMatchObject({ flush: 'write-through' });
   });
 
-  it('uses MEMOSTRATA_CONFIG when openCache() gets no options', () => {
+  it('uses MEMOSTRATA_CONFIG unless a config file is given, with direct options winning', () => {
     const file = join(tempDir(), 'config.json');
-    writeFileSync(file, JSON.stringify({ backend: { type: 'memory' } }));
-    expect(resolveCacheOptions(undefined, { MEMOSTRATA_CONFIG: file })).toMatchObject({ backend: { type: 'memory' } });
-    expect(resolveCacheOptions({ path: 'x' }, { MEMOSTRATA_CONFIG: file })).toMatchObject({ backend: { type: 'level', path: 'x' } });
+    writeFileSync(file, JSON.stringify({ backend: { type: 'memory' }, flush: 'manual' }));
+    const env = { MEMOSTRATA_CONFIG: file };
+    expect(resolveCacheOptions(undefined, env)).toMatchObject({ backend: { type: 'memory' }, flush: 'manual' });
+    expect(resolveCacheOptions({ handleExit: false }, env)).toMatchObject({ backend: { type: 'memory' }, flush: 'manual', handleExit: false });
+    expect(resolveCacheOptions({ path: 'x' }, env)).toMatchObject({ backend: { type: 'level', path: 'x' }, flush: 'manual' });
+    const other = join(tempDir(), 'other.json');
+    writeFileSync(other, JSON.stringify({ path: 'elsewhere' }));
+    expect(resolveCacheOptions({ configFile: other }, env)).toMatchObject({ backend: { type: 'level', path: join(other, '..', 'elsewhere') }, flush: { everyMs: 1000 } });
   });
 
   it('names the wrong field', () => {

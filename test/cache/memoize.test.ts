@@ -311,6 +311,8 @@ for (const [name, options] of Object.entries(configurations)) {
       await cache.close();
       await cache.close();
       expect(() => cache.memoize('late', (x: number) => x)).toThrow(expect.objectContaining({ code: 'CLOSED' }));
+      await expect(fn(1)).rejects.toMatchObject({ code: 'CLOSED', message: expect.stringContaining('The cache at') });
+      await expect(fn.has(1)).rejects.toMatchObject({ code: 'CLOSED' });
       await expect(cache.checkpoint()).rejects.toMatchObject({ code: 'CLOSED' });
     });
   });

@@ -211,6 +211,12 @@ export function runDatabaseContract(name: string, fixture: ContractFixture): voi
       expect(hex(await db.get(bytes(3)))).toBe('0808');
     });
 
+    it('rejects a range limit that is not a whole number', async () => {
+      const db = await open();
+      expect(() => db.entries({ limit: 2.5 })).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
+      expect(() => db.keys({ limit: -2 })).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
+    });
+
     it('rejects a key that is not bytes', async () => {
       const db = await open();
       await expect(db.get('text' as never)).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });

@@ -106,6 +106,12 @@ export async function startRedisServer(): Promise<RedisServer> {
   };
 }
 
+/** Servers started by this process: killed when it exits, even if a test file never reached its afterAll. */
+const launched = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const child of launched) child.kill('SIGKILL');
+});
+
 async function launch(port: number, dir: string): Promise<ChildProcess> {
   const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], {
     cwd: dir,
@@ -115,11 +121,16 @@ async function launch(port: number, dir: string): Promise<ChildProcess> {
   child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
   child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
   let exited = false;
-  child.once('exit', () => (exited = true));
+  launched.add(child);
+  child.once('exit', () => {
+    exited = true;
+    launched.delete(child);
+  });
   const deadline = Date.now() + 10_000;
   while (Date.now() < deadline) {
     if (exited) throw new Error(`redis-server on port ${port} exited at start:\n${output}`);
-    if (await answersPing(port)) return child;
+    // Our own server's log line, not only a PONG: another test file's server may have won the port.
+    if (output.includes('Ready to accept connections') && (await answersPing(port))) return child;
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
   await killProcess(child);
