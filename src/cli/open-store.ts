@@ -27,7 +27,8 @@ export function resolveStore(options: StoreOptions, path?: string, env: NodeJS.P
   const source = options.config !== undefined ? `--config ${options.config}` : env[CONFIG_ENV] !== undefined ? `${CONFIG_ENV}=${env[CONFIG_ENV]}` : undefined;
   const backend: BackendConfig = resolveCacheOptions(options.config === undefined ? undefined : { configFile: options.config }, env).backend;
   if (backend.type !== 'level') {
-    throw new CliError(`the store configured by ${source ?? 'default'} is in memory (backend.type '${backend.type}'); the CLI works on a LevelDB store: pass --store <path>`);
+    const what = backend.type === 'memory' ? 'is in memory' : 'is not a LevelDB store';
+    throw new CliError(`the store configured by ${source ?? 'default'} ${what} (backend.type '${backend.type}'); the CLI works on a LevelDB store: pass --store <path>`);
   }
   return { ...backend, path: resolve(backend.path ?? '.memostrata') };
 }

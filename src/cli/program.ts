@@ -55,12 +55,15 @@ export async function run(argv: readonly string[], version: string, io: ProgramI
     await program.parseAsync([...argv], { from: 'user' });
     return typeof process.exitCode === 'number' ? process.exitCode : ExitCode.ok;
   } catch (error) {
+    const json = argv.includes('--json');
     if (error instanceof CommanderError) {
       // Help and --version end through here too, with exit code 0.
-      return error.exitCode === 0 ? ExitCode.ok : ExitCode.error;
+      if (error.exitCode === 0) return ExitCode.ok;
+      // Commander already wrote its message to stderr; a --json reader still needs its document.
+      if (json) io.stdout.write(`${JSON.stringify({ error: { code: 'USAGE', message: error.message.replace(/^error: /, ''), exitCode: ExitCode.error } }, null, 2)}\n`);
+      return ExitCode.error;
     }
     const debug = argv.includes('--debug');
-    const json = argv.includes('--json');
     const exitCode = error instanceof CliError ? error.exitCode : ExitCode.error;
     const message = messageOf(error);
     io.stderr.write(`memostrata: ${message}\n`);

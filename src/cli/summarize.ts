@@ -295,10 +295,9 @@ export function summarizeValue(value: unknown, depth = 0): JsonValue {
     return { $type: 'Set', size: value.size, values, truncated: value.size > MAX_BLOCK_ENTRIES };
   }
   if (typeof value === 'object') {
-    const result: { [key: string]: JsonValue } = {};
-    // A user key named `$type` is kept distinguishable from our encodings.
-    for (const [key, item] of Object.entries(value)) result[key === '$type' ? '$$type' : key] = summarizeValue(item, depth + 1);
-    return result;
+    // A user key named `$type` is kept distinguishable from our encodings. fromEntries defines
+    // own properties, so a stored `__proto__` key is shown rather than setting the prototype.
+    return Object.fromEntries(Object.entries(value).map(([key, item]) => [key === '$type' ? '$$type' : key, summarizeValue(item, depth + 1)]));
   }
   return { $type: typeof value };
 }

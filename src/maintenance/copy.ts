@@ -69,11 +69,16 @@ export async function restore(srcPath: string, storePath: string, options: Resto
     if (options.force !== true) {
       throw new MemostrataError('CONFIG', `${target} already holds data; pass force to replace it with the store at ${src}.`);
     }
-    // Opening the target proves it is a memostrata store that no other process holds.
+    // Opening the target proves it is a memostrata store that no other process holds; keeping it
+    // open holds its lock during the copy, so no job can start on the store about to be replaced.
     const current = await openStore({ type: 'level', path: target }, types);
-    await current.serialized.close();
     const staging = siblingPath(target, 'restoring');
-    const result = await copyInto(source, staging, options);
+    let result: CopyResult;
+    try {
+      result = await copyInto(source, staging, options);
+    } finally {
+      await current.serialized.close();
+    }
     const replaced = siblingPath(target, 'replaced');
     renameSync(target, replaced);
     try {
@@ -90,14 +95,20 @@ export async function restore(srcPath: string, storePath: string, options: Resto
   }
 }
 
-/** Writes every entry of `source` into a new LevelDB store at `dest` (absent or empty); removes it again on failure. */
+/**
+ * Writes every entry of `source` into a new LevelDB store at `dest` (absent or empty).
+ * The copy is written under a sibling name and renamed into place only once it
+ * is complete and durable: key order puts records (`m!`) before the values
+ * (`v!`) they use, so a copy cut short (an error, Ctrl-C, a kill) must never
+ * be found at `dest`, where it would open as a store whose hits fail.
+ */
 async function copyInto(source: Store, dest: string, options: ProgressOptions): Promise<CopyResult> {
-  const existed = existsSync(dest);
   const progress = new Progress(options.onProgress);
+  mkdirSync(dirname(dest), { recursive: true });
+  const staging = siblingPath(dest, 'copying');
   let target: LevelBackend | undefined;
   try {
-    mkdirSync(dirname(dest), { recursive: true });
-    target = await LevelBackend.open(dest);
+    target = await LevelBackend.open(staging);
     const writer = new BatchWriter(target);
     let entries = 0;
     let bytes = 0;
@@ -110,12 +121,14 @@ async function copyInto(source: Store, dest: string, options: ProgressOptions): 
     }
     await writer.flush(true);
     await target.close();
+    target = undefined;
+    // `dest` was checked to be absent or an empty directory; rename() replaces an empty directory.
+    renameSync(staging, dest);
     progress.finish();
     return { path: dest, entries, bytes };
   } catch (error) {
     await target?.close().catch(() => undefined);
-    if (existed) for (const name of readdirSync(dest)) rmSync(join(dest, name), { recursive: true, force: true });
-    else rmSync(dest, { recursive: true, force: true });
+    rmSync(staging, { recursive: true, force: true });
     throw error;
   }
 }

@@ -1,10 +1,9 @@
 import type { Store } from '../cache/store.js';
 import { MemostrataError } from '../errors.js';
-import { keyText, memoKey, prefixRange } from '../layers/keys.js';
+import { keyText, prefixRange } from '../layers/keys.js';
 import type { MemoRecord } from '../layers/proxy-object-database.js';
-import { BatchWriter, lastUsedAt, Progress, rawRecords, referencedUuids, type ProgressOptions } from './common.js';
-import { collectGarbage } from './garbage.js';
-import { recountModules } from './module-meta.js';
+import { lastUsedAt, Progress, rawRecords, referencedUuids, type ProgressOptions } from './common.js';
+import { removeRecords } from './remove.js';
 
 /** What {@link prune} removes; criteria combine (a record that meets any one is removed). */
 export interface PruneOptions extends ProgressOptions {
@@ -92,13 +91,9 @@ export async function prune(store: Store, options: PruneOptions = {}): Promise<P
     progress.finish();
     return { ...result, ...freed };
   }
-  const writer = new BatchWriter(store.backend);
-  for (const record of doomed) await writer.del(memoKey(record.module, record.call));
-  await writer.flush(true);
-  await recountModules(store, Object.keys(result.byModule));
-  const freed = await collectGarbage(store);
+  const { values, bytes } = await removeRecords(store, doomed);
   progress.finish();
-  return { ...result, ...freed };
+  return { ...result, values, bytes };
 }
 
 /** Adds least recently used records to `doomed` until the remaining records' values fit `maxBytes`. */

@@ -5,7 +5,7 @@ import type { CommandContext } from '../context.js';
 import { CliError } from '../errors.js';
 import { formatSize, plural } from '../format.js';
 import { withStore } from '../open-store.js';
-import { clearStore, removeRecords, type Removed } from '../removal.js';
+import { clearStore, removeRecords, type Removed } from '../../maintenance/remove.js';
 import { action } from './action.js';
 
 interface ConfirmOptions {
@@ -36,7 +36,7 @@ async function rm(context: CommandContext, module: string, digestPrefix: string 
     if (records.length === 0) throw new CliError(`no entries of ${which} in ${store.location}`);
     const question = `Remove ${plural(records.length, 'entry', 'entries')} of ${which} from ${store.location}?`;
     if (!(await confirm(question, options.yes, 'remove entries'))) return undefined;
-    return context.withProgress('removing', (onProgress) => removeRecords(store, records, `s!${module}!${(digestPrefix ?? '').toLowerCase()}`, { onProgress }));
+    return context.withProgress('removing', (onProgress) => removeRecords(store, records, { statePrefix: `s!${module}!${(digestPrefix ?? '').toLowerCase()}`, onProgress }));
   });
   return report(context, removed);
 }

@@ -1,5 +1,7 @@
 import type { Command } from 'commander';
-import { exportStore, importStore } from '../../maintenance/export.js';
+import { existsSync, rmSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { exportStore, importStore, type ImportResult } from '../../maintenance/export.js';
 import type { CommandContext } from '../context.js';
 import { formatSize, isoTime, plural } from '../format.js';
 import { withStore } from '../open-store.js';
@@ -34,7 +36,17 @@ async function exportToFile(context: CommandContext, file: string, options: Expo
 }
 
 async function importFromFile(context: CommandContext, file: string): Promise<number> {
-  const result = await withStore(context.store(), 'create', (store) => context.withProgress('importing', (onProgress) => importStore(store, file, { onProgress })));
+  const config = context.store();
+  const storePath = resolve(config.path ?? '.memostrata');
+  const isNew = !existsSync(storePath);
+  let result: ImportResult;
+  try {
+    result = await withStore(config, 'create', (store) => context.withProgress('importing', (onProgress) => importStore(store, file, { onProgress })));
+  } catch (error) {
+    // A refused import writes nothing, so it must not leave behind the empty store it opened.
+    if (isNew) rmSync(storePath, { recursive: true, force: true });
+    throw error;
+  }
   if (context.json) {
     context.printJson({
       file,

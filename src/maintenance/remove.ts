@@ -1,0 +1,74 @@
+import type { Store } from '../cache/store.js';
+import { memoKey, prefixRange } from '../layers/keys.js';
+import type { MemoRecord } from '../layers/proxy-object-database.js';
+import { BatchWriter, type ProgressOptions } from './common.js';
+import { collectGarbage } from './garbage.js';
+import { recountModules } from './module-meta.js';
+
+/** What {@link removeRecords} or {@link clearStore} removed. */
+export interface Removed {
+  /** Memo records removed. */
+  records: number;
+  /** Saved states of unfinished calls removed. */
+  states: number;
+  /** Values no remaining record refers to, deleted. */
+  values: number;
+  /** Their encoded size (bytes). */
+  bytes: number;
+}
+
+/** Options of {@link removeRecords}. */
+export interface RemoveOptions extends ProgressOptions {
+  /** Also remove the saved states whose key starts with this (`s!<module>!<digest prefix>`). */
+  statePrefix?: string;
+}
+
+/**
+ * Removes `records` (and the saved states under `statePrefix`), recounts the
+ * `meta!module` metadata of their modules, then deletes every value no
+ * remaining record refers to. Records go first and in durable batches, so an
+ * interrupted removal never leaves a record without its values.
+ */
+export async function removeRecords(store: Store, records: Iterable<MemoRecord>, options: RemoveOptions = {}): Promise<Removed> {
+  const writer = new BatchWriter(store.backend);
+  const modules = new Set<string>();
+  let count = 0;
+  for (const record of records) {
+    await writer.del(memoKey(record.module, record.call));
+    modules.add(record.module);
+    count += 1;
+  }
+  let states = 0;
+  if (options.statePrefix !== undefined) {
+    for await (const key of store.backend.keys(prefixRange(options.statePrefix))) {
+      await writer.del(key);
+      states += 1;
+    }
+  }
+  await writer.flush(true);
+  // The Cache keeps these counts incrementally; removing records behind its back must recount them.
+  await recountModules(store, modules);
+  const freed = await collectGarbage(store, options.onProgress === undefined ? {} : { onProgress: options.onProgress });
+  return { records: count, states, ...freed };
+}
+
+/** Removes every record, saved state, value and module metadata; the format version and type names stay. */
+export async function clearStore(store: Store): Promise<Removed> {
+  const removed: Removed = { records: 0, states: 0, values: 0, bytes: 0 };
+  const writer = new BatchWriter(store.backend);
+  // Records before values, so that an interrupted clear never leaves a record without its values.
+  for (const prefix of ['m!', 's!', 'v!', 'meta!module!']) {
+    for await (const [key, bytes] of store.backend.entries(prefixRange(prefix))) {
+      if (prefix === 'm!') removed.records += 1;
+      else if (prefix === 's!') removed.states += 1;
+      else if (prefix === 'v!') {
+        removed.values += 1;
+        removed.bytes += bytes.length;
+      }
+      await writer.del(key);
+    }
+  }
+  await writer.flush(true);
+  store.values.forgetStored();
+  return removed;
+}
