@@ -67,7 +67,7 @@ export async function restore(srcPath: string, storePath: string, options: Resto
   try {
     if (isFreshDestination(target)) return await copyInto(source, target, options);
     if (options.force !== true) {
-      throw new MemostrataError('CONFIG', `${target} already holds data; pass force to replace it with the store at ${src}.`);
+      throw new MemostrataError('CONFIG', `${target} already holds data; pass force (--force on the command line) to replace it with the store at ${src}.`);
     }
     // Opening the target proves it is a memostrata store that no other process holds; keeping it
     // open holds its lock during the copy, so no job can start on the store about to be replaced.

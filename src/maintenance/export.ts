@@ -76,7 +76,7 @@ const WRITE_CHUNK = 1 << 20;
  */
 export async function exportStore(store: Store, file: string, options: ExportOptions = {}): Promise<ExportResult> {
   const target = resolve(file);
-  if (existsSync(target) && options.force !== true) throw new MemostrataError('CONFIG', `${target} exists; pass force to overwrite it, or choose another file.`);
+  if (existsSync(target) && options.force !== true) throw new MemostrataError('CONFIG', `${target} exists; pass force (--force on the command line) to overwrite it, or choose another file.`);
   const partial = join(dirname(target), `.${basename(target)}.partial-${process.pid}-${Date.now()}`);
   const progress = new Progress(options.onProgress);
   const handle = await open(partial, 'wx');
