@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { findRecord } from '../../maintenance/inventory.js';
 import type { CommandContext } from '../context.js';
 import { formatDuration, formatSize, formatTime } from '../format.js';
-import { recordJson } from '../record-json.js';
+import { recordJson, savedMs } from '../record-json.js';
 import { withStore } from '../open-store.js';
 import { renderValue, summarizeValue } from '../summarize.js';
 import { action } from './action.js';
@@ -39,7 +39,7 @@ async function show(context: CommandContext, module: string, digestPrefix: strin
     `last hit  ${formatTime(record.lastHitAt)}`,
     `hits      ${record.hits.toLocaleString('en-US')}`,
     `compute   ${formatDuration(record.computeMs)}`,
-    `saved     ${formatDuration(record.hits * record.computeMs)}`,
+    `saved     ${formatDuration(savedMs(record))}`,
     `size      ${formatSize(record.size)}`,
     '',
     inputs.length === 0 ? 'inputs    (none)' : 'inputs',
