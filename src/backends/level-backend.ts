@@ -135,7 +135,21 @@ export class LevelBackend extends Database<Uint8Array, Uint8Array> {
   }
 
   protected async _batch(operations: readonly BatchOperation<Uint8Array, Uint8Array>[], options: WriteOptions): Promise<void> {
-    await this.#call(() => this.#handle.db.batch(operations as BatchOperation<Uint8Array, Uint8Array>[], { sync: options.sync ?? this.#sync }));
+    // A chained batch is one LevelDB WriteBatch, as atomic as the array form, and several times
+    // faster for large batches: the array form clones and re-checks every operation object.
+    await this.#call(async () => {
+      const batch = this.#handle.db.batch();
+      try {
+        for (const op of operations) {
+          if (op.type === 'put') batch.put(op.key, op.value);
+          else batch.del(op.key);
+        }
+      } catch (error) {
+        await batch.close();
+        throw error;
+      }
+      await batch.write({ sync: options.sync ?? this.#sync });
+    });
   }
 
   protected async *_entries(range: NormalizedRange<Uint8Array>): AsyncGenerator<[Uint8Array, Uint8Array]> {

@@ -84,16 +84,28 @@ describe('LevelBackend when the writing process is killed', () => {
   });
 });
 
-/** The classic-level hooks that receive a write's options as their last argument. */
-type LevelWriteHook = '_put' | '_del' | '_batch';
+/** The classic-level hooks that receive a write's options as their last argument, and what they write. */
+type LevelWriteHook = '_put' | '_del' | '_batch' | '_write';
+const hookNames: Record<LevelWriteHook, string> = { _put: 'put', _del: 'del', _batch: 'batch', _write: 'batch' };
 
-/** Logs `put sync`, `del no sync`, … for every write that reaches LevelDB through `hook`. */
-function recordSyncOf(hook: LevelWriteHook, log: string[]): void {
-  const prototype = ClassicLevel.prototype as unknown as Record<LevelWriteHook, (...args: unknown[]) => Promise<void>>;
-  const original = prototype[hook];
-  vi.spyOn(prototype, hook).mockImplementation(function (this: unknown, ...args: unknown[]) {
+/** The prototype of classic-level's chained batch, which the package does not export. */
+async function chainedBatchPrototype(): Promise<object> {
+  const probe = new ClassicLevel(join(tempDir(), 'probe'));
+  await probe.open();
+  const batch = probe.batch();
+  const prototype = Object.getPrototypeOf(batch) as object;
+  await batch.close();
+  await probe.close();
+  return prototype;
+}
+
+/** Logs `put sync`, `batch no sync`, … for every write that reaches LevelDB through `hook` of `prototype`. */
+function recordSyncOf(prototype: object, hook: LevelWriteHook, log: string[]): void {
+  const hooks = prototype as Record<LevelWriteHook, (...args: unknown[]) => Promise<void>>;
+  const original = hooks[hook];
+  vi.spyOn(hooks, hook).mockImplementation(function (this: unknown, ...args: unknown[]) {
     const options = args.at(-1) as { sync?: boolean } | undefined;
-    log.push(`${hook.slice(1)} ${options?.sync === true ? 'sync' : 'no sync'}`);
+    log.push(`${hookNames[hook]} ${options?.sync === true ? 'sync' : 'no sync'}`);
     return original.apply(this, args);
   });
 }
@@ -103,7 +115,8 @@ describe('LevelBackend durable writes', () => {
   // already reached the OS. Only a power cut could, so pin that `sync` reaches LevelDB.
   it('asks LevelDB to sync exactly the writes that ask for durability', async () => {
     const writes: string[] = [];
-    for (const hook of ['_put', '_del', '_batch'] as const) recordSyncOf(hook, writes);
+    for (const hook of ['_put', '_del', '_batch'] as const) recordSyncOf(ClassicLevel.prototype, hook, writes);
+    recordSyncOf(await chainedBatchPrototype(), '_write', writes);
 
     const defaultStore = await LevelBackend.open(join(tempDir(), 'store'));
     await defaultStore.put(utf8('k'), utf8('v'));
