@@ -18,24 +18,42 @@ export const FORMAT_VERSION = 1;
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
+/** The prefixes of the kinds of keys. */
+export const KeyPrefix = {
+  value: 'v!',
+  record: 'm!',
+  state: 's!',
+  moduleMeta: 'meta!module!',
+} as const;
+
+/** The prefix of the memo records of `module`, or of every module. */
+export function recordPrefix(module?: string): string {
+  return module === undefined ? KeyPrefix.record : `${KeyPrefix.record}${module}!`;
+}
+
+/** The prefix of the saved states of `module`. */
+export function statePrefix(module: string): string {
+  return `${KeyPrefix.state}${module}!`;
+}
+
 /** The key of the value with this UUID. */
 export function valueKey(uuid: string): Uint8Array {
-  return encoder.encode(`v!${uuid}`);
+  return encoder.encode(`${KeyPrefix.value}${uuid}`);
 }
 
 /** The key of a memo record. */
 export function memoKey(module: string, callHex: string): Uint8Array {
-  return encoder.encode(`m!${module}!${callHex}`);
+  return encoder.encode(`${recordPrefix(module)}${callHex}`);
 }
 
 /** The key of an unfinished call's saved state. */
 export function stateKey(module: string, callHex: string): Uint8Array {
-  return encoder.encode(`s!${module}!${callHex}`);
+  return encoder.encode(`${statePrefix(module)}${callHex}`);
 }
 
 /** The key of a module's metadata. */
 export function moduleMetaKey(module: string): Uint8Array {
-  return encoder.encode(`meta!module!${module}`);
+  return encoder.encode(`${KeyPrefix.moduleMeta}${module}`);
 }
 
 /** The key of the format version. */

@@ -1,5 +1,5 @@
 import type { BatchOperation } from '../contract/database.js';
-import { memoKey, prefixRange, stateKey } from './keys.js';
+import { memoKey, prefixRange, recordPrefix, stateKey, statePrefix } from './keys.js';
 import { emptyModuleMeta, moduleMetaOperation, readModuleMeta } from './module-meta.js';
 import { PassThroughLayer } from './pass-through-layer.js';
 import type { MemoRecord, ProxyObjectDatabase, StoredError } from './proxy-object-database.js';
@@ -253,7 +253,7 @@ export class PerModuleObjectDatabase extends PassThroughLayer<unknown> {
     this.#evictedRecords.clear();
     this.#heldBytes = 0;
     const operations: BatchOperation<Uint8Array, unknown>[] = [];
-    for (const prefix of [`m!${this.module}!`, `s!${this.module}!`]) {
+    for (const prefix of [recordPrefix(this.module), statePrefix(this.module)]) {
       for await (const key of this.keys(prefixRange(prefix))) operations.push({ type: 'del', key });
     }
     const meta = (await readModuleMeta(this, this.module)) ?? emptyModuleMeta(this.module);

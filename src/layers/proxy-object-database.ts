@@ -1,6 +1,6 @@
 import type { BatchOperation } from '../contract/database.js';
 import { MemostrataError } from '../errors.js';
-import { keyText, memoKey, prefixRange } from './keys.js';
+import { keyText, memoKey, prefixRange, recordPrefix } from './keys.js';
 import { PassThroughLayer, type LayerOptions } from './pass-through-layer.js';
 import type { UUIDDatabase } from './uuid-database.js';
 
@@ -78,7 +78,7 @@ export class ProxyObjectDatabase extends PassThroughLayer<unknown> {
 
   /** Every record of `module`, or of every module, in key order. */
   async *records(module?: string): AsyncGenerator<MemoRecord> {
-    for await (const [key, value] of this.entries(prefixRange(module === undefined ? 'm!' : `m!${module}!`))) {
+    for await (const [key, value] of this.entries(prefixRange(recordPrefix(module)))) {
       yield asRecord(value, key);
     }
   }

@@ -1,6 +1,6 @@
 import type { Store } from '../cache/store.js';
 import { MemostrataError } from '../errors.js';
-import { keyText, prefixRange } from '../layers/keys.js';
+import { keyText, prefixRange, recordPrefix } from '../layers/keys.js';
 import type { MemoRecord } from '../layers/proxy-object-database.js';
 import { UUIDDatabase } from '../layers/uuid-database.js';
 
@@ -136,7 +136,7 @@ export function lastUsedAt(record: MemoRecord): number {
  * naming its key and `memostrata verify --fix`.
  */
 export async function* rawRecords(store: Store, module?: string): AsyncGenerator<MemoRecord> {
-  for await (const [key, bytes] of store.backend.entries(prefixRange(module === undefined ? 'm!' : `m!${module}!`))) {
+  for await (const [key, bytes] of store.backend.entries(prefixRange(recordPrefix(module)))) {
     yield decodeRecord(store, key, bytes);
   }
 }

@@ -1,5 +1,5 @@
 import type { Store } from '../cache/store.js';
-import { keyText, prefixRange } from '../layers/keys.js';
+import { KeyPrefix, keyText, prefixRange } from '../layers/keys.js';
 import { BatchWriter, Progress, rawRecords, referencedUuids, type ProgressOptions } from './common.js';
 
 /** What {@link collectGarbage} freed. */
@@ -44,7 +44,7 @@ export async function collectGarbage(store: Store, options: GarbageOptions = {})
   const live = await referencedValues(store, progress);
   const writer = new BatchWriter(store.backend);
   const freed: GarbageResult = { values: 0, bytes: 0 };
-  for await (const [key, bytes] of store.backend.entries(prefixRange('v!'))) {
+  for await (const [key, bytes] of store.backend.entries(prefixRange(KeyPrefix.value))) {
     progress.step();
     if (live.has(keyText(key).slice(2))) continue;
     freed.values += 1;

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { LevelBackend } from '../backends/level-backend.js';
 import type { Store } from '../cache/store.js';
 import { MemostrataError } from '../errors.js';
-import { assertModuleName, formatKey, keyText, prefixRange } from '../layers/keys.js';
+import { assertModuleName, formatKey, keyText, prefixRange, recordPrefix } from '../layers/keys.js';
 import type { MemoRecord } from '../layers/proxy-object-database.js';
 import { decodeRecord, parseKey, Progress, rawRecords, type ProgressOptions } from './common.js';
 
@@ -160,7 +160,7 @@ export async function findRecords(store: Store, module: string, digestPrefix: st
   }
   const found: MemoRecord[] = [];
   // Keys sort by call digest within a module, so the prefix is a key range.
-  for await (const [key, bytes] of store.backend.entries(prefixRange(`m!${module}!${prefix}`))) found.push(decodeRecord(store, key, bytes));
+  for await (const [key, bytes] of store.backend.entries(prefixRange(`${recordPrefix(module)}${prefix}`))) found.push(decodeRecord(store, key, bytes));
   return found;
 }
 

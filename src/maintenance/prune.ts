@@ -1,6 +1,6 @@
 import type { Store } from '../cache/store.js';
 import { MemostrataError } from '../errors.js';
-import { keyText, prefixRange } from '../layers/keys.js';
+import { KeyPrefix, keyText, prefixRange } from '../layers/keys.js';
 import type { MemoRecord } from '../layers/proxy-object-database.js';
 import { lastUsedAt, Progress, rawRecords, referencedUuids, type ProgressOptions } from './common.js';
 import { removeRecords } from './remove.js';
@@ -127,7 +127,7 @@ async function shrinkTo(store: Store, maxBytes: number, records: MemoRecord[], d
 /** Encoded size of every stored value, by UUID. */
 async function valueSizes(store: Store): Promise<Map<string, number>> {
   const sizes = new Map<string, number>();
-  for await (const [key, bytes] of store.backend.entries(prefixRange('v!'))) sizes.set(keyText(key).slice(2), bytes.length);
+  for await (const [key, bytes] of store.backend.entries(prefixRange(KeyPrefix.value))) sizes.set(keyText(key).slice(2), bytes.length);
   return sizes;
 }
 

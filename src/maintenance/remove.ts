@@ -1,5 +1,5 @@
 import type { Store } from '../cache/store.js';
-import { memoKey, prefixRange } from '../layers/keys.js';
+import { KeyPrefix, memoKey, prefixRange } from '../layers/keys.js';
 import type { MemoRecord } from '../layers/proxy-object-database.js';
 import { BatchWriter, type ProgressOptions } from './common.js';
 import { collectGarbage } from './garbage.js';
@@ -57,11 +57,11 @@ export async function clearStore(store: Store): Promise<Removed> {
   const removed: Removed = { records: 0, states: 0, values: 0, bytes: 0 };
   const writer = new BatchWriter(store.backend);
   // Records before values, so that an interrupted clear never leaves a record without its values.
-  for (const prefix of ['m!', 's!', 'v!', 'meta!module!']) {
+  for (const prefix of [KeyPrefix.record, KeyPrefix.state, KeyPrefix.value, KeyPrefix.moduleMeta]) {
     for await (const [key, bytes] of store.backend.entries(prefixRange(prefix))) {
-      if (prefix === 'm!') removed.records += 1;
-      else if (prefix === 's!') removed.states += 1;
-      else if (prefix === 'v!') {
+      if (prefix === KeyPrefix.record) removed.records += 1;
+      else if (prefix === KeyPrefix.state) removed.states += 1;
+      else if (prefix === KeyPrefix.value) {
         removed.values += 1;
         removed.bytes += bytes.length;
       }

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { findRecords } from '../../maintenance/inventory.js';
+import { statePrefix } from '../../layers/keys.js';
 import { confirm } from '../confirm.js';
 import type { CommandContext } from '../context.js';
 import { CliError } from '../errors.js';
@@ -36,7 +37,7 @@ async function rm(context: CommandContext, module: string, digestPrefix: string 
     if (records.length === 0) throw new CliError(`no entries of ${which} in ${store.location}`);
     const question = `Remove ${plural(records.length, 'entry', 'entries')} of ${which} from ${store.location}?`;
     if (!(await confirm(question, options.yes, 'remove entries'))) return undefined;
-    return context.withProgress('removing', (onProgress) => removeRecords(store, records, { statePrefix: `s!${module}!${(digestPrefix ?? '').toLowerCase()}`, onProgress }));
+    return context.withProgress('removing', (onProgress) => removeRecords(store, records, { statePrefix: `${statePrefix(module)}${(digestPrefix ?? '').toLowerCase()}`, onProgress }));
   });
   return report(context, removed);
 }
