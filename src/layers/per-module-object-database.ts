@@ -5,6 +5,14 @@ import { PassThroughLayer } from './pass-through-layer.js';
 import type { MemoRecord, ProxyObjectDatabase, StoredError } from './proxy-object-database.js';
 import type { InternedValue } from './uuid-database.js';
 
+/**
+ * How stale a record's stored hit counters may get: a hit writes them (with
+ * the next flush) only when the stored last-hit time is this much older.
+ * Hits in between are counted in memory and go out with the record's next
+ * write, if there is one: stored counts can lag by up to this much of hits.
+ */
+export const HIT_REFRESH_MS = 60 * 60 * 1000;
+
 /** A memoized call held in memory. */
 export interface LiveEntry {
   /** The stored form (references and metadata). */
@@ -290,10 +298,15 @@ export class PerModuleObjectDatabase extends PassThroughLayer<unknown> {
   }
 
   #countHit(slot: Slot): void {
-    // Counters ride along with the next flush: a hit never writes on its own.
+    // Counters ride along with the next flush: a hit never writes on its own. And a hit
+    // makes the record dirty only when its stored last-hit time is an interval old, so
+    // that a process that reads a large store does not rewrite every record it read.
     slot.record.hits += 1;
-    slot.record.lastHitAt = Date.now();
-    slot.revision += 1;
+    const now = Date.now();
+    if (now - slot.record.lastHitAt >= HIT_REFRESH_MS) {
+      slot.record.lastHitAt = now;
+      slot.revision += 1;
+    }
   }
 
   /**

@@ -38,9 +38,9 @@ export interface MemoRecord {
   computeMs: number;
   /** Approximate encoded size of the result (bytes). */
   size: number;
-  /** Hits served since the entry was created, as of the last flush. */
+  /** Hits served since the entry was created, as of the record's last write (refreshed at most hourly, see `HIT_REFRESH_MS`). */
   hits: number;
-  /** When it was last hit (ms since the epoch), 0 if never. */
+  /** When it was last hit (ms since the epoch), 0 if never; at most an hour old while it is being hit. */
   lastHitAt: number;
 }
 

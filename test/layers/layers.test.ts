@@ -6,7 +6,7 @@ import { MemoryBackend } from '../../src/backends/memory-backend.js';
 import type { BatchOperation } from '../../src/contract/database.js';
 import { digestToHex, loadDigester } from '../../src/layers/digest.js';
 import { keyText, prefixRange } from '../../src/layers/keys.js';
-import type { NewEntry, PerModuleObjectDatabase } from '../../src/layers/per-module-object-database.js';
+import { HIT_REFRESH_MS, type NewEntry, type PerModuleObjectDatabase } from '../../src/layers/per-module-object-database.js';
 import type { MemoRecord } from '../../src/layers/proxy-object-database.js';
 import { UUIDDatabase } from '../../src/layers/uuid-database.js';
 import { removeTempDirs, tempDir } from '../helpers/temp-dir.js';
@@ -195,6 +195,34 @@ describe('PerModuleObjectDatabase', () => {
     const stored = await stack.proxy.lookup('m', entry.record.call);
     expect(stored?.hits).toBe(2);
     expect(stored?.lastHitAt).toBeGreaterThan(0);
+    await stack.proxy.close();
+  });
+
+  it('writes hit counters at most once an hour per entry, so reading a store does not rewrite it', async () => {
+    const stack = await stackOn(new MemoryBackend());
+    const db = stack.module('m');
+    const entry = newEntry('m', [1], 2);
+    keep(db, entry);
+    await db.flush();
+    const call = entry.record.call;
+    db.peek(call);
+    expect(db.dirtyCount).toBe(1);
+    await db.flush();
+    db.peek(call);
+    db.peek(call);
+    expect(db.dirtyCount).toBe(0);
+    // A restarted reader: the stored last-hit time is recent, so its hit writes nothing.
+    const reader = stack.module('m');
+    const found = await reader.lookup(call, call);
+    expect(found?.record.hits).toBe(2);
+    expect(reader.dirtyCount).toBe(0);
+    // An hour later the next hit writes the counters again. The first process's two later hits were
+    // never written: stored counts lag by up to an hour of hits.
+    found!.record.lastHitAt -= HIT_REFRESH_MS;
+    reader.peek(call);
+    expect(reader.dirtyCount).toBe(1);
+    await reader.flush();
+    expect((await stack.proxy.lookup('m', call))?.hits).toBe(3);
     await stack.proxy.close();
   });
 
