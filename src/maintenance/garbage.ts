@@ -41,19 +41,27 @@ export async function referencedValues(store: Store, progress?: Progress): Promi
  */
 export async function collectGarbage(store: Store, options: GarbageOptions = {}): Promise<GarbageResult> {
   const progress = new Progress(options.onProgress);
-  const live = await referencedValues(store, progress);
+  const freed = await sweepValues(store, await referencedValues(store, progress), options.dryRun === true, progress);
+  progress.finish();
+  return freed;
+}
+
+/**
+ * The sweep: deletes (or, for a dry run, only counts) every stored value whose
+ * UUID is not in `live`.
+ */
+export async function sweepValues(store: Store, live: ReadonlySet<string>, dryRun: boolean, progress?: Progress): Promise<GarbageResult> {
   const writer = new BatchWriter(store.backend);
   const freed: GarbageResult = { values: 0, bytes: 0 };
   for await (const [key, bytes] of store.backend.entries(prefixRange(KeyPrefix.value))) {
-    progress.step();
-    if (live.has(keyText(key).slice(2))) continue;
+    progress?.step();
+    if (live.has(keyText(key).slice(KeyPrefix.value.length))) continue;
     freed.values += 1;
     freed.bytes += bytes.length;
-    if (options.dryRun !== true) await writer.del(key);
+    if (!dryRun) await writer.del(key);
   }
   await writer.flush(true);
   // The value layer remembers which UUIDs are stored, to skip writing them again.
-  if (freed.values > 0 && options.dryRun !== true) store.values.forgetStored();
-  progress.finish();
+  if (freed.values > 0 && !dryRun) store.values.forgetStored();
   return freed;
 }

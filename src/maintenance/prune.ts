@@ -4,6 +4,7 @@ import { KeyPrefix, keyText, prefixRange } from '../layers/keys.js';
 import type { MemoRecord } from '../layers/proxy-object-database.js';
 import { lastUsedAt, Progress, rawRecords, referencedUuids, type ProgressOptions } from './common.js';
 import { removeRecords } from './remove.js';
+import { sweepValues } from './garbage.js';
 
 /** What {@link prune} removes; criteria combine (a record that meets any one is removed). */
 export interface PruneOptions extends ProgressOptions {
@@ -87,7 +88,9 @@ export async function prune(store: Store, options: PruneOptions = {}): Promise<P
   const result: PruneResult = { records: doomed.size, byModule: {}, values: 0, bytes: 0 };
   for (const record of doomed) result.byModule[record.module] = (result.byModule[record.module] ?? 0) + 1;
   if (options.dryRun === true) {
-    const freed = await freedBy(store, records, doomed);
+    const live = new Set<string>();
+    for (const record of records) if (!doomed.has(record)) for (const uuid of referencedUuids(record)) live.add(uuid);
+    const freed = await sweepValues(store, live, true);
     progress.finish();
     return { ...result, ...freed };
   }
@@ -129,17 +132,4 @@ async function valueSizes(store: Store): Promise<Map<string, number>> {
   const sizes = new Map<string, number>();
   for await (const [key, bytes] of store.backend.entries(prefixRange(KeyPrefix.value))) sizes.set(keyText(key).slice(2), bytes.length);
   return sizes;
-}
-
-/** What collecting garbage would free once `doomed` is gone (for a dry run). */
-async function freedBy(store: Store, records: MemoRecord[], doomed: Set<MemoRecord>): Promise<{ values: number; bytes: number }> {
-  const live = new Set<string>();
-  for (const record of records) if (!doomed.has(record)) for (const uuid of referencedUuids(record)) live.add(uuid);
-  const freed = { values: 0, bytes: 0 };
-  for (const [uuid, size] of await valueSizes(store)) {
-    if (live.has(uuid)) continue;
-    freed.values += 1;
-    freed.bytes += size;
-  }
-  return freed;
 }
