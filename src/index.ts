@@ -33,7 +33,7 @@ export { SerializedDB, typesKey, type SerializedDBOptions } from './layers/seria
 export { ValueCodec } from './layers/value-codec.js';
 export { loadDigester, digestToHex, DIGEST_BYTES, type Digester } from './layers/digest.js';
 export { UUIDDatabase, UUID_NAMESPACE, type InternedValue, type PreparedValues } from './layers/uuid-database.js';
-export { ProxyObjectDatabase, type MemoRecord, type StoredError } from './layers/proxy-object-database.js';
+export { ProxyObjectDatabase, type MemoRecord, type StoredError, type UnproxiedRecord } from './layers/proxy-object-database.js';
 export {
   PerModuleObjectDatabase,
   type LiveEntry,

@@ -93,7 +93,7 @@ export class Cache {
     };
   }
 
-  /** @internal */
+  /** Opens a cache; {@link openCache} is the entry point users call. */
   static async open(options?: CacheOptions): Promise<Cache> {
     const resolved = resolveCacheOptions(options);
     const store = await openStore(resolved.backend, resolved.types);

@@ -5,6 +5,7 @@ import type { TypeRegistry } from '../layers/type-registry.js';
 
 /** The embedded LevelDB store (the default). */
 export interface LevelBackendConfig {
+  /** The embedded LevelDB backend. */
   type: 'level';
   /** Store directory. Default `./.memostrata`. */
   path?: string;
@@ -14,6 +15,7 @@ export interface LevelBackendConfig {
 
 /** A store in process memory, gone when the process ends: for tests. */
 export interface MemoryBackendConfig {
+  /** The in-memory backend. */
   type: 'memory';
 }
 
@@ -23,6 +25,7 @@ export interface MemoryBackendConfig {
  * setting; there is no `LOCKED`, since sharing is the point.
  */
 export interface RedisBackendConfig {
+  /** A Redis server. */
   type: 'redis';
   /** The server, `redis://[[user]:password@]host[:port][/db]` or `rediss://`. Default `redis://127.0.0.1:6379`. */
   url?: string;
@@ -42,7 +45,13 @@ export type BackendConfig = LevelBackendConfig | MemoryBackendConfig | RedisBack
  * - `'write-through'`: durable (fsync) before the memoized call returns.
  * - `'manual'`: only on `checkpoint()` or `close()` (and SIGINT, SIGTERM, normal exit).
  */
-export type FlushPolicy = { everyMs: number } | 'write-through' | 'manual';
+export type FlushPolicy =
+  | {
+      /** Milliseconds between background flushes. */
+      everyMs: number;
+    }
+  | 'write-through'
+  | 'manual';
 
 /** Options of {@link openCache}; every field is optional. */
 export interface CacheOptions {

@@ -15,11 +15,17 @@ import type { BackendConfig } from './config.js';
 export interface Store {
   /** Where the store lives, for messages: a path, a Redis URL and prefix, or `memory`. */
   readonly location: string;
+  /** The bytes-to-bytes backend at the bottom. */
   readonly backend: Database<Uint8Array, Uint8Array>;
+  /** Values to bytes and back. */
   readonly serialized: SerializedDB;
+  /** Values by content UUID. */
   readonly values: UUIDDatabase;
+  /** Memo records, by module and call digest. */
   readonly proxy: ProxyObjectDatabase;
+  /** The canonical digest. */
   readonly digester: Digester;
+  /** The registered user types the store's values are read with. */
   readonly types: TypeRegistry;
 }
 

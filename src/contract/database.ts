@@ -1,8 +1,22 @@
 import { MemostrataError } from '../errors.js';
 import { normalizeRange, type NormalizedRange, type Range } from './range.js';
 
-/** One operation of an atomic {@link Database.batch}. */
-export type BatchOperation<K, V> = { type: 'put'; key: K; value: V } | { type: 'del'; key: K };
+/** One operation of an atomic {@link Database.batch}: store `value` at `key`, or delete `key`. */
+export type BatchOperation<K, V> =
+  | {
+      /** Store a value. */
+      type: 'put';
+      /** Where. */
+      key: K;
+      /** What. */
+      value: V;
+    }
+  | {
+      /** Delete a key (missing is fine). */
+      type: 'del';
+      /** Which. */
+      key: K;
+    };
 
 /** Options of a write. */
 export interface WriteOptions {
@@ -147,30 +161,40 @@ export abstract class Database<K, V> {
     if (value === undefined) throw new MemostrataError('INVALID_ARGUMENT', 'A stored value cannot be undefined; use delete() to remove a key.');
   }
 
+  /** Hook of {@link Database.get}: the key is checked and the database open. */
   protected abstract _get(key: K): Promise<V | undefined>;
 
+  /** Hook of {@link Database.getMany}; by default one `_get` per key. */
   protected async _getMany(keys: readonly K[]): Promise<(V | undefined)[]> {
     return Promise.all(keys.map((key) => this._get(key)));
   }
 
+  /** Hook of {@link Database.has}; by default `_get` and a test for `undefined`. */
   protected async _has(key: K): Promise<boolean> {
     return (await this._get(key)) !== undefined;
   }
 
+  /** Hook of {@link Database.put}: key and value are checked. */
   protected abstract _put(key: K, value: V, options: WriteOptions): Promise<void>;
 
+  /** Hook of {@link Database.delete}. */
   protected abstract _delete(key: K, options: WriteOptions): Promise<void>;
 
+  /** Hook of {@link Database.batch}: every operation is checked, and there is at least one. Must apply all or none. */
   protected abstract _batch(operations: readonly BatchOperation<K, V>[], options: WriteOptions): Promise<void>;
 
+  /** Hook of {@link Database.entries}: yields the range, in order, from a snapshot where the manifest says so. */
   protected abstract _entries(range: NormalizedRange<K>): AsyncGenerator<[K, V]>;
 
+  /** Hook of {@link Database.keys}; by default the keys of `_entries`. */
   protected async *_keys(range: NormalizedRange<K>): AsyncGenerator<K> {
     for await (const [key] of this._entries(range)) yield key;
   }
 
+  /** Hook of {@link Database.flush}; by default nothing is buffered. */
   protected async _flush(): Promise<void> {}
 
+  /** Hook of {@link Database.close}, called once. */
   protected abstract _close(): Promise<void>;
 
   /** Makes an iteration fail with `CLOSED` at its next step once the database is closed. */

@@ -22,10 +22,15 @@ export interface Range<K> {
 
 /** A {@link Range} with its options checked and defaults filled in. */
 export interface NormalizedRange<K> {
+  /** Only keys strictly greater than this. */
   gt?: K;
+  /** Only keys greater than or equal to this (absent when `gt` is given). */
   gte?: K;
+  /** Only keys strictly less than this. */
   lt?: K;
+  /** Only keys less than or equal to this (absent when `lt` is given). */
   lte?: K;
+  /** Iterate from the highest key down. */
   reverse: boolean;
   /** `Infinity` when unlimited. */
   limit: number;

@@ -25,7 +25,9 @@ export interface LiveEntry {
 
 /** What a new call brings to be stored. */
 export interface NewEntry {
+  /** The stored form of the call. */
   record: MemoRecord;
+  /** The live result, returned to later hits. */
   result: unknown;
   /** The values to intern at the next flush: inputs and result with their UUIDs. */
   values: InternedValue[];

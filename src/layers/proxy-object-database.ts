@@ -6,7 +6,9 @@ import type { UUIDDatabase } from './uuid-database.js';
 
 /** A rejected call, as stored when a module caches errors. */
 export interface StoredError {
+  /** The error's `name` (`Error`, `RangeError`, …). */
   name: string;
+  /** The error's message. */
   message: string;
   /** The error's `code` property, when it had a string or number one. */
   code?: string | number;
@@ -42,6 +44,14 @@ export interface MemoRecord {
   hits: number;
   /** When it was last hit (ms since the epoch), 0 if never; at most an hour old while it is being hit. */
   lastHitAt: number;
+}
+
+/** A record's values: what {@link ProxyObjectDatabase.unproxy} returns. */
+export interface UnproxiedRecord {
+  /** The keyed arguments, in order. */
+  inputs: unknown[];
+  /** The result (`undefined` for a cached error). */
+  result: unknown;
 }
 
 /**
@@ -89,7 +99,7 @@ export class ProxyObjectDatabase extends PassThroughLayer<unknown> {
   }
 
   /** The actual input and result values of a record, for inspection. */
-  async unproxy(record: MemoRecord): Promise<{ inputs: unknown[]; result: unknown }> {
+  async unproxy(record: MemoRecord): Promise<UnproxiedRecord> {
     const inputs = await Promise.all(record.inputs.map((uuid) => this.values.load(uuid)));
     return { inputs, result: await this.loadResult(record) };
   }

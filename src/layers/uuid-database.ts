@@ -32,7 +32,9 @@ const KNOWN_STORED_LIMIT = 200_000;
 
 /** A value together with its content UUID, ready to be written. */
 export interface InternedValue {
+  /** The content UUID of `value`. */
   uuid: string;
+  /** The value. */
   value: unknown;
   /** The content digest the UUID was derived from, when known: lets a check of the content skip the UUID derivation. */
   digest?: Uint8Array;
@@ -40,6 +42,7 @@ export interface InternedValue {
 
 /** Value writes prepared by {@link UUIDDatabase.internOperations}: write the operations, then commit. */
 export interface PreparedValues {
+  /** The puts of the values to write, for the batch. */
   operations: BatchOperation<Uint8Array, unknown>[];
   /** Remembers the written values as stored, so later flushes skip them. */
   commit(): void;
