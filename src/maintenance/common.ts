@@ -98,6 +98,18 @@ export function undefinedUuidOf(store: Store): string {
 }
 
 /**
+ * The content UUID of a decoded stored value, which its `v!<uuid>` key must
+ * name; or the error that keeps the value from having one.
+ */
+export function contentUuidOf(store: Store, value: unknown): string | Error {
+  try {
+    return UUIDDatabase.uuidOfDigest(store.digester.digest(value));
+  } catch (error) {
+    return error instanceof Error ? error : new Error(String(error));
+  }
+}
+
+/**
  * Why `value` is not a well-formed memo record for `module` and `call`, or
  * `undefined` when it is one.
  */

@@ -5,8 +5,7 @@ import type { Store } from '../cache/store.js';
 import { MemostrataError, isMemostrataError } from '../errors.js';
 import { FORMAT_VERSION, keyText, valueKey } from '../layers/keys.js';
 import { typesKey } from '../layers/serialized-db.js';
-import { UUIDDatabase } from '../layers/uuid-database.js';
-import { BatchWriter, parseKey, Progress, recordProblem, referencedUuids, undefinedUuidOf, type ProgressOptions } from './common.js';
+import { BatchWriter, contentUuidOf, parseKey, Progress, recordProblem, referencedUuids, undefinedUuidOf, type ProgressOptions } from './common.js';
 import type { MemoRecord } from '../layers/proxy-object-database.js';
 import { recountModules } from './module-meta.js';
 import { entryParts, EXPORT_END_FORMAT, EXPORT_FORMAT, EXPORT_VERSION, ExportReader } from './export-file.js';
@@ -260,13 +259,7 @@ async function checkExport(store: Store, handle: FileHandle, size: number, path:
     }
     switch (parsed.kind) {
       case 'value': {
-        let uuid: string | undefined;
-        try {
-          uuid = UUIDDatabase.uuidOfDigest(store.digester.digest(value));
-        } catch {
-          uuid = undefined;
-        }
-        if (uuid !== parsed.uuid) throw reader.corrupt(offset, `the value of ${text} does not match its UUID`);
+        if (contentUuidOf(store, value) !== parsed.uuid) throw reader.corrupt(offset, `the value of ${text} does not match its UUID`);
         needed.delete(parsed.uuid);
         break;
       }

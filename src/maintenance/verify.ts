@@ -2,9 +2,8 @@ import type { Store } from '../cache/store.js';
 import { isMemostrataError } from '../errors.js';
 import { FORMAT_VERSION, keyText } from '../layers/keys.js';
 import type { MemoRecord } from '../layers/proxy-object-database.js';
-import { UUIDDatabase } from '../layers/uuid-database.js';
 import { recountModules } from './module-meta.js';
-import { BatchWriter, parseKey, Progress, recordProblem, referencedUuids, undefinedUuidOf, type ProgressOptions } from './common.js';
+import { BatchWriter, contentUuidOf, parseKey, Progress, recordProblem, referencedUuids, undefinedUuidOf, type ProgressOptions } from './common.js';
 
 /** The kinds of problem {@link verify} reports. */
 export type ProblemKind =
@@ -103,16 +102,12 @@ export async function verify(store: Store, options: VerifyOptions = {}): Promise
     }
     switch (parsed.kind) {
       case 'value': {
-        let uuid: string | undefined;
-        try {
-          uuid = UUIDDatabase.uuidOfDigest(store.digester.digest(value));
-        } catch (error) {
-          report(key, 'corrupt', `decodes to a value that cannot be digested: ${error instanceof Error ? error.message : String(error)}`, true);
-        }
+        const uuid = contentUuidOf(store, value);
         if (uuid === parsed.uuid) soundValues.add(uuid);
         else {
           brokenValues.add(parsed.uuid);
-          if (uuid !== undefined) report(key, 'digest-mismatch', `holds a value whose content UUID is ${uuid}`, true);
+          if (uuid instanceof Error) report(key, 'corrupt', `decodes to a value that cannot be digested: ${uuid.message}`, true);
+          else report(key, 'digest-mismatch', `holds a value whose content UUID is ${uuid}`, true);
         }
         break;
       }
