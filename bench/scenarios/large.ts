@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { loadDigester, openCache } from 'memostrata';
 import xxhash from 'xxhash-wasm';
 import { result, type BenchResult, type Scenario } from '../lib/results.js';
-import { interleaved, timeOnce } from '../lib/timing.js';
+import { interleaved, median, timeOnce } from '../lib/timing.js';
 
 const MB = 2 ** 20;
 
@@ -104,10 +104,7 @@ export const large: Scenario = {
       repetitions,
     );
     // The first round is the warm-up.
-    const medianOf = (values: number[]) => {
-      const kept = values.slice(1).sort((a, b) => a - b);
-      return kept.length % 2 === 1 ? (kept[kept.length >> 1] as number) : ((kept[kept.length / 2 - 1] as number) + (kept[kept.length / 2] as number)) / 2;
-    };
+    const medianOf = (values: number[]) => median(values.slice(1));
     results.push(
       result({
         scenario: 'large',
