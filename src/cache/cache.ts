@@ -81,7 +81,6 @@ export class Cache {
     this.#options = options;
     this.#host = {
       digester: store.digester,
-      values: store.values,
       flushModule: (module, sync) => this.#flushModules([module], sync),
       scheduleFlush: (module, everyMs) => this.#scheduleFlush(module, everyMs),
       serialize: (work) => this.#serialize(work),

@@ -24,8 +24,8 @@ export interface ModuleStats {
 
 /** What a memoized module needs from the cache that owns it. */
 export interface ModuleHost {
+  /** The canonical digest, for call keys and the UUIDs of new values. */
   readonly digester: Digester;
-  readonly values: UUIDDatabase;
   /** Writes the module's dirty entries; `sync` for durability. */
   flushModule(module: MemoizedModule, sync: boolean): Promise<void>;
   /** Asks for a flush of the module within `everyMs`. */
