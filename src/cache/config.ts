@@ -107,7 +107,7 @@ const optionFields = new Set([...fileFields, 'configFile', 'types']);
  *
  * @throws MemostrataError `CONFIG` naming the field that is wrong.
  */
-export function resolveCacheOptions(options: CacheOptions | undefined, env: NodeJS.ProcessEnv = process.env): ResolvedCacheOptions {
+export function resolveCacheOptions(options: CacheOptions | undefined, env: Readonly<Record<string, string | undefined>> = process.env): ResolvedCacheOptions {
   if (options !== undefined && (options === null || typeof options !== 'object' || Array.isArray(options))) {
     throw new MemostrataError('CONFIG', 'openCache() takes an options object, such as { path: ".memostrata" }.');
   }

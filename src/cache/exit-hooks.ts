@@ -38,7 +38,7 @@ async function forEachOpen(action: 'checkpoint' | 'close'): Promise<void> {
   });
 }
 
-async function onSignal(signal: NodeJS.Signals): Promise<void> {
+async function onSignal(signal: (typeof signals)[number]): Promise<void> {
   if (handlingSignal) {
     // A second signal: stop waiting for a slow write and end now.
     uninstall();

@@ -1,3 +1,4 @@
+import type { Writable } from 'node:stream';
 import type { LevelBackendConfig } from '../cache/config.js';
 import type { ProgressCallback } from '../maintenance/common.js';
 import { resolveStore, type StoreOptions } from './open-store.js';
@@ -14,9 +15,9 @@ export interface GlobalOptions extends StoreOptions {
 /** What a command runs with: its options and its output streams. */
 export class CommandContext {
   readonly options: GlobalOptions;
-  readonly #stdout: NodeJS.WritableStream;
+  readonly #stdout: Writable;
 
-  constructor(options: GlobalOptions, stdout: NodeJS.WritableStream = process.stdout) {
+  constructor(options: GlobalOptions, stdout: Writable = process.stdout) {
     this.options = options;
     this.#stdout = stdout;
   }

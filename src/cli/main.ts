@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { run } from './program.js';
 
 // A reader that stops early (`memostrata ls | head`) closes the pipe: that is not an error.
-process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+process.stdout.on('error', (error: Error & { code?: string }) => {
   if (error.code !== 'EPIPE') throw error;
   process.exit(process.exitCode ?? 0);
 });

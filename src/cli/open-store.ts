@@ -21,7 +21,7 @@ export interface StoreOptions {
  * @throws CliError when the configuration names an in-memory store.
  * @throws MemostrataError `CONFIG` for a wrong config file.
  */
-export function resolveStore(options: StoreOptions, path?: string, env: NodeJS.ProcessEnv = process.env): LevelBackendConfig {
+export function resolveStore(options: StoreOptions, path?: string, env: Readonly<Record<string, string | undefined>> = process.env): LevelBackendConfig {
   const given = path ?? options.store;
   if (given !== undefined) return { type: 'level', path: resolve(given) };
   const source = options.config !== undefined ? `--config ${options.config}` : env[CONFIG_ENV] !== undefined ? `${CONFIG_ENV}=${env[CONFIG_ENV]}` : undefined;

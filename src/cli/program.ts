@@ -1,3 +1,4 @@
+import type { Writable } from 'node:stream';
 import { Command, CommanderError } from 'commander';
 import { isMemostrataError } from '../errors.js';
 import { copyCommands } from './commands/copy.js';
@@ -14,8 +15,8 @@ import { CliError, ExitCode } from './errors.js';
 
 /** The streams the command writes to. */
 export interface ProgramIo {
-  stdout: NodeJS.WritableStream;
-  stderr: NodeJS.WritableStream;
+  stdout: Writable;
+  stderr: Writable;
 }
 
 /** Builds the `memostrata` command with every subcommand. */

@@ -1,3 +1,4 @@
+import type { WriteStream } from 'node:tty';
 import { Presets, SingleBar } from 'cli-progress';
 
 /** Progress of one long step, shown on stderr. */
@@ -23,7 +24,7 @@ export const noProgress: Progress = { setTotal() {}, update() {}, increment() {}
  * terminal and the step is still running after a second; otherwise nothing
  * is written, so pipes, logs and `--json` consumers never see it.
  */
-export function startProgress(label: string, total?: number, stream: NodeJS.WriteStream = process.stderr): Progress {
+export function startProgress(label: string, total?: number, stream: WriteStream = process.stderr): Progress {
   if (stream.isTTY !== true) return noProgress;
   let knownTotal = total;
   let done = 0;

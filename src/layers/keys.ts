@@ -57,7 +57,7 @@ export function moduleMetaKey(module: string): Uint8Array {
 }
 
 /** The key of the format version. */
-export const formatKey = encoder.encode('meta!format');
+export const formatKey: Uint8Array = encoder.encode('meta!format');
 
 /** Range bounds covering every key that starts with `prefix`. */
 export function prefixRange(prefix: string): { gte: Uint8Array; lt: Uint8Array } {
