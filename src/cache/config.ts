@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { MemostrataError } from '../errors.js';
-import type { TypeRegistry } from '../layers/type-registry.js';
+import { TypeRegistry } from '../layers/type-registry.js';
+import { closestName } from './closest-name.js';
 
 /** The embedded LevelDB store (the default). */
 export interface LevelBackendConfig {
@@ -47,7 +48,7 @@ export type BackendConfig = LevelBackendConfig | MemoryBackendConfig | RedisBack
  */
 export type FlushPolicy =
   | {
-      /** Milliseconds between background flushes. */
+      /** Milliseconds between background flushes: 1 to 2^31-1 (Node's longest timer; use `'manual'` for never). */
       everyMs: number;
     }
   | 'write-through'
@@ -101,18 +102,21 @@ export const DEFAULT_PATH = '.memostrata';
 const fileFields = new Set(['path', 'backend', 'flush', 'memoryBudget', 'handleExit']);
 const optionFields = new Set([...fileFields, 'configFile', 'types']);
 
+/** The longest delay a Node.js timer takes; a longer one fires after 1 ms instead (with a `TimeoutOverflowWarning`). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 /**
  * Merges direct options, a config file (`configFile`, else `MEMOSTRATA_CONFIG`
  * if set) and the defaults, and checks every field.
  *
- * @throws MemostrataError `CONFIG` naming the field that is wrong.
+ * @throws MemostrataError `CONFIG` naming the field that is wrong (and the config file, when it is there).
  */
 export function resolveCacheOptions(options: CacheOptions | undefined, env: Readonly<Record<string, string | undefined>> = process.env): ResolvedCacheOptions {
   if (options !== undefined && (options === null || typeof options !== 'object' || Array.isArray(options))) {
     throw new MemostrataError('CONFIG', 'openCache() takes an options object, such as { path: ".memostrata" }.');
   }
   const given = options ?? {};
-  checkFields(given, optionFields, 'openCache() option');
+  checkFields(given, optionFields, 'openCache()');
   const configFile = given.configFile ?? env[CONFIG_ENV];
   const fromFile = configFile === undefined ? {} : readConfigFile(configFile, given.configFile === undefined ? CONFIG_ENV : 'configFile');
   // Where the store is comes from one place: a path or backend given directly replaces the file's.
@@ -120,30 +124,40 @@ export function resolveCacheOptions(options: CacheOptions | undefined, env: Read
     delete fromFile.path;
     delete fromFile.backend;
   }
-  const merged: CacheOptions = { ...fromFile, ...withoutUndefined(given) };
-  return {
-    backend: resolveBackend(merged),
-    flush: resolveFlushPolicy(merged.flush, 'flush') ?? { everyMs: 1000 },
-    memoryBudget: resolveMemoryBudget(merged.memoryBudget),
-    handleExit: resolveBoolean(merged.handleExit, 'handleExit') ?? true,
-    types: merged.types,
-  };
+  // The file's fields were checked when it was read; what is wrong now was given directly.
+  return resolveFields({ ...fromFile, ...withoutUndefined(given) }, 'openCache()');
 }
 
 /**
- * Checks a flush policy, naming `field` in the error; `undefined` passes through.
+ * Checks a flush policy, naming `field` in the error (after `where`, when
+ * given); `undefined` passes through.
  *
  * @throws MemostrataError `CONFIG`.
  */
-export function resolveFlushPolicy(policy: unknown, field: string): FlushPolicy | undefined {
+export function resolveFlushPolicy(policy: unknown, field: string, where?: string): FlushPolicy | undefined {
   if (policy === undefined || policy === 'write-through' || policy === 'manual') return policy;
+  const at = where === undefined ? '' : `${where}: `;
   if (policy !== null && typeof policy === 'object' && !Array.isArray(policy)) {
-    checkFields(policy, new Set(['everyMs']), field);
+    checkFields(policy, new Set(['everyMs']), where ?? field, where === undefined ? '' : `${field}.`);
     const everyMs = (policy as { everyMs?: unknown }).everyMs;
-    if (typeof everyMs === 'number' && Number.isFinite(everyMs) && everyMs > 0) return { everyMs };
-    throw new MemostrataError('CONFIG', `${field}.everyMs must be a positive number of milliseconds; got ${JSON.stringify(everyMs)}.`);
+    if (typeof everyMs === 'number' && everyMs >= 1 && everyMs <= MAX_TIMER_MS) return { everyMs };
+    throw new MemostrataError(
+      'CONFIG',
+      `${at}${field}.everyMs must be a number of milliseconds from 1 to ${MAX_TIMER_MS} (about 24.8 days); got ${JSON.stringify(everyMs) ?? String(everyMs)}. For no background flushes use 'manual'.`,
+    );
   }
-  throw new MemostrataError('CONFIG', `${field} must be { everyMs: <ms> }, 'write-through' or 'manual'; got ${JSON.stringify(policy)}.`);
+  throw new MemostrataError('CONFIG', `${at}${field} must be { everyMs: <ms> }, 'write-through' or 'manual'; got ${JSON.stringify(policy)}.`);
+}
+
+/** Checks every field of `options`; `where` (`openCache()` or a config file) starts each message. */
+function resolveFields(options: CacheOptions, where: string): ResolvedCacheOptions {
+  return {
+    backend: resolveBackend(options, where),
+    flush: resolveFlushPolicy(options.flush, 'flush', where) ?? { everyMs: 1000 },
+    memoryBudget: resolveMemoryBudget(options.memoryBudget, where),
+    handleExit: resolveBoolean(options.handleExit, 'handleExit', where) ?? true,
+    types: resolveTypes(options.types, where),
+  };
 }
 
 function readConfigFile(file: string, source: string): CacheOptions {
@@ -162,8 +176,9 @@ function readConfigFile(file: string, source: string): CacheOptions {
   if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
     throw new MemostrataError('CONFIG', `The config file ${file} must hold a JSON object such as { "path": ".memostrata" }.`);
   }
-  checkFields(parsed, fileFields, `${file}: field`);
+  checkFields(parsed, fileFields, file);
   const config = parsed as CacheOptions;
+  resolveFields(config, file);
   // Paths in a config file are relative to the file, so a job can be started from anywhere.
   const base = dirname(resolve(file));
   if (typeof config.path === 'string') config.path = resolve(base, config.path);
@@ -172,62 +187,82 @@ function readConfigFile(file: string, source: string): CacheOptions {
   return config;
 }
 
-function resolveBackend(options: CacheOptions): BackendConfig {
+function resolveBackend(options: CacheOptions, where: string): BackendConfig {
   const { backend, path } = options;
   if (path !== undefined && (typeof path !== 'string' || path.length === 0)) {
-    throw new MemostrataError('CONFIG', `path must be a non-empty string (a store directory); got ${JSON.stringify(path)}.`);
+    throw new MemostrataError('CONFIG', `${where}: path must be a non-empty string (a store directory); got ${JSON.stringify(path)}.`);
   }
   if (backend === undefined) return { type: 'level', path: path ?? DEFAULT_PATH };
   if (backend === null || typeof backend !== 'object' || Array.isArray(backend)) {
-    throw new MemostrataError('CONFIG', `backend must be an object such as { type: 'level', path: '.memostrata' }; got ${JSON.stringify(backend)}.`);
+    throw new MemostrataError('CONFIG', `${where}: backend must be an object such as { type: 'level', path: '.memostrata' }; got ${JSON.stringify(backend)}.`);
   }
   switch (backend.type) {
     case 'memory':
-      checkFields(backend, new Set(['type']), 'backend');
+      checkFields(backend, new Set(['type']), where, 'backend.');
       return { type: 'memory' };
     case 'level': {
-      checkFields(backend, new Set(['type', 'path', 'sync']), 'backend');
+      checkFields(backend, new Set(['type', 'path', 'sync']), where, 'backend.');
       const levelPath = backend.path ?? path ?? DEFAULT_PATH;
       if (typeof levelPath !== 'string' || levelPath.length === 0) {
-        throw new MemostrataError('CONFIG', `backend.path must be a non-empty string; got ${JSON.stringify(backend.path)}.`);
+        throw new MemostrataError('CONFIG', `${where}: backend.path must be a non-empty string; got ${JSON.stringify(backend.path)}.`);
       }
-      const sync = resolveBoolean(backend.sync, 'backend.sync');
+      const sync = resolveBoolean(backend.sync, 'backend.sync', where);
       return sync === undefined ? { type: 'level', path: levelPath } : { type: 'level', path: levelPath, sync };
     }
     case 'redis': {
-      checkFields(backend, new Set(['type', 'url', 'prefix']), 'backend');
+      checkFields(backend, new Set(['type', 'url', 'prefix']), where, 'backend.');
       const { url, prefix } = backend;
       if (url !== undefined && !(typeof url === 'string' && /^rediss?:\/\/./.test(url) && URL.canParse(url))) {
-        throw new MemostrataError('CONFIG', `backend.url must be a Redis URL such as redis://127.0.0.1:6379; got ${JSON.stringify(url)}.`);
+        throw new MemostrataError('CONFIG', `${where}: backend.url must be a Redis URL such as redis://127.0.0.1:6379; got ${JSON.stringify(url)}.`);
       }
       if (prefix !== undefined && typeof prefix !== 'string') {
-        throw new MemostrataError('CONFIG', `backend.prefix must be a string such as 'memostrata:'; got ${JSON.stringify(prefix)}.`);
+        throw new MemostrataError('CONFIG', `${where}: backend.prefix must be a string such as 'memostrata:'; got ${JSON.stringify(prefix)}.`);
       }
       return { type: 'redis', ...(url === undefined ? {} : { url }), ...(prefix === undefined ? {} : { prefix }) };
     }
     default:
       throw new MemostrataError(
         'CONFIG',
-        `backend.type must be 'level', 'memory' or 'redis'; got ${JSON.stringify((backend as { type?: unknown }).type)}.`,
+        `${where}: backend.type must be 'level', 'memory' or 'redis'; got ${JSON.stringify((backend as { type?: unknown }).type)}.`,
       );
   }
 }
 
-function resolveMemoryBudget(budget: unknown): number {
+function resolveMemoryBudget(budget: unknown, where: string): number {
   if (budget === undefined) return Infinity;
   if (typeof budget === 'number' && budget > 0 && !Number.isNaN(budget)) return budget;
-  throw new MemostrataError('CONFIG', `memoryBudget must be a positive number of bytes; got ${JSON.stringify(budget)}.`);
+  throw new MemostrataError('CONFIG', `${where}: memoryBudget must be a positive number of bytes; got ${JSON.stringify(budget)}.`);
 }
 
-function resolveBoolean(value: unknown, field: string): boolean | undefined {
+function resolveBoolean(value: unknown, field: string, where: string): boolean | undefined {
   if (value === undefined || typeof value === 'boolean') return value;
-  throw new MemostrataError('CONFIG', `${field} must be true or false; got ${JSON.stringify(value)}.`);
+  throw new MemostrataError('CONFIG', `${where}: ${field} must be true or false; got ${JSON.stringify(value)}.`);
 }
 
-function checkFields(object: object, allowed: ReadonlySet<string>, what: string): void {
+function resolveTypes(types: unknown, where: string): TypeRegistry | undefined {
+  // A look-alike object would fail only at the first call that stores a class instance.
+  if (types === undefined || types instanceof TypeRegistry) return types;
+  throw new MemostrataError(
+    'CONFIG',
+    `${where}: types must be a TypeRegistry (new TypeRegistry(), then .register(...)), or left out to use the one registerType() fills; got ${describe(types)}.`,
+  );
+}
+
+function describe(value: unknown): string {
+  if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? String(value);
+  const name = (value as { constructor?: { name?: unknown } }).constructor?.name;
+  return typeof name === 'string' && name !== 'Object' ? `an instance of ${name}` : 'a plain object';
+}
+
+/** Refuses a field not in `allowed`, naming it (as `prefix` + field) and the closest valid one. */
+function checkFields(object: object, allowed: ReadonlySet<string>, where: string, prefix = ''): void {
+  const valid = [...allowed].map((field) => `${prefix}${field}`);
   for (const field of Object.keys(object)) {
     if (!allowed.has(field)) {
-      throw new MemostrataError('CONFIG', `Unknown ${what} '${field}'; expected one of ${[...allowed].join(', ')}.`);
+      // The hint compares bare names: a shared prefix would make any two look alike.
+      const closest = closestName(field, allowed);
+      const hint = closest === undefined ? '' : ` (did you mean '${prefix}${closest}'?)`;
+      throw new MemostrataError('CONFIG', `${where}: unknown option '${prefix}${field}'${hint}; expected one of ${valid.join(', ')}.`);
     }
   }
 }

@@ -1,8 +1,8 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { resolveCacheOptions } from '../../src/cache/config.js';
-import { openCache } from '../../src/index.js';
+import { resolveCacheOptions, resolveFlushPolicy } from '../../src/cache/config.js';
+import { openCache, TypeRegistry } from '../../src/index.js';
 import { removeTempDirs, tempDir } from '../helpers/temp-dir.js';
 
 afterAll(removeTempDirs);
@@ -37,7 +37,7 @@ describe('cache configuration', () => {
   it('names the wrong field', () => {
     expect(() => resolveCacheOptions({ backend: { type: 'rocks' } as never }, {})).toThrow(configError('backend.type'));
     expect(() => resolveCacheOptions({ backend: { type: 'level', path: 3 } as never }, {})).toThrow(configError('backend.path'));
-    expect(() => resolveCacheOptions({ backend: { type: 'memory', path: 'x' } as never }, {})).toThrow(configError("'path'"));
+    expect(() => resolveCacheOptions({ backend: { type: 'memory', path: 'x' } as never }, {})).toThrow(configError("unknown option 'backend.path'; expected one of backend.type."));
     expect(() => resolveCacheOptions({ flush: 'sometimes' } as never, {})).toThrow(configError('flush'));
     expect(() => resolveCacheOptions({ memoryBudget: -5 }, {})).toThrow(configError('memoryBudget'));
     expect(() => resolveCacheOptions({ pth: 'x' } as never, {})).toThrow(configError("'pth'"));
@@ -48,6 +48,39 @@ describe('cache configuration', () => {
     const wrongField = join(tempDir(), 'wrong.json');
     writeFileSync(wrongField, JSON.stringify({ backend: { type: 'level' }, budget: 1 }));
     expect(() => resolveCacheOptions({ configFile: wrongField }, {})).toThrow(configError("'budget'"));
+  });
+
+  it('refuses types that are not a TypeRegistry, naming the field', async () => {
+    expect(() => resolveCacheOptions({ types: {} } as never, {})).toThrow(configError('types'));
+    expect(() => resolveCacheOptions({ types: null } as never, {})).toThrow(configError('types'));
+    await expect(openCache({ backend: { type: 'memory' }, handleExit: false, types: {} as never })).rejects.toMatchObject({
+      code: 'CONFIG',
+      message: expect.stringContaining('TypeRegistry'),
+    });
+    const types = new TypeRegistry();
+    expect(resolveCacheOptions({ types }, {}).types).toBe(types);
+  });
+
+  it('accepts flush.everyMs from 1 ms to the longest timer delay, and refuses others naming the field', () => {
+    const longest = 2 ** 31 - 1;
+    expect(resolveCacheOptions({ flush: { everyMs: 1 } }, {}).flush).toEqual({ everyMs: 1 });
+    expect(resolveCacheOptions({ flush: { everyMs: longest } }, {}).flush).toEqual({ everyMs: longest });
+    for (const everyMs of [1e12, longest + 1, 0.5, 0, -1, Infinity, Number.NaN]) {
+      expect(() => resolveCacheOptions({ flush: { everyMs } }, {}), String(everyMs)).toThrow(configError('flush.everyMs'));
+    }
+    expect(() => resolveFlushPolicy({ everyMs: 1e12 }, "memoize('f') option flush")).toThrow(configError("memoize('f') option flush.everyMs"));
+  });
+
+  it('names the config file and the unknown option in it, with the closest valid one', () => {
+    const file = join(tempDir(), 'typo1.json');
+    writeFileSync(file, JSON.stringify({ flsuh: 'manual' }));
+    expect(() => resolveCacheOptions({ configFile: file }, {})).toThrow(
+      configError(`${file}: unknown option 'flsuh' (did you mean 'flush'?)`),
+    );
+    const nested = join(tempDir(), 'typo2.json');
+    writeFileSync(nested, JSON.stringify({ backend: { type: 'level', pth: 'x' } }));
+    expect(() => resolveCacheOptions({ configFile: nested }, {})).toThrow(configError(`${nested}: unknown option 'backend.pth' (did you mean 'backend.path'?)`));
+    expect(() => resolveCacheOptions({ flsuh: 'manual' } as never, {})).toThrow(configError("openCache(): unknown option 'flsuh' (did you mean 'flush'?)"));
   });
 
   it('rejects openCache with CONFIG before touching any store', async () => {
