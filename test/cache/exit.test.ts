@@ -1,11 +1,26 @@
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { killRunningChildren } from '../helpers/child-process.js';
+import type { ExitJobOptions } from '../fixtures/exit-job.js';
+import { fixturePath, killRunningChildren, runTsChild, spawnTsChild, type TsChild } from '../helpers/child-process.js';
 import { removeTempDirs, tempDir } from '../helpers/temp-dir.js';
 import { runJob, startJob } from './job.js';
 
 afterEach(killRunningChildren);
 afterAll(removeTempDirs);
+
+const exitJob = fixturePath('exit-job.ts');
+
+function startExitJob(path: string, options: ExitJobOptions): TsChild {
+  return spawnTsChild(exitJob, [path, JSON.stringify(options)]);
+}
+
+/** Runs the exit job to its end (it must succeed) and returns its hits and misses. */
+async function runExitJob(path: string, options: ExitJobOptions): Promise<{ hits: number; misses: number }> {
+  const run = await runTsChild(exitJob, [path, JSON.stringify(options)]);
+  if (run.code !== 0) throw new Error(`exit-job exited with ${run.code ?? run.signal}:\n${run.stderr}`);
+  const stats = JSON.parse(run.lines.find((line) => line.startsWith('stats '))?.slice('stats '.length) ?? '{}') as { hits?: number; misses?: number };
+  return { hits: stats.hits ?? 0, misses: stats.misses ?? 0 };
+}
 
 describe('the default flush policy', () => {
   it('flushes on normal exit when the program never calls close()', async () => {
@@ -40,13 +55,51 @@ describe('the default flush policy', () => {
     expect(await runJob(path, { count: 4 })).toMatchObject({ hits: 4, misses: 0 });
   });
 
-  it('writes in the background within the interval, so a killed job loses at most one interval', async () => {
+  it('writes results in the background on its interval without close(), so a job SIGKILLed after that flush keeps them', async () => {
     const path = join(tempDir(), 'cache');
-    const job = startJob(path, { count: 3, flush: { everyMs: 100 }, end: 'hang' });
-    await job.nextLine((line) => line === 'waiting');
-    await new Promise((resolve) => setTimeout(resolve, 600));
+    const job = startExitJob(path, { count: 3, flush: { everyMs: 100 }, end: 'idle' });
+    // The job says so once its background flush left nothing pending; nothing else wrote.
+    await job.nextLine((line) => line === 'written');
     job.kill('SIGKILL');
-    await job.exited;
-    expect(await runJob(path, { count: 3 })).toMatchObject({ hits: 3, misses: 0 });
+    expect(await job.exited).toMatchObject({ signal: 'SIGKILL' });
+    expect(await runExitJob(path, { count: 3, end: 'exit' })).toMatchObject({ hits: 3, misses: 0 });
+  });
+});
+
+describe('the exit hooks', () => {
+  it('end the process at once on a second signal while the first one still waits for a write', async () => {
+    const path = join(tempDir(), 'cache');
+    const job = startExitJob(path, { writes: 'hang', end: 'hang' });
+    await job.nextLine((line) => line === 'waiting');
+    job.kill('SIGTERM');
+    // The close() of the first signal is stuck in a write that never finishes.
+    await job.nextLine((line) => line === 'write started');
+    job.kill('SIGTERM');
+    expect(await job.exited).toMatchObject({ signal: 'SIGTERM' });
+  });
+
+  it('warn on stderr, with the count, about results that process.exit() left unwritten', async () => {
+    const path = join(tempDir(), 'cache');
+    const run = await runTsChild(exitJob, [path, JSON.stringify({ count: 3, end: 'process.exit' })]);
+    expect(run.code).toBe(0);
+    expect(run.stderr).toMatch(/exited with 3 result\(s\) of the cache at .* not yet written; call `await cache\.close\(\)` before process\.exit\(\)/);
+    // The warning is true: the next run finds nothing.
+    expect(await runExitJob(path, { count: 3, end: 'exit' })).toMatchObject({ hits: 0, misses: 3 });
+  });
+
+  it('set exit status 1 and say why when the flush at normal exit fails', async () => {
+    const path = join(tempDir(), 'cache');
+    const run = await runTsChild(exitJob, [path, JSON.stringify({ count: 2, writes: 'fail', end: 'exit' })]);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toMatch(/could not write pending results of the cache at .*disk full \(injected by the test\)/);
+  });
+
+  it('leave SIGTERM to Node with handleExit: false: the process ends at once and writes nothing', async () => {
+    const path = join(tempDir(), 'cache');
+    const job = startExitJob(path, { count: 3, handleExit: false, end: 'hang' });
+    await job.nextLine((line) => line === 'waiting');
+    job.kill('SIGTERM');
+    expect(await job.exited).toMatchObject({ signal: 'SIGTERM' });
+    expect(await runExitJob(path, { count: 3, end: 'exit' })).toMatchObject({ hits: 0, misses: 3 });
   });
 });
