@@ -30,7 +30,7 @@ function recordWrites(cache: Cache): { keys: string[]; sync: boolean }[] {
 }
 
 describe('durability requests', () => {
-  it('resolves a write-through call only after an fsynced batch that holds its record', async () => {
+  it('resolves a write-through call only after a batch that holds its record and asks the backend for sync: true', async () => {
     const cache = await openCache({ backend: { type: 'memory' }, handleExit: false });
     const writes = recordWrites(cache);
     const f = cache.memoize('wt', (x: number) => x * 2, { flush: 'write-through' });
@@ -39,7 +39,7 @@ describe('durability requests', () => {
     await cache.close();
   });
 
-  it('resolves checkpoint() only after one fsynced batch', async () => {
+  it('resolves checkpoint() only after one batch that asks the backend for sync: true', async () => {
     const cache = await openCache({ backend: { type: 'memory' }, handleExit: false });
     const f = cache.memoize('cp', (x: number) => x * 2, { flush: 'manual' });
     await f(1);
@@ -49,7 +49,7 @@ describe('durability requests', () => {
     await cache.close();
   });
 
-  it('resolves save() only after an fsynced write of the state', async () => {
+  it('resolves save() only after a write of the state that asks the backend for sync: true', async () => {
     const cache = await openCache({ backend: { type: 'memory' }, handleExit: false });
     const writes = recordWrites(cache);
     let seen: { keys: string[]; sync: boolean }[] = [];
