@@ -13,6 +13,8 @@
  * - `BACKEND`: the storage backend failed (disk, server, network).
  * - `INVALID_ARGUMENT`: an API was called with an argument of the wrong kind.
  * - `NO_CALL`: `currentCall()` was used outside a memoized function.
+ *
+ * @category Errors
  */
 export type ErrorCode =
   | 'CLOSED'
@@ -27,7 +29,11 @@ export type ErrorCode =
   | 'INVALID_ARGUMENT'
   | 'NO_CALL';
 
-/** Options of {@link MemostrataError}. */
+/**
+ * Options of {@link MemostrataError}.
+ *
+ * @category Errors
+ */
 export interface MemostrataErrorOptions {
   /** The underlying error, kept for debugging. */
   cause?: unknown;
@@ -36,6 +42,8 @@ export interface MemostrataErrorOptions {
 /**
  * The one error class memostrata throws on purpose. Its `code` is stable; its
  * message says what happened and what to do about it.
+ *
+ * @category Errors
  */
 export class MemostrataError extends Error {
   /** A stable, machine-readable code. */
@@ -48,7 +56,11 @@ export class MemostrataError extends Error {
   }
 }
 
-/** True when `error` is a {@link MemostrataError}, optionally with the given code. */
+/**
+ * True when `error` is a {@link MemostrataError}, optionally with the given code.
+ *
+ * @category Errors
+ */
 export function isMemostrataError(error: unknown, code?: ErrorCode): error is MemostrataError {
   return error instanceof MemostrataError && (code === undefined || error.code === code);
 }

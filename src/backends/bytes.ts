@@ -7,11 +7,6 @@ export function assertBytes(value: unknown, what: string): asserts value is Uint
   }
 }
 
-/** Orders byte strings as unsigned bytes, shorter prefix first (LevelDB's order). */
-export function compareBytes(a: Uint8Array, b: Uint8Array): number {
-  return Buffer.compare(a, b);
-}
-
 /** A copy that shares no memory with `bytes`. */
 export function copyBytes(bytes: Uint8Array): Uint8Array {
   return Uint8Array.prototype.slice.call(bytes);

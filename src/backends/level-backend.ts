@@ -1,10 +1,10 @@
-import { existsSync, readdirSync, realpathSync, statSync } from 'node:fs';
-import { basename, dirname, join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { ClassicLevel } from 'classic-level';
 import { Database, type BatchOperation, type Manifest, type WriteOptions } from '../contract/database.js';
 import type { NormalizedRange } from '../contract/range.js';
 import { MemostrataError } from '../errors.js';
 import { assertBytes } from './bytes.js';
+import { canonicalLocation, describeHolder, directorySize, prepareStoreLocation, removeOwner, writeOwner } from './level-files.js';
 
 /** Options of {@link LevelBackend.open}. */
 export interface LevelBackendOptions {
@@ -52,7 +52,7 @@ const handles = new Map<string, SharedHandle>();
  * and a store held by another process fails to open with code `LOCKED`.
  */
 export class LevelBackend extends Database<Uint8Array, Uint8Array> {
-  readonly manifest: Manifest = { persistent: true, snapshots: true };
+  readonly manifest: Manifest = { persistent: true, snapshots: true, compact: true, repair: true };
 
   /** The absolute path of the store directory. */
   readonly path: string;
@@ -71,23 +71,32 @@ export class LevelBackend extends Database<Uint8Array, Uint8Array> {
   /**
    * Opens (creating if needed) the LevelDB store at `path`.
    *
+   * The directory is made here (parents too); while the store is open, a
+   * small `owner` file in it names this process, for the `LOCKED` message
+   * another process gets.
+   *
    * @throws MemostrataError `NOT_A_STORE` when the path is a file or a
-   *   non-empty directory that is not a LevelDB store; `LOCKED` when another
-   *   process holds it; `BACKEND` for any other failure.
+   *   non-empty directory that is not a LevelDB store; `CONFIG` when it lies
+   *   under a file or cannot be created; `LOCKED` when another process holds
+   *   it; `CORRUPT` when LevelDB finds it damaged; `BACKEND` for any other
+   *   failure (the cause, such as `EACCES`, in the message).
    */
   static async open(path: string, options: LevelBackendOptions = {}): Promise<LevelBackend> {
     const location = resolve(path);
     const canonicalPath = canonicalLocation(location);
     let handle = handles.get(canonicalPath);
     if (handle === undefined) {
-      assertStoreLocation(location);
+      prepareStoreLocation(location);
       const db: Level = new ClassicLevel<Uint8Array, Uint8Array>(location, {
         keyEncoding: 'view',
         valueEncoding: 'view',
         compression: options.compression ?? true,
         ...(options.writeBufferSize === undefined ? {} : { writeBufferSize: options.writeBufferSize }),
       });
-      const opening = db.open().catch((error: unknown) => Promise.reject(openError(location, error)));
+      const opening = db.open().then(
+        () => writeOwner(location),
+        (error: unknown) => Promise.reject(openError(location, error)),
+      );
       const created: SharedHandle = { canonicalPath, db, references: 0, opening };
       handles.set(canonicalPath, created);
       handle = created;
@@ -179,13 +188,33 @@ export class LevelBackend extends Database<Uint8Array, Uint8Array> {
     }
   }
 
+  /** Rewrites the files holding `range` to drop overwritten and deleted data (LevelDB `compactRange`). */
+  protected async _compact(range: NormalizedRange<Uint8Array>): Promise<void> {
+    // compactRange takes inclusive bounds; compacting a bound key too costs nothing.
+    const start = range.gte ?? range.gt ?? new Uint8Array([0x00]);
+    const end = range.lte ?? range.lt ?? new Uint8Array(64).fill(0xff);
+    await this.#call(() => this.#handle.db.compactRange(start, end));
+  }
+
   /**
-   * Rewrites the store's files to drop overwritten and deleted data. Slow on a
-   * large store; used by pruning and by tests that measure size on disk.
+   * LevelDB's RepairDB on the closed store, then opens it again on the same
+   * handle. RepairDB keeps every entry of every table block it can read and
+   * drops the blocks it cannot: entries are lost, never altered.
    */
-  async compact(): Promise<void> {
-    this.assertOpen();
-    await this.#call(() => this.#handle.db.compactRange(new Uint8Array([0x00]), new Uint8Array(64).fill(0xff)));
+  protected async _repair(): Promise<void> {
+    const { db } = this.#handle;
+    await this.#call(async () => {
+      await db.close();
+      try {
+        await ClassicLevel.repair(this.path);
+      } finally {
+        await db.open();
+      }
+    });
+  }
+
+  protected async _sizeOnDisk(): Promise<number> {
+    return directorySize(this.path);
   }
 
   protected async _close(): Promise<void> {
@@ -193,6 +222,8 @@ export class LevelBackend extends Database<Uint8Array, Uint8Array> {
     handle.references -= 1;
     if (handle.references > 0) return;
     if (handles.get(handle.canonicalPath) === handle) handles.delete(handle.canonicalPath);
+    // While the lock is still ours: a process that opens the store next writes its own.
+    removeOwner(this.path);
     await this.#call(() => handle.db.close());
   }
 
@@ -200,9 +231,54 @@ export class LevelBackend extends Database<Uint8Array, Uint8Array> {
     try {
       return await operation();
     } catch (error) {
-      throw new MemostrataError('BACKEND', `LevelDB at ${this.path} failed: ${(error as Error).message}`, { cause: error });
+      throw levelError(this.path, error);
     }
   }
+}
+
+/**
+ * The MemostrataError for a failed LevelDB operation on the store at `path`.
+ * LevelDB reports a damaged table block (`corrupted compressed block
+ * contents`, `bad entry in block`, a bad checksum) as a Corruption status,
+ * which classic-level gives code `LEVEL_CORRUPTION` (on the error or its
+ * cause): that is `CORRUPT`, so the Cache can treat it as a miss and
+ * `memostrata verify --fix` can salvage the rest. Anything else is `BACKEND`.
+ */
+export function levelError(path: string, error: unknown): MemostrataError {
+  if (error instanceof MemostrataError) return error;
+  const message = innermostMessage(error);
+  if (hasCode(error, 'LEVEL_CORRUPTION')) {
+    return new MemostrataError('CORRUPT', `The LevelDB store at ${path} is damaged (${message}); run \`memostrata verify --fix\` on it to salvage what can still be read.`, {
+      cause: error,
+    });
+  }
+  // LevelDB keeps a failed background write (a compaction on a full disk) and refuses every later
+  // write until the store is reopened, even once the cause is gone; classic-level cannot reset it.
+  const hint = /no space left|ENOSPC/i.test(message)
+    ? ' Free disk space; if writes still fail after that, close the cache and open it again (LevelDB keeps a failed background write until the store is reopened).'
+    : hasCode(error, 'LEVEL_IO_ERROR')
+      ? ' If it keeps failing once the cause is fixed, close the cache and open it again (LevelDB keeps a failed background write until the store is reopened).'
+      : '';
+  return new MemostrataError('BACKEND', `LevelDB at ${path} failed: ${message}.${hint}`, { cause: error });
+}
+
+/** Whether `error` or one of its causes has `code`. */
+function hasCode(error: unknown, code: string): boolean {
+  for (let current = error, depth = 0; current instanceof Error && depth < 5; current = current.cause, depth += 1) {
+    if ((current as { code?: unknown }).code === code) return true;
+  }
+  return false;
+}
+
+/**
+ * The message of the deepest cause: classic-level wraps the real failure
+ * (`ENOTDIR: not a directory, mkdir …`, `IO error: …: Permission denied`) in
+ * a "Database failed to open" error.
+ */
+function innermostMessage(error: unknown): string {
+  let current = error;
+  for (let depth = 0; current instanceof Error && current.cause instanceof Error && depth < 5; depth += 1) current = current.cause;
+  return current instanceof Error ? current.message.replace(/\.$/, '') : String(current);
 }
 
 function levelRange(range: NormalizedRange<Uint8Array>): Record<string, unknown> {
@@ -214,44 +290,23 @@ function levelRange(range: NormalizedRange<Uint8Array>): Record<string, unknown>
 }
 
 /**
- * `location` with every symlink resolved, also for a store not made yet (its
- * nearest existing ancestor is resolved). Two spellings of one directory must
- * share one handle: a second LevelDB handle on the same files keeps its own
- * memtable, and closing it drops the process's POSIX lock on the store.
+ * Backends that let many processes use one store at once, for the `LOCKED`
+ * message. LMDB (one machine) joins this list when its backend is built.
  */
-function canonicalLocation(location: string): string {
-  try {
-    return realpathSync.native(location);
-  } catch {
-    const parent = dirname(location);
-    return parent === location ? location : join(canonicalLocation(parent), basename(location));
-  }
-}
-
-/** Refuses a path that is a file, or a non-empty directory that LevelDB did not make. */
-function assertStoreLocation(location: string): void {
-  if (!existsSync(location)) return;
-  if (!statSync(location).isDirectory()) {
-    throw new MemostrataError('NOT_A_STORE', `${location} is a file, not a store directory; choose another path for the cache.`);
-  }
-  const names = readdirSync(location);
-  if (names.length > 0 && !names.includes('CURRENT')) {
-    throw new MemostrataError(
-      'NOT_A_STORE',
-      `${location} is a directory that holds other files, not a memostrata store; choose an empty or new path.`,
-    );
-  }
-}
+const SHARED_BACKENDS = ['Redis (`backend: { type: \'redis\', url }`)'];
 
 function openError(location: string, error: unknown): MemostrataError {
-  const cause = (error as { cause?: { code?: string } }).cause;
-  if (cause?.code === 'LEVEL_LOCKED') {
+  if (hasCode(error, 'LEVEL_LOCKED')) {
+    const holder = describeHolder(location);
     return new MemostrataError(
       'LOCKED',
-      `The store at ${location} is in use by another process. Wait for that process to finish (or stop it), or open a different path.`,
+      `The store at ${location} is in use by another process${holder === undefined ? '' : `: ${holder}`}. ` +
+        `Wait for that process to finish (or stop it), or open a different path. ` +
+        `A LevelDB store serves one process at a time; for parallel jobs on one store use ${SHARED_BACKENDS.join(' or ')}.`,
       { cause: error },
     );
   }
-  const code = cause?.code === 'LEVEL_CORRUPTION' ? 'CORRUPT' : 'BACKEND';
-  return new MemostrataError(code, `Could not open the LevelDB store at ${location}: ${(error as Error).message}`, { cause: error });
+  const code = hasCode(error, 'LEVEL_CORRUPTION') ? 'CORRUPT' : 'BACKEND';
+  const hint = code === 'CORRUPT' ? ' Run `memostrata verify --fix` on it to salvage what can still be read.' : '';
+  return new MemostrataError(code, `Could not open the LevelDB store at ${location}: ${innermostMessage(error)}.${hint}`, { cause: error });
 }

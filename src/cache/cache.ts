@@ -7,7 +7,11 @@ import { releaseOnExit, closeOnExit } from './exit-hooks.js';
 import { configError, MemoizedModule, type ModuleHost, type ModuleStats } from './memoized-module.js';
 import { openStore, type Store } from './store.js';
 
-/** Options of {@link Cache.memoize}. */
+/**
+ * Options of {@link Cache.memoize}.
+ *
+ * @category Cache
+ */
 export interface MemoizeOptions {
   /**
    * The module's version: part of every key, so bumping it turns the old
@@ -27,7 +31,11 @@ export interface MemoizeOptions {
   flush?: FlushPolicy;
 }
 
-/** What identifies a memoized function to the functions that depend on it. */
+/**
+ * What identifies a memoized function to the functions that depend on it.
+ *
+ * @category Cache
+ */
 export interface MemoizedIdentity {
   /** The module name. */
   readonly moduleName: string;
@@ -42,6 +50,8 @@ export interface MemoizedIdentity {
 /**
  * A memoized function: call it like the original (it always returns a
  * Promise). Equal arguments (by value, see the digest rules) hit the cache.
+ *
+ * @category Cache
  */
 export interface Memoized<A extends unknown[] = never[], R = unknown> extends MemoizedIdentity {
   (...args: A): Promise<Awaited<R>>;
@@ -53,7 +63,11 @@ export interface Memoized<A extends unknown[] = never[], R = unknown> extends Me
   clear(): Promise<void>;
 }
 
-/** What {@link Cache.stats} returns. */
+/**
+ * What {@link Cache.stats} returns.
+ *
+ * @category Cache
+ */
 export interface CacheStats {
   /** Per module name. */
   modules: Record<string, ModuleStats>;
@@ -63,6 +77,8 @@ export interface CacheStats {
  * A persistent memoization cache over one store. Get one from
  * {@link openCache}; wrap functions with {@link Cache.memoize}; make progress
  * durable with {@link Cache.checkpoint}; finish with {@link Cache.close}.
+ *
+ * @category Cache
  */
 export class Cache {
   readonly #store: Store;
@@ -287,6 +303,8 @@ export class Cache {
  * ```
  * @throws MemostrataError `CONFIG` for a wrong option (naming it), `LOCKED`
  *   when another process holds the store, `NOT_A_STORE`, `FORMAT_VERSION`.
+ *
+ * @category Cache
  */
 export function openCache(options?: CacheOptions): Promise<Cache> {
   return Cache.open(options);

@@ -4,7 +4,11 @@ import { MemostrataError } from '../errors.js';
 import { TypeRegistry } from '../layers/type-registry.js';
 import { closestName } from './closest-name.js';
 
-/** The embedded LevelDB store (the default). */
+/**
+ * The embedded LevelDB store (the default).
+ *
+ * @category Configuration
+ */
 export interface LevelBackendConfig {
   /** The embedded LevelDB backend. */
   type: 'level';
@@ -14,7 +18,11 @@ export interface LevelBackendConfig {
   sync?: boolean;
 }
 
-/** A store in process memory, gone when the process ends: for tests. */
+/**
+ * A store in process memory, gone when the process ends: for tests.
+ *
+ * @category Configuration
+ */
 export interface MemoryBackendConfig {
   /** The in-memory backend. */
   type: 'memory';
@@ -24,6 +32,8 @@ export interface MemoryBackendConfig {
  * A store on a Redis server, shared by every process and machine configured
  * with the same `url` and `prefix`. Durability is the server's persistence
  * setting; there is no `LOCKED`, since sharing is the point.
+ *
+ * @category Configuration
  */
 export interface RedisBackendConfig {
   /** A Redis server. */
@@ -34,7 +44,11 @@ export interface RedisBackendConfig {
   prefix?: string;
 }
 
-/** Which backend holds the store. */
+/**
+ * Which backend holds the store.
+ *
+ * @category Configuration
+ */
 export type BackendConfig = LevelBackendConfig | MemoryBackendConfig | RedisBackendConfig;
 
 /**
@@ -45,6 +59,8 @@ export type BackendConfig = LevelBackendConfig | MemoryBackendConfig | RedisBack
  *   and normal exit. A process killed without warning loses at most one interval.
  * - `'write-through'`: durable (fsync) before the memoized call returns.
  * - `'manual'`: only on `checkpoint()` or `close()` (and SIGINT, SIGTERM, normal exit).
+ *
+ * @category Configuration
  */
 export type FlushPolicy =
   | {
@@ -54,7 +70,11 @@ export type FlushPolicy =
   | 'write-through'
   | 'manual';
 
-/** Options of {@link openCache}; every field is optional. */
+/**
+ * Options of {@link openCache}; every field is optional.
+ *
+ * @category Configuration
+ */
 export interface CacheOptions {
   /** LevelDB store directory; shorthand for `backend: { type: 'level', path }`. Default `./.memostrata`. */
   path?: string;
@@ -93,10 +113,18 @@ export interface ResolvedCacheOptions {
   types: TypeRegistry | undefined;
 }
 
-/** The environment variable naming a JSON config file, read unless `configFile` is given; options given directly win over it. */
+/**
+ * The environment variable naming a JSON config file, read unless `configFile` is given; options given directly win over it.
+ *
+ * @category Configuration
+ */
 export const CONFIG_ENV = 'MEMOSTRATA_CONFIG';
 
-/** The default store directory. */
+/**
+ * The default store directory.
+ *
+ * @category Configuration
+ */
 export const DEFAULT_PATH = '.memostrata';
 
 const fileFields = new Set(['path', 'backend', 'flush', 'memoryBudget', 'handleExit']);

@@ -5,6 +5,8 @@ import { MemostrataError } from '../errors.js';
  * The memoized call that is running: lets a long computation save its
  * progress durably and pick it up again when the same call is started after
  * a crash. The saved state is removed once the call's result is stored.
+ *
+ * @category Cache
  */
 export interface CurrentCall {
   /** The module (memoized function) name. */
@@ -28,6 +30,8 @@ const running = new AsyncLocalStorage<CurrentCall>();
  * The memoized call this code runs inside.
  *
  * @throws MemostrataError `NO_CALL` outside a memoized function.
+ *
+ * @category Cache
  */
 export function currentCall(): CurrentCall {
   const call = running.getStore();

@@ -8,7 +8,11 @@ import { UUIDDatabase, type InternedValue } from '../layers/uuid-database.js';
 import type { FlushPolicy } from './config.js';
 import { runAsCall, type CurrentCall } from './current-call.js';
 
-/** Counters of one module, as {@link Cache.stats} reports them. */
+/**
+ * Counters of one module, as {@link Cache.stats} reports them.
+ *
+ * @category Cache
+ */
 export interface ModuleStats {
   /** Calls answered from the cache (memory or store). */
   hits: number;

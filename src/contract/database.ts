@@ -36,6 +36,20 @@ export interface Manifest {
   persistent: boolean;
   /** Iteration reads a consistent snapshot taken when it starts. */
   snapshots: boolean;
+  /**
+   * {@link Database.compact} gives the space of deleted and overwritten data
+   * back to the file system. Where it is absent or `false`, `compact()` is a
+   * no-op (nothing to give back, or the backend reclaims space itself).
+   * @default false
+   */
+  compact?: boolean;
+  /**
+   * {@link Database.repair} salvages a damaged store: what can still be read
+   * is kept, unreadable parts are dropped. Where it is absent or `false`,
+   * `repair()` rejects with `BACKEND`.
+   * @default false
+   */
+  repair?: boolean;
 }
 
 /** Whether a database can still be used. */
@@ -131,6 +145,40 @@ export abstract class Database<K, V> {
     return this.guardIteration(this._keys(normalizeRange(range, (key) => this.checkKey(key))));
   }
 
+  /**
+   * Gives the space of deleted and overwritten data in `range` back to the
+   * file system (LevelDB `compactRange`). A no-op unless the manifest says
+   * `compact`. Slow on a large range: meant for maintenance, after removals.
+   */
+  async compact(range: Range<K> = {}): Promise<void> {
+    this.assertOpen();
+    return this._compact(normalizeRange(range, (key) => this.checkKey(key)));
+  }
+
+  /**
+   * Salvages a damaged store in place: every entry that can still be read is
+   * kept, unreadable ones are dropped (LevelDB `RepairDB`). The database stays
+   * open. Nothing else may use the store meanwhile.
+   *
+   * @throws MemostrataError `BACKEND` when the manifest does not say `repair`.
+   */
+  async repair(): Promise<void> {
+    this.assertOpen();
+    if (this.manifest.repair !== true) {
+      throw new MemostrataError('BACKEND', `${this.constructor.name} cannot repair a store; remove the damaged entries instead (\`memostrata verify --fix\`).`);
+    }
+    return this._repair();
+  }
+
+  /**
+   * The bytes the store takes on disk, or `undefined` for a store that is not
+   * in files of its own (memory, a server).
+   */
+  async sizeOnDisk(): Promise<number | undefined> {
+    this.assertOpen();
+    return this._sizeOnDisk();
+  }
+
   /** Writes down whatever this database buffers. A no-op where nothing is buffered. */
   async flush(): Promise<void> {
     this.assertOpen();
@@ -189,6 +237,17 @@ export abstract class Database<K, V> {
   /** Hook of {@link Database.keys}; by default the keys of `_entries`. */
   protected async *_keys(range: NormalizedRange<K>): AsyncGenerator<K> {
     for await (const [key] of this._entries(range)) yield key;
+  }
+
+  /** Hook of {@link Database.compact}; by default there is nothing to give back. */
+  protected async _compact(_range: NormalizedRange<K>): Promise<void> {}
+
+  /** Hook of {@link Database.repair}, called only where the manifest says `repair`. */
+  protected async _repair(): Promise<void> {}
+
+  /** Hook of {@link Database.sizeOnDisk}; by default `undefined` (not in files). */
+  protected async _sizeOnDisk(): Promise<number | undefined> {
+    return undefined;
   }
 
   /** Hook of {@link Database.flush}; by default nothing is buffered. */

@@ -7,6 +7,8 @@ import { MemostrataError } from '../errors.js';
  *
  * @typeParam T - the class's instance type.
  * @typeParam P - the plain form.
+ *
+ * @category User types
  */
 export interface TypeDefinition<T = unknown, P = unknown> {
   /** A stable name, written into the store; never reuse one for another type. */
@@ -19,7 +21,11 @@ export interface TypeDefinition<T = unknown, P = unknown> {
   decode(plain: P): T;
 }
 
-/** The types that memostrata can key and store beyond its built-in ones. */
+/**
+ * The types that memostrata can key and store beyond its built-in ones.
+ *
+ * @category User types
+ */
 export class TypeRegistry {
   readonly #byName = new Map<string, TypeDefinition>();
   readonly #byClass = new Map<Function, TypeDefinition>();
@@ -61,7 +67,11 @@ export class TypeRegistry {
   }
 }
 
-/** The process-wide registry used unless a cache is given its own. */
+/**
+ * The process-wide registry used unless a cache is given its own.
+ *
+ * @category User types
+ */
 export const defaultTypes = new TypeRegistry();
 
 /**
@@ -78,6 +88,8 @@ export const defaultTypes = new TypeRegistry();
  *   decode: (p) => new Molecule(p.symbols, p.coords),
  * });
  * ```
+ *
+ * @category User types
  */
 export function registerType<T, P>(definition: TypeDefinition<T, P>): void {
   defaultTypes.register(definition);

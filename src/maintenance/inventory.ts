@@ -1,5 +1,3 @@
-import { readdirSync, statSync } from 'node:fs';
-import { join } from 'node:path';
 import { LevelBackend } from '../backends/level-backend.js';
 import type { Store } from '../cache/store.js';
 import { MemostrataError } from '../errors.js';
@@ -137,7 +135,7 @@ export async function storeSummary(store: Store, options: ProgressOptions = {}):
     formatVersion: typeof format === 'number' ? format : undefined,
     backend,
     location: store.location,
-    sizeOnDisk: store.backend instanceof LevelBackend ? directorySize(store.backend.path) : undefined,
+    sizeOnDisk: await store.backend.sizeOnDisk(),
     values,
     records,
     states,
@@ -179,15 +177,4 @@ export async function findRecord(store: Store, module: string, digestPrefix: str
     'INVALID_ARGUMENT',
     `${found.length} records of ${module} have a call digest starting with ${JSON.stringify(digestPrefix)}: ${shown.join(', ')}${more}. Give more digits.`,
   );
-}
-
-/** Σ of the sizes of the files under `dir`, recursively. */
-export function directorySize(dir: string): number {
-  let total = 0;
-  for (const entry of readdirSync(dir, { withFileTypes: true })) {
-    const path = join(dir, entry.name);
-    if (entry.isDirectory()) total += directorySize(path);
-    else if (entry.isFile()) total += statSync(path).size;
-  }
-  return total;
 }

@@ -1,4 +1,4 @@
-import { mkdirSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { utf8 } from '../../src/backends/bytes.js';
@@ -51,6 +51,31 @@ describe('LevelBackend between processes', () => {
     await release(child);
     const store = await open(path);
     for (let i = 0; i < 5; i += 1) expect(text(await store.get(utf8(`key-${i}`)))).toBe(`value-${i}`);
+  });
+
+  it('names the process holding the store and points to a backend for parallel jobs', async () => {
+    const path = join(tempDir(), 'store');
+    const { child, outcome } = await childOpening(path);
+    expect(outcome).toBe('ready');
+    const refusal = await open(path).then(
+      () => new Error('opened a store that another process holds'),
+      (error: unknown) => error,
+    );
+    expect(refusal).toMatchObject({ code: 'LOCKED' });
+    expect((refusal as Error).message).toContain(`process ${child.process.pid} on `);
+    expect((refusal as Error).message).toMatch(/parallel jobs.*Redis/);
+    await release(child);
+  });
+
+  it('removes its owner file when the last handle closes', async () => {
+    const path = join(tempDir(), 'store');
+    const first = await LevelBackend.open(path);
+    const second = await LevelBackend.open(path);
+    expect(existsSync(join(path, 'owner'))).toBe(true);
+    await first.close();
+    expect(existsSync(join(path, 'owner'))).toBe(true);
+    await second.close();
+    expect(existsSync(join(path, 'owner'))).toBe(false);
   });
 
   it('rejects a child process with LOCKED while this process holds the store', async () => {
@@ -138,6 +163,41 @@ describe('LevelBackend on a path that is not a store', () => {
     writeFileSync(join(path, 'thesis.tex'), '\\documentclass{article}');
     await expect(LevelBackend.open(path)).rejects.toMatchObject({ name: 'MemostrataError', code: 'NOT_A_STORE', message: expect.stringContaining(path) });
     expect(readdirSync(path)).toEqual(['thesis.tex']);
+  });
+
+  it('refuses a path under a regular file with CONFIG naming the file, creating nothing', async () => {
+    const file = join(tempDir(), 'afile.txt');
+    writeFileSync(file, 'text');
+    const refusal = LevelBackend.open(join(file, 'sub', 'store'));
+    await expect(refusal).rejects.toMatchObject({ name: 'MemostrataError', code: 'CONFIG', message: expect.stringContaining(`${file} is a file`) });
+  });
+
+  it('refuses a path it cannot create with CONFIG giving the reason', async () => {
+    // /sys refuses mkdir even to root, with EPERM.
+    await expect(LevelBackend.open('/sys/memostrata-nope/store')).rejects.toMatchObject({ code: 'CONFIG', message: expect.stringMatching(/\/sys\/memostrata-nope.*EPERM/) });
+  });
+
+  it('refuses /proc/nope with CONFIG instead of spinning forever', async () => {
+    // classic-level's recursive mkdir loops without end there: a hang shows as a child that never answers.
+    const { child, outcome } = await Promise.race([
+      childOpening('/proc/memostrata-nope'),
+      new Promise<never>((_, reject) => setTimeout(() => reject(new Error('opening /proc/memostrata-nope did not finish within 30 s')), 30_000)),
+    ]);
+    expect(outcome).toBe('open-failed CONFIG');
+    await child.exited;
+  });
+
+  it('puts the real cause of an open failure in the message', async () => {
+    const path = join(tempDir(), 'broken');
+    mkdirSync(path);
+    writeFileSync(join(path, 'CURRENT'), 'MANIFEST-000099\n');
+    const refusal = await LevelBackend.open(path).then(
+      () => new Error('opened a store whose manifest is missing'),
+      (error: unknown) => error as Error,
+    );
+    expect(refusal.message).toContain(path);
+    expect(refusal.message).not.toMatch(/Database failed to open/);
+    expect(refusal.message).toMatch(/MANIFEST-000099/);
   });
 
   it('opens an empty existing directory as a new store', async () => {

@@ -1,0 +1,144 @@
+import { existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { basename, dirname, join } from 'node:path';
+import { MemostrataError } from '../errors.js';
+
+/*
+ * The files of a LevelDB store directory that memostrata looks at itself:
+ * where the directory may be, who holds it, how big it is. LevelDB's own files
+ * (CURRENT, LOCK, *.ldb, …) are LevelDB's business.
+ */
+
+/** The file beside LOCK that names the process holding the store. */
+export const OWNER_FILE = 'owner';
+
+/** Who holds a store, as written in its {@link OWNER_FILE}. */
+export interface StoreOwner {
+  pid: number;
+  hostname: string;
+  /** ms since the epoch. */
+  since: number;
+}
+
+/**
+ * `location` with every symlink resolved, also for a store not made yet (its
+ * nearest existing ancestor is resolved). Two spellings of one directory must
+ * share one handle: a second LevelDB handle on the same files keeps its own
+ * memtable, and closing it drops the process's POSIX lock on the store.
+ */
+export function canonicalLocation(location: string): string {
+  try {
+    return realpathSync.native(location);
+  } catch {
+    const parent = dirname(location);
+    return parent === location ? location : join(canonicalLocation(parent), basename(location));
+  }
+}
+
+/**
+ * Makes sure `location` is a directory LevelDB may use, creating it (and its
+ * missing parents) one level at a time. classic-level creates it with a
+ * recursive `mkdir`, which spins forever on paths such as `/proc/nope`
+ * (Node retries the ENOENT there without end), so it must find the directory made.
+ *
+ * @throws MemostrataError `NOT_A_STORE` when the path is a file, or a non-empty
+ *   directory that LevelDB did not make; `CONFIG` when it lies under a file or
+ *   cannot be created (the reason, e.g. `EACCES`, is in the message).
+ */
+export function prepareStoreLocation(location: string): void {
+  if (existsSync(location)) {
+    if (!statSync(location).isDirectory()) {
+      throw new MemostrataError('NOT_A_STORE', `${location} is a file, not a store directory; choose another path for the cache.`);
+    }
+    const names = readdirSync(location);
+    if (names.length > 0 && !names.includes('CURRENT')) {
+      throw new MemostrataError(
+        'NOT_A_STORE',
+        `${location} is a directory that holds other files, not a memostrata store; choose an empty or new path.`,
+      );
+    }
+    return;
+  }
+  const missing: string[] = [];
+  let ancestor = location;
+  while (!existsSync(ancestor)) {
+    missing.unshift(ancestor);
+    const parent = dirname(ancestor);
+    if (parent === ancestor) break;
+    ancestor = parent;
+  }
+  if (existsSync(ancestor) && !statSync(ancestor).isDirectory()) {
+    throw new MemostrataError('CONFIG', `Cannot make a store at ${location}: ${ancestor} is a file, not a directory. Choose a path under a directory.`);
+  }
+  for (const directory of missing) {
+    try {
+      mkdirSync(directory);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'EEXIST' && statSync(directory).isDirectory()) continue;
+      const reason = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
+      throw new MemostrataError('CONFIG', `Cannot make a store at ${location}: creating ${directory} failed (${reason}). Choose a path in a directory you can write to.`, {
+        cause: error,
+      });
+    }
+  }
+}
+
+/** Writes this process into the store's owner file; best effort (a read-only store still opens). */
+export function writeOwner(location: string): void {
+  const owner: StoreOwner = { pid: process.pid, hostname: hostname(), since: Date.now() };
+  try {
+    writeFileSync(join(location, OWNER_FILE), `${JSON.stringify(owner)}\n`);
+  } catch {
+    // Only messages read it: a store that cannot take the file must still open.
+  }
+}
+
+/** Removes the owner file if this process wrote it. */
+export function removeOwner(location: string): void {
+  const owner = readOwner(location);
+  if (owner !== undefined && owner.pid === process.pid && owner.hostname === hostname()) rmSync(join(location, OWNER_FILE), { force: true });
+}
+
+/** The store's owner file, or `undefined` when it is missing or unreadable. */
+export function readOwner(location: string): StoreOwner | undefined {
+  try {
+    const owner = JSON.parse(readFileSync(join(location, OWNER_FILE), 'utf8')) as Partial<StoreOwner>;
+    if (typeof owner.pid !== 'number' || typeof owner.hostname !== 'string' || typeof owner.since !== 'number') return undefined;
+    return { pid: owner.pid, hostname: owner.hostname, since: owner.since };
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether process `pid` runs on this host (a process of another user counts as running). */
+export function processIsAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * "process 1234 on host x (since …)" for the holder named by the owner file,
+ * when that names a live process (a holder killed before it could write the
+ * file leaves an older owner's name behind); else `undefined`.
+ */
+export function describeHolder(location: string): string | undefined {
+  const owner = readOwner(location);
+  if (owner === undefined) return undefined;
+  if (owner.hostname === hostname() && !processIsAlive(owner.pid)) return undefined;
+  return `process ${owner.pid} on ${owner.hostname} (holding it since ${new Date(owner.since).toISOString()})`;
+}
+
+/** Σ of the sizes of the files under `dir`, recursively. */
+export function directorySize(dir: string): number {
+  let total = 0;
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) total += directorySize(path);
+    else if (entry.isFile()) total += statSync(path).size;
+  }
+  return total;
+}

@@ -1,0 +1,119 @@
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { utf8 } from '../../src/backends/bytes.js';
+import { LevelBackend } from '../../src/backends/level-backend.js';
+import { MemoryBackend } from '../../src/backends/memory-backend.js';
+import { smashMiddle } from '../fixtures/bit-rot.js';
+import { removeTempDirs, tempDir } from '../helpers/temp-dir.js';
+
+const COUNT = 3000;
+const keyOf = (i: number) => utf8(`key-${String(i).padStart(5, '0')}`);
+const valueOf = (i: number) => `value ${i} `.repeat(20);
+const text = (value: Uint8Array | undefined) => (value === undefined ? undefined : Buffer.from(value).toString('utf8'));
+
+const opened: LevelBackend[] = [];
+async function open(path: string): Promise<LevelBackend> {
+  const store = await LevelBackend.open(path);
+  opened.push(store);
+  return store;
+}
+afterEach(async () => {
+  await Promise.all(opened.splice(0).map((store) => store.close()));
+});
+afterAll(removeTempDirs);
+
+/** A closed store of COUNT entries in table files, with one compressed block zeroed in the middle. */
+async function damagedStore(): Promise<string> {
+  const path = join(tempDir(), 'store');
+  const store = await LevelBackend.open(path);
+  for (let i = 0; i < COUNT; i += 1) await store.put(keyOf(i), utf8(valueOf(i)));
+  await store.compact();
+  await store.close();
+  smashMiddle(path);
+  return path;
+}
+
+/** Reads every key; returns the indices whose read failed, with the error. */
+async function readAll(store: LevelBackend): Promise<{ failed: number[]; errors: unknown[] }> {
+  const failed: number[] = [];
+  const errors: unknown[] = [];
+  for (let i = 0; i < COUNT; i += 1) {
+    try {
+      expect(text(await store.get(keyOf(i)))).toBe(valueOf(i));
+    } catch (error) {
+      failed.push(i);
+      errors.push(error);
+    }
+  }
+  return { failed, errors };
+}
+
+describe('LevelBackend on a store with a damaged table block', () => {
+  it('rejects reads of the damaged block with CORRUPT, naming the store and verify --fix', async () => {
+    const path = await damagedStore();
+    const store = await open(path);
+    const { failed, errors } = await readAll(store);
+    expect(failed.length).toBeGreaterThan(0);
+    expect(failed.length).toBeLessThan(COUNT / 10);
+    for (const error of errors) {
+      expect(error).toMatchObject({ name: 'MemostrataError', code: 'CORRUPT', message: expect.stringContaining(path) });
+      expect((error as Error).message).toContain('memostrata verify --fix');
+    }
+  });
+
+  it('rejects an iteration that reaches the damaged block with CORRUPT', async () => {
+    const store = await open(await damagedStore());
+    const iterate = async () => {
+      for await (const _ of store.entries()) continue;
+    };
+    await expect(iterate()).rejects.toMatchObject({ code: 'CORRUPT' });
+  });
+
+  it('repair() keeps every readable entry unchanged, drops the damaged block, and leaves the store open', async () => {
+    const path = await damagedStore();
+    const store = await open(path);
+    const { failed } = await readAll(store);
+    await store.repair();
+
+    const kept = new Map<string, string>();
+    for await (const [key, value] of store.entries()) kept.set(text(key)!, text(value)!);
+    for (let i = 0; i < COUNT; i += 1) {
+      const key = text(keyOf(i))!;
+      if (failed.includes(i)) expect(kept.get(key)).toBeUndefined();
+      else expect(kept.get(key)).toBe(valueOf(i));
+    }
+    expect(kept.size).toBe(COUNT - failed.length);
+    await store.put(utf8('written after repair'), utf8('yes'));
+    expect(text(await store.get(utf8('written after repair')))).toBe('yes');
+  });
+
+  it('says in the manifest that it can compact and repair', async () => {
+    const store = await open(join(tempDir(), 'store'));
+    expect(store.manifest).toMatchObject({ compact: true, repair: true });
+  });
+});
+
+describe('compact', () => {
+  it('gives the space of deleted values back to the file system on LevelDB', async () => {
+    const store = await open(join(tempDir(), 'store'));
+    for (let i = 0; i < 200; i += 1) await store.put(keyOf(i), randomBytes(100_000));
+    await store.compact();
+    for (let i = 0; i < 200; i += 1) await store.delete(keyOf(i));
+    const before = (await store.sizeOnDisk())!;
+    expect(before).toBeGreaterThan(200 * 100_000);
+    await store.compact({ gte: keyOf(0), lte: keyOf(199) });
+    expect(await store.sizeOnDisk()).toBeLessThan(before / 10);
+  });
+
+  it('is a no-op in memory, where nothing is on disk and nothing can be repaired', async () => {
+    const store = new MemoryBackend();
+    await store.put(keyOf(1), utf8('kept'));
+    await store.compact();
+    expect(text(await store.get(keyOf(1)))).toBe('kept');
+    expect(await store.sizeOnDisk()).toBeUndefined();
+    expect(store.manifest.repair ?? false).toBe(false);
+    await expect(store.repair()).rejects.toMatchObject({ code: 'BACKEND' });
+    await store.close();
+  });
+});
