@@ -2,48 +2,12 @@ import { Redis } from 'ioredis';
 import { Database, type BatchOperation, type Manifest } from '../contract/database.js';
 import type { NormalizedRange } from '../contract/range.js';
 import { MemostrataError } from '../errors.js';
+import { BackendLimitError, BackendUnreachableError } from './backend-errors.js';
 import { assertBytes, copyBytes } from './bytes.js';
-import { batchScript, pageScript } from './redis-scripts.js';
+import { resolveRedisOptions, type RedisBackendOptions, type ResolvedRedisOptions } from './redis-options.js';
+import { batchScript, initializeFormatScript, pageScript } from './redis-scripts.js';
 
-/** Options of {@link RedisBackend.open}. */
-export interface RedisBackendOptions {
-  /**
-   * The server: `redis://[[user]:password@]host[:port][/db]`, or `rediss://`
-   * for TLS. Default `redis://127.0.0.1:6379`.
-   */
-  url?: string;
-  /**
-   * Namespace of the store in the server's keyspace: it lives in the two Redis
-   * keys `<prefix>values` (a hash) and `<prefix>keys` (a sorted set). Stores
-   * with different prefixes share a server without seeing each other.
-   * Default `'memostrata:'`.
-   */
-  prefix?: string;
-  /** Milliseconds to wait for the server when connecting. Default 5000. */
-  connectTimeoutMs?: number;
-  /**
-   * Milliseconds a command may wait for its reply before it fails with
-   * `BACKEND`. Default 30000.
-   */
-  commandTimeoutMs?: number;
-  /**
-   * After an established connection is lost, milliseconds to keep trying to
-   * reconnect (operations meanwhile fail at once with `BACKEND`). After that
-   * the backend stays disconnected. `0` never reconnects. Default 10000.
-   */
-  reconnectForMs?: number;
-  /**
-   * Entries read by one atomic page of an iteration. A range with at most this
-   * many entries is read as one consistent snapshot. Default 1000.
-   */
-  pageSize?: number;
-}
-
-/** The default server URL. */
-export const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
-
-/** The default keyspace prefix. */
-export const DEFAULT_REDIS_PREFIX = 'memostrata:';
+export { DEFAULT_REDIS_PREFIX, DEFAULT_REDIS_URL, type RedisBackendOptions } from './redis-options.js';
 
 /*
  * ioredis hands out reply Buffers that are views into its socket chunks: every
@@ -55,9 +19,18 @@ export const DEFAULT_REDIS_PREFIX = 'memostrata:';
 interface ScriptCommands {
   memostrataBatch(values: Buffer, keys: Buffer, ...args: Buffer[]): Promise<number>;
   memostrataPageBuffer(values: Buffer, keys: Buffer, min: Buffer, max: Buffer, reverse: string, count: number): Promise<(Buffer | null | false)[]>;
+  memostrataInitializeFormatBuffer(values: Buffer, keys: Buffer, key: Buffer, value: Buffer): Promise<Buffer | null>;
 }
 
 type Connection = Redis & ScriptCommands;
+
+/** The size limits a write is checked against before it is sent. */
+export interface RedisWriteLimits {
+  /** Largest key or value, in bytes. */
+  readonly maxValueBytes: number;
+  /** Largest batch (one atomic command), in bytes, framing included. */
+  readonly maxBatchBytes: number;
+}
 
 /**
  * A backend on a Redis server (through ioredis), shared by every process and
@@ -66,7 +39,8 @@ type Connection = Redis & ScriptCommands;
  * Values live in one Redis hash and keys in a sorted set of score 0, whose
  * `ZRANGEBYLEX` order is unsigned byte order: the same order as LevelDB.
  * Writes, batches included, run as one Lua script each, so a batch is
- * applied whole or not at all.
+ * applied whole or not at all. A write over {@link RedisWriteLimits} is
+ * refused with `BACKEND` before anything is sent.
  *
  * Redis has no snapshots: an iteration reads pages of
  * {@link RedisBackendOptions.pageSize} entries, each page atomically, and
@@ -79,11 +53,15 @@ type Connection = Redis & ScriptCommands;
  * `{ sync: true }` adds nothing. What survives a server crash depends on its
  * persistence settings (`appendonly yes` with `appendfsync always` loses
  * nothing acknowledged, `everysec` up to a second, RDB snapshots alone
- * everything since the last snapshot). `WAIT`/`WAITAOF` are not issued.
+ * everything since the last snapshot). `WAIT`/`WAITAOF` are not issued. A
+ * server that restarts empty is written to as a new store: the backend keeps
+ * no view of what the server holds.
  *
- * A connection lost after opening is retried for `reconnectForMs`; meanwhile
- * operations reject with `BACKEND` at once instead of queueing, and an idle
- * connection does not keep the process alive.
+ * While the server cannot be reached or does not answer, operations reject
+ * with `BACKEND` (the cause a {@link BackendUnreachableError}) at once or
+ * after `commandTimeoutMs`, never later; the backend reconnects by itself
+ * (see {@link RedisBackendOptions.reconnectForMs}), and an idle connection
+ * does not keep the process alive. `close()` takes at most `closeTimeoutMs`.
  *
  * Many processes share one store on purpose, so there is no `LOCKED`: two
  * processes that write the same call write the same content-addressed values.
@@ -95,68 +73,81 @@ export class RedisBackend extends Database<Uint8Array, Uint8Array> {
   readonly url: string;
   /** The keyspace prefix. */
   readonly prefix: string;
+  /** What a write may send: the options' limits, lowered to the server's own where it lets us read them. */
+  readonly limits: RedisWriteLimits;
   readonly #redis: Connection;
+  readonly #options: ResolvedRedisOptions;
   readonly #valuesKey: Buffer;
   readonly #keysKey: Buffer;
-  readonly #pageSize: number;
   readonly #lastError: { current: Error | undefined };
+  /** The format record every batch writes first if it finds the keyspace empty (see {@link RedisBackend.initializeFormat}). */
+  #formatRecord: [Buffer, Buffer] = [EMPTY, EMPTY];
   /** Operations waiting for the server; the socket holds the process open only while there are some. */
   #pending = 0;
+  #closed = false;
 
-  private constructor(redis: Connection, url: string, prefix: string, pageSize: number, lastError: { current: Error | undefined }) {
+  private constructor(redis: Connection, options: ResolvedRedisOptions, limits: RedisWriteLimits, lastError: { current: Error | undefined }) {
     super();
     this.#redis = redis;
-    this.url = url;
-    this.prefix = prefix;
-    this.#valuesKey = Buffer.from(`${prefix}values`, 'utf8');
-    this.#keysKey = Buffer.from(`${prefix}keys`, 'utf8');
-    this.#pageSize = pageSize;
+    this.#options = options;
+    this.url = options.endpoint.shownUrl;
+    this.prefix = options.prefix;
+    this.limits = limits;
+    this.#valuesKey = Buffer.from(`${options.prefix}values`, 'utf8');
+    this.#keysKey = Buffer.from(`${options.prefix}keys`, 'utf8');
     this.#lastError = lastError;
     // An idle connection must not keep the process alive: a program that ends
     // without close() still reaches 'beforeExit', where the Cache flushes.
-    redis.on('ready', () => this.#holdProcess(this.#pending > 0));
-    this.#holdProcess(false);
+    // Each reconnect makes a new socket, ref'd by default: set it once it is connected.
+    redis.on('connect', () => this.#holdProcess());
+    redis.on('ready', () => this.#holdProcess());
+    this.#holdProcess();
   }
 
   /**
    * Connects to the server and checks that the keys under `prefix` are a
    * memostrata keyspace (or free). Fails fast: an unreachable server is
-   * reported after one attempt, within `connectTimeoutMs`.
+   * reported after one attempt, and opening never takes longer than
+   * `connectTimeoutMs`.
    *
-   * @throws MemostrataError `BACKEND` when the server cannot be reached;
-   *   `NOT_A_STORE` when the keys under the prefix hold other data;
-   *   `INVALID_ARGUMENT` for a malformed option.
+   * @throws MemostrataError `BACKEND` when the server cannot be reached or
+   *   does not answer; `NOT_A_STORE` when the keys under the prefix hold other
+   *   data; `CONFIG` for a malformed option, a URL the server refuses
+   *   (credentials) or a database it does not have.
    */
   static async open(options: RedisBackendOptions = {}): Promise<RedisBackend> {
-    const url = options.url ?? DEFAULT_REDIS_URL;
-    const shownUrl = maskPassword(url);
-    const prefix = options.prefix ?? DEFAULT_REDIS_PREFIX;
-    if (typeof prefix !== 'string') throw new MemostrataError('INVALID_ARGUMENT', `The Redis prefix must be a string; got ${typeof prefix}.`);
-    const connectTimeout = positive(options.connectTimeoutMs ?? 5000, 'connectTimeoutMs');
-    const commandTimeout = positive(options.commandTimeoutMs ?? 30_000, 'commandTimeoutMs');
-    const reconnectForMs = nonNegative(options.reconnectForMs ?? 10_000, 'reconnectForMs');
-    const pageSize = positive(options.pageSize ?? 1000, 'pageSize');
+    const resolved = resolveRedisOptions(options, 'RedisBackend option ');
+    const { endpoint, connectTimeoutMs, reconnectForMs } = resolved;
 
     let everReady = false;
     let lostAt = 0;
     const lastError: { current: Error | undefined } = { current: undefined };
-    const redis = new Redis(url, {
+    const redis = new Redis({
+      host: endpoint.host,
+      port: endpoint.port,
+      db: endpoint.db,
+      ...(endpoint.username === undefined ? {} : { username: endpoint.username }),
+      ...(endpoint.password === undefined ? {} : { password: endpoint.password }),
+      ...(endpoint.tls ? { tls: {} } : {}),
       lazyConnect: true,
-      connectTimeout,
-      commandTimeout,
+      connectTimeout: connectTimeoutMs,
+      commandTimeout: resolved.commandTimeoutMs,
       // Fail rather than wait: a command issued while disconnected rejects at
       // once, and one in flight when the connection drops rejects then.
       enableOfflineQueue: false,
       maxRetriesPerRequest: 0,
       autoResendUnfulfilledCommands: false,
       retryStrategy: (attempt) => {
-        // Opening never retries; a lost connection is retried for a while.
+        // Opening never retries; a lost connection is retried for a while,
+        // then only when an operation asks for it (see #call).
         if (!everReady) return null;
         if (attempt === 1) lostAt = Date.now();
         if (Date.now() - lostAt >= reconnectForMs) return null;
         return Math.min(50 * 2 ** attempt, 1000);
       },
     }) as Connection;
+    // Every failure of the connection is an 'error' event: without this
+    // listener one would be thrown as an uncaught exception.
     redis.on('error', (error: Error) => {
       lastError.current = error;
     });
@@ -167,28 +158,57 @@ export class RedisBackend extends Database<Uint8Array, Uint8Array> {
     });
     redis.defineCommand('memostrataBatch', { lua: batchScript, numberOfKeys: 2 });
     redis.defineCommand('memostrataPage', { lua: pageScript, numberOfKeys: 2, readOnly: true });
+    redis.defineCommand('memostrataInitializeFormat', { lua: initializeFormatScript, numberOfKeys: 2 });
 
-    // One deadline for connecting, selecting the database and checking the keyspace:
-    // a server that accepts the connection but never answers must not stall openCache.
-    const deadline = setTimeout(() => redis.disconnect(), connectTimeout);
-    try {
+    const opening = (async () => {
       try {
         await redis.connect();
         // ioredis only reports a failed SELECT of the URL's database as an event: ask again, so that it fails here.
-        const db = redis.options.db ?? 0;
-        if (db !== 0) await redis.select(db);
+        if (endpoint.db !== 0) await redis.select(endpoint.db);
       } catch (error) {
-        throw connectError(shownUrl, lastError.current ?? (error as Error));
+        throw connectError(endpoint.shownUrl, lastError.current ?? (error as Error));
       }
-      const backend = new RedisBackend(redis, shownUrl, prefix, pageSize, lastError);
+      const limits = await serverLimits(redis, resolved);
+      const backend = new RedisBackend(redis, resolved, limits, lastError);
       await backend.#checkKeyspace();
       return backend;
+    })();
+    // One deadline for connecting, the handshake and the checks: a server that
+    // accepts the connection but never answers must not stall the open.
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        const reason = new Error(`no answer within connectTimeoutMs (${connectTimeoutMs} ms)`);
+        reject(connectError(endpoint.shownUrl, reason));
+      }, connectTimeoutMs);
+    });
+    try {
+      return await Promise.race([opening, deadline]);
     } catch (error) {
+      opening.catch(() => undefined);
       redis.disconnect();
       throw error;
     } finally {
-      clearTimeout(deadline);
+      clearTimeout(timer);
     }
+  }
+
+  /**
+   * Claims an empty keyspace for a store in one atomic step: when nothing is
+   * stored under the prefix, writes `value` at `key`. Returns what is stored
+   * at `key` afterwards (`undefined` when the keyspace holds other keys but
+   * not this one). From then on, every write that finds the keyspace empty
+   * (the server restarted without its data) writes this record first, in the
+   * same atomic step.
+   */
+  async initializeFormat(key: Uint8Array, value: Uint8Array): Promise<Uint8Array | undefined> {
+    this.assertOpen();
+    this.checkKey(key);
+    this.checkValue(value);
+    const record: [Buffer, Buffer] = [Buffer.from(key), Buffer.from(value)];
+    const stored = await this.#call(() => this.#redis.memostrataInitializeFormatBuffer(this.#valuesKey, this.#keysKey, ...record));
+    this.#formatRecord = record;
+    return stored === null ? undefined : copyBytes(stored);
   }
 
   protected checkKey(key: Uint8Array): void {
@@ -223,7 +243,8 @@ export class RedisBackend extends Database<Uint8Array, Uint8Array> {
   }
 
   protected async _batch(operations: readonly BatchOperation<Uint8Array, Uint8Array>[]): Promise<void> {
-    const args: Buffer[] = [];
+    this.#checkSizes(operations);
+    const args: Buffer[] = [...this.#formatRecord];
     for (const op of operations) {
       // Copies: the caller may change its buffers while the command is queued.
       if (op.type === 'put') args.push(PUT, Buffer.from(op.key), Buffer.from(op.value));
@@ -236,7 +257,7 @@ export class RedisBackend extends Database<Uint8Array, Uint8Array> {
     let bounds = lexBounds(range);
     let remaining = range.limit;
     while (remaining > 0) {
-      const count = Math.min(this.#pageSize, remaining);
+      const count = Math.min(this.#options.pageSize, remaining);
       const page = await this.#call(() =>
         this.#redis.memostrataPageBuffer(this.#valuesKey, this.#keysKey, bounds.min, bounds.max, range.reverse ? '1' : '0', count),
       );
@@ -259,7 +280,7 @@ export class RedisBackend extends Database<Uint8Array, Uint8Array> {
     let bounds = lexBounds(range);
     let remaining = range.limit;
     while (remaining > 0) {
-      const count = Math.min(this.#pageSize, remaining);
+      const count = Math.min(this.#options.pageSize, remaining);
       const page = await this.#call(() =>
         range.reverse
           ? this.#redis.zrevrangebylexBuffer(this.#keysKey, bounds.max, bounds.min, 'LIMIT', 0, count)
@@ -273,13 +294,15 @@ export class RedisBackend extends Database<Uint8Array, Uint8Array> {
   }
 
   protected async _close(): Promise<void> {
-    try {
-      await this.#call(() => this.#redis.quit());
-    } catch {
-      // Not connected (or the server went away): there is nothing to say goodbye to.
-    } finally {
-      this.#redis.disconnect();
+    this.#closed = true;
+    if (this.#redis.status === 'ready') {
+      // A polite QUIT, but never waiting on a server that stopped answering.
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const goodbye = this.#call(() => this.#redis.quit()).catch(() => undefined);
+      await Promise.race([goodbye, new Promise<void>((resolve) => (timer = setTimeout(resolve, this.#options.closeTimeoutMs)))]);
+      clearTimeout(timer);
     }
+    this.#redis.disconnect();
   }
 
   async #checkKeyspace(): Promise<void> {
@@ -294,39 +317,80 @@ export class RedisBackend extends Database<Uint8Array, Uint8Array> {
     }
   }
 
+  /** Refuses, before sending anything, a write the server would answer by dropping the connection. */
+  #checkSizes(operations: readonly BatchOperation<Uint8Array, Uint8Array>[]): void {
+    const { maxValueBytes, maxBatchBytes } = this.limits;
+    let total = ARGUMENT_FRAMING * 8 + this.#formatRecord[0].length + this.#formatRecord[1].length;
+    for (const op of operations) {
+      total += ARGUMENT_FRAMING * 2 + op.key.length;
+      const largest = op.type === 'put' ? (op.key.length > op.value.length ? op.key : op.value) : op.key;
+      if (largest.length > maxValueBytes) {
+        const what = largest === op.key ? 'key' : 'value';
+        throw this.#limitError(
+          `The ${what} at key ${describeKey(op.key)} is ${mebibytes(largest.length)}, over the Redis backend's limit of ${mebibytes(maxValueBytes)} per key or value (maxValueBytes, or the server's proto-max-bulk-len). It was not sent and nothing of this write was stored. Store a smaller result, or raise proto-max-bulk-len on the server and maxValueBytes.`,
+          { key: op.key, size: largest.length, limit: maxValueBytes },
+        );
+      }
+      if (op.type === 'put') total += ARGUMENT_FRAMING + op.value.length;
+    }
+    if (total > maxBatchBytes) {
+      throw this.#limitError(
+        `A write of ${operations.length} operations is ${mebibytes(total)}, over the Redis backend's limit of ${mebibytes(maxBatchBytes)} per atomic write (maxBatchBytes, or the server's client-query-buffer-limit). It was not sent and nothing of it was stored. Checkpoint more often, or raise client-query-buffer-limit on the server and maxBatchBytes.`,
+        { key: undefined, size: total, limit: maxBatchBytes },
+      );
+    }
+  }
+
+  #limitError(message: string, details: { key: Uint8Array | undefined; size: number; limit: number }): MemostrataError {
+    const cause = new BackendLimitError(message, details);
+    return new MemostrataError('BACKEND', `Redis at ${this.url} (prefix ${this.prefix}): ${message}`, { cause });
+  }
+
   async #call<T>(operation: () => Promise<T>): Promise<T> {
-    if (this.#pending++ === 0) this.#holdProcess(true);
+    // Past reconnectForMs nothing retries in the background: this operation
+    // fails at once, but starts an attempt so that a later one finds the server.
+    if (this.#redis.status === 'end' && !this.#closed) this.#redis.connect().catch(() => undefined);
+    this.#pending += 1;
+    this.#holdProcess();
     try {
       return await operation();
     } catch (error) {
       throw this.#backendError(error as Error);
     } finally {
-      if (--this.#pending === 0) this.#holdProcess(false);
+      this.#pending -= 1;
+      this.#holdProcess();
     }
   }
 
-  /** Refs or unrefs the socket, so that only a connection with work in flight keeps Node running. */
-  #holdProcess(hold: boolean): void {
-    const socket = this.#redis.stream as { ref?: () => void; unref?: () => void } | undefined;
-    if (hold) socket?.ref?.();
-    else socket?.unref?.();
+  /**
+   * Refs the socket while operations are in flight and unrefs it otherwise,
+   * so that only a connection with work to do keeps Node running. A socket
+   * still connecting is left alone: Node would queue one 'connect' listener
+   * per call (the listener leak of an outage); the 'connect' event sets it.
+   */
+  #holdProcess(): void {
+    const socket = this.#redis.stream as { pending?: boolean; ref?: () => void; unref?: () => void } | undefined;
+    if (socket === undefined || socket.pending !== false) return;
+    if (this.#pending > 0) socket.ref?.();
+    else socket.unref?.();
   }
 
   #backendError(error: Error): MemostrataError {
+    if (error instanceof MemostrataError) return error;
     const status = this.#redis.status;
     if (status !== 'ready' || isConnectionError(error)) {
       const reason = this.#lastError.current === undefined ? error.message : `${error.message}; ${this.#lastError.current.message}`;
-      return new MemostrataError(
-        'BACKEND',
-        `The Redis server at ${this.url} is unreachable (connection ${status}: ${reason}). Check that it is running; operations fail until it is back.`,
-        { cause: error },
-      );
+      const message = `The Redis server at ${this.url} is unreachable (connection ${status}: ${reason}). Check that it is running; operations fail until it is back, and the backend reconnects by itself.`;
+      return new MemostrataError('BACKEND', message, { cause: new BackendUnreachableError(message, { cause: error }) });
     }
     return new MemostrataError('BACKEND', `Redis at ${this.url} (prefix ${this.prefix}) failed: ${error.message}`, { cause: error });
   }
 }
 
 const PUT = Buffer.from('p');
+const EMPTY = Buffer.alloc(0);
+/** Bytes of RESP framing around one argument (`$<length>\r\n…\r\n`), rounded up. */
+const ARGUMENT_FRAMING = 16;
 const DEL = Buffer.from('d');
 const MIN = Buffer.from('-');
 const MAX = Buffer.from('+');
@@ -365,27 +429,6 @@ function isConnectionError(error: Error): boolean {
   );
 }
 
-/** `url` with its password, if any, replaced by `***`. */
-function maskPassword(url: string): string {
-  const parsed = typeof url === 'string' && URL.canParse(url) ? new URL(url) : undefined;
-  if (parsed === undefined || (parsed.protocol !== 'redis:' && parsed.protocol !== 'rediss:')) {
-    throw new MemostrataError('INVALID_ARGUMENT', `The Redis URL must look like redis://host:port (or rediss:// for TLS); got ${JSON.stringify(url)}.`);
-  }
-  if (parsed.password === '') return url;
-  parsed.password = '***';
-  return parsed.toString();
-}
-
-function positive(value: number, name: string): number {
-  if (typeof value === 'number' && Number.isFinite(value) && value > 0) return value;
-  throw new MemostrataError('INVALID_ARGUMENT', `RedisBackend option ${name} must be a positive number; got ${JSON.stringify(value)}.`);
-}
-
-function nonNegative(value: number, name: string): number {
-  if (typeof value === 'number' && Number.isFinite(value) && value >= 0) return value;
-  throw new MemostrataError('INVALID_ARGUMENT', `RedisBackend option ${name} must be a number >= 0; got ${JSON.stringify(value)}.`);
-}
-
 /** Why opening failed, in words that say what to do. */
 function connectError(shownUrl: string, reason: Error): MemostrataError {
   const message = reason.message;
@@ -396,4 +439,35 @@ function connectError(shownUrl: string, reason: Error): MemostrataError {
     return new MemostrataError('CONFIG', `The Redis server at ${shownUrl} has no such database (${message}); check the number at the end of backend.url.`, { cause: reason });
   }
   return new MemostrataError('BACKEND', `The Redis server at ${shownUrl} is unreachable or not answering (${message}). Start it, or point backend.url at a running server.`, { cause: reason });
+}
+
+/**
+ * The write limits: the options', lowered to the server's `proto-max-bulk-len`
+ * and `client-query-buffer-limit` when the server lets us read them (CONFIG
+ * is often disabled on managed servers; then the options stand).
+ */
+async function serverLimits(redis: Redis, options: ResolvedRedisOptions): Promise<RedisWriteLimits> {
+  const read = async (name: string): Promise<number> => {
+    try {
+      const reply = (await redis.config('GET', name)) as unknown;
+      const value = Array.isArray(reply) ? Number(reply[1]) : Number.NaN;
+      return Number.isSafeInteger(value) && value > 0 ? value : Infinity;
+    } catch {
+      return Infinity;
+    }
+  };
+  const [bulk, query] = await Promise.all([read('proto-max-bulk-len'), read('client-query-buffer-limit')]);
+  return { maxValueBytes: Math.min(options.maxValueBytes, bulk), maxBatchBytes: Math.min(options.maxBatchBytes, query) };
+}
+
+/** A key for a message: quoted text when it is printable ASCII, hex otherwise; long keys are cut. */
+function describeKey(key: Uint8Array): string {
+  const shown = key.subarray(0, 64);
+  const more = key.length > shown.length ? `… (${key.length} bytes)` : '';
+  const printable = shown.every((byte) => byte >= 0x20 && byte < 0x7f);
+  return printable ? `'${Buffer.from(shown).toString('latin1')}'${more}` : `0x${Buffer.from(shown).toString('hex')}${more}`;
+}
+
+function mebibytes(bytes: number): string {
+  return `${(bytes / 2 ** 20).toFixed(1)} MiB (${bytes} bytes)`;
 }

@@ -9,10 +9,18 @@
  */
 
 /**
- * Applies a batch. ARGV holds the operations in order: `p <key> <value>` or
- * `d <key>`. Both keys are type-checked before the first write, so the only
- * error that can stop the script half-way (a key of a foreign type) is ruled
- * out up front; and Redis refuses a script for lack of memory only before its
+ * Applies a batch. ARGV[1] and ARGV[2] are the key and bytes of the store's
+ * format record (both empty when the backend was opened without one); the
+ * rest are the operations in order: `p <key> <value>` or `d <key>`.
+ *
+ * When the keyspace is empty (a server restarted without persistence lost
+ * everything), the format record is written first, in the same atomic step:
+ * a process that was open across the restart never leaves keys behind
+ * without the record that says whose they are.
+ *
+ * Both keys are type-checked before the first write, so the only error that
+ * can stop the script half-way (a key of a foreign type) is ruled out up
+ * front; and Redis refuses a script for lack of memory only before its
  * first write. Either every operation is applied or none is.
  */
 export const batchScript = `
@@ -21,7 +29,11 @@ local keysType = redis.call('TYPE', KEYS[2])['ok']
 if (valuesType ~= 'hash' and valuesType ~= 'none') or (keysType ~= 'zset' and keysType ~= 'none') then
   return redis.error_reply('WRONGTYPE memostrata keys hold foreign data')
 end
-local i = 1
+if ARGV[1] ~= '' and valuesType == 'none' and keysType == 'none' then
+  redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+  redis.call('ZADD', KEYS[2], 0, ARGV[1])
+end
+local i = 3
 while i <= #ARGV do
   if ARGV[i] == 'p' then
     redis.call('HSET', KEYS[1], ARGV[i + 1], ARGV[i + 2])
@@ -34,6 +46,25 @@ while i <= #ARGV do
   end
 end
 return #ARGV
+`;
+
+/**
+ * Claims an empty keyspace for a store, in one atomic step: when neither key
+ * exists, writes the format record (ARGV[1] = its key, ARGV[2] = its bytes).
+ * Returns the format record's bytes as they are now, or nil when the
+ * keyspace holds other keys but no format record.
+ */
+export const initializeFormatScript = `
+local valuesType = redis.call('TYPE', KEYS[1])['ok']
+local keysType = redis.call('TYPE', KEYS[2])['ok']
+if (valuesType ~= 'hash' and valuesType ~= 'none') or (keysType ~= 'zset' and keysType ~= 'none') then
+  return redis.error_reply('WRONGTYPE memostrata keys hold foreign data')
+end
+if valuesType == 'none' and keysType == 'none' then
+  redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+  redis.call('ZADD', KEYS[2], 0, ARGV[1])
+end
+return redis.call('HGET', KEYS[1], ARGV[1])
 `;
 
 /**

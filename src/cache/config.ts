@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
+import { REDIS_OPTION_NAMES, checkRedisOptions, type RedisBackendOptions } from '../backends/redis-options.js';
 import { MemostrataError } from '../errors.js';
 import { TypeRegistry } from '../layers/type-registry.js';
 import { closestName } from './closest-name.js';
@@ -31,17 +32,15 @@ export interface MemoryBackendConfig {
 /**
  * A store on a Redis server, shared by every process and machine configured
  * with the same `url` and `prefix`. Durability is the server's persistence
- * setting; there is no `LOCKED`, since sharing is the point.
+ * setting; there is no `LOCKED`, since sharing is the point. The other
+ * options (timeouts, write limits) are those of {@link RedisBackendOptions},
+ * with the same defaults.
  *
  * @category Configuration
  */
-export interface RedisBackendConfig {
+export interface RedisBackendConfig extends RedisBackendOptions {
   /** A Redis server. */
   type: 'redis';
-  /** The server, `redis://[[user]:password@]host[:port][/db]` or `rediss://`. Default `redis://127.0.0.1:6379`. */
-  url?: string;
-  /** Namespace of the store in the server's keyspace. Default `'memostrata:'`. */
-  prefix?: string;
 }
 
 /**
@@ -238,15 +237,8 @@ function resolveBackend(options: CacheOptions, where: string): BackendConfig {
       return sync === undefined ? { type: 'level', path: levelPath } : { type: 'level', path: levelPath, sync };
     }
     case 'redis': {
-      checkFields(backend, new Set(['type', 'url', 'prefix']), where, 'backend.');
-      const { url, prefix } = backend;
-      if (url !== undefined && !(typeof url === 'string' && /^rediss?:\/\/./.test(url) && URL.canParse(url))) {
-        throw new MemostrataError('CONFIG', `${where}: backend.url must be a Redis URL such as redis://127.0.0.1:6379; got ${JSON.stringify(url)}.`);
-      }
-      if (prefix !== undefined && typeof prefix !== 'string') {
-        throw new MemostrataError('CONFIG', `${where}: backend.prefix must be a string such as 'memostrata:'; got ${JSON.stringify(prefix)}.`);
-      }
-      return { type: 'redis', ...(url === undefined ? {} : { url }), ...(prefix === undefined ? {} : { prefix }) };
+      checkFields(backend, new Set(['type', ...REDIS_OPTION_NAMES]), where, 'backend.');
+      return { type: 'redis', ...checkRedisOptions(backend, `${where}: backend.`) };
     }
     default:
       throw new MemostrataError(

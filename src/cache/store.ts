@@ -43,7 +43,7 @@ export async function openStore(config: BackendConfig, types: TypeRegistry = def
   const location = backend instanceof LevelBackend ? backend.path : backend instanceof RedisBackend ? `${backend.url} (prefix ${backend.prefix})` : 'memory';
   const serialized = new SerializedDB(backend, { types });
   try {
-    await checkFormat(serialized, location);
+    await checkFormat(serialized, backend, location);
   } catch (error) {
     await serialized.close();
     throw error;
@@ -58,14 +58,36 @@ async function openBackend(config: BackendConfig): Promise<Database<Uint8Array, 
     case 'memory':
       return new MemoryBackend();
     case 'redis':
-      return RedisBackend.open({ url: config.url, prefix: config.prefix });
+      return RedisBackend.open(config);
     default:
       return LevelBackend.open(config.path ?? '.memostrata', { sync: config.sync ?? false });
   }
 }
 
-async function checkFormat(db: SerializedDB, location: string): Promise<void> {
-  const version = await readFormat(db, location);
+/**
+ * A backend that many processes open at once: it claims an empty store in one
+ * atomic step, so that two processes starting together cannot each see the
+ * other's half-written start (a format record appearing between "no format
+ * record" and "is the store empty?").
+ */
+interface ClaimsEmptyStore {
+  /** When nothing is stored, writes `value` at `key`; returns what is at `key` afterwards. */
+  initializeFormat(key: Uint8Array, value: Uint8Array): Promise<Uint8Array | undefined>;
+}
+
+function claimsEmptyStore(backend: object): backend is ClaimsEmptyStore {
+  return typeof (backend as Partial<ClaimsEmptyStore>).initializeFormat === 'function';
+}
+
+async function checkFormat(db: SerializedDB, backend: Database<Uint8Array, Uint8Array>, location: string): Promise<void> {
+  let version = await readFormat(db, location);
+  if (version === undefined && claimsEmptyStore(backend)) {
+    // Also reached when the server lost everything (restarted without
+    // persistence): an emptied store starts again as a new one.
+    const stored = await backend.initializeFormat(formatKey, db.codec.encode(FORMAT_VERSION, 'the format version'));
+    version = stored === undefined ? undefined : decodeFormat(db, stored, location);
+    if (version === undefined) throw notAStore(location);
+  }
   if (version === FORMAT_VERSION) return;
   if (version !== undefined) {
     throw new MemostrataError(
@@ -73,10 +95,21 @@ async function checkFormat(db: SerializedDB, location: string): Promise<void> {
       `The store at ${location} has format version ${JSON.stringify(version)}; this memostrata reads version ${FORMAT_VERSION}. Upgrade memostrata, or use another path.`,
     );
   }
-  for await (const _ of db.keys({ limit: 1 })) {
-    throw new MemostrataError('NOT_A_STORE', `${location} holds data that memostrata did not write (no format version); choose an empty or new path.`);
-  }
+  // One process holds an embedded store, so nothing can come between these steps.
+  for await (const _ of db.keys({ limit: 1 })) throw notAStore(location);
   await db.put(formatKey, FORMAT_VERSION, { sync: true });
+}
+
+function notAStore(location: string): MemostrataError {
+  return new MemostrataError('NOT_A_STORE', `${location} holds data that memostrata did not write (no format version); choose an empty or new path.`);
+}
+
+function decodeFormat(db: SerializedDB, bytes: Uint8Array, location: string): unknown {
+  try {
+    return db.codec.decode(bytes);
+  } catch (error) {
+    throw new MemostrataError('NOT_A_STORE', `${location} is not a memostrata store: its format record does not decode.`, { cause: error });
+  }
 }
 
 async function readFormat(db: SerializedDB, location: string): Promise<unknown> {
