@@ -1,5 +1,6 @@
 import { Decoder, Encoder, Tag } from 'cbor-x';
 import { MemostrataError, isMemostrataError } from '../errors.js';
+import { checkObjectKeys, checkValueBytes, MAX_BIGINT_BYTES, MAX_NESTING_DEPTH, MAX_OBJECT_KEYS, MAX_VALUE_BYTES, tooDeep } from './limits.js';
 import { defaultTypes, type TypeRegistry } from './type-registry.js';
 import { classify, propertyPath, typedArrayClasses, unserializable, type ValueKind } from './value-kind.js';
 
@@ -87,13 +88,6 @@ const isWellFormed = (String.prototype as unknown as { isWellFormed: (this: stri
 
 const typedArrayConstructors = new Set<unknown>(Object.values(typedArrayClasses));
 
-/**
- * The deepest nesting of containers (arrays, objects, Maps, Sets, registered
- * values) that is stored. cbor-x itself overflows the stack near 1,500 levels;
- * this leaves room for the caller's own stack, and reading applies the same limit.
- */
-export const MAX_NESTING_DEPTH = 512;
-
 /** Returned encodings smaller than this are copied out of a much larger cbor-x buffer, so they do not pin it. */
 const SLAB_RETENTION_LIMIT = 1 << 20;
 
@@ -135,8 +129,9 @@ export class ValueCodec {
       bytes = encoder.encode(new WireBuilder(this.types, path, names).build(value));
     } catch (error) {
       if (isMemostrataError(error)) throw error;
-      throw new MemostrataError('UNSERIALIZABLE', `Cannot store ${path}: the CBOR encoder failed (${describeError(error)}). Nothing was stored.`, { cause: error });
+      throw new MemostrataError('UNSERIALIZABLE', `Cannot key or store ${path}: the CBOR encoder failed (${describeError(error)}). Nothing was stored.`, { cause: error });
     }
+    checkValueBytes(bytes.byteLength, path);
     for (const name of names) {
       this.#used.add(name);
       typeNames?.add(name);
@@ -214,12 +209,16 @@ class WireBuilder {
       case 'date':
         return new Tag(kind.value.getTime(), TAG.date);
       case 'typed-array':
+        this.#binary(kind.value.byteLength);
         return kind.value;
       case 'buffer':
+        this.#binary(kind.value.byteLength);
         return new Tag(kind.value, TAG.buffer);
       case 'dataview':
+        this.#binary(kind.value.byteLength);
         return new Tag(kind.value, TAG.dataView);
       case 'arraybuffer':
+        this.#binary(kind.value.byteLength);
         return new Tag(kind.value, TAG.arrayBuffer);
       case 'array': {
         const source = kind.value;
@@ -263,8 +262,14 @@ class WireBuilder {
     }
   }
 
+  /** Refuses one binary over the size limit before cbor-x copies it (the total is checked after encoding). */
+  #binary(byteLength: number): void {
+    if (byteLength > MAX_VALUE_BYTES) checkValueBytes(byteLength, this.#path());
+  }
+
   #object(source: Record<string, unknown>): unknown {
     const keys = Object.keys(source);
+    if (keys.length > MAX_OBJECT_KEYS) checkObjectKeys(keys.length, this.#path());
     if (keys.every((key) => key !== '__proto__' && isWellFormed.call(key))) {
       const wire: Record<string, unknown> = {};
       for (const key of keys) wire[key] = this.#step(key, source[key]);
@@ -301,7 +306,7 @@ class WireBuilder {
 
   #enter(container: object): void {
     if (this.#ancestors.has(container)) throw unserializable(this.#path(), 'a reference to a value that contains it (a cycle)');
-    if (this.#ancestors.size >= MAX_NESTING_DEPTH) throw unserializable(this.#path(), `nested more than ${MAX_NESTING_DEPTH} containers deep`);
+    if (this.#ancestors.size >= MAX_NESTING_DEPTH) throw tooDeep(this.#path());
     this.#ancestors.add(container);
   }
 
@@ -533,16 +538,23 @@ function checkTagContent(bytes: Uint8Array, position: number, tag: number, fail:
   const matches =
     expected === 'null' ? head === 0xf6 : expected === 'number' ? major === 0 || major === 1 || (head >= 0xf9 && head <= 0xfb) : major === expected;
   if (!matches) fail(`tag ${tag} wraps the wrong kind of item`);
+  if ((tag === TAG.bignum || tag === TAG.negativeBignum) && itemLength(bytes, position) > MAX_BIGINT_BYTES) {
+    fail(`a bigint of more than ${MAX_BIGINT_BYTES} bytes, which memostrata never writes,`);
+  }
   const elementSize = TYPED_ARRAY_TAG_SIZES.get(tag);
   if (elementSize !== undefined && elementSize > 1) {
-    const info = head & 0x1f;
-    let length = info;
-    if (info >= 24 && info <= 27) {
-      length = 0;
-      for (let i = 1; i <= 1 << (info - 24); i++) length = length * 256 + (bytes[position + i] ?? 0);
-    }
+    const length = itemLength(bytes, position);
     if (length % elementSize !== 0) fail(`typed array tag ${tag} holds ${length} bytes, not a multiple of ${elementSize}`);
   }
+}
+
+/** The length argument of the item head at `position` (already checked to fit in `bytes`). */
+function itemLength(bytes: Uint8Array, position: number): number {
+  const info = bytes[position]! & 0x1f;
+  if (info < 24 || info > 27) return info;
+  let length = 0;
+  for (let i = 1; i <= 1 << (info - 24); i++) length = length * 256 + (bytes[position + i] ?? 0);
+  return length;
 }
 
 function corrupt(what: string, cause?: unknown): MemostrataError {

@@ -1,4 +1,5 @@
 import { MemostrataError } from '../errors.js';
+import { checkArrayLength, checkBigint } from './limits.js';
 import type { TypeDefinition, TypeRegistry } from './type-registry.js';
 
 /** The typed-array classes memostrata supports, by name. */
@@ -58,6 +59,7 @@ export function classify(value: unknown, path: string, types: TypeRegistry): Val
     case 'number':
       return { kind: 'number', value };
     case 'bigint':
+      checkBigint(value, path);
       return { kind: 'bigint', value };
     case 'string':
       return { kind: 'string', value };
@@ -68,7 +70,10 @@ export function classify(value: unknown, path: string, types: TypeRegistry): Val
   }
   if (value === null) return { kind: 'null' };
   const object = value as object;
-  if (Array.isArray(object)) return { kind: 'array', value: object };
+  if (Array.isArray(object)) {
+    checkArrayLength(object.length, path);
+    return { kind: 'array', value: object };
+  }
   const prototype = Object.getPrototypeOf(object) as object | null;
   if (prototype === Object.prototype || prototype === null) {
     if (Object.getOwnPropertySymbols(object).length > 0) throw unserializable(path, 'an object with symbol keys');

@@ -1,7 +1,8 @@
 import { Encoder, Tag, encode as cborEncode } from 'cbor-x';
 import { describe, expect, it } from 'vitest';
 import { TypeRegistry } from '../../src/layers/type-registry.js';
-import { MAX_NESTING_DEPTH, ValueCodec } from '../../src/layers/value-codec.js';
+import { MAX_NESTING_DEPTH } from '../../src/layers/limits.js';
+import { ValueCodec } from '../../src/layers/value-codec.js';
 import { typedArrayClasses, type TypedArrayName } from '../../src/layers/value-kind.js';
 import { strictDeepEqual } from '../helpers/supported-values.js';
 import { Mesh, Point } from '../helpers/user-types.js';

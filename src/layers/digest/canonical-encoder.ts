@@ -1,5 +1,6 @@
 import type { XXHashAPI } from 'xxhash-wasm';
 import { MemostrataError, isMemostrataError } from '../../errors.js';
+import { checkObjectKeys, checkValueBytes, MAX_NESTING_DEPTH, MAX_OBJECT_KEYS, MAX_VALUE_BYTES, tooDeep } from '../limits.js';
 import type { TypeRegistry } from '../type-registry.js';
 import { classify, propertyPath, unserializable, type TypedArrayName } from '../value-kind.js';
 import { HashSink, LITTLE_ENDIAN_HOST } from './hash-sink.js';
@@ -63,6 +64,8 @@ const U64_MASK = (1n << 64n) - 1n;
  * placeholder instead, and the rare error is rewritten with the real path.
  */
 const PATH_PLACEHOLDER = '\u0000memostrata-path\u0000';
+/** How many steps an error message shows at each end of a very deep path. */
+const PATH_SHOWN = 10;
 
 /** How a child's path extends its parent's; `null` adds nothing (the encoded form of a registered type). */
 type Segment = number | string | null | EntrySegment;
@@ -135,6 +138,14 @@ export class CanonicalEncoder {
   readonly #segments: Segment[] = [];
   #deepest = 0;
   #rootPath = 'value';
+  /**
+   * Bytes the stored (CBOR) form of the current value may need beyond its
+   * canonical form: at most 3 per tagged or container value (a CBOR tag head
+   * where the canonical form has a one-byte tag) and per UTF-16 string.
+   */
+  #extra = 0;
+  /** An upper bound of the stored size of the last value digested (for tests). */
+  lastSizeBound = 0;
 
   constructor(hash: XXHashAPI, types: TypeRegistry) {
     this.#hash = hash;
@@ -147,7 +158,9 @@ export class CanonicalEncoder {
     const sink = this.#sinks[0] as HashSink;
     this.#rootPath = path;
     try {
+      const start = this.#beginValue();
       this.#encode(value, sink, 0);
+      this.#endValue(start);
       sink.finish();
     } catch (error) {
       sink.reset();
@@ -176,7 +189,9 @@ export class CanonicalEncoder {
       for (let i = 0; i < args.length; i++) {
         if (ignore.size > 0 && ignore.has(i)) continue;
         this.#rootPath = argumentPath(i);
+        const start = this.#beginValue();
         this.#encode(args[i], sink, 0);
+        this.#endValue(start);
         this.#ancestors.fill(undefined, 0, this.#deepest + 1);
         this.#deepest = 0;
       }
@@ -193,6 +208,26 @@ export class CanonicalEncoder {
     }
     sink.finish();
     return `#${sink.first.toString(16).padStart(16, '0')}${sink.second.toString(16).padStart(16, '0')}`;
+  }
+
+  /** Starts the size bound of a value: returns the bytes written so far. */
+  #beginValue(): number {
+    this.#extra = 0;
+    return this.#written();
+  }
+
+  /** Refuses the value begun at `start` if its stored form could exceed {@link MAX_VALUE_BYTES}. */
+  #endValue(start: number): void {
+    const bound = this.#written() - start + this.#extra;
+    this.lastSizeBound = bound;
+    if (bound > MAX_VALUE_BYTES) checkValueBytes(bound, this.#rootPath);
+  }
+
+  /** Bytes written to every sink, ever. Each byte of the canonical form goes to one sink once. */
+  #written(): number {
+    let total = 0;
+    for (const sink of this.#sinks) total += sink.counted + sink.pos;
+    return total;
   }
 
   /** Writes the digest of a {@link callKey} into `out` at `offset`. */
@@ -223,9 +258,15 @@ export class CanonicalEncoder {
     out.setBigUint64(offset + 8, sink.second);
   }
 
+  /** The path of the value at `depth`; a path hundreds of steps deep keeps only its two ends. */
   #pathAt(depth: number): string {
     let path = this.#rootPath;
     for (let i = 0; i < depth; i++) {
+      if (depth > PATH_SHOWN * 2 + 4 && i === PATH_SHOWN) {
+        path += `…(${depth - 2 * PATH_SHOWN} more)…`;
+        i = depth - PATH_SHOWN - 1;
+        continue;
+      }
       const segment = this.#segments[i] as Segment;
       if (segment === null) continue;
       if (typeof segment === 'number') path = `${path}[${segment}]`;
@@ -237,6 +278,7 @@ export class CanonicalEncoder {
 
   /** Registers `container` as the ancestor at `depth`, or throws if it already encloses itself. */
   #enter(container: object, depth: number): void {
+    if (depth >= MAX_NESTING_DEPTH) throw tooDeep(this.#pathAt(depth));
     const ancestors = this.#ancestors;
     for (let i = 0; i < depth; i++) {
       if (ancestors[i] === container) throw unserializable(this.#pathAt(depth), `a cycle back to ${this.#pathAt(i)}`);
@@ -264,6 +306,7 @@ export class CanonicalEncoder {
     }
     if (typeof value === 'string') return this.#string(value, sink);
     const kind = this.#classify(value, depth);
+    this.#extra += 3;
     switch (kind.kind) {
       case 'undefined':
         return sink.u8(Tag.UNDEFINED);
@@ -297,7 +340,9 @@ export class CanonicalEncoder {
       case 'object': {
         const object = kind.value;
         this.#enter(object, depth);
-        const keys = sortKeys(Object.keys(object));
+        const keys = Object.keys(object);
+        if (keys.length > MAX_OBJECT_KEYS) checkObjectKeys(keys.length, this.#pathAt(depth));
+        sortKeys(keys);
         sink.u8(Tag.OBJECT);
         sink.u32(keys.length);
         const segments = this.#segments;
@@ -342,6 +387,7 @@ export class CanonicalEncoder {
       }
       case 'typed-array': {
         const array = kind.value;
+        this.#checkBinary(array.byteLength, depth);
         sink.u8(Tag.TYPED_ARRAY);
         sink.u8(typedArrayCodes[kind.name]);
         sink.length64(array.byteLength);
@@ -351,10 +397,13 @@ export class CanonicalEncoder {
         return;
       }
       case 'buffer':
+        this.#checkBinary(kind.value.byteLength, depth);
         return this.#binary(Tag.BUFFER, kind.value, sink);
       case 'dataview':
+        this.#checkBinary(kind.value.byteLength, depth);
         return this.#binary(Tag.DATAVIEW, kind.value, sink);
       case 'arraybuffer':
+        this.#checkBinary(kind.value.byteLength, depth);
         sink.u8(Tag.ARRAYBUFFER);
         sink.length64(kind.value.byteLength);
         return sink.raw(new Uint8Array(kind.value));
@@ -376,6 +425,11 @@ export class CanonicalEncoder {
         return this.#encode(encoded, sink, depth + 1);
       }
     }
+  }
+
+  /** Refuses one binary over the size limit before hashing it (the whole value is checked at its end). */
+  #checkBinary(byteLength: number, depth: number): void {
+    if (byteLength > MAX_VALUE_BYTES) checkValueBytes(byteLength, this.#pathAt(depth));
   }
 
   #sinkBelow(sink: HashSink): HashSink {
@@ -463,6 +517,7 @@ export class CanonicalEncoder {
   }
 
   #utf16String(value: string, sink: HashSink): void {
+    this.#extra += 3;
     sink.u8(Tag.STRING_UTF16);
     sink.u32(value.length);
     for (let i = 0; i < value.length; i++) {

@@ -31,6 +31,12 @@ export class HashSink {
   readonly view: DataView;
   /** Next free byte of {@link bytes}. */
   pos = 0;
+  /**
+   * Bytes that left the scratch buffer (flushed, streamed or finished), ever:
+   * with {@link pos}, how many were written. The encoder bounds the size of a
+   * value's stored form with its growth.
+   */
+  counted = 0;
   /** Results of the last {@link finish}. */
   first = 0n;
   second = 0n;
@@ -74,6 +80,7 @@ export class HashSink {
       this.#streamB = this.#hash.create64(SEED_B);
     }
     if (this.pos > 0) {
+      this.counted += this.pos;
       const pending = this.bytes.subarray(0, this.pos);
       this.#streamA.update(pending);
       this.#streamB.update(pending);
@@ -134,6 +141,7 @@ export class HashSink {
       return;
     }
     this.flush();
+    this.counted += length;
     const streamA = this.#streamA as XXHash<bigint>;
     const streamB = this.#streamB as XXHash<bigint>;
     for (let offset = 0; offset < length; offset += STREAM_CHUNK) {
@@ -156,6 +164,7 @@ export class HashSink {
   finish(): void {
     if (this.#streamA === undefined || this.#streamB === undefined) {
       const input = this.bytes.subarray(0, this.pos);
+      this.counted += this.pos;
       this.first = this.#hash.h64Raw(input, SEED_A);
       this.second = this.#hash.h64Raw(input, SEED_B);
     } else {
