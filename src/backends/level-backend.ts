@@ -41,7 +41,7 @@ interface SharedHandle {
 /*
  * One LevelDB handle per path per process. A second ClassicLevel on the same
  * directory in one process fails, and LevelDB then silently drops the
- * cross-process LOCK (see DESIGN.md), so every LevelBackend on a path shares
+ * cross-process LOCK (LevelDB 1.20's lock code), so every LevelBackend on a path shares
  * one handle and the last one to close closes it.
  */
 const handles = new Map<string, SharedHandle>();
