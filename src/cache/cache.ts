@@ -1,10 +1,11 @@
-import { MemostrataError } from '../errors.js';
+import { MemostrataError, isMemostrataError } from '../errors.js';
 import { digestToHex } from '../layers/digest.js';
 import { assertModuleName } from '../layers/keys.js';
 import { PerModuleObjectDatabase, type PreparedFlush } from '../layers/per-module-object-database.js';
 import { resolveCacheOptions, resolveFlushPolicy, type CacheOptions, type FlushPolicy, type ResolvedCacheOptions } from './config.js';
 import { releaseOnExit, closeOnExit } from './exit-hooks.js';
-import { configError, MemoizedModule, type ModuleHost, type ModuleStats } from './memoized-module.js';
+import { didYouMean } from './closest-name.js';
+import { configError, MemoizedModule, type ModuleHost, type ModuleSettings, type ModuleStats, type SavedState } from './memoized-module.js';
 import { openStore, type Store } from './store.js';
 
 /**
@@ -30,6 +31,14 @@ export interface MemoizeOptions {
   /** When new results reach the store. Default: the cache's policy (`{ everyMs: 1000 }` unless set). */
   flush?: FlushPolicy;
 }
+
+/** The options {@link Cache.memoize} knows; any other is a `CONFIG` error (a typo would silently keep the defaults). */
+const MEMOIZE_OPTIONS: ReadonlySet<string> = new Set(['version', 'ignore', 'dependsOn', 'cacheErrors', 'flush']);
+
+/** How long `close()` keeps retrying to write pending results to a store that fails (ms). */
+const CLOSE_RETRY_MS = 10_000;
+/** The longest wait between retries of a failed background flush (ms). */
+const MAX_RETRY_MS = 30_000;
 
 /**
  * What identifies a memoized function to the functions that depend on it.
@@ -85,7 +94,12 @@ export class Cache {
   readonly #options: ResolvedCacheOptions;
   readonly #databases = new Map<string, PerModuleObjectDatabase>();
   readonly #modules = new Set<MemoizedModule>();
-  readonly #timers = new Map<MemoizedModule, NodeJS.Timeout>();
+  /** Pending background flushes: the timer and when it is due (ms since the epoch). */
+  readonly #timers = new Map<MemoizedModule, { timer: ReturnType<typeof setTimeout>; dueAt: number }>();
+  /** Consecutive failed background flushes per module, for the retry backoff. */
+  readonly #failures = new Map<MemoizedModule, number>();
+  /** The settings each module name was memoized with: one name, one function. */
+  readonly #settings = new Map<string, string>();
   readonly #host: ModuleHost;
   /** Every write to the store goes through this chain, one at a time. */
   #writes: Promise<unknown> = Promise.resolve();
@@ -95,13 +109,25 @@ export class Cache {
   private constructor(store: Store, options: ResolvedCacheOptions) {
     this.#store = store;
     this.#options = options;
+    const closing = (): boolean => this.#closing !== undefined;
     this.#host = {
       digester: store.digester,
       flushModule: (module, sync) => this.#flushModules([module], sync),
       scheduleFlush: (module, everyMs) => this.#scheduleFlush(module, everyMs),
+      flushDue: (module) => {
+        const pending = this.#timers.get(module);
+        return pending !== undefined && Date.now() >= pending.dueAt;
+      },
       serialize: (work) => this.#serialize(work),
       assertOpen: () => {
         this.#assertOpen();
+      },
+      get closing() {
+        return closing();
+      },
+      snapshot: (value, path) => {
+        const codec = store.serialized.codec;
+        return codec.decode(codec.encode(value, path));
       },
       saveState: (key, state) => this.#saveState(key, state),
       restoreState: (key) => this.#assertOpen().serialized.get(key),
@@ -139,6 +165,12 @@ export class Cache {
     this.#assertOpen();
     assertModuleName(name);
     if (typeof fn !== 'function') throw configError(name, 'the second argument must be the function to memoize.');
+    if (options === null || typeof options !== 'object') throw configError(name, 'options must be an object.');
+    for (const option of Object.keys(options)) {
+      if (!MEMOIZE_OPTIONS.has(option)) {
+        throw configError(name, `unknown option '${option}'${didYouMean(option, MEMOIZE_OPTIONS)}; the options are ${[...MEMOIZE_OPTIONS].join(', ')}.`);
+      }
+    }
     const version = options.version ?? '1';
     if (typeof version !== 'string' && typeof version !== 'number') throw configError(name, 'version must be a string or a number.');
     const ignore = options.ignore ?? [];
@@ -152,20 +184,17 @@ export class Cache {
     if (options.cacheErrors !== undefined && typeof options.cacheErrors !== 'boolean') throw configError(name, 'cacheErrors must be true or false.');
     const flush = resolveFlushPolicy(options.flush, `memoize('${name}') option flush`) ?? this.#options.flush;
     const deps = dependsOn.map((dep) => dep.fingerprint).sort().join(',');
-    const module = new MemoizedModule(
-      this.#host,
-      this.#databaseOf(name),
-      {
-        name,
-        version: String(version),
-        deps,
-        depIdentities: dependsOn.map((dep) => dep.identity).sort(),
-        ignore: new Set(ignore),
-        cacheErrors: options.cacheErrors ?? false,
-        flush,
-      },
-      fn as (...args: unknown[]) => unknown,
-    );
+    const settings: ModuleSettings = {
+      name,
+      version: String(version),
+      deps,
+      depIdentities: dependsOn.map((dep) => dep.identity).sort(),
+      ignore: new Set(ignore),
+      cacheErrors: options.cacheErrors ?? false,
+      flush,
+    };
+    this.#claimName(settings);
+    const module = new MemoizedModule(this.#host, this.#databaseOf(name), settings, fn as (...args: unknown[]) => unknown);
     this.#modules.add(module);
     const memoized = (...args: A): Promise<Awaited<R>> => module.call(args) as Promise<Awaited<R>>;
     return Object.assign(memoized, {
@@ -194,11 +223,8 @@ export class Cache {
     const modules: Record<string, ModuleStats> = {};
     for (const module of this.#modules) {
       const name = module.settings.name;
-      const sum = (modules[name] ??= { hits: 0, misses: 0, entries: module.db.size, computeMs: 0, savedMs: 0 });
-      sum.hits += module.stats.hits;
-      sum.misses += module.stats.misses;
-      sum.computeMs += module.stats.computeMs;
-      sum.savedMs += module.stats.savedMs;
+      const sum = (modules[name] ??= { hits: 0, misses: 0, entries: module.db.size, computeMs: 0, savedMs: 0, corrupt: 0, unstorable: 0 });
+      for (const counter of ['hits', 'misses', 'computeMs', 'savedMs', 'corrupt', 'unstorable'] as const) sum[counter] += module.stats[counter];
     }
     return { modules };
   }
@@ -222,9 +248,9 @@ export class Cache {
 
   async #close(): Promise<void> {
     try {
-      await this.#flushModules([...this.#modules], true);
+      await this.#finalFlush();
     } finally {
-      for (const timer of this.#timers.values()) clearTimeout(timer);
+      for (const { timer } of this.#timers.values()) clearTimeout(timer);
       this.#timers.clear();
       releaseOnExit(this);
       // A background flush may have queued behind the final one: let it settle before the layers close.
@@ -232,6 +258,45 @@ export class Cache {
       for (const db of this.#databases.values()) await db.close();
       await this.#store.proxy.close();
     }
+  }
+
+  /**
+   * The flush of close(): a store that fails to answer (a server restarting)
+   * is retried for a bounded time, then close() rejects with `BACKEND` saying
+   * how many results were not written.
+   */
+  async #finalFlush(): Promise<void> {
+    const deadline = Date.now() + CLOSE_RETRY_MS;
+    for (let wait = 100; ; wait = Math.min(wait * 2, 2000)) {
+      try {
+        return await this.#flushModules([...this.#modules], true);
+      } catch (error) {
+        if (!isMemostrataError(error, 'BACKEND')) throw error;
+        if (Date.now() + wait > deadline) {
+          throw new MemostrataError('BACKEND', `Closing the cache at ${this.location}: ${this.pendingWrites()} results could not be written (${error.message}).`, { cause: error });
+        }
+        await new Promise((resolve) => setTimeout(resolve, wait));
+      }
+    }
+  }
+
+  /** Remembers the settings a module name is memoized with; the same name again with other settings is a `CONFIG` error. */
+  #claimName(settings: ModuleSettings): void {
+    const described = JSON.stringify({
+      version: settings.version,
+      deps: settings.depIdentities,
+      ignore: [...settings.ignore].sort((a, b) => a - b),
+      cacheErrors: settings.cacheErrors,
+      flush: settings.flush,
+    });
+    const earlier = this.#settings.get(settings.name);
+    if (earlier !== undefined && earlier !== described) {
+      throw configError(
+        settings.name,
+        `this cache already memoizes '${settings.name}' with other settings (${earlier}; now ${described}). Two functions under one name would share entries: give each its own name.`,
+      );
+    }
+    this.#settings.set(settings.name, described);
   }
 
   #assertOpen(): Store {
@@ -251,6 +316,11 @@ export class Cache {
   /** Writes the dirty entries of `modules` in one batch, after any write already under way. */
   #flushModules(modules: MemoizedModule[], sync: boolean): Promise<void> {
     const databases = new Set(modules.map((module) => module.db));
+    for (const module of modules) {
+      // This flush writes what the module's timer was waiting for; later entries schedule their own.
+      clearTimeout(this.#timers.get(module)?.timer);
+      this.#timers.delete(module);
+    }
     return this.#serialize(async () => {
       const prepared: PreparedFlush[] = [];
       for (const db of databases) prepared.push(await db.prepareFlush());
@@ -275,17 +345,23 @@ export class Cache {
     if (this.#closing !== undefined || this.#timers.has(module)) return;
     const timer = setTimeout(() => {
       this.#timers.delete(module);
-      // A failed background flush keeps its entries dirty: the next checkpoint or close reports it.
-      this.#flushModules([module], false).catch(() => undefined);
+      this.#flushModules([module], false).then(
+        () => this.#failures.delete(module),
+        () => {
+          // A failed flush keeps its entries dirty; try again, backing off while the store is away.
+          const failures = (this.#failures.get(module) ?? 0) + 1;
+          this.#failures.set(module, failures);
+          this.#scheduleFlush(module, Math.min(everyMs * 2 ** failures, MAX_RETRY_MS));
+        },
+      );
     }, everyMs);
     // Background flushes never keep a finished process alive; exit hooks flush instead.
     timer.unref();
-    this.#timers.set(module, timer);
+    this.#timers.set(module, { timer, dueAt: Date.now() + everyMs });
   }
 
-  async #saveState(key: Uint8Array, state: unknown): Promise<void> {
+  async #saveState(key: Uint8Array, state: SavedState): Promise<void> {
     const store = this.#assertOpen();
-    store.digester.digest(state, 'state');
     await store.serialized.put(key, state, { sync: true });
   }
 }

@@ -1,12 +1,13 @@
 import { performance } from 'node:perf_hooks';
-import { MemostrataError } from '../errors.js';
+import { MemostrataError, isMemostrataError } from '../errors.js';
 import { digestToHex, type Digester } from '../layers/digest.js';
 import { stateKey } from '../layers/keys.js';
+import type { MemoRecord, StoredError } from '../layers/memo-record.js';
 import type { LiveEntry, NewEntry, PerModuleObjectDatabase } from '../layers/per-module-object-database.js';
-import type { MemoRecord, StoredError } from '../layers/proxy-object-database.js';
 import { UUIDDatabase, type InternedValue } from '../layers/uuid-database.js';
 import type { FlushPolicy } from './config.js';
 import { runAsCall, type CurrentCall } from './current-call.js';
+import { warnOnce } from '../warnings.js';
 
 /**
  * Counters of one module, as {@link Cache.stats} reports them.
@@ -24,6 +25,20 @@ export interface ModuleStats {
   computeMs: number;
   /** Compute time the hits saved: the original compute time of each hit entry (ms). */
   savedMs: number;
+  /** Stored entries found damaged or unreadable, and recomputed. */
+  corrupt: number;
+  /** Results returned to their callers but not stored, because they cannot be (see the `MEMOSTRATA_UNSTORABLE` warning). */
+  unstorable: number;
+}
+
+/** A call's saved progress as the store keeps it: the state, its checksum, and the compute time of the runs so far. */
+export interface SavedState {
+  /** What `currentCall().save()` was given. */
+  state: unknown;
+  /** Hex digest of `state`: a saved state that does not match it is damaged and not restored. */
+  check: string;
+  /** Compute time of every earlier run of the call (ms), so the record counts the whole computation. */
+  computeMs: number;
 }
 
 /** What a memoized module needs from the cache that owns it. */
@@ -34,15 +49,24 @@ export interface ModuleHost {
   flushModule(module: MemoizedModule, sync: boolean): Promise<void>;
   /** Asks for a flush of the module within `everyMs`. */
   scheduleFlush(module: MemoizedModule, everyMs: number): void;
+  /** Whether a flush of the module is overdue: its timer should have fired but timers are starved. */
+  flushDue(module: MemoizedModule): boolean;
   /** Throws `CLOSED` (naming the cache) once the cache is closed. */
   assertOpen(): void;
+  /** Whether `close()` has been called. */
+  readonly closing: boolean;
   /** Runs `work` in the cache's write queue, after any flush under way: for deletes that a flush must not undo. */
   serialize<T>(work: () => Promise<T>): Promise<T>;
+  /** A copy of a value, as storing and reading it back would give: what a miss computes on. */
+  snapshot(value: unknown, path: string): unknown;
   /** Durably stores a call's saved state. */
-  saveState(key: Uint8Array, state: unknown): Promise<void>;
+  saveState(key: Uint8Array, state: SavedState): Promise<void>;
   /** A call's saved state, or `undefined`. */
   restoreState(key: Uint8Array): Promise<unknown>;
 }
+
+/** How a shared run of a call ended, for its caller and every caller that joined it. */
+type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown };
 
 /** A module's settings, checked. */
 export interface ModuleSettings {
@@ -75,7 +99,7 @@ export class MemoizedModule {
   /** The module's in-memory layer (shared by every memoize() of the same name). */
   readonly db: PerModuleObjectDatabase;
   /** This process's counters. */
-  readonly stats: Omit<ModuleStats, 'entries'> = { hits: 0, misses: 0, computeMs: 0, savedMs: 0 };
+  readonly stats: Omit<ModuleStats, 'entries'> = { hits: 0, misses: 0, computeMs: 0, savedMs: 0, corrupt: 0, unstorable: 0 };
   /**
    * Digest of name, version, dependency identities and ignored positions: the
    * prefix of every call key, so a change to any of them makes every call a miss.
@@ -83,7 +107,7 @@ export class MemoizedModule {
   readonly identity: Uint8Array;
   readonly #host: ModuleHost;
   readonly #fn: (...args: unknown[]) => unknown;
-  readonly #inFlight = new Map<string, Promise<unknown>>();
+  readonly #inFlight = new Map<string, Promise<Outcome>>();
 
   constructor(host: ModuleHost, db: PerModuleObjectDatabase, settings: ModuleSettings, fn: (...args: unknown[]) => unknown) {
     this.#host = host;
@@ -110,20 +134,38 @@ export class MemoizedModule {
 
   /** Whether the call is stored, computing nothing. */
   async has(args: unknown[]): Promise<boolean> {
+    this.#host.assertOpen();
     const key = this.#host.digester.callKey(this.identity, args, this.settings.ignore);
     return this.db.contains(key, this.#callDigest(key));
   }
 
-  /** Forgets one call (and any saved state of an unfinished run of it). */
+  /**
+   * Forgets one call (and any saved state of an unfinished run of it). It
+   * applies to what was stored before it: a run that finishes after it is kept.
+   */
   async delete(args: unknown[]): Promise<void> {
+    this.#host.assertOpen();
     const key = this.#host.digester.callKey(this.identity, args, this.settings.ignore);
     const call = this.#callDigest(key);
-    await this.#host.serialize(() => this.db.deleteCall(key, call));
+    this.db.forgetCall(key);
+    await this.#host.serialize(() => this.db.deleteStoredCall(call));
+    await this.#afterDelete();
   }
 
-  /** Forgets every call of this module. */
+  /** Forgets every call of this module stored before it; a run that finishes after it is kept. */
   async clear(): Promise<void> {
-    await this.#host.serialize(() => this.db.clear());
+    this.#host.assertOpen();
+    this.db.forgetAll();
+    await this.#host.serialize(() => this.db.deleteStoredCalls());
+    await this.#afterDelete();
+  }
+
+  /** Results that finished after a delete began were written again by nobody yet: write them as their policy says. */
+  async #afterDelete(): Promise<void> {
+    if (this.db.dirtyCount === 0 || this.#host.closing) return;
+    const { flush } = this.settings;
+    if (flush === 'write-through') await this.#host.flushModule(this, true);
+    else if (flush !== 'manual') this.#host.scheduleFlush(this, flush.everyMs);
   }
 
   /** A stored error is replayed only by a module that caches errors; otherwise the call runs again. */
@@ -137,49 +179,90 @@ export class MemoizedModule {
   }
 
   #hit(entry: LiveEntry): Promise<unknown> {
+    this.#countHit(entry);
+    return entry.error === undefined ? Promise.resolve(entry.result) : Promise.reject(restoreError(entry.error));
+  }
+
+  #countHit(entry: LiveEntry): void {
     this.stats.hits += 1;
     this.stats.savedMs += entry.record.computeMs;
-    return entry.error === undefined ? Promise.resolve(entry.result) : Promise.reject(restoreError(entry.error));
   }
 
   #slowCall(key: string, args: unknown[]): Promise<unknown> {
     const running = this.#inFlight.get(key);
-    if (running !== undefined) return running;
-    const promise = this.#lookupOrCompute(key, this.#callDigest(key), args).finally(() => this.#inFlight.delete(key));
-    this.#inFlight.set(key, promise);
-    return promise;
+    if (running !== undefined) return running.then(settle);
+    let callTimeArgs: unknown[];
+    try {
+      // The caller may change its arguments as soon as this returns: key, stored inputs and
+      // the run all use their content as it is now.
+      callTimeArgs = this.#snapshot(args);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    const run = this.#lookupOrCompute(key, callTimeArgs).finally(() => this.#inFlight.delete(key));
+    this.#inFlight.set(key, run);
+    return run.then(settle);
   }
 
-  async #lookupOrCompute(key: string, call: string, args: unknown[]): Promise<unknown> {
+  /** The arguments with every keyed, mutable one copied; ignored ones (callbacks, pools) are passed as they are. */
+  #snapshot(args: unknown[]): unknown[] {
+    const { ignore } = this.settings;
+    return args.map((value, index) => (ignore.has(index) || isImmutable(value) ? value : this.#host.snapshot(value, `args[${index}]`)));
+  }
+
+  async #lookupOrCompute(key: string, args: unknown[]): Promise<Outcome> {
     // After close() memory is empty, so every call ends up here: say which cache is closed.
     this.#host.assertOpen();
-    const stored = await this.db.lookup(key, call);
-    if (stored !== undefined && this.#usable(stored)) return this.#hit(stored);
-    this.stats.misses += 1;
-    // UUIDs of the inputs as they are now: the function may change its arguments in place.
-    const inputs = this.#inputs(args);
-    const started = performance.now();
-    let result: unknown;
-    let thrown: unknown;
-    let error: StoredError | undefined;
-    const current = this.#currentCall(call);
+    const call = this.#callDigest(key);
+    let stored: LiveEntry | undefined;
+    let replacesStored = false;
     try {
-      result = await runAsCall(current, () => this.#fn(...args));
+      stored = await this.db.lookup(key, call);
+    } catch (error) {
+      // Damage, or a store out of reach, is never served and never fails the call: compute it.
+      if (!isMemostrataError(error, 'CORRUPT') && !isMemostrataError(error, 'BACKEND')) throw error;
+      this.#reportUnreadable(error);
+      replacesStored = error.code === 'CORRUPT';
+    }
+    if (stored !== undefined && this.#usable(stored)) {
+      this.#countHit(stored);
+      return stored.error === undefined ? { ok: true, value: stored.result } : { ok: false, error: restoreError(stored.error) };
+    }
+    this.stats.misses += 1;
+    // UUIDs of the inputs before the run: the function may change its arguments in place.
+    const inputs = this.#inputs(args);
+    const current = this.#currentCall(call);
+    const started = performance.now();
+    let outcome: Outcome;
+    try {
+      outcome = { ok: true, value: await runAsCall(current, () => this.#fn(...args)) };
     } catch (caught) {
-      if (!this.settings.cacheErrors) throw caught;
-      thrown = caught;
-      error = storedError(caught);
+      outcome = { ok: false, error: caught };
     }
     const computeMs = performance.now() - started;
     this.stats.computeMs += computeMs;
-    const entry = this.#newEntry(call, inputs, result, error, computeMs);
+    // A call that finishes after close() returns its result, but it is not stored.
+    if (this.#host.closing) return outcome;
+    if (!outcome.ok && !this.settings.cacheErrors) return outcome;
+    const entry = this.#newEntry(call, inputs, outcome, current.earlierMs + computeMs);
+    if (entry === undefined) return outcome;
     // A call that used its saved state has it removed in the flush that stores the result.
     if (current.used) entry.obsoleteKeys = [stateKey(this.settings.name, call)];
-    this.db.store(key, { ...entry, replacesStored: stored !== undefined });
+    this.db.store(key, { ...entry, replacesStored: replacesStored || stored !== undefined });
     await this.#afterStore();
     // The caller that ran the call gets the original error; later hits get an equivalent one.
-    if (error !== undefined) throw thrown;
-    return result;
+    return outcome;
+  }
+
+  /** Says once per module and kind that stored entries could not be read, and counts each. */
+  #reportUnreadable(error: MemostrataError): void {
+    if (error.code === 'CORRUPT') this.stats.corrupt += 1;
+    const what = error.code === 'CORRUPT' ? 'damaged entries in the store; they are recomputed and rewritten' : 'a store that cannot be reached; calls compute until it is back';
+    warnOnce(
+      `memostrata: module '${this.settings.name}' met ${what} (${error.message})`,
+      error.code === 'CORRUPT' ? 'MEMOSTRATA_CORRUPT' : 'MEMOSTRATA_UNREACHABLE',
+      this.settings.name,
+    );
   }
 
   #inputs(args: unknown[]): InternedValue[] {
@@ -191,7 +274,8 @@ export class MemoizedModule {
     return inputs;
   }
 
-  #newEntry(call: string, values: InternedValue[], result: unknown, error: StoredError | undefined, computeMs: number): NewEntry {
+  /** The entry to store for a finished call, or `undefined` when its result cannot be stored (it is still returned). */
+  #newEntry(call: string, values: InternedValue[], outcome: Outcome, computeMs: number): NewEntry | undefined {
     const inputs = values.map((value) => value.uuid);
     const record: MemoRecord = {
       module: this.settings.name,
@@ -205,43 +289,95 @@ export class MemoizedModule {
       hits: 0,
       lastHitAt: 0,
     };
-    if (error === undefined) {
-      // Digesting the result checks that it can be stored before anything is kept.
-      const value = interned(this.#host.digester.digest(result, 'result'), result);
-      record.result = value.uuid;
-      record.size = approximateSize(result);
-      values.push(value);
-    } else {
-      record.error = error;
+    if (!outcome.ok) {
+      record.error = storedError(outcome.error);
+      return { record, result: undefined, values };
     }
-    return { record, result, values };
+    let value: InternedValue;
+    try {
+      // Digesting the result checks that it can be stored before anything is kept.
+      value = interned(this.#host.digester.digest(outcome.value, 'result'), outcome.value);
+    } catch (error) {
+      if (!isMemostrataError(error, 'UNSERIALIZABLE')) throw error;
+      this.stats.unstorable += 1;
+      warnOnce(
+        `memostrata: a result of module '${this.settings.name}' cannot be stored, so it was returned but will be computed again next time: ${error.message} Register its class with registerType(), or return plain data.`,
+        'MEMOSTRATA_UNSTORABLE',
+        this.settings.name,
+      );
+      return undefined;
+    }
+    record.result = value.uuid;
+    record.size = approximateSize(outcome.value);
+    values.push(value);
+    return { record, result: outcome.value, values };
   }
 
+  /** Writes what the policy says now; a flush that is overdue, or memory over budget with nothing evictable, forces one. */
   async #afterStore(): Promise<void> {
     const { flush } = this.settings;
-    if (flush === 'write-through') await this.#host.flushModule(this, true);
-    else if (flush !== 'manual') this.#host.scheduleFlush(this, flush.everyMs);
+    if (flush === 'write-through') return this.#host.flushModule(this, true);
+    if (this.db.overBudget || this.#host.flushDue(this)) {
+      // Awaiting the write also lets the event loop turn, which a loop over synchronous hits never does.
+      await this.#host.flushModule(this, false).catch(() => undefined);
+    } else if (flush !== 'manual') this.#host.scheduleFlush(this, flush.everyMs);
   }
 
-  /** The call's {@link CurrentCall}; `used` tells whether it touched saved state. */
-  #currentCall(call: string): CurrentCall & { used: boolean } {
+  /** The call's {@link CurrentCall}; `used` tells whether it touched saved state, `earlierMs` what earlier runs computed. */
+  #currentCall(call: string): CurrentCall & { used: boolean; earlierMs: number } {
     const key = stateKey(this.settings.name, call);
     const host = this.#host;
+    const started = performance.now();
     const current = {
       module: this.settings.name,
       call,
       used: false,
+      earlierMs: 0,
       restore: async <T>() => {
         current.used = true;
-        return (await host.restoreState(key)) as T | undefined;
+        const saved = await host.restoreState(key);
+        const state = this.#checkedState(saved);
+        if (state === undefined) return undefined;
+        current.earlierMs = state.computeMs;
+        return state.state as T;
       },
       save: (state: unknown) => {
         current.used = true;
-        return host.saveState(key, state);
+        const digest = host.digester.digest(state, 'state');
+        return host.saveState(key, { state, check: digestToHex(digest), computeMs: current.earlierMs + performance.now() - started });
       },
     };
     return current;
   }
+
+  /** A saved state read back, or `undefined` (with a warning) when it is damaged. */
+  #checkedState(saved: unknown): SavedState | undefined {
+    if (saved === undefined) return undefined;
+    const candidate = saved as Partial<SavedState> | null;
+    let sound = false;
+    if (candidate !== null && typeof candidate === 'object' && typeof candidate.check === 'string' && typeof candidate.computeMs === 'number') {
+      try {
+        sound = digestToHex(this.#host.digester.digest(candidate.state, 'state')) === candidate.check;
+      } catch {
+        sound = false;
+      }
+    }
+    if (sound) return candidate as SavedState;
+    this.stats.corrupt += 1;
+    warnOnce(`memostrata: the saved state of a call of module '${this.settings.name}' is damaged; the call starts over.`, 'MEMOSTRATA_CORRUPT', this.settings.name);
+    return undefined;
+  }
+}
+
+/** Primitives cannot change after the call: no copy needed. */
+function isImmutable(value: unknown): boolean {
+  return value === null || (typeof value !== 'object' && typeof value !== 'function');
+}
+
+/** A shared run's outcome as one caller sees it. */
+function settle(outcome: Outcome): unknown {
+  if (outcome.ok) return outcome.value;
+  throw outcome.error;
 }
 
 function interned(digest: Uint8Array, value: unknown): InternedValue {

@@ -13,7 +13,7 @@ import { MemostrataError } from '../errors.js';
  */
 
 /** The store format this code writes and reads. */
-export const FORMAT_VERSION = 1;
+export const FORMAT_VERSION = 2;
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();

@@ -1,4 +1,5 @@
 import type { BatchOperation } from '../contract/database.js';
+import { warnOnce } from '../warnings.js';
 import { memoKey, prefixRange, recordPrefix, stateKey, statePrefix } from './keys.js';
 import { emptyModuleMeta, moduleMetaOperation, readModuleMeta } from './module-meta.js';
 import { PassThroughLayer } from './pass-through-layer.js';
@@ -109,6 +110,11 @@ export class PerModuleObjectDatabase extends PassThroughLayer<unknown> {
   /** Entries held in memory now. */
   get size(): number {
     return this.#slots.size;
+  }
+
+  /** Whether the results held in memory exceed the memory budget (then only a flush can make room). */
+  get overBudget(): boolean {
+    return this.#heldBytes > this.#memoryBudget;
   }
 
   /** Entries in memory that the store does not have yet (or has an older form of). */
@@ -240,10 +246,38 @@ export class PerModuleObjectDatabase extends PassThroughLayer<unknown> {
    * a flush of this module is under way: the Cache runs both in one queue.
    */
   async deleteCall(key: string, call: string): Promise<void> {
+    this.forgetCall(key);
+    await this.deleteStoredCall(call);
+  }
+
+  /** Removes every call of this module, and its saved states, from memory and the store. Same caveat as {@link PerModuleObjectDatabase.deleteCall}. */
+  async clear(): Promise<void> {
+    this.forgetAll();
+    await this.deleteStoredCalls();
+  }
+
+  /**
+   * Drops one call from memory now, and keeps a read-through under way from
+   * bringing it back; an entry stored after this is kept. The store keeps it
+   * until {@link PerModuleObjectDatabase.deleteStoredCall}.
+   */
+  forgetCall(key: string): void {
     this.#generation += 1;
     const slot = this.#slots.get(key);
     if (slot !== undefined) this.#drop(key, slot);
     this.#evictedRecords.delete(key);
+  }
+
+  /** Drops every call from memory now, like {@link PerModuleObjectDatabase.forgetCall} for all. */
+  forgetAll(): void {
+    this.#generation += 1;
+    this.#slots.clear();
+    this.#evictedRecords.clear();
+    this.#heldBytes = 0;
+  }
+
+  /** Deletes one call's record and saved state from the store, adjusting the module's counts. */
+  async deleteStoredCall(call: string): Promise<void> {
     const stored = await this.#proxy.lookup(this.module, call).catch(() => undefined);
     const operations: BatchOperation<Uint8Array, unknown>[] = [
       { type: 'del', key: memoKey(this.module, call) },
@@ -253,21 +287,28 @@ export class PerModuleObjectDatabase extends PassThroughLayer<unknown> {
       const meta = (await readModuleMeta(this, this.module)) ?? emptyModuleMeta(this.module);
       operations.push(moduleMetaOperation(meta, { entries: -1, bytes: -stored.size }));
     }
+    // A slot stored since the forget is a newer result: write it again later, do not lose it.
+    for (const slot of this.#slots.values()) {
+      if (slot.record.call !== call) continue;
+      slot.flushedRevision = -1;
+      slot.counts = true;
+    }
     await this.batch(operations);
   }
 
-  /** Removes every call of this module, and its saved states, from memory and the store. Same caveat as {@link PerModuleObjectDatabase.deleteCall}. */
-  async clear(): Promise<void> {
-    this.#generation += 1;
-    this.#slots.clear();
-    this.#evictedRecords.clear();
-    this.#heldBytes = 0;
+  /** Deletes every record and saved state of this module from the store. */
+  async deleteStoredCalls(): Promise<void> {
     const operations: BatchOperation<Uint8Array, unknown>[] = [];
     for (const prefix of [recordPrefix(this.module), statePrefix(this.module)]) {
       for await (const key of this.keys(prefixRange(prefix))) operations.push({ type: 'del', key });
     }
     const meta = (await readModuleMeta(this, this.module)) ?? emptyModuleMeta(this.module);
     operations.push(moduleMetaOperation(meta, { entries: -meta.entries, bytes: -meta.bytes }));
+    // Entries stored since the forget are newer results: mark them to be written again.
+    for (const slot of this.#slots.values()) {
+      slot.flushedRevision = -1;
+      slot.counts = true;
+    }
     await this.batch(operations);
   }
 
@@ -348,9 +389,10 @@ export class PerModuleObjectDatabase extends PassThroughLayer<unknown> {
   #unchanged(pending: readonly InternedValue[]): boolean {
     for (const value of pending) {
       if (!this.#proxy.values.matches(value)) {
-        process.emitWarning(
+        warnOnce(
           `memostrata: a result or argument of module '${this.module}' was changed in place after the call; that entry is not stored. Treat memoized arguments and results as read-only.`,
-          { code: 'MEMOSTRATA_MUTATED' },
+          'MEMOSTRATA_MUTATED',
+          this.module,
         );
         return false;
       }

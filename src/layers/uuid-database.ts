@@ -1,6 +1,6 @@
 import { parse as parseUuid, v5 as uuidV5 } from 'uuid';
 import type { BatchOperation, Database } from '../contract/database.js';
-import { MemostrataError } from '../errors.js';
+import { MemostrataError, isMemostrataError } from '../errors.js';
 import type { Digester } from './digest.js';
 import { valueKey } from './keys.js';
 import { PassThroughLayer, type LayerOptions } from './pass-through-layer.js';
@@ -54,12 +54,15 @@ export interface PreparedValues {
  * `v!<uuid>`, whichever module or argument they came from.
  */
 export class UUIDDatabase extends PassThroughLayer<unknown> {
-  readonly #digester: Digester;
+  /** The canonical digest that derives UUIDs (and record checksums above this layer). */
+  readonly digester: Digester;
   readonly #knownStored = new Set<string>();
+  /** UUIDs whose stored copy was found missing or damaged: the next intern of an equal value rewrites it. */
+  readonly #damaged = new Set<string>();
 
   constructor(below: Database<Uint8Array, unknown>, digester: Digester, options: LayerOptions = {}) {
     super(below, options);
-    this.#digester = digester;
+    this.digester = digester;
     undefinedUuid ??= UUIDDatabase.uuidOfDigest(digester.digest(undefined));
   }
 
@@ -74,12 +77,12 @@ export class UUIDDatabase extends PassThroughLayer<unknown> {
    * @throws MemostrataError `UNSERIALIZABLE` naming `path` for a value that cannot be stored.
    */
   uuidOf(value: unknown, path = 'value'): string {
-    return UUIDDatabase.uuidOfDigest(this.#digester.digest(value, path));
+    return UUIDDatabase.uuidOfDigest(this.digester.digest(value, path));
   }
 
   /** Whether `value` still has the content its UUID (and digest, if given) was derived from. */
   matches(interned: InternedValue): boolean {
-    const digest = this.#digester.digest(interned.value);
+    const digest = this.digester.digest(interned.value);
     return interned.digest === undefined ? UUIDDatabase.uuidOfDigest(digest) === interned.uuid : Buffer.compare(digest, interned.digest) === 0;
   }
 
@@ -105,7 +108,9 @@ export class UUIDDatabase extends PassThroughLayer<unknown> {
     const operations: BatchOperation<Uint8Array, unknown>[] = [];
     const large: [string, unknown][] = [];
     for (const [uuid, value] of candidates) {
-      if (isLarger(value, CHECK_BEFORE_WRITE_BYTES)) large.push([uuid, value]);
+      // A damaged copy is there to be overwritten: never trust an existence check for it.
+      if (this.#damaged.has(uuid)) operations.push({ type: 'put', key: valueKey(uuid), value });
+      else if (isLarger(value, CHECK_BEFORE_WRITE_BYTES)) large.push([uuid, value]);
       else operations.push({ type: 'put', key: valueKey(uuid), value });
     }
     // has(), not getMany(): an existence check must not read an 8 MB value.
@@ -117,7 +122,10 @@ export class UUIDDatabase extends PassThroughLayer<unknown> {
     return {
       operations,
       commit: () => {
-        for (const uuid of candidates.keys()) this.#remember(uuid);
+        for (const uuid of candidates.keys()) {
+          this.#damaged.delete(uuid);
+          this.#remember(uuid);
+        }
       },
     };
   }
@@ -128,19 +136,50 @@ export class UUIDDatabase extends PassThroughLayer<unknown> {
   }
 
   /**
-   * The value with this UUID.
+   * The value with this UUID, checked against it: a value whose content no
+   * longer derives its UUID (bit rot, a foreign write) is never returned.
    *
-   * @throws MemostrataError `CORRUPT` when the store has no such value: a
-   *   record refers to a value that is gone.
+   * @throws MemostrataError `CORRUPT` when the store has no such value (a
+   *   record refers to a value that is gone), or its content does not match
+   *   its UUID. Either way the next store of an equal value rewrites it.
    */
   async load(uuid: string): Promise<unknown> {
     if (uuid === undefinedUuid) return undefined;
-    const stored = await this.get(valueKey(uuid));
+    const key = valueKey(uuid);
+    let stored: unknown;
+    try {
+      stored = await this.get(key);
+    } catch (error) {
+      if (isMemostrataError(error, 'CORRUPT')) this.#markDamaged(uuid);
+      throw error;
+    }
     if (stored === undefined) {
+      this.#markDamaged(uuid);
       throw new MemostrataError('CORRUPT', `The store has no value ${uuid}, though a record refers to it; run \`memostrata verify --fix\`.`);
+    }
+    if (this.#contentUuid(stored) !== uuid) {
+      this.#markDamaged(uuid);
+      throw new MemostrataError(
+        'CORRUPT',
+        `The value ${uuid} in the store does not match its content digest: it is damaged (or a registered type's decode(encode(x)) differs from x). Run \`memostrata verify --fix\`.`,
+      );
     }
     this.#remember(uuid);
     return stored;
+  }
+
+  /** The UUID a decoded value derives, or `undefined` when it cannot be digested (so it cannot match). */
+  #contentUuid(value: unknown): string | undefined {
+    try {
+      return this.uuidOf(value);
+    } catch {
+      return undefined;
+    }
+  }
+
+  #markDamaged(uuid: string): void {
+    this.#knownStored.delete(uuid);
+    this.#damaged.add(uuid);
   }
 
   #remember(uuid: string): void {

@@ -1,7 +1,7 @@
 import type { Store } from '../cache/store.js';
 import { MemostrataError } from '../errors.js';
 import { keyText, prefixRange, recordPrefix } from '../layers/keys.js';
-import type { MemoRecord } from '../layers/proxy-object-database.js';
+import { recordProblem as checkRecord, type MemoRecord } from '../layers/memo-record.js';
 import { UUIDDatabase } from '../layers/uuid-database.js';
 
 /**
@@ -109,27 +109,9 @@ export function contentUuidOf(store: Store, value: unknown): string | Error {
   }
 }
 
-/**
- * Why `value` is not a well-formed memo record for `module` and `call`, or
- * `undefined` when it is one.
- */
-export function recordProblem(value: unknown, module: string, call: string): string | undefined {
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) return 'is not a map';
-  const record = value as Record<string, unknown>;
-  if (record.module !== module) return `names module ${JSON.stringify(record.module)}, not ${JSON.stringify(module)} as its key does`;
-  if (record.call !== call) return `names call ${JSON.stringify(record.call)}, not ${call} as its key does`;
-  if (typeof record.version !== 'string') return 'has no text version';
-  if (typeof record.deps !== 'string') return 'has no text deps';
-  if (!Array.isArray(record.inputs) || !record.inputs.every((uuid) => typeof uuid === 'string' && UUID_PATTERN.test(uuid))) return 'has inputs that are not a list of UUIDs';
-  if (record.result !== undefined && (typeof record.result !== 'string' || !UUID_PATTERN.test(record.result))) return 'has a result that is not a UUID';
-  if (record.result === undefined) {
-    const error = record.error as Record<string, unknown> | null | undefined;
-    if (error === null || typeof error !== 'object' || typeof error.name !== 'string' || typeof error.message !== 'string') return 'has neither a result UUID nor an error { name, message }';
-  }
-  for (const field of ['createdAt', 'computeMs', 'size', 'hits', 'lastHitAt'] as const) {
-    if (typeof record[field] !== 'number' || !Number.isFinite(record[field])) return `has no numeric ${field}`;
-  }
-  return undefined;
+/** Why `value` is not a sound memo record for `module` and `call` (checksum included), or `undefined`. */
+export function recordProblem(store: Store, value: unknown, module: string, call: string): string | undefined {
+  return checkRecord(value, module, call, store.digester);
 }
 
 /** The UUIDs of the values a record refers to: its inputs and its result. */
@@ -163,7 +145,7 @@ export function decodeRecord(store: Store, key: Uint8Array, bytes: Uint8Array): 
   } catch (error) {
     throw new MemostrataError('CORRUPT', `The record at ${text} does not decode; run \`memostrata verify --fix\`.`, { cause: error });
   }
-  const problem = parsed.kind === 'record' ? recordProblem(value, parsed.module, parsed.call) : 'has a malformed key';
+  const problem = parsed.kind === 'record' ? recordProblem(store, value, parsed.module, parsed.call) : 'has a malformed key';
   if (problem !== undefined) throw new MemostrataError('CORRUPT', `The record at ${text} ${problem}; run \`memostrata verify --fix\`.`);
   return value as MemoRecord;
 }

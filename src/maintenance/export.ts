@@ -264,7 +264,7 @@ async function checkExport(store: Store, handle: FileHandle, size: number, path:
         break;
       }
       case 'record': {
-        const problem = recordProblem(value, parsed.module, parsed.call);
+        const problem = recordProblem(store, value, parsed.module, parsed.call);
         if (problem !== undefined) throw reader.corrupt(offset, `the record ${text} ${problem}`);
         for (const uuid of referencedUuids(value as MemoRecord)) if (uuid !== undefinedUuid) needed.set(uuid, text);
         break;

@@ -1,8 +1,9 @@
 import type { Store } from '../cache/store.js';
 import { isMemostrataError } from '../errors.js';
-import { FORMAT_VERSION, keyText } from '../layers/keys.js';
+import { FORMAT_VERSION, KeyPrefix, keyText, prefixRange } from '../layers/keys.js';
 import type { MemoRecord } from '../layers/proxy-object-database.js';
 import { recountModules } from './module-meta.js';
+import { readableEntries, type UnreadableRange } from './readable.js';
 import { BatchWriter, contentUuidOf, parseKey, Progress, recordProblem, referencedUuids, undefinedUuidOf, type ProgressOptions } from './common.js';
 
 /** The kinds of problem {@link verify} reports. */
@@ -19,6 +20,11 @@ export type ProblemKind =
   | 'bad-value'
   /** `meta!format` is missing or is not this memostrata's format version. */
   | 'format'
+  /**
+   * A stretch of the store that the backend cannot read (a damaged LevelDB
+   * table block); its key is `after <last key read before it>`.
+   */
+  | 'unreadable'
   /** A key that is not part of the store layout. */
   | 'unknown-key';
 
@@ -39,7 +45,11 @@ export interface VerifyOptions extends ProgressOptions {
    * Remove what is broken: corrupt values, values that do not match their
    * digest, records and saved states that do not decode, malformed records,
    * and the records that refer to a missing or broken value. Nothing else.
-   * Default `false`.
+   * When parts of the store cannot be read at all, first salvage the rest
+   * with the backend's `repair()` (LevelDB's RepairDB: entries in damaged
+   * blocks are lost, the others kept), then check again and remove what the
+   * loss broke.
+   * @default false
    */
   fix?: boolean;
 }
@@ -54,6 +64,8 @@ export interface VerifyResult {
   problems: Problem[];
   /** Keys removed by `fix` (empty without it). */
   removed: string[];
+  /** Whether `fix` salvaged the store with the backend's `repair()` (for unreadable parts). */
+  repaired: boolean;
 }
 
 /**
@@ -64,6 +76,31 @@ export interface VerifyResult {
  * With `fix`, removes the broken entries (see {@link VerifyOptions.fix}), records first.
  */
 export async function verify(store: Store, options: VerifyOptions = {}): Promise<VerifyResult> {
+  const found = await check(store, options);
+  const unreadable = found.problems.some((problem) => problem.kind === 'unreadable');
+  if (options.fix !== true || !unreadable || store.backend.manifest.repair !== true) return found;
+  // What cannot be read cannot be deleted key by key: salvage the rest, then check (and fix) what is left.
+  await store.backend.repair();
+  store.values.forgetStored();
+  const after = await check(store, options);
+  // Records lost in the damaged blocks are gone from the module counts too.
+  await recountModules(store, await storedModules(store));
+  return { ...after, problems: [...found.problems, ...after.problems.filter((problem) => problem.kind !== 'unreadable')], repaired: true };
+}
+
+/** The modules the store has metadata or records for. */
+async function storedModules(store: Store): Promise<Set<string>> {
+  const modules = new Set<string>();
+  for await (const key of store.backend.keys(prefixRange(KeyPrefix.moduleMeta))) modules.add(keyText(key).slice(KeyPrefix.moduleMeta.length));
+  for await (const key of store.backend.keys(prefixRange(KeyPrefix.record))) {
+    const parsed = parseKey(keyText(key));
+    if (parsed.kind === 'record') modules.add(parsed.module);
+  }
+  return modules;
+}
+
+/** One pass of {@link verify}; with `fix`, removes the broken entries it can delete. */
+async function check(store: Store, options: VerifyOptions): Promise<VerifyResult> {
   const progress = new Progress(options.onProgress);
   const undefinedUuid = undefinedUuidOf(store);
   const problems: Problem[] = [];
@@ -75,7 +112,12 @@ export async function verify(store: Store, options: VerifyOptions = {}): Promise
   let formatSeen = false;
   const report = (key: string, kind: ProblemKind, message: string, fixable: boolean) => problems.push({ key, kind, message, fixable });
 
-  for await (const [rawKey, bytes] of store.backend.entries()) {
+  const unreadable = (range: UnreadableRange) => {
+    const after = range.after === undefined ? 'the start' : keyText(range.after);
+    const before = range.before === undefined ? 'the end' : keyText(range.before);
+    report(`after ${after}`, 'unreadable', `entries after ${after} and before ${before} cannot be read (${range.reason})`, store.backend.manifest.repair === true);
+  };
+  for await (const [rawKey, bytes] of readableEntries(store.backend, unreadable)) {
     checked += 1;
     progress.step();
     const key = keyText(rawKey);
@@ -112,7 +154,7 @@ export async function verify(store: Store, options: VerifyOptions = {}): Promise
         break;
       }
       case 'record': {
-        const problem = recordProblem(value, parsed.module, parsed.call);
+        const problem = recordProblem(store, value, parsed.module, parsed.call);
         if (problem === undefined) records.push({ key, record: value as MemoRecord });
         else report(key, 'bad-record', problem, true);
         break;
@@ -142,7 +184,7 @@ export async function verify(store: Store, options: VerifyOptions = {}): Promise
   const removed: string[] = [];
   if (options.fix === true) {
     // Records first: a batch boundary must never leave a record whose value is already gone.
-    const doomed = [...new Set(problems.filter((problem) => problem.fixable).map((problem) => problem.key))].sort(
+    const doomed = [...new Set(problems.filter((problem) => problem.fixable && problem.kind !== 'unreadable').map((problem) => problem.key))].sort(
       (a, b) => Number(b.startsWith('m!')) - Number(a.startsWith('m!')),
     );
     const writer = new BatchWriter(store.backend);
@@ -154,6 +196,6 @@ export async function verify(store: Store, options: VerifyOptions = {}): Promise
     if (doomed.some((key) => key.startsWith('v!'))) store.values.forgetStored();
   }
   progress.finish();
-  return { checked, unverified, problems, removed };
+  return { checked, unverified, problems, removed, repaired: false };
 }
 

@@ -3,6 +3,7 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { openCache, type Cache, type CacheOptions } from '../../src/index.js';
 import { readModuleMeta } from '../../src/layers/module-meta.js';
 import { removeTempDirs, tempDir } from '../helpers/temp-dir.js';
+import { captureWarnings } from '../helpers/warnings.js';
 
 afterAll(removeTempDirs);
 
@@ -72,22 +73,21 @@ for (const [name, options] of Object.entries(configurations)) {
       expect(await async(1)).toBe(3);
     });
 
-    it('turns entries into misses when the version or a dependency’s version changes', async () => {
+    it('refuses one name memoized twice with other settings, so two functions never share entries', async () => {
       const cache = await open();
-      const { counter, wrapped } = counted((x: number) => x * 2);
-      const fock1 = cache.memoize('fock', (x: number) => x, { version: 1 });
-      const v1 = cache.memoize('double', wrapped, { version: 1, dependsOn: [fock1] });
-      await v1(3);
-      await v1(3);
-      expect(counter.runs).toBe(1);
-      const v2 = cache.memoize('double', wrapped, { version: 2, dependsOn: [fock1] });
-      await v2(3);
-      expect(counter.runs).toBe(2);
-      const fock2 = cache.memoize('fock', (x: number) => x, { version: 2 });
-      const v1WithNewFock = cache.memoize('double', wrapped, { version: 1, dependsOn: [fock2] });
-      await v1WithNewFock(3);
-      expect(counter.runs).toBe(3);
-      expect(v1WithNewFock.fingerprint).toBe('double@1[fock@2]');
+      cache.memoize('twice', (x: number) => x, { version: 1 });
+      expect(cache.memoize('twice', (x: number) => x, { version: 1 })).toBeTypeOf('function');
+      for (const other of [{ version: 2 }, { version: 1, ignore: [0] }, { version: 1, cacheErrors: true }, { version: 1, flush: 'manual' as const }]) {
+        expect(() => cache.memoize('twice', (x: number) => x, other)).toThrow(expect.objectContaining({ code: 'CONFIG', message: expect.stringContaining('other settings') }));
+      }
+    });
+
+    it('refuses an unknown memoize option, naming it and the closest valid one', async () => {
+      const cache = await open();
+      expect(() => cache.memoize('typo', (x: number) => x, { verison: 2 } as never)).toThrow(
+        expect.objectContaining({ code: 'CONFIG', message: expect.stringMatching(/'verison'.*did you mean 'version'/) }),
+      );
+      expect(() => cache.memoize('typo', (x: number) => x, { cache: true } as never)).toThrow(expect.objectContaining({ code: 'CONFIG', message: expect.stringContaining("'cache'") }));
     });
 
     it('does not key on ignored argument positions', async () => {
@@ -147,21 +147,6 @@ for (const [name, options] of Object.entries(configurations)) {
       expect(await strict.has(1)).toBe(true);
     });
 
-    it('replays a stored error only to a module that caches errors', async () => {
-      const cache = await open();
-      let fail = true;
-      const flaky = (x: number) => {
-        if (fail) throw new Error(`transient ${x}`);
-        return x;
-      };
-      const strict = cache.memoize('flaky', flaky, { cacheErrors: true });
-      await expect(strict(1)).rejects.toThrow('transient 1');
-      fail = false;
-      const lenient = cache.memoize('flaky', flaky);
-      expect(await lenient(1)).toBe(1);
-      expect(await strict(1)).toBe(1);
-    });
-
     it('gives the caller that ran a failing call its original error, class and stack included', async () => {
       const cache = await open();
       class ConvergenceError extends Error {}
@@ -170,16 +155,6 @@ for (const [name, options] of Object.entries(configurations)) {
       }, { cacheErrors: true });
       await expect(failing()).rejects.toBeInstanceOf(ConvergenceError);
       await expect(failing()).rejects.toMatchObject({ name: 'Error', message: 'no convergence' });
-    });
-
-    it('keys the ignored positions into the module: changing them is like a version bump', async () => {
-      const cache = await open();
-      const { counter, wrapped } = counted((a: number, b: number) => a * 10 + b);
-      const first = cache.memoize('ignoring', wrapped, { ignore: [1] });
-      expect(await first(1, 2)).toBe(12);
-      const other = cache.memoize('ignoring', wrapped, { ignore: [0] });
-      expect(await other(5, 1)).toBe(51);
-      expect(counter.runs).toBe(2);
     });
 
     it('does not let a flush under way undo a delete or a clear', async () => {
@@ -269,13 +244,28 @@ for (const [name, options] of Object.entries(configurations)) {
       expect(counter.runs).toBe(0);
       const cyclic: { self?: unknown } = {};
       cyclic.self = cyclic;
-      const makeResult = cache.memoize('make', (kind: string) => (kind === 'symbol' ? { tag: Symbol('x') } : new (class Opaque {})()));
-      await expect(makeResult('symbol')).rejects.toMatchObject({ code: 'UNSERIALIZABLE', message: expect.stringContaining('result.tag') });
-      await expect(makeResult('class')).rejects.toMatchObject({ code: 'UNSERIALIZABLE', message: expect.stringContaining('Opaque') });
       await expect(echo(cyclic, 1)).rejects.toMatchObject({ code: 'UNSERIALIZABLE', message: expect.stringContaining('args[0]') });
       await cache.checkpoint();
+      const records = [];
+      for await (const record of cache.store.proxy.records()) records.push(record);
+      expect(records).toEqual([]);
+    });
+
+    it('returns a result that cannot be stored, stores nothing, counts it and warns once with the path and the fix', async () => {
+      const cache = await open();
+      const warnings = captureWarnings();
+      const { counter, wrapped } = counted((kind: string) => (kind === 'symbol' ? { tag: Symbol('x') } : new (class Opaque {})()));
+      const makeResult = cache.memoize(`make.${options().backend?.type ?? 'level'}`, wrapped);
+      expect(await makeResult('symbol')).toMatchObject({ tag: expect.any(Symbol) });
+      expect(await makeResult('class')).toBeTypeOf('object');
+      expect(await makeResult('symbol')).toMatchObject({ tag: expect.any(Symbol) });
+      expect(counter.runs).toBe(3);
+      await cache.checkpoint();
       expect(await makeResult.has('symbol')).toBe(false);
-      expect(cache.stats().modules['make']?.entries).toBe(0);
+      expect(cache.stats().modules[makeResult.moduleName]).toMatchObject({ entries: 0, unstorable: 3 });
+      const said = (await warnings.stop()).filter((warning) => warning.code === 'MEMOSTRATA_UNSTORABLE');
+      expect(said).toHaveLength(1);
+      expect(said[0]!.message).toMatch(/result\.tag.*registerType/);
       const records = [];
       for await (const record of cache.store.proxy.records()) records.push(record);
       expect(records).toEqual([]);
@@ -337,9 +327,80 @@ describe('memoize on LevelDB across a reopen in one process', () => {
     expect(await g(3)).toEqual(new Float64Array([3, 9]));
     expect(runs).toBe(2);
     expect(second.stats().modules['work']).toMatchObject({ hits: 2, misses: 0 });
-    const bumped = second.memoize('work', work, { version: 'b' });
-    await bumped(2);
-    expect(runs).toBe(3);
     await second.close();
+    const third = await openCache({ path, handleExit: false });
+    await third.memoize('work', work, { version: 'b' })(2);
+    expect(runs).toBe(3);
+    await third.close();
+  });
+});
+
+describe('memoize on LevelDB: settings that change between runs', () => {
+  const caches: Cache[] = [];
+  afterEach(async () => {
+    await Promise.all(caches.splice(0).map((cache) => cache.close()));
+  });
+  /** A new cache on the store at `path`, closing the previous one: a later run of the program. */
+  const run = async (path: string): Promise<Cache> => {
+    await Promise.all(caches.splice(0).map((cache) => cache.close()));
+    const cache = await openCache({ path, handleExit: false });
+    caches.push(cache);
+    return cache;
+  };
+
+  it('turns entries into misses when the version or a dependency’s version changes', async () => {
+    const path = join(tempDir(), 'cache');
+    let runs = 0;
+    const wrapped = (x: number) => {
+      runs += 1;
+      return x * 2;
+    };
+    let cache = await run(path);
+    const v1 = cache.memoize('double', wrapped, { version: 1, dependsOn: [cache.memoize('fock', (x: number) => x, { version: 1 })] });
+    await v1(3);
+    await v1(3);
+    expect(runs).toBe(1);
+    cache = await run(path);
+    await cache.memoize('double', wrapped, { version: 2, dependsOn: [cache.memoize('fock', (x: number) => x, { version: 1 })] })(3);
+    expect(runs).toBe(2);
+    cache = await run(path);
+    const fock2 = cache.memoize('fock', (x: number) => x, { version: 2 });
+    const v1WithNewFock = cache.memoize('double', wrapped, { version: 1, dependsOn: [fock2] });
+    await v1WithNewFock(3);
+    expect(runs).toBe(3);
+    expect(v1WithNewFock.fingerprint).toBe('double@1[fock@2]');
+    cache = await run(path);
+    await cache.memoize('double', wrapped, { version: 1, dependsOn: [cache.memoize('fock', (x: number) => x, { version: 1 })] })(3);
+    expect(runs).toBe(3);
+  });
+
+  it('replays a stored error only to a module that caches errors', async () => {
+    const path = join(tempDir(), 'cache');
+    let fail = true;
+    const flaky = (x: number) => {
+      if (fail) throw new Error(`transient ${x}`);
+      return x;
+    };
+    let cache = await run(path);
+    await expect(cache.memoize('flaky', flaky, { cacheErrors: true })(1)).rejects.toThrow('transient 1');
+    fail = false;
+    cache = await run(path);
+    expect(await cache.memoize('flaky', flaky)(1)).toBe(1);
+    cache = await run(path);
+    expect(await cache.memoize('flaky', flaky, { cacheErrors: true })(1)).toBe(1);
+  });
+
+  it('keys the ignored positions into the module: changing them is like a version bump', async () => {
+    const path = join(tempDir(), 'cache');
+    let runs = 0;
+    const wrapped = (a: number, b: number) => {
+      runs += 1;
+      return a * 10 + b;
+    };
+    let cache = await run(path);
+    expect(await cache.memoize('ignoring', wrapped, { ignore: [1] })(1, 2)).toBe(12);
+    cache = await run(path);
+    expect(await cache.memoize('ignoring', wrapped, { ignore: [0] })(5, 1)).toBe(51);
+    expect(runs).toBe(2);
   });
 });

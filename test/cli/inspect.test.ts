@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeStore, removeScratch, runCli, runJson, scratchDir } from './cli-helpers.js';
+import { FORMAT_VERSION } from '../../src/layers/keys.js';
 
 let store: string;
 
@@ -26,7 +27,7 @@ describe('memostrata info', () => {
   it('gives the same facts as JSON', async () => {
     const { code, json } = await runJson(['info', '--store', store]);
     expect(code).toBe(0);
-    expect(json).toMatchObject({ store, formatVersion: 1, backend: 'level', records: 5, states: { count: 0, bytes: 0 }, types: [] });
+    expect(json).toMatchObject({ store, formatVersion: FORMAT_VERSION, backend: 'level', records: 5, states: { count: 0, bytes: 0 }, types: [] });
     expect(json.sizeOnDisk).toBeGreaterThan(800_000);
     expect(json.modules.map((m: { name: string; version: string; entries: number; hits: number }) => [m.name, m.version, m.entries, m.hits])).toEqual([
       ['geometry.relax', '1', 2, 0],

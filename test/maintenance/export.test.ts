@@ -8,6 +8,7 @@ import { readModuleMeta } from '../../src/layers/module-meta.js';
 import { diff, exportStore, importStore, listRecords } from '../../src/maintenance/index.js';
 import { removeTempDirs, tempDir } from '../helpers/temp-dir.js';
 import { counted, fillStore, openMaintenanceStore, storePath, withStore } from './stores.js';
+import { FORMAT_VERSION } from '../../src/layers/keys.js';
 
 afterAll(removeTempDirs);
 
@@ -72,7 +73,7 @@ describe('export and import', () => {
     decodeMultiple(readFileSync(file), (item) => {
       items.push(item);
     });
-    expect(items[0]).toMatchObject({ format: 'memostrata-export', version: 1, storeFormat: 1 });
+    expect(items[0]).toMatchObject({ format: 'memostrata-export', version: 1, storeFormat: FORMAT_VERSION });
     expect(items.at(-1)).toEqual({ format: 'memostrata-export-end', entries: items.length - 2 });
     const keys = items.slice(1, -1).map((item) => {
       const [key, value] = item as [string, Tag];
@@ -166,8 +167,8 @@ function flipLastByteOfValue(file: Buffer): Buffer {
 
 /** The file without its meta!format entry, an item nothing else refers to: only the trailer's count tells. */
 function withoutFormatEntry(file: Buffer): Buffer {
-  // [ 'meta!format', 24(h'01') ]: array(2), text(11), the key, tag 24, bytes(1), the CBOR of 1.
-  const entry = Buffer.concat([Buffer.from([0x82, 0x6b]), Buffer.from('meta!format'), Buffer.from([0xd8, 0x18, 0x41, 0x01])]);
+  // [ 'meta!format', 24(h'0N') ]: array(2), text(11), the key, tag 24, bytes(1), the CBOR of the (small) version.
+  const entry = Buffer.concat([Buffer.from([0x82, 0x6b]), Buffer.from('meta!format'), Buffer.from([0xd8, 0x18, 0x41, FORMAT_VERSION])]);
   const at = file.indexOf(entry);
   if (at < 0) throw new Error('the export has no meta!format entry in the expected form');
   return Buffer.concat([file.subarray(0, at), file.subarray(at + entry.length)]);

@@ -3,6 +3,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { findRecord, findRecords, listRecords, moduleSummaries, storeSummary } from '../../src/maintenance/index.js';
 import { removeTempDirs } from '../helpers/temp-dir.js';
 import { fillStore, storePath, withStore } from './stores.js';
+import { FORMAT_VERSION } from '../../src/layers/keys.js';
 
 afterAll(removeTempDirs);
 
@@ -59,7 +60,7 @@ describe('inventory', () => {
       for (const x of [1, 2, 3, 4]) await same(x); // inputs 1..4, results 0 and 1: shared with inputs 1
     });
     const summary = await withStore(path, (store) => storeSummary(store));
-    expect(summary).toMatchObject({ formatVersion: 1, backend: 'level', records: 4, states: { count: 0 } });
+    expect(summary).toMatchObject({ formatVersion: FORMAT_VERSION, backend: 'level', records: 4, states: { count: 0 } });
     expect(summary.values.count).toBe(5); // 1, 2, 3, 4 and 0; the result 1 is the input 1
     expect(summary.sizeOnDisk).toBeGreaterThan(0);
     expect(summary.modules.map((module) => [module.name, module.entries])).toEqual([['same', 4]]);

@@ -3,6 +3,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import type { Store } from '../../src/cache/store.js';
 import { openCache } from '../../src/index.js';
 import { memoKey } from '../../src/layers/keys.js';
+import { sealRecord } from '../../src/layers/memo-record.js';
 import { readModuleMeta } from '../../src/layers/module-meta.js';
 import { collectGarbage, listRecords, prune } from '../../src/maintenance/index.js';
 import { lastUsedAt, referencedUuids } from '../../src/maintenance/common.js';
@@ -142,7 +143,7 @@ describe('prune', () => {
     });
     await withStore(path, async (store) => {
       for (const record of await listRecords(store)) {
-        await store.serialized.put(memoKey(record.module, record.call), { ...record, createdAt: 1000, lastHitAt: 0 });
+        await store.serialized.put(memoKey(record.module, record.call), sealRecord({ ...record, createdAt: 1000, lastHitAt: 0 }, store.digester));
       }
       expect(await prune(store, { maxBytes: 1000 })).toMatchObject({ records: 1, values: 2 });
       expect((await listRecords(store)).map((record) => record.size).sort((a, b) => a - b)).toEqual([15, 25, 35]);

@@ -1,0 +1,107 @@
+import { digestToHex, type Digester } from './digest.js';
+
+/*
+ * The memo record: its shape, and the one check of a stored record (used by
+ * the proxy layer on every read and by the maintenance tools).
+ */
+
+/** A rejected call, as stored when a module caches errors. */
+export interface StoredError {
+  /** The error's `name` (`Error`, `RangeError`, …). */
+  name: string;
+  /** The error's message. */
+  message: string;
+  /** The error's `code` property, when it had a string or number one. */
+  code?: string | number;
+}
+
+/**
+ * One memoized call as the store keeps it: the call's identity (module,
+ * version, dependency fingerprint, input UUIDs), the UUID of its result, and
+ * the metadata the CLI shows.
+ */
+export interface MemoRecord {
+  /** The module (memoized function) name. */
+  module: string;
+  /** The module's version when the call ran. */
+  version: string;
+  /** Fingerprint of the modules it depends on (names and versions), `''` for none. */
+  deps: string;
+  /** The call digest (hex): what the record is addressed by. */
+  call: string;
+  /** UUIDs of the keyed arguments, in order. */
+  inputs: string[];
+  /** UUID of the result; absent when the call's error was cached instead. */
+  result?: string;
+  /** The cached error of a rejected call. */
+  error?: StoredError;
+  /** When the call was first stored (ms since the epoch). */
+  createdAt: number;
+  /** How long the original call took (ms), over every resumed run of it. */
+  computeMs: number;
+  /** Approximate encoded size of the result (bytes). */
+  size: number;
+  /** Hits served since the entry was created, as of the record's last write. */
+  hits: number;
+  /** When it was last hit (ms since the epoch), 0 if never. */
+  lastHitAt: number;
+  /**
+   * Checksum (hex digest) of every field above but the hit counters, written
+   * with the record: a record that does not match it is damaged and never
+   * served. Set by {@link sealRecord}.
+   */
+  check?: string;
+}
+
+const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/** Whether `text` is a UUID as memostrata writes them (lowercase). */
+export function isUuid(text: unknown): text is string {
+  return typeof text === 'string' && UUID_PATTERN.test(text);
+}
+
+/** The checksum of a record's identity and metadata: everything but `hits`, `lastHitAt` and `check`. */
+export function recordChecksum(record: MemoRecord, digester: Digester): string {
+  const error = record.error === undefined ? null : [record.error.name, record.error.message, record.error.code ?? null];
+  const fields = [record.module, record.version, record.deps, record.call, record.inputs, record.result ?? null, error, record.createdAt, record.computeMs, record.size];
+  return digestToHex(digester.digest(fields, 'record'));
+}
+
+/** Sets `record.check` from its fields; returns the record. */
+export function sealRecord(record: MemoRecord, digester: Digester): MemoRecord {
+  record.check = recordChecksum(record, digester);
+  return record;
+}
+
+/**
+ * Why `value` is not a sound memo record for `module` and `call` (what its
+ * key says), or `undefined` when it is one: every field present and of its
+ * type, and its checksum matching. Pass `digester: undefined` to check the
+ * shape only.
+ */
+export function recordProblem(value: unknown, module: string, call: string, digester: Digester | undefined): string | undefined {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return 'is not a map';
+  const record = value as Record<string, unknown>;
+  if (record.module !== module) return `names module ${JSON.stringify(record.module)}, not ${JSON.stringify(module)} as its key does`;
+  if (record.call !== call) return `names call ${JSON.stringify(record.call)}, not ${call} as its key does`;
+  if (typeof record.version !== 'string') return 'has no text version';
+  if (typeof record.deps !== 'string') return 'has no text deps';
+  if (!Array.isArray(record.inputs) || !record.inputs.every(isUuid)) return 'has inputs that are not a list of UUIDs';
+  if (record.result !== undefined && !isUuid(record.result)) return 'has a result that is not a UUID';
+  if (record.result === undefined) {
+    const error = record.error as Record<string, unknown> | null | undefined;
+    if (error === null || typeof error !== 'object' || typeof error.name !== 'string' || typeof error.message !== 'string') return 'has neither a result UUID nor an error { name, message }';
+  }
+  for (const field of ['createdAt', 'computeMs', 'size', 'hits', 'lastHitAt'] as const) {
+    if (typeof record[field] !== 'number' || !Number.isFinite(record[field])) return `has no numeric ${field}`;
+  }
+  if (digester === undefined) return undefined;
+  if (typeof record.check !== 'string') return 'has no checksum';
+  let checksum: string;
+  try {
+    checksum = recordChecksum(record as unknown as MemoRecord, digester);
+  } catch {
+    return 'has fields that cannot be checksummed';
+  }
+  return record.check === checksum ? undefined : 'does not match its checksum (damaged)';
+}
