@@ -12,6 +12,8 @@ import { MemostrataError } from '../errors.js';
  * or stopped answering (refused or lost connection, reconnecting, command
  * timeout). The same operation may succeed once the server is back; the
  * backend reconnects by itself.
+ *
+ * @category Errors
  */
 export class BackendUnreachableError extends Error {
   constructor(message: string, options?: { cause?: unknown }) {
@@ -24,6 +26,8 @@ export class BackendUnreachableError extends Error {
  * The cause of a `BACKEND` error when a write exceeds a size limit of the
  * backend: it was refused before anything was sent, nothing was written, and
  * the same write will always be refused.
+ *
+ * @category Errors
  */
 export class BackendLimitError extends Error {
   /** The key of the value over the limit; `undefined` when the batch as a whole is too large. */
@@ -42,12 +46,20 @@ export class BackendLimitError extends Error {
   }
 }
 
-/** True for a `BACKEND` error whose cause is {@link BackendUnreachableError}: retry once the server is back. */
+/**
+ * True for a `BACKEND` error whose cause is {@link BackendUnreachableError}: retry once the server is back.
+ *
+ * @category Errors
+ */
 export function isBackendUnreachable(error: unknown): error is MemostrataError {
   return error instanceof MemostrataError && error.code === 'BACKEND' && error.cause instanceof BackendUnreachableError;
 }
 
-/** True for a `BACKEND` error whose cause is {@link BackendLimitError}: the write can never succeed as it is. */
+/**
+ * True for a `BACKEND` error whose cause is {@link BackendLimitError}: the write can never succeed as it is.
+ *
+ * @category Errors
+ */
 export function isBackendLimit(error: unknown): error is MemostrataError & { cause: BackendLimitError } {
   return error instanceof MemostrataError && error.code === 'BACKEND' && error.cause instanceof BackendLimitError;
 }
