@@ -22,13 +22,14 @@ export {
 export type { ModuleStats } from './cache/memoized-module.js';
 export type { Store } from './cache/store.js';
 export { MemostrataError, isMemostrataError, type ErrorCode, type MemostrataErrorOptions } from './errors.js';
+export { BackendUnreachableError, BackendLimitError, isBackendUnreachable, isBackendLimit } from './backends/backend-errors.js';
 export { registerType, TypeRegistry, defaultTypes, type TypeDefinition } from './layers/type-registry.js';
 
 export { Database, type BatchOperation, type DatabaseStatus, type Manifest, type WriteOptions } from './contract/database.js';
 export type { NormalizedRange, Range } from './contract/range.js';
 export { MemoryBackend } from './backends/memory-backend.js';
 export { LevelBackend, type LevelBackendOptions } from './backends/level-backend.js';
-export { RedisBackend, DEFAULT_REDIS_PREFIX, DEFAULT_REDIS_URL, type RedisBackendOptions } from './backends/redis-backend.js';
+export { RedisBackend, DEFAULT_REDIS_PREFIX, DEFAULT_REDIS_URL, type RedisBackendOptions, type RedisWriteLimits } from './backends/redis-backend.js';
 export { SerializedDB, typesKey, type SerializedDBOptions } from './layers/serialized-db.js';
 export { ValueCodec } from './layers/value-codec.js';
 export { loadDigester, digestToHex, DIGEST_BYTES, type Digester } from './layers/digest.js';
