@@ -48,7 +48,7 @@ export interface MemoRecord {
   /**
    * Checksum (hex digest) of every field above but the hit counters, written
    * with the record: a record that does not match it is damaged and never
-   * served. Set by {@link sealRecord}.
+   * served. Set when the record is written (`sealRecord`).
    */
   check?: string;
 }
