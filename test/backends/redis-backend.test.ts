@@ -191,7 +191,7 @@ describeWithRedis('RedisBackend', () => {
 
   it('says in its manifest that it persists but has no snapshots', async () => {
     const db = await open();
-    expect(db.manifest).toEqual({ persistent: true, snapshots: false });
+    expect(db.manifest).toMatchObject({ persistent: true, snapshots: false });
   });
 
   it('closes its connection on close()', async () => {
