@@ -67,7 +67,7 @@ export interface RedisWriteLimits {
  * processes that write the same call write the same content-addressed values.
  */
 export class RedisBackend extends Database<Uint8Array, Uint8Array> {
-  readonly manifest: Manifest = { persistent: true, snapshots: false };
+  readonly manifest: Manifest = { persistent: true, snapshots: false, shared: true };
 
   /** The server URL, with any password masked: safe to print. */
   readonly url: string;

@@ -35,8 +35,6 @@ export interface MemoizeOptions {
 /** The options {@link Cache.memoize} knows; any other is a `CONFIG` error (a typo would silently keep the defaults). */
 const MEMOIZE_OPTIONS: ReadonlySet<string> = new Set(['version', 'ignore', 'dependsOn', 'cacheErrors', 'flush']);
 
-/** How long `close()` keeps retrying to write pending results to a store that fails (ms). */
-const CLOSE_RETRY_MS = 10_000;
 /** The longest wait between retries of a failed background flush (ms). */
 const MAX_RETRY_MS = 30_000;
 
@@ -266,7 +264,7 @@ export class Cache {
    * how many results were not written.
    */
   async #finalFlush(): Promise<void> {
-    const deadline = Date.now() + CLOSE_RETRY_MS;
+    const deadline = Date.now() + this.#options.closeRetryMs;
     for (let wait = 100; ; wait = Math.min(wait * 2, 2000)) {
       try {
         return await this.#flushModules([...this.#modules], true);

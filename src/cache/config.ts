@@ -99,6 +99,12 @@ export interface CacheOptions {
    * With `false`, call `close()` yourself.
    */
   handleExit?: boolean;
+  /**
+   * How long `close()` keeps retrying to write pending results to a store
+   * that fails to answer (a Redis server restarting), in ms; then it rejects
+   * with `BACKEND` saying how many results were not written. Default `3000`.
+   */
+  closeRetryMs?: number;
   /** Registered user types. Default: the process-wide registry that `registerType` fills. */
   types?: TypeRegistry;
 }
@@ -109,6 +115,7 @@ export interface ResolvedCacheOptions {
   flush: FlushPolicy;
   memoryBudget: number;
   handleExit: boolean;
+  closeRetryMs: number;
   types: TypeRegistry | undefined;
 }
 
@@ -126,7 +133,7 @@ export const CONFIG_ENV = 'MEMOSTRATA_CONFIG';
  */
 export const DEFAULT_PATH = '.memostrata';
 
-const fileFields = new Set(['path', 'backend', 'flush', 'memoryBudget', 'handleExit']);
+const fileFields = new Set(['path', 'backend', 'flush', 'memoryBudget', 'handleExit', 'closeRetryMs']);
 const optionFields = new Set([...fileFields, 'configFile', 'types']);
 
 /** The longest delay a Node.js timer takes; a longer one fires after 1 ms instead (with a `TimeoutOverflowWarning`). */
@@ -183,6 +190,7 @@ function resolveFields(options: CacheOptions, where: string): ResolvedCacheOptio
     flush: resolveFlushPolicy(options.flush, 'flush', where) ?? { everyMs: 1000 },
     memoryBudget: resolveMemoryBudget(options.memoryBudget, where),
     handleExit: resolveBoolean(options.handleExit, 'handleExit', where) ?? true,
+    closeRetryMs: resolveCloseRetry(options.closeRetryMs, where),
     types: resolveTypes(options.types, where),
   };
 }
@@ -252,6 +260,12 @@ function resolveMemoryBudget(budget: unknown, where: string): number {
   if (budget === undefined) return Infinity;
   if (typeof budget === 'number' && budget > 0 && !Number.isNaN(budget)) return budget;
   throw new MemostrataError('CONFIG', `${where}: memoryBudget must be a positive number of bytes; got ${JSON.stringify(budget)}.`);
+}
+
+function resolveCloseRetry(ms: unknown, where: string): number {
+  if (ms === undefined) return 3000;
+  if (typeof ms === 'number' && Number.isFinite(ms) && ms >= 0) return ms;
+  throw new MemostrataError('CONFIG', `${where}: closeRetryMs must be a number of milliseconds >= 0; got ${JSON.stringify(ms)}.`);
 }
 
 function resolveBoolean(value: unknown, field: string, where: string): boolean | undefined {

@@ -50,6 +50,13 @@ export interface Manifest {
    * @default false
    */
   repair?: boolean;
+  /**
+   * Other processes or machines share the store, and it can lose data behind
+   * this process's back (a server restarted without persistence): a layer
+   * must not skip a write because it remembers the data as stored.
+   * @default false
+   */
+  shared?: boolean;
 }
 
 /** Whether a database can still be used. */

@@ -102,8 +102,10 @@ export class UUIDDatabase extends PassThroughLayer<unknown> {
    */
   async internOperations(values: readonly InternedValue[]): Promise<PreparedValues> {
     const candidates = new Map<string, unknown>();
+    // A shared store may have lost what this process saw stored (a server restarted empty): check every time.
+    const trustMemory = this.manifest.shared !== true;
     for (const { uuid, value } of values) {
-      if (uuid !== undefinedUuid && !this.#knownStored.has(uuid)) candidates.set(uuid, value);
+      if (uuid !== undefinedUuid && !(trustMemory && this.#knownStored.has(uuid))) candidates.set(uuid, value);
     }
     const operations: BatchOperation<Uint8Array, unknown>[] = [];
     const large: [string, unknown][] = [];

@@ -24,7 +24,7 @@ describe("backend { type: 'redis' } in the configuration", () => {
       [{ type: 'redis', url: 'http://cache.lab' }, /backend\.url/],
       [{ type: 'redis', url: 6379 }, /backend\.url/],
       [{ type: 'redis', prefix: 7 }, /backend\.prefix/],
-      [{ type: 'redis', path: '.memostrata' }, /'path'/],
+      [{ type: 'redis', path: '.memostrata' }, /backend\.path/],
       [{ type: 'redis-cluster' }, /backend\.type/],
     ];
     for (const [backend, field] of wrong) {
