@@ -21,7 +21,11 @@ describe('the API reference (npm run docs)', () => {
   it('builds without a warning and opens on the user API, with the internals under their own heading', async () => {
     const out = tempDir();
     // typedoc.json sets treatWarningsAsErrors: any warning fails the build, and this test.
-    await promisify(execFile)(process.execPath, [typedoc, '--out', join(out, 'html'), '--json', join(out, 'api.json')], { cwd: root });
+    const build = await promisify(execFile)(process.execPath, [typedoc, '--out', join(out, 'html'), '--json', join(out, 'api.json')], { cwd: root }).then(
+      () => 'ok',
+      (error: { stdout?: string; stderr?: string }) => `${error.stdout ?? ''}${error.stderr ?? ''}`,
+    );
+    expect(build).toBe('ok');
     const api = JSON.parse(readFileSync(join(out, 'api.json'), 'utf8')) as ApiJson;
     const names = new Map(api.children.map((child) => [child.id, child.name]));
     const categories = api.categories.map(({ title, children }) => ({ title, names: children.map((id) => names.get(id)) }));
