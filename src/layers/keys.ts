@@ -7,6 +7,7 @@ import { MemostrataError } from '../errors.js';
  *   v!<uuid>                     a stored value (CBOR), shared by every module
  *   m!<module>!<call digest>     a memo record: inputs and result by UUID, metadata
  *   s!<module>!<call digest>     the saved state of an unfinished call
+ *   c!<module>!<call digest>!<writer>  hit counters of a call, one key per writer
  *   meta!format                  the store format version
  *   meta!module!<module>         per-module metadata
  *   meta!types                   names of registered types the store uses
@@ -23,6 +24,7 @@ export const KeyPrefix = {
   value: 'v!',
   record: 'm!',
   state: 's!',
+  counter: 'c!',
   moduleMeta: 'meta!module!',
 } as const;
 
@@ -34,6 +36,21 @@ export function recordPrefix(module?: string): string {
 /** The prefix of the saved states of `module`. */
 export function statePrefix(module: string): string {
   return `${KeyPrefix.state}${module}!`;
+}
+
+/** The prefix of the hit counters of one call, of `module`, or of every module. */
+export function counterPrefix(module?: string, callHex?: string): string {
+  if (module === undefined) return KeyPrefix.counter;
+  return callHex === undefined ? `${KeyPrefix.counter}${module}!` : `${KeyPrefix.counter}${module}!${callHex}!`;
+}
+
+/**
+ * The key of one writer's hit counters of a call. A store one process holds
+ * at a time has one writer, `0`; on a shared store each open cache writes its
+ * own key, so that processes add up instead of overwriting each other.
+ */
+export function counterKey(module: string, callHex: string, writer: string): Uint8Array {
+  return encoder.encode(`${counterPrefix(module, callHex)}${writer}`);
 }
 
 /** The key of the value with this UUID. */

@@ -41,9 +41,12 @@ export interface MemoRecord {
   computeMs: number;
   /** Approximate encoded size of the result (bytes). */
   size: number;
-  /** Hits served since the entry was created, as of the record's last write. */
+  /**
+   * Hits served since the entry was created. Stored as 0: the hits live in
+   * the call’s counter keys (`c!` keys, one per writer), and listings fill in their sums.
+   */
   hits: number;
-  /** When it was last hit (ms since the epoch), 0 if never. */
+  /** When it was last hit (ms since the epoch), 0 if never; filled in from the counters like `hits`. */
   lastHitAt: number;
   /**
    * Checksum (hex digest) of every field above but the hit counters, written
@@ -51,6 +54,25 @@ export interface MemoRecord {
    * served. Set when the record is written (`sealRecord`).
    */
   check?: string;
+}
+
+/**
+ * One writer's hit counters of a call, kept apart from its record so that a
+ * hit never rewrites the record; the call's totals are the sums over writers.
+ */
+export interface HitCounters {
+  /** Hits this writer served. */
+  hits: number;
+  /** When this writer last served one (ms since the epoch). */
+  lastHitAt: number;
+}
+
+/** `value` as hit counters, or `undefined` when it is not a sound counter record. */
+export function asHitCounters(value: unknown): HitCounters | undefined {
+  if (value === null || typeof value !== 'object') return undefined;
+  const { hits, lastHitAt } = value as Partial<HitCounters>;
+  const count = (n: unknown): n is number => typeof n === 'number' && Number.isSafeInteger(n) && n >= 0;
+  return count(hits) && count(lastHitAt) ? { hits, lastHitAt } : undefined;
 }
 
 const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;

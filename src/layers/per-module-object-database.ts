@@ -1,18 +1,11 @@
 import type { BatchOperation } from '../contract/database.js';
 import { warnOnce } from '../warnings.js';
-import { memoKey, prefixRange, recordPrefix, stateKey, statePrefix } from './keys.js';
+import { counterKey, counterPrefix, memoKey, prefixRange, recordPrefix, stateKey, statePrefix } from './keys.js';
+import { asHitCounters, type HitCounters } from './memo-record.js';
 import { emptyModuleMeta, moduleMetaOperation, readModuleMeta } from './module-meta.js';
 import { PassThroughLayer } from './pass-through-layer.js';
 import type { MemoRecord, ProxyObjectDatabase, StoredError } from './proxy-object-database.js';
 import type { InternedValue } from './uuid-database.js';
-
-/**
- * How stale a record's stored hit counters may get: a hit writes them (with
- * the next flush) only when the stored last-hit time is this much older.
- * Hits in between are counted in memory and go out with the record's next
- * write, if there is one: stored counts can lag by up to this much of hits.
- */
-export const HIT_REFRESH_MS = 60 * 60 * 1000;
 
 /** A memoized call held in memory. */
 export interface LiveEntry {
@@ -57,7 +50,7 @@ export interface PerModuleOptions {
 export interface PreparedFlush {
   /** The new values of the written entries. */
   values: InternedValue[];
-  /** Records, their metadata and deletions. */
+  /** Records, their metadata, hit counters and deletions. */
   operations: BatchOperation<Uint8Array, unknown>[];
   /** Marks the written entries clean (unless they changed meanwhile). */
   commit(): void;
@@ -74,6 +67,20 @@ interface Slot extends LiveEntry {
   revision: number;
   /** Revision last written to the store; -1 never. */
   flushedRevision: number;
+  /** Hits served since the counters were last written. */
+  unflushedHits: number;
+  /** When the last of those hits was served (ms since the epoch). */
+  lastHitAt: number;
+}
+
+/** Hits of a call not yet written to its counters. */
+interface PendingHits {
+  /** The call digest (hex). */
+  call: string;
+  /** How many. */
+  hits: number;
+  /** When the last one was served. */
+  lastHitAt: number;
 }
 
 /**
@@ -91,8 +98,10 @@ export class PerModuleObjectDatabase extends PassThroughLayer<unknown> {
   readonly module: string;
   readonly #proxy: ProxyObjectDatabase;
   readonly #slots = new Map<string, Slot>();
-  /** Records of evicted entries whose counters changed since the last flush, by in-memory key. */
-  readonly #evictedRecords = new Map<string, MemoRecord>();
+  /** Slots with hits not yet written to their counters. */
+  readonly #hitSlots = new Set<Slot>();
+  /** Hits of entries evicted before their counters were written, by call digest. */
+  readonly #evictedHits = new Map<string, PendingHits>();
   /** Bumped by every delete and clear, so a read-through that started before one does not bring an entry back. */
   #generation = 0;
   readonly #memoryBudget: number;
@@ -121,7 +130,7 @@ export class PerModuleObjectDatabase extends PassThroughLayer<unknown> {
   get dirtyCount(): number {
     let dirty = 0;
     for (const slot of this.#slots.values()) if (slot.revision !== slot.flushedRevision) dirty += 1;
-    return dirty + this.#evictedRecords.size;
+    return dirty;
   }
 
   /**
@@ -148,7 +157,7 @@ export class PerModuleObjectDatabase extends PassThroughLayer<unknown> {
     const live = this.peek(key);
     if (live !== undefined) return live;
     const generation = this.#generation;
-    const record = this.#evictedRecords.get(key) ?? (await this.#proxy.lookup(this.module, call));
+    const record = await this.#proxy.lookup(this.module, call);
     if (record === undefined) return undefined;
     const result = await this.#proxy.loadResult(record);
     // Another lookup of the same call may have finished first.
@@ -156,9 +165,16 @@ export class PerModuleObjectDatabase extends PassThroughLayer<unknown> {
     if (raced !== undefined) return raced;
     // Deleted while it was being read: answer this caller, but do not keep it.
     if (generation !== this.#generation) return record.error === undefined ? { record, result } : { record, result, error: record.error };
-    const unflushed = this.#evictedRecords.delete(key);
-    const slot: Slot = { record, result, pending: undefined, obsoleteKeys: undefined, counts: false, revision: 0, flushedRevision: unflushed ? -1 : 0 };
+    const slot: Slot = { record, result, pending: undefined, obsoleteKeys: undefined, counts: false, revision: 0, flushedRevision: 0, unflushedHits: 0, lastHitAt: 0 };
     if (record.error !== undefined) slot.error = record.error;
+    // Hits it served before it was evicted are still to be written: they travel with it again.
+    const evicted = this.#evictedHits.get(call);
+    if (evicted !== undefined) {
+      this.#evictedHits.delete(call);
+      slot.unflushedHits = evicted.hits;
+      slot.lastHitAt = evicted.lastHitAt;
+      this.#hitSlots.add(slot);
+    }
     this.#slots.set(key, slot);
     this.#countHit(slot);
     this.#heldBytes += record.size;
@@ -183,11 +199,14 @@ export class PerModuleObjectDatabase extends PassThroughLayer<unknown> {
       counts: entry.replacesStored !== true && (previous === undefined || previous.counts),
       revision: (previous?.revision ?? 0) + 1,
       flushedRevision: previous?.flushedRevision ?? -1,
+      unflushedHits: previous?.unflushedHits ?? 0,
+      lastHitAt: previous?.lastHitAt ?? 0,
     };
     if (entry.record.error !== undefined) slot.error = entry.record.error;
+    if (previous !== undefined) this.#hitSlots.delete(previous);
+    if (slot.unflushedHits > 0) this.#hitSlots.add(slot);
     this.#slots.delete(key);
     this.#slots.set(key, slot);
-    this.#evictedRecords.delete(key);
   }
 
   /**
@@ -215,8 +234,8 @@ export class PerModuleObjectDatabase extends PassThroughLayer<unknown> {
       records.push(this.#proxy.recordOperation(slot.record));
       for (const obsolete of slot.obsoleteKeys ?? []) records.push({ type: 'del', key: obsolete });
     }
-    const evicted = [...this.#evictedRecords];
-    for (const [, record] of evicted) records.push(this.#proxy.recordOperation(record));
+    const hits = this.#pendingHits();
+    records.push(...(await this.#counterOperations(hits.map(([, pending]) => pending))));
     const metaOperation = await this.#metaOperation(written.filter((entry) => entry.pending !== undefined).map((entry) => entry.slot));
     if (metaOperation !== undefined) records.push(metaOperation);
     return {
@@ -232,9 +251,7 @@ export class PerModuleObjectDatabase extends PassThroughLayer<unknown> {
           }
           if (slot.revision === revision) slot.flushedRevision = revision;
         }
-        for (const [key, record] of evicted) {
-          if (this.#evictedRecords.get(key) === record) this.#evictedRecords.delete(key);
-        }
+        for (const [owner, written] of hits) this.#hitsWritten(owner, written);
         this.#evict();
       },
     };
@@ -264,15 +281,17 @@ export class PerModuleObjectDatabase extends PassThroughLayer<unknown> {
   forgetCall(key: string): void {
     this.#generation += 1;
     const slot = this.#slots.get(key);
-    if (slot !== undefined) this.#drop(key, slot);
-    this.#evictedRecords.delete(key);
+    if (slot === undefined) return;
+    this.#drop(key, slot);
+    this.#evictedHits.delete(slot.record.call);
   }
 
   /** Drops every call from memory now, like {@link PerModuleObjectDatabase.forgetCall} for all. */
   forgetAll(): void {
     this.#generation += 1;
     this.#slots.clear();
-    this.#evictedRecords.clear();
+    this.#hitSlots.clear();
+    this.#evictedHits.clear();
     this.#heldBytes = 0;
   }
 
@@ -283,6 +302,8 @@ export class PerModuleObjectDatabase extends PassThroughLayer<unknown> {
       { type: 'del', key: memoKey(this.module, call) },
       { type: 'del', key: stateKey(this.module, call) },
     ];
+    for await (const key of this.keys(prefixRange(counterPrefix(this.module, call)))) operations.push({ type: 'del', key });
+    this.#evictedHits.delete(call);
     if (stored !== undefined) {
       const meta = (await readModuleMeta(this, this.module)) ?? emptyModuleMeta(this.module);
       operations.push(moduleMetaOperation(meta, { entries: -1, bytes: -stored.size }));
@@ -299,7 +320,7 @@ export class PerModuleObjectDatabase extends PassThroughLayer<unknown> {
   /** Deletes every record and saved state of this module from the store. */
   async deleteStoredCalls(): Promise<void> {
     const operations: BatchOperation<Uint8Array, unknown>[] = [];
-    for (const prefix of [recordPrefix(this.module), statePrefix(this.module)]) {
+    for (const prefix of [recordPrefix(this.module), statePrefix(this.module), counterPrefix(this.module)]) {
       for await (const key of this.keys(prefixRange(prefix))) operations.push({ type: 'del', key });
     }
     const meta = (await readModuleMeta(this, this.module)) ?? emptyModuleMeta(this.module);
@@ -341,15 +362,45 @@ export class PerModuleObjectDatabase extends PassThroughLayer<unknown> {
   }
 
   #countHit(slot: Slot): void {
-    // Counters ride along with the next flush: a hit never writes on its own. And a hit
-    // makes the record dirty only when its stored last-hit time is an interval old, so
-    // that a process that reads a large store does not rewrite every record it read.
-    slot.record.hits += 1;
-    const now = Date.now();
-    if (now - slot.record.lastHitAt >= HIT_REFRESH_MS) {
-      slot.record.lastHitAt = now;
-      slot.revision += 1;
+    // Counted in memory; the next flush adds them to the call's counter key. A hit never
+    // writes on its own, and never rewrites the record.
+    if (slot.unflushedHits === 0) this.#hitSlots.add(slot);
+    slot.unflushedHits += 1;
+    slot.lastHitAt = Date.now();
+  }
+
+  /** The hits to write, each with what owns it (a slot, or an evicted call). */
+  #pendingHits(): [Slot | string, PendingHits][] {
+    const pending: [Slot | string, PendingHits][] = [];
+    for (const slot of this.#hitSlots) pending.push([slot, { call: slot.record.call, hits: slot.unflushedHits, lastHitAt: slot.lastHitAt }]);
+    for (const [call, hits] of this.#evictedHits) pending.push([call, { ...hits }]);
+    return pending;
+  }
+
+  /** Puts that add `pending` to this writer's stored counters (read first: they are totals). */
+  async #counterOperations(pending: readonly PendingHits[]): Promise<BatchOperation<Uint8Array, unknown>[]> {
+    if (pending.length === 0) return [];
+    const keys = pending.map(({ call }) => counterKey(this.module, call, this.#proxy.writer));
+    const stored = await this.getMany(keys);
+    return pending.map(({ hits, lastHitAt }, index): BatchOperation<Uint8Array, unknown> => {
+      // Damaged counters restart from zero rather than block the flush: they are statistics, not results.
+      const base = asHitCounters(stored[index]) ?? { hits: 0, lastHitAt: 0 };
+      const value: HitCounters = { hits: base.hits + hits, lastHitAt: Math.max(base.lastHitAt, lastHitAt) };
+      return { type: 'put', key: keys[index]!, value };
+    });
+  }
+
+  /** Takes written hits off what is pending; hits served since the flush was prepared stay. */
+  #hitsWritten(owner: Slot | string, written: PendingHits): void {
+    if (typeof owner === 'string') {
+      const left = this.#evictedHits.get(owner);
+      if (left === undefined) return;
+      left.hits -= written.hits;
+      if (left.hits <= 0) this.#evictedHits.delete(owner);
+      return;
     }
+    owner.unflushedHits = Math.max(0, owner.unflushedHits - written.hits);
+    if (owner.unflushedHits === 0) this.#hitSlots.delete(owner);
   }
 
   /**
@@ -361,8 +412,15 @@ export class PerModuleObjectDatabase extends PassThroughLayer<unknown> {
     if (this.#heldBytes <= this.#memoryBudget) return;
     for (const [key, slot] of this.#slots) {
       if (this.#heldBytes <= this.#memoryBudget) return;
-      if (slot.pending !== undefined) continue;
-      if (slot.revision !== slot.flushedRevision) this.#evictedRecords.set(key, slot.record);
+      if (slot.pending !== undefined || slot.revision !== slot.flushedRevision) continue;
+      if (slot.unflushedHits > 0) {
+        const earlier = this.#evictedHits.get(slot.record.call);
+        this.#evictedHits.set(slot.record.call, {
+          call: slot.record.call,
+          hits: slot.unflushedHits + (earlier?.hits ?? 0),
+          lastHitAt: Math.max(slot.lastHitAt, earlier?.lastHitAt ?? 0),
+        });
+      }
       this.#drop(key, slot);
     }
   }
@@ -382,6 +440,7 @@ export class PerModuleObjectDatabase extends PassThroughLayer<unknown> {
 
   #drop(key: string, slot: Slot): void {
     this.#slots.delete(key);
+    this.#hitSlots.delete(slot);
     this.#heldBytes -= slot.record.size;
   }
 

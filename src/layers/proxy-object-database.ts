@@ -1,6 +1,8 @@
+import { randomBytes } from 'node:crypto';
 import type { BatchOperation } from '../contract/database.js';
 import { MemostrataError } from '../errors.js';
-import { keyText, memoKey, prefixRange, recordPrefix } from './keys.js';
+import { withHitCounters } from './hit-counters.js';
+import { counterPrefix, keyText, memoKey, prefixRange, recordPrefix } from './keys.js';
 import { recordProblem, sealRecord, type MemoRecord } from './memo-record.js';
 import { PassThroughLayer, type LayerOptions } from './pass-through-layer.js';
 import type { UUIDDatabase } from './uuid-database.js';
@@ -24,10 +26,16 @@ export interface UnproxiedRecord {
 export class ProxyObjectDatabase extends PassThroughLayer<unknown> {
   /** The value layer below. */
   readonly values: UUIDDatabase;
+  /**
+   * Whose hit counters this process writes (see `counterKey`): `0` on a store
+   * one process holds at a time, a random id per open on a shared store.
+   */
+  readonly writer: string;
 
   constructor(values: UUIDDatabase, options: LayerOptions = {}) {
     super(values, options);
     this.values = values;
+    this.writer = values.manifest.shared === true ? randomBytes(8).toString('hex') : '0';
   }
 
   /** The record of a call, or `undefined` when it was never stored. */
@@ -47,8 +55,12 @@ export class ProxyObjectDatabase extends PassThroughLayer<unknown> {
     return { type: 'del', key: memoKey(module, call) };
   }
 
-  /** Every record of `module`, or of every module, in key order. */
-  async *records(module?: string): AsyncGenerator<MemoRecord> {
+  /** Every record of `module`, or of every module, in key order, with its hits summed from its counters. */
+  records(module?: string): AsyncGenerator<MemoRecord> {
+    return withHitCounters(this.#storedRecords(module), this.entries(prefixRange(counterPrefix(module))));
+  }
+
+  async *#storedRecords(module?: string): AsyncGenerator<MemoRecord> {
     for await (const [key, value] of this.entries(prefixRange(recordPrefix(module)))) {
       const [, recordModule = '', call = ''] = keyText(key).split('!');
       yield this.#asRecord(value, key, recordModule, call);

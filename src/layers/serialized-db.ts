@@ -119,7 +119,8 @@ export class SerializedDB extends Database<Uint8Array, unknown> {
 
   #allRecorded(names: ReadonlySet<string>): boolean {
     const recorded = this.#recorded;
-    if (recorded === undefined) return false;
+    // A shared store may have lost the type record behind this process's back (a server restarted empty).
+    if (recorded === undefined || this.manifest.shared === true) return false;
     for (const name of names) if (!recorded.has(name)) return false;
     return true;
   }

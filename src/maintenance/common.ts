@@ -1,6 +1,7 @@
 import type { Store } from '../cache/store.js';
 import { MemostrataError } from '../errors.js';
-import { keyText, prefixRange, recordPrefix } from '../layers/keys.js';
+import { withHitCounters } from '../layers/hit-counters.js';
+import { counterPrefix, KeyPrefix, keyText, prefixRange, recordPrefix } from '../layers/keys.js';
 import { recordProblem as checkRecord, type MemoRecord } from '../layers/memo-record.js';
 import { UUIDDatabase } from '../layers/uuid-database.js';
 
@@ -60,6 +61,7 @@ export type ParsedKey =
   | { kind: 'value'; uuid: string }
   | { kind: 'record'; module: string; call: string }
   | { kind: 'state'; module: string; call: string }
+  | { kind: 'counter'; module: string; call: string; writer: string }
   | { kind: 'format' }
   | { kind: 'types' }
   | { kind: 'module-meta'; module: string }
@@ -67,6 +69,7 @@ export type ParsedKey =
 
 const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const CALL_PATTERN = /^[0-9a-f]{32}$/;
+const WRITER_PATTERN = /^[0-9a-f]{1,32}$/;
 const MODULE_PATTERN = /^[^!\u0000-\u001f\u007f]{1,200}$/;
 
 /** Parses the text of a store key (see docs/store-format.md). */
@@ -82,6 +85,11 @@ export function parseKey(text: string): ParsedKey {
     const call = rest.slice(bang + 1);
     if (bang < 0 || !MODULE_PATTERN.test(module) || !CALL_PATTERN.test(call)) return { kind: 'unknown' };
     return { kind: text.startsWith('m!') ? 'record' : 'state', module, call };
+  }
+  if (text.startsWith(KeyPrefix.counter)) {
+    const [module = '', call = '', writer = '', ...rest] = text.slice(KeyPrefix.counter.length).split('!');
+    if (rest.length > 0 || !MODULE_PATTERN.test(module) || !CALL_PATTERN.test(call) || !WRITER_PATTERN.test(writer)) return { kind: 'unknown' };
+    return { kind: 'counter', module, call, writer };
   }
   if (text === 'meta!format') return { kind: 'format' };
   if (text === 'meta!types') return { kind: 'types' };
@@ -129,7 +137,11 @@ export function lastUsedAt(record: MemoRecord): number {
  * bytes. A record that does not decode, or is not a record, throws `CORRUPT`
  * naming its key and `memostrata verify --fix`.
  */
-export async function* rawRecords(store: Store, module?: string): AsyncGenerator<MemoRecord> {
+export function rawRecords(store: Store, module?: string): AsyncGenerator<MemoRecord> {
+  return withHitCounters(decodedRecords(store, module), store.serialized.entries(prefixRange(counterPrefix(module))));
+}
+
+async function* decodedRecords(store: Store, module?: string): AsyncGenerator<MemoRecord> {
   for await (const [key, bytes] of store.backend.entries(prefixRange(recordPrefix(module)))) {
     yield decodeRecord(store, key, bytes);
   }

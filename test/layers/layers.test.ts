@@ -5,8 +5,8 @@ import { LevelBackend } from '../../src/backends/level-backend.js';
 import { MemoryBackend } from '../../src/backends/memory-backend.js';
 import type { BatchOperation } from '../../src/contract/database.js';
 import { digestToHex, loadDigester } from '../../src/layers/digest.js';
-import { keyText, prefixRange } from '../../src/layers/keys.js';
-import { HIT_REFRESH_MS, type NewEntry, type PerModuleObjectDatabase } from '../../src/layers/per-module-object-database.js';
+import { keyText, memoKey, prefixRange } from '../../src/layers/keys.js';
+import type { NewEntry, PerModuleObjectDatabase } from '../../src/layers/per-module-object-database.js';
 import type { MemoRecord } from '../../src/layers/proxy-object-database.js';
 import { UUIDDatabase } from '../../src/layers/uuid-database.js';
 import { removeTempDirs, tempDir } from '../helpers/temp-dir.js';
@@ -38,6 +38,12 @@ function newEntry(module: string, args: unknown[], result: unknown, size = 8): N
 }
 
 /** Keeps a new entry in memory under its call digest, as its in-memory key. */
+async function collect<T>(items: AsyncIterable<T>): Promise<T[]> {
+  const all: T[] = [];
+  for await (const item of items) all.push(item);
+  return all;
+}
+
 function keep(db: PerModuleObjectDatabase, entry: NewEntry): void {
   db.store(entry.record.call, entry);
 }
@@ -182,47 +188,57 @@ describe('PerModuleObjectDatabase', () => {
     await stack.proxy.close();
   });
 
-  it('keeps hit counters and writes them with the next flush', async () => {
+  it('writes hits to the call’s counter key with the next flush, never rewriting the record', async () => {
     const stack = await stackOn(new MemoryBackend());
     const db = stack.module('m');
     const entry = newEntry('m', [1], 2);
     db.store(entry.record.call, entry);
     await db.flush();
+    const recordBytes = await stack.serialized.get(memoKey('m', entry.record.call));
     db.peek(entry.record.call);
     db.peek(entry.record.call);
-    expect(db.dirtyCount).toBe(1);
+    expect(db.dirtyCount).toBe(0);
     await db.flush();
-    const stored = await stack.proxy.lookup('m', entry.record.call);
-    expect(stored?.hits).toBe(2);
-    expect(stored?.lastHitAt).toBeGreaterThan(0);
+    expect(await stack.serialized.get(memoKey('m', entry.record.call))).toEqual(recordBytes);
+    const [listed] = await collect(stack.proxy.records('m'));
+    expect(listed).toMatchObject({ hits: 2 });
+    expect(listed!.lastHitAt).toBeGreaterThan(0);
     await stack.proxy.close();
   });
 
-  it('writes hit counters at most once an hour per entry, so reading a store does not rewrite it', async () => {
+  it('adds the hits of every reader of a store, exactly, at every flush', async () => {
     const stack = await stackOn(new MemoryBackend());
-    const db = stack.module('m');
+    const writer = stack.module('m');
     const entry = newEntry('m', [1], 2);
-    keep(db, entry);
-    await db.flush();
+    keep(writer, entry);
+    await writer.flush();
     const call = entry.record.call;
-    db.peek(call);
-    expect(db.dirtyCount).toBe(1);
+    for (const hits of [5, 5, 5]) {
+      // A restarted reader each time: it reads the entry through and serves hits.
+      const reader = stack.module('m');
+      await reader.lookup(call, call);
+      for (let i = 1; i < hits; i++) reader.peek(call);
+      await reader.flush();
+    }
+    const [listed] = await collect(stack.proxy.records('m'));
+    expect(listed?.hits).toBe(15);
+    await stack.proxy.close();
+  });
+
+  it('keeps the hits of an entry evicted before they were written', async () => {
+    const stack = await stackOn(new MemoryBackend());
+    const db = stack.module('m', { memoryBudget: 1 });
+    const first = newEntry('m', [1], 2);
+    const second = newEntry('m', [2], 3);
+    keep(db, first);
     await db.flush();
-    db.peek(call);
-    db.peek(call);
-    expect(db.dirtyCount).toBe(0);
-    // A restarted reader: the stored last-hit time is recent, so its hit writes nothing.
-    const reader = stack.module('m');
-    const found = await reader.lookup(call, call);
-    expect(found?.record.hits).toBe(2);
-    expect(reader.dirtyCount).toBe(0);
-    // An hour later the next hit writes the counters again. The first process's two later hits were
-    // never written: stored counts lag by up to an hour of hits.
-    found!.record.lastHitAt -= HIT_REFRESH_MS;
-    reader.peek(call);
-    expect(reader.dirtyCount).toBe(1);
-    await reader.flush();
-    expect((await stack.proxy.lookup('m', call))?.hits).toBe(3);
+    const call = first.record.call;
+    await db.lookup(call, call);
+    await db.lookup(call, call);
+    keep(db, second); // pushes the first entry out of memory before its hits were written
+    await db.flush();
+    const listed = await collect(stack.proxy.records('m'));
+    expect(listed.find((record) => record.call === call)?.hits).toBe(2);
     await stack.proxy.close();
   });
 
@@ -266,7 +282,8 @@ describe('PerModuleObjectDatabase', () => {
     for (const entry of fresh) keep(db, entry);
     // Reading the stored entry back pushes the held results over the budget and makes the module evict.
     expect((await db.lookup(stored.record.call, stored.record.call))?.result).toEqual(new Float64Array(100).fill(-1));
-    expect(db.dirtyCount).toBe(3);
+    // The two new entries; the stored one it evicted had only a hit, which is a counter, not an unwritten result.
+    expect(db.dirtyCount).toBe(2);
     await db.flush();
     const reader = stack.module('m');
     for (const [index, entry] of fresh.entries()) {
