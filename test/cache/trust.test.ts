@@ -5,6 +5,7 @@ import { memoKey, valueKey } from '../../src/layers/keys.js';
 import type { MemoRecord } from '../../src/layers/memo-record.js';
 import { removeTempDirs, tempDir } from '../helpers/temp-dir.js';
 import { captureWarnings } from '../helpers/warnings.js';
+import { moduleSummaries } from '../../src/maintenance/inventory.js';
 
 afterAll(removeTempDirs);
 
@@ -268,5 +269,40 @@ describe('a resumed call', () => {
     const [record] = await records(cache, 'resumed');
     // First run ~60 ms until its save, second run ~120 ms: well over what the last run alone took.
     expect(record!.computeMs).toBeGreaterThanOrEqual(170);
+  });
+});
+
+describe('stored hit counts', () => {
+  it('add up the hits of every process, exactly, at every close', async () => {
+    const path = join(tempDir(), 'cache');
+    let cache = await open(path);
+    await cache.memoize('f', (x: number) => x + 1)(1);
+    await cache.close();
+    for (let run = 0; run < 3; run++) {
+      cache = await open(path);
+      const f = cache.memoize('f', (x: number) => x + 1);
+      for (let i = 0; i < 5; i++) expect(await f(1)).toBe(2);
+      await cache.checkpoint();
+      await cache.close();
+    }
+    cache = await open(path);
+    const summaries = await moduleSummaries(cache.store);
+    expect(summaries.find((summary) => summary.name === 'f')).toMatchObject({ hits: 15 });
+    const [record] = await records(cache, 'f');
+    expect(record).toMatchObject({ hits: 15 });
+    expect(record!.lastHitAt).toBeGreaterThan(record!.createdAt - 1);
+  });
+
+  it('forget the hits of a deleted call', async () => {
+    const path = join(tempDir(), 'cache');
+    const cache = await open(path);
+    const f = cache.memoize('f', (x: number) => x + 1);
+    await f(1);
+    await f(1);
+    await cache.checkpoint();
+    await f.delete(1);
+    await f(1);
+    await cache.checkpoint();
+    expect((await records(cache, 'f'))[0]).toMatchObject({ hits: 0 });
   });
 });
