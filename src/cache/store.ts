@@ -29,6 +29,18 @@ export interface Store {
   readonly types: TypeRegistry;
 }
 
+/** How {@link openStore} opens a store. */
+export interface OpenStoreOptions {
+  /**
+   * Check (or, for a new store, write) the format version. Only `migrate`
+   * turns it off: it opens a store of an older format to convert it, and
+   * reads the version itself.
+   *
+   * @default true
+   */
+  checkFormat?: boolean;
+}
+
 /**
  * Opens the backend a configuration names and stacks the shared layers on it.
  * A new store gets the current format version; a store of another version,
@@ -37,13 +49,13 @@ export interface Store {
  * @throws MemostrataError `LOCKED`, `NOT_A_STORE`, `FORMAT_VERSION`, `CORRUPT` or `BACKEND`
  *   (a Redis server that cannot be reached).
  */
-export async function openStore(config: BackendConfig, types: TypeRegistry = defaultTypes): Promise<Store> {
+export async function openStore(config: BackendConfig, types: TypeRegistry = defaultTypes, options: OpenStoreOptions = {}): Promise<Store> {
   const digester = await loadDigester(types);
   const backend = await openBackend(config);
   const location = backend instanceof LevelBackend ? backend.path : backend instanceof RedisBackend ? `${backend.url} (prefix ${backend.prefix})` : 'memory';
   const serialized = new SerializedDB(backend, { types });
   try {
-    await checkFormat(serialized, backend, location);
+    if (options.checkFormat !== false) await checkFormat(serialized, backend, location);
   } catch (error) {
     await serialized.close();
     throw error;
@@ -92,7 +104,7 @@ async function checkFormat(db: SerializedDB, backend: Database<Uint8Array, Uint8
   if (version !== undefined) {
     throw new MemostrataError(
       'FORMAT_VERSION',
-      `The store at ${location} has format version ${JSON.stringify(version)}; this memostrata reads version ${FORMAT_VERSION}. Upgrade memostrata, or use another path.`,
+      typeof version === 'number' && version < FORMAT_VERSION ? `The store at ${location} has format version ${version}, written by an older memostrata; this memostrata reads version ${FORMAT_VERSION}. Convert it in place with \`memostrata migrate ${location}\` (back it up first if the older memostrata must still read it).` : `The store at ${location} has format version ${JSON.stringify(version)}; this memostrata reads version ${FORMAT_VERSION}. Upgrade memostrata, or use another path.`,
     );
   }
   // One process holds an embedded store, so nothing can come between these steps.

@@ -1,7 +1,7 @@
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { CONFIG_ENV, resolveCacheOptions, type BackendConfig, type LevelBackendConfig } from '../cache/config.js';
-import { openStore, type Store } from '../cache/store.js';
+import { openStore, type OpenStoreOptions, type Store } from '../cache/store.js';
 import { CliError } from './errors.js';
 import { OpaqueTypes } from './opaque-types.js';
 
@@ -45,15 +45,15 @@ export type OpenMode = 'existing' | 'create';
  * @throws CliError `no store at <path>`.
  * @throws MemostrataError `LOCKED`, `NOT_A_STORE`, `FORMAT_VERSION`, `CORRUPT`, `BACKEND`.
  */
-export async function openCliStore(config: LevelBackendConfig, mode: OpenMode): Promise<Store> {
+export async function openCliStore(config: LevelBackendConfig, mode: OpenMode, options: OpenStoreOptions = {}): Promise<Store> {
   const path = resolve(config.path ?? '.memostrata');
   if (mode === 'existing' && !holdsSomething(path)) throw new CliError(`no store at ${path}`);
-  return openStore({ ...config, path }, new OpaqueTypes());
+  return openStore({ ...config, path }, new OpaqueTypes(), options);
 }
 
 /** Opens a store, runs `work` on it and closes it, whatever happens. */
-export async function withStore<T>(config: LevelBackendConfig, mode: OpenMode, work: (store: Store) => Promise<T>): Promise<T> {
-  const store = await openCliStore(config, mode);
+export async function withStore<T>(config: LevelBackendConfig, mode: OpenMode, work: (store: Store) => Promise<T>, options: OpenStoreOptions = {}): Promise<T> {
+  const store = await openCliStore(config, mode, options);
   try {
     return await work(store);
   } finally {
