@@ -1,12 +1,14 @@
+import type { BatchOperation } from '../contract/database.js';
 import { MemostrataError, isMemostrataError } from '../errors.js';
 import { digestToHex } from '../layers/digest.js';
-import { assertModuleName } from '../layers/keys.js';
+import { assertModuleName, KeyPrefix, keyText } from '../layers/keys.js';
 import { PerModuleObjectDatabase, type PreparedFlush } from '../layers/per-module-object-database.js';
 import { resolveCacheOptions, resolveFlushPolicy, type CacheOptions, type FlushPolicy, type ResolvedCacheOptions } from './config.js';
 import { releaseOnExit, closeOnExit } from './exit-hooks.js';
 import { didYouMean } from './closest-name.js';
 import { configError, MemoizedModule, type ModuleHost, type ModuleSettings, type ModuleStats, type SavedState } from './memoized-module.js';
 import { openStore, type Store } from './store.js';
+import { warnOnce } from '../warnings.js';
 
 /**
  * Options of {@link Cache.memoize}.
@@ -320,15 +322,54 @@ export class Cache {
       this.#timers.delete(module);
     }
     return this.#serialize(async () => {
-      const prepared: PreparedFlush[] = [];
-      for (const db of databases) prepared.push(await db.prepareFlush());
-      // Every module's values in one call: a value two modules share is written once.
-      const values = await this.#store.values.internOperations(prepared.flatMap((flush) => flush.values));
-      const operations = [...values.operations, ...prepared.flatMap((flush) => flush.operations)];
-      if (operations.length > 0) await this.#store.proxy.batch(operations, { sync });
-      values.commit();
-      for (const flush of prepared) flush.commit();
+      for (;;) {
+        const prepared: PreparedFlush[] = [];
+        for (const db of databases) prepared.push(await db.prepareFlush());
+        // Every module's values in one call: a value two modules share is written once.
+        const values = await this.#store.values.internOperations(prepared.flatMap((flush) => flush.values));
+        const operations = [...values.operations, ...prepared.flatMap((flush) => flush.operations)];
+        try {
+          if (operations.length > 0) await this.#store.proxy.batch(operations, { sync });
+        } catch (error) {
+          // One value the encoder refuses must not block every later flush: drop its entries, write the rest.
+          if (isMemostrataError(error, 'UNSERIALIZABLE') && this.#dropUnencodable(operations, databases) > 0) continue;
+          throw error;
+        }
+        values.commit();
+        for (const flush of prepared) flush.commit();
+        return;
+      }
     });
+  }
+
+  /**
+   * Finds the values of a refused batch that do not encode and drops, with a
+   * warning, the unwritten entries that hold them. Returns how many were dropped.
+   */
+  #dropUnencodable(operations: readonly BatchOperation<Uint8Array, unknown>[], databases: ReadonlySet<PerModuleObjectDatabase>): number {
+    const unencodable = new Map<string, string>();
+    for (const operation of operations) {
+      if (operation.type !== 'put') continue;
+      try {
+        this.#store.serialized.codec.encode(operation.value);
+      } catch (error) {
+        const key = keyText(operation.key);
+        if (key.startsWith(KeyPrefix.value)) unencodable.set(key.slice(KeyPrefix.value.length), (error as Error).message);
+      }
+    }
+    let dropped = 0;
+    for (const db of databases) {
+      const count = db.dropEntriesHolding(new Set(unencodable.keys()));
+      if (count === 0) continue;
+      dropped += count;
+      for (const module of this.#modules) if (module.db === db) module.stats.unstorable += count;
+      warnOnce(
+        `memostrata: ${count} result(s) of module '${db.module}' could not be encoded when written, so they were not stored: ${[...unencodable.values()][0]}`,
+        'MEMOSTRATA_UNSTORABLE',
+        `${db.module}:flush`,
+      );
+    }
+    return dropped;
   }
 
   /** Runs `work` after every write already queued, so that a flush and a delete never interleave. */

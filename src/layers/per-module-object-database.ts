@@ -273,6 +273,17 @@ export class PerModuleObjectDatabase extends PassThroughLayer<unknown> {
     await this.deleteStoredCalls();
   }
 
+  /** Drops the unwritten entries that hold any of these value UUIDs (they cannot be stored); returns how many. */
+  dropEntriesHolding(uuids: ReadonlySet<string>): number {
+    let dropped = 0;
+    for (const [key, slot] of this.#slots) {
+      if (slot.pending?.some((value) => uuids.has(value.uuid)) !== true) continue;
+      this.#drop(key, slot);
+      dropped += 1;
+    }
+    return dropped;
+  }
+
   /**
    * Drops one call from memory now, and keeps a read-through under way from
    * bringing it back; an entry stored after this is kept. The store keeps it

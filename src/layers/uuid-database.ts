@@ -82,7 +82,12 @@ export class UUIDDatabase extends PassThroughLayer<unknown> {
 
   /** Whether `value` still has the content its UUID (and digest, if given) was derived from. */
   matches(interned: InternedValue): boolean {
-    const digest = this.digester.digest(interned.value);
+    let digest: Uint8Array;
+    try {
+      digest = this.digester.digest(interned.value);
+    } catch {
+      return false; // changed into something that cannot even be keyed
+    }
     return interned.digest === undefined ? UUIDDatabase.uuidOfDigest(digest) === interned.uuid : Buffer.compare(digest, interned.digest) === 0;
   }
 

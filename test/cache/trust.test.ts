@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { currentCall, openCache, type Cache } from '../../src/index.js';
+import { currentCall, openCache, TypeRegistry, type Cache } from '../../src/index.js';
 import { memoKey, valueKey } from '../../src/layers/keys.js';
 import type { MemoRecord } from '../../src/layers/memo-record.js';
 import { removeTempDirs, tempDir } from '../helpers/temp-dir.js';
@@ -304,5 +304,47 @@ describe('stored hit counts', () => {
     await f(1);
     await cache.checkpoint();
     expect((await records(cache, 'f'))[0]).toMatchObject({ hits: 0 });
+  });
+});
+
+describe('a value that cannot be stored', () => {
+  it('never blocks the checkpoints and close of everything else, however deep it is', async () => {
+    const path = join(tempDir(), 'cache');
+    let cache = await open(path);
+    const deep = cache.memoize('deep', (depth: number) => {
+      let value: unknown = 'leaf';
+      for (let i = 0; i < depth; i++) value = [value];
+      return value;
+    });
+    const plain = cache.memoize('plain', (x: number) => x * 3);
+    for (const depth of [600, 10_000]) expect(await deep(depth)).toBeInstanceOf(Array);
+    expect(await plain(2)).toBe(6);
+    await cache.checkpoint();
+    expect(cache.stats().modules['deep']?.unstorable).toBe(2);
+    await cache.close();
+    cache = await open(path);
+    expect(await cache.memoize('plain', (x: number) => x * 3).has(2)).toBe(true);
+  });
+
+  it('is dropped from its batch when the encoder refuses it after the digest accepted it, and the rest is written', async () => {
+    const path = join(tempDir(), 'cache');
+    const types = new TypeRegistry();
+    class Fickle {
+      constructor(readonly n: number) {}
+    }
+    let encodes = 0;
+    // Fine for the digest at the call and at the flush's mutation check, refused by the encoder after that.
+    types.register({ name: 'test.Fickle', type: Fickle, encode: (f: Fickle) => (++encodes > 2 ? { n: () => f.n } : { n: f.n }), decode: (e: { n: number }) => new Fickle(e.n) });
+    let cache = await openCache({ path, handleExit: false, types });
+    caches.push(cache);
+    const fickle = cache.memoize('fickle', (n: number) => new Fickle(n));
+    const plain = cache.memoize('plain', (x: number) => x * 3);
+    expect(await fickle(1)).toBeInstanceOf(Fickle);
+    expect(await plain(2)).toBe(6);
+    await cache.checkpoint();
+    expect(cache.stats().modules['fickle']).toMatchObject({ unstorable: 1, entries: 0 });
+    await cache.close();
+    cache = await open(path);
+    expect(await cache.memoize('plain', (x: number) => x * 3).has(2)).toBe(true);
   });
 });
