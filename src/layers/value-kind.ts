@@ -1,6 +1,10 @@
+import { types as nodeTypes } from 'node:util';
 import { MemostrataError } from '../errors.js';
+import { hiddenProperty, type ContentShape } from './hidden-properties.js';
 import { checkArrayLength, checkBigint } from './limits.js';
 import type { TypeDefinition, TypeRegistry } from './type-registry.js';
+
+const { isArrayBuffer, isDate, isMap, isSet } = nodeTypes;
 
 /** The typed-array classes memostrata supports, by name. */
 export const typedArrayClasses = {
@@ -70,30 +74,90 @@ export function classify(value: unknown, path: string, types: TypeRegistry): Val
   }
   if (value === null) return { kind: 'null' };
   const object = value as object;
-  if (Array.isArray(object)) {
-    checkArrayLength(object.length, path);
-    return { kind: 'array', value: object };
-  }
   const prototype = Object.getPrototypeOf(object) as object | null;
   if (prototype === Object.prototype || prototype === null) {
     if (Object.getOwnPropertySymbols(object).length > 0) throw unserializable(path, 'an object with symbol keys');
     return { kind: 'object', value: object as Record<string, unknown> };
   }
+  // Exact classes only, checked by their internal slots as well: a subclass, or an object
+  // that merely inherits a built-in prototype, would come back from the store as something else.
+  if (prototype === Array.prototype && Array.isArray(object)) {
+    checkArrayLength(object.length, path);
+    return checkNothingHidden(object, 'array', path, { kind: 'array', value: object as unknown[] });
+  }
   if (ArrayBuffer.isView(object)) {
-    if (Buffer.isBuffer(object)) return { kind: 'buffer', value: object };
-    if (object instanceof DataView) return { kind: 'dataview', value: object };
-    const name = object.constructor.name as TypedArrayName;
-    if (typedArrayClasses[name] === object.constructor) return { kind: 'typed-array', name, value: object as SupportedTypedArray };
+    const name = typedArrayName.call(object) as TypedArrayName | undefined;
+    if (name === undefined) {
+      if (prototype === DataView.prototype) return checkNothingHidden(object, 'internal', path, { kind: 'dataview', value: object as DataView });
+    } else if (prototype === Buffer.prototype) {
+      if (name === 'Uint8Array') return checkNothingHidden(object, 'indexed', path, { kind: 'buffer', value: object as Buffer });
+    } else if (prototype === typedArrayClasses[name].prototype) {
+      return checkNothingHidden(object, 'indexed', path, { kind: 'typed-array', name, value: object as SupportedTypedArray });
+    }
   }
   const definition = types.forInstance(object);
   if (definition !== undefined) return { kind: 'registered', definition, value: object };
-  // Exact classes only: a subclass would come back from the store as its base class.
-  if (prototype === Map.prototype) return { kind: 'map', value: object as Map<unknown, unknown> };
-  if (prototype === Set.prototype) return { kind: 'set', value: object as Set<unknown> };
-  if (prototype === Date.prototype) return { kind: 'date', value: object as Date };
-  if (prototype === ArrayBuffer.prototype) return { kind: 'arraybuffer', value: object as ArrayBuffer };
+  if (prototype === Map.prototype && isMap(object)) return checkNothingHidden(object, 'internal', path, { kind: 'map', value: object as Map<unknown, unknown> });
+  if (prototype === Set.prototype && isSet(object)) return checkNothingHidden(object, 'internal', path, { kind: 'set', value: object as Set<unknown> });
+  if (prototype === Date.prototype && isDate(object)) return checkNothingHidden(object, 'internal', path, { kind: 'date', value: object as Date });
+  if (prototype === ArrayBuffer.prototype && isArrayBuffer(object)) {
+    return checkNothingHidden(object, 'internal', path, { kind: 'arraybuffer', value: object as ArrayBuffer });
+  }
+  throw unserializable(path, describeUnsupported(object, prototype));
+}
+
+/** `%TypedArray%.prototype[Symbol.toStringTag]`: a typed array's real class name from its internal slot (undefined for anything else). */
+const typedArrayName = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(Int8Array.prototype) as object, Symbol.toStringTag)!.get as (this: unknown) => string | undefined;
+
+/** Built-in prototypes whose instances memostrata supports, by the class name used in messages. */
+const builtinPrototypes = new Map<object, string>([
+  [Array.prototype, 'Array'],
+  [Map.prototype, 'Map'],
+  [Set.prototype, 'Set'],
+  [Date.prototype, 'Date'],
+  [ArrayBuffer.prototype, 'ArrayBuffer'],
+  [DataView.prototype, 'DataView'],
+  [Buffer.prototype, 'Buffer'],
+  ...Object.entries(typedArrayClasses).map(([name, Class]) => [Class.prototype, name] as [object, string]),
+]);
+
+function describeUnsupported(object: object, prototype: object | null): string {
   const className = (object as { constructor?: { name?: string } }).constructor?.name ?? 'unknown';
-  throw unserializable(path, `an instance of ${className}, which is not registered (use registerType)`);
+  const fake = prototype === null ? undefined : builtinPrototypes.get(prototype);
+  if (fake !== undefined) return `an object that inherits ${fake}.prototype but is not a real ${fake} (made with Object.create or setPrototypeOf)`;
+  for (const [builtin, name] of builtinPrototypes) {
+    if (builtin.isPrototypeOf(object)) {
+      return `an instance of ${className}, a subclass of ${name}, which is not registered (use registerType, or pass a plain ${name} copy of it)`;
+    }
+  }
+  return `an instance of ${className}, which is not registered (use registerType)`;
+}
+
+/** How to copy each kind of container without its extra properties, for the message. */
+const copyHints: Readonly<Record<string, string>> = {
+  array: 'an array keeps only its elements; copy them ([...x] or Array.from(x)) or put named data in an object',
+  'typed-array': 'a typed array keeps only its elements; copy them (x.slice()) or put named data in an object',
+  buffer: 'a Buffer keeps only its bytes; copy them (Buffer.from(x)) or put named data in an object',
+  dataview: 'a DataView keeps only its bytes; make a new view (new DataView(x.buffer, x.byteOffset, x.byteLength)) or put named data in an object',
+  arraybuffer: 'an ArrayBuffer keeps only its bytes; copy it (x.slice(0)) or put named data in an object',
+  map: 'a Map keeps only its entries; copy it (new Map(x)) or put named data in an object',
+  set: 'a Set keeps only its elements; copy it (new Set(x)) or put named data in an object',
+  date: 'a Date keeps only its time; copy it (new Date(x.getTime())) or put named data in an object',
+};
+
+/** Throws `UNSERIALIZABLE` naming the property's path if `object` carries data its key would miss; else returns `kind`. */
+function checkNothingHidden<K extends ValueKind>(object: object, shape: ContentShape, path: string, kind: K): K {
+  const key = hiddenProperty(object, shape);
+  if (key !== undefined) {
+    const name = kind.kind;
+    const where = typeof key === 'symbol' ? `${path}[${key.toString()}]` : propertyPath(path, key);
+    throw unserializable(where, `a ${typeof key === 'symbol' ? 'symbol-keyed' : 'named'} property of ${describeKind(name)}, which its key and stored form would not keep (${copyHints[name]})`);
+  }
+  return kind;
+}
+
+function describeKind(kind: string): string {
+  return { array: 'an array', 'typed-array': 'a typed array', buffer: 'a Buffer', dataview: 'a DataView', arraybuffer: 'an ArrayBuffer', map: 'a Map', set: 'a Set', date: 'a Date' }[kind] ?? kind;
 }
 
 /** The `UNSERIALIZABLE` error for the value at `path`. */
