@@ -1,10 +1,12 @@
+import { renameSync, rmSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { ClassicLevel } from 'classic-level';
 import { Database, type BatchOperation, type Manifest, type WriteOptions } from '../contract/database.js';
 import type { NormalizedRange } from '../contract/range.js';
 import { MemostrataError } from '../errors.js';
 import { assertBytes } from './bytes.js';
-import { canonicalLocation, describeHolder, directorySize, prepareStoreLocation, removeOwner, writeOwner } from './level-files.js';
+import { readableEntries } from '../contract/readable.js';
+import { canonicalLocation, describeHolder, directorySize, prepareStoreLocation, removeOwner, siblingPath, writeOwner } from './level-files.js';
 
 /** Options of {@link LevelBackend.open}. */
 export interface LevelBackendOptions {
@@ -45,6 +47,9 @@ interface SharedHandle {
  * one handle and the last one to close closes it.
  */
 const handles = new Map<string, SharedHandle>();
+
+/** Bytes of keys and values per write batch of a salvage copy (LevelDB writes a batch through its log whole). */
+const SALVAGE_BATCH_BYTES = 8 << 20;
 
 /**
  * The embedded default backend: LevelDB through `classic-level`, bytes to
@@ -197,20 +202,45 @@ export class LevelBackend extends Database<Uint8Array, Uint8Array> {
   }
 
   /**
-   * LevelDB's RepairDB on the closed store, then opens it again on the same
-   * handle. RepairDB keeps every entry of every table block it can read and
-   * drops the blocks it cannot: entries are lost, never altered.
+   * Copies every entry that can still be read (stepping over damaged blocks)
+   * into a new LevelDB beside the store, then puts the copy in the store's
+   * place on the same handle. Entries in damaged blocks are lost; the others
+   * are kept unchanged. Not LevelDB's RepairDB: on some damage (a key out of
+   * order in a block) it aborts the whole process on a failed assertion, and
+   * it can keep a damaged key that later reads still trip over.
    */
   protected async _repair(): Promise<void> {
-    const { db } = this.#handle;
-    await this.#call(async () => {
-      await db.close();
-      try {
-        await ClassicLevel.repair(this.path);
-      } finally {
-        await db.open();
+    const store = this.#handle.canonicalPath;
+    const staging = siblingPath(store, 'salvage');
+    const copy = new ClassicLevel<Uint8Array, Uint8Array>(staging, { keyEncoding: 'view', valueEncoding: 'view' });
+    try {
+      await copy.open();
+      let batch = copy.batch();
+      let bytes = 0;
+      for await (const [key, value] of readableEntries(this, () => undefined)) {
+        batch.put(key, value);
+        bytes += key.length + value.length;
+        if (batch.length >= 1000 || bytes >= SALVAGE_BATCH_BYTES) {
+          await batch.write();
+          batch = copy.batch();
+          bytes = 0;
+        }
       }
-    });
+      await batch.write({ sync: true });
+      await copy.close();
+    } catch (error) {
+      await copy.close().catch(() => undefined);
+      rmSync(staging, { recursive: true, force: true });
+      throw levelError(this.path, error);
+    }
+    const { db } = this.#handle;
+    const damaged = siblingPath(store, 'damaged');
+    await this.#call(() => db.close());
+    renameSync(store, damaged);
+    renameSync(staging, store);
+    await this.#call(() => db.open());
+    writeOwner(store);
+    rmSync(damaged, { recursive: true, force: true });
   }
 
   protected async _sizeOnDisk(): Promise<number> {

@@ -142,3 +142,48 @@ export function directorySize(dir: string): number {
   }
   return total;
 }
+
+/** How old a work directory of a process on another host must be before it counts as abandoned. */
+export const ABANDONED_AFTER_MS = 24 * 60 * 60 * 1000;
+
+/**
+ * A path beside `path` that does not exist yet, for work that is renamed into
+ * place when done (`.store.copying-<host>-<pid>-<ms>-<n>`). It names the host
+ * and process, so {@link removeAbandonedSiblings} can tell a live copy from a dead one.
+ */
+export function siblingPath(path: string, purpose: string): string {
+  for (let attempt = 0; ; attempt += 1) {
+    const candidate = join(dirname(path), `.${basename(path)}.${purpose}-${hostname()}-${process.pid}-${Date.now()}-${attempt}`);
+    if (!existsSync(candidate)) return candidate;
+  }
+}
+
+/**
+ * Removes the work directories ({@link siblingPath}) of `path` for `purposes`
+ * that a killed process left behind: those of a process of this host that is
+ * gone, and those of another host older than {@link ABANDONED_AFTER_MS} (a
+ * pid of another host cannot be checked, and no copy runs for a day).
+ * A copy still running in a live process is never touched. Returns the removed paths.
+ */
+export function removeAbandonedSiblings(path: string, purposes: readonly string[], now = Date.now()): string[] {
+  const directory = dirname(path);
+  const prefix = `.${basename(path)}.`;
+  let names: string[];
+  try {
+    names = readdirSync(directory);
+  } catch {
+    return [];
+  }
+  const removed: string[] = [];
+  for (const name of names) {
+    if (!name.startsWith(prefix)) continue;
+    const match = /^([a-z]+)-(.*)-(\d+)-(\d+)-(\d+)$/.exec(name.slice(prefix.length));
+    if (match === null || !purposes.includes(match[1]!)) continue;
+    const [, , host, pid, startedAt] = match;
+    const abandoned = host === hostname() ? !processIsAlive(Number(pid)) : now - Number(startedAt) > ABANDONED_AFTER_MS;
+    if (!abandoned) continue;
+    rmSync(join(directory, name), { recursive: true, force: true });
+    removed.push(join(directory, name));
+  }
+  return removed;
+}

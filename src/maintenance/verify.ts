@@ -3,7 +3,7 @@ import { isMemostrataError } from '../errors.js';
 import { FORMAT_VERSION, KeyPrefix, keyText, prefixRange } from '../layers/keys.js';
 import type { MemoRecord } from '../layers/proxy-object-database.js';
 import { recountModules } from './module-meta.js';
-import { readableEntries, type UnreadableRange } from './readable.js';
+import { readableEntries, type UnreadableRange } from '../contract/readable.js';
 import { BatchWriter, contentUuidOf, parseKey, Progress, recordProblem, referencedUuids, undefinedUuidOf, type ProgressOptions } from './common.js';
 
 /** The kinds of problem {@link verify} reports. */
@@ -25,7 +25,10 @@ export type ProblemKind =
    * table block); its key is `after <last key read before it>`.
    */
   | 'unreadable'
-  /** A key that is not part of the store layout. */
+  /**
+   * A key that is not part of the store layout. Under a prefix of the layout
+   * (`v!`, `m!`, `s!`) it is a damaged key, removed by `fix`; others are left alone.
+   */
   | 'unknown-key';
 
 /** One problem found by {@link verify}. */
@@ -45,10 +48,10 @@ export interface VerifyOptions extends ProgressOptions {
    * Remove what is broken: corrupt values, values that do not match their
    * digest, records and saved states that do not decode, malformed records,
    * and the records that refer to a missing or broken value. Nothing else.
-   * When parts of the store cannot be read at all, first salvage the rest
-   * with the backend's `repair()` (LevelDB's RepairDB: entries in damaged
-   * blocks are lost, the others kept), then check again and remove what the
-   * loss broke.
+   * When anything is broken and the backend can `repair()`, first salvage
+   * the store with it (LevelDB: every readable entry is copied into a fresh
+   * store; entries in unreadable blocks are lost), then check again and
+   * remove what is still broken, and what the loss broke.
    * @default false
    */
   fix?: boolean;
@@ -64,7 +67,7 @@ export interface VerifyResult {
   problems: Problem[];
   /** Keys removed by `fix` (empty without it). */
   removed: string[];
-  /** Whether `fix` salvaged the store with the backend's `repair()` (for unreadable parts). */
+  /** Whether `fix` salvaged the store with the backend's `repair()` before removing what was broken. */
   repaired: boolean;
 }
 
@@ -77,15 +80,37 @@ export interface VerifyResult {
  */
 export async function verify(store: Store, options: VerifyOptions = {}): Promise<VerifyResult> {
   const found = await check(store, options);
-  const unreadable = found.problems.some((problem) => problem.kind === 'unreadable');
-  if (options.fix !== true || !unreadable || store.backend.manifest.repair !== true) return found;
-  // What cannot be read cannot be deleted key by key: salvage the rest, then check (and fix) what is left.
+  if (options.fix !== true) return { ...found, removed: [], repaired: false };
+  const fixable = found.problems.some((problem) => problem.fixable);
+  if (!fixable || store.backend.manifest.repair !== true) return { ...found, removed: await removeBroken(store, found.problems), repaired: false };
+  // Damage found means damage that reads cannot see may be there too: what cannot be read cannot be
+  // deleted key by key, and a damaged internal key (LevelDB's sequence and type bytes) aborts the
+  // process at LevelDB's next compaction of that table. Rewrite what can be read, then check and fix that.
   await store.backend.repair();
   store.values.forgetStored();
   const after = await check(store, options);
+  const removed = await removeBroken(store, after.problems);
   // Records lost in the damaged blocks are gone from the module counts too.
   await recountModules(store, await storedModules(store));
-  return { ...after, problems: [...found.problems, ...after.problems.filter((problem) => problem.kind !== 'unreadable')], repaired: true };
+  // The second pass finds the first's problems again, and those the salvage left (records whose values were lost).
+  const seen = new Set(found.problems.map((problem) => `${problem.kind} ${problem.key}`));
+  const left = after.problems.filter((problem) => !seen.has(`${problem.kind} ${problem.key}`));
+  return { ...after, problems: [...found.problems, ...left], removed, repaired: true };
+}
+
+/** Removes the entries of the fixable problems, records first; returns their keys. */
+async function removeBroken(store: Store, problems: readonly Problem[]): Promise<string[]> {
+  // Records first: a batch boundary must never leave a record whose value is already gone.
+  const doomed = [...new Set(problems.filter((problem) => problem.fixable && problem.kind !== 'unreadable').map((problem) => problem.key))].sort(
+    (a, b) => Number(b.startsWith('m!')) - Number(a.startsWith('m!')),
+  );
+  const writer = new BatchWriter(store.backend);
+  const encoder = new TextEncoder();
+  for (const key of doomed) await writer.del(encoder.encode(key));
+  await writer.flush(true);
+  await recountModules(store, doomed.filter((key) => key.startsWith('m!')).map((key) => key.slice(2, key.lastIndexOf('!'))));
+  if (doomed.some((key) => key.startsWith('v!'))) store.values.forgetStored();
+  return doomed;
 }
 
 /** The modules the store has metadata or records for. */
@@ -99,8 +124,8 @@ async function storedModules(store: Store): Promise<Set<string>> {
   return modules;
 }
 
-/** One pass of {@link verify}; with `fix`, removes the broken entries it can delete. */
-async function check(store: Store, options: VerifyOptions): Promise<VerifyResult> {
+/** One pass of {@link verify}: reads and checks every entry it can, changes nothing. */
+async function check(store: Store, options: VerifyOptions): Promise<Pick<VerifyResult, 'checked' | 'unverified' | 'problems'>> {
   const progress = new Progress(options.onProgress);
   const undefinedUuid = undefinedUuidOf(store);
   const problems: Problem[] = [];
@@ -115,7 +140,8 @@ async function check(store: Store, options: VerifyOptions): Promise<VerifyResult
   const unreadable = (range: UnreadableRange) => {
     const after = range.after === undefined ? 'the start' : keyText(range.after);
     const before = range.before === undefined ? 'the end' : keyText(range.before);
-    report(`after ${after}`, 'unreadable', `entries after ${after} and before ${before} cannot be read (${range.reason})`, store.backend.manifest.repair === true);
+    const what = range.lost ? `entries after ${after} and before ${before} cannot be read` : `the store is damaged between ${after} and ${before}`;
+    report(`after ${after}`, 'unreadable', `${what} (${range.reason})`, store.backend.manifest.repair === true);
   };
   for await (const [rawKey, bytes] of readableEntries(store.backend, unreadable)) {
     checked += 1;
@@ -123,7 +149,9 @@ async function check(store: Store, options: VerifyOptions): Promise<VerifyResult
     const key = keyText(rawKey);
     const parsed = parseKey(key);
     if (parsed.kind === 'unknown') {
-      report(key, 'unknown-key', 'is not a key of the memostrata store layout', false);
+      // Under a prefix of the layout it is one of ours with a damaged key (bit rot): nothing can reach it.
+      const damaged = [KeyPrefix.value, KeyPrefix.record, KeyPrefix.state].some((prefix) => key.startsWith(prefix));
+      report(key, 'unknown-key', damaged ? 'is a malformed key under a prefix of the store layout (damaged)' : 'is not a key of the memostrata store layout', damaged);
       continue;
     }
     let value: unknown;
@@ -181,21 +209,7 @@ async function check(store: Store, options: VerifyOptions): Promise<VerifyResult
     }
   }
 
-  const removed: string[] = [];
-  if (options.fix === true) {
-    // Records first: a batch boundary must never leave a record whose value is already gone.
-    const doomed = [...new Set(problems.filter((problem) => problem.fixable && problem.kind !== 'unreadable').map((problem) => problem.key))].sort(
-      (a, b) => Number(b.startsWith('m!')) - Number(a.startsWith('m!')),
-    );
-    const writer = new BatchWriter(store.backend);
-    const encoder = new TextEncoder();
-    for (const key of doomed) await writer.del(encoder.encode(key));
-    await writer.flush(true);
-    removed.push(...doomed);
-    await recountModules(store, doomed.filter((key) => key.startsWith('m!')).map((key) => key.slice(2, key.lastIndexOf('!'))));
-    if (doomed.some((key) => key.startsWith('v!'))) store.values.forgetStored();
-  }
   progress.finish();
-  return { checked, unverified, problems, removed, repaired: false };
+  return { checked, unverified, problems };
 }
 

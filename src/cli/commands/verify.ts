@@ -15,7 +15,7 @@ export function verifyCommand(program: Command): void {
   program
     .command('verify')
     .description('check every entry: values decode and match their digest, records are sound and refer to values that exist (exit 1 on problems)')
-    .option('--fix', 'remove the broken entries (and the records that refer to broken or missing values); nothing else')
+    .option('--fix', 'remove the broken entries (and the records that refer to broken or missing values); salvage a store with unreadable parts first (LevelDB repair); nothing else')
     .action(action(verifyStore));
 }
 
@@ -24,7 +24,7 @@ async function verifyStore(context: CommandContext, options: VerifyCliOptions): 
   const result = await withStore(context.store(), 'existing', (store) => context.withProgress('verifying', (onProgress) => verify(store, { fix, onProgress })));
   const exitCode = result.problems.length > 0 ? ExitCode.problem : ExitCode.ok;
   if (context.json) {
-    context.printJson({ ok: result.problems.length === 0, checked: result.checked, unverified: result.unverified, problems: result.problems, removed: result.removed });
+    context.printJson({ ok: result.problems.length === 0, checked: result.checked, unverified: result.unverified, problems: result.problems, removed: result.removed, repaired: result.repaired });
     return exitCode;
   }
   const lines = result.problems.map((problem) => `${problem.kind.padEnd(15)} ${problem.key} ${problem.message}${problem.fixable ? '' : ' (not fixable by --fix)'}`);
@@ -34,8 +34,9 @@ async function verifyStore(context: CommandContext, options: VerifyCliOptions): 
       : `${plural(result.problems.length, 'problem', 'problems')} in ${plural(result.checked, 'entry', 'entries')} checked`,
   );
   if (result.unverified > 0) lines.push(`${plural(result.unverified, 'value', 'values')} of unregistered types decoded but not digest-checked`);
+  if (result.repaired) lines.push('salvaged the readable parts of the store (LevelDB repair); entries in unreadable parts are lost and will be recomputed');
   if (fix) lines.push(`removed ${plural(result.removed.length, 'entry', 'entries')}`);
-  else if (result.problems.some((problem) => problem.fixable)) lines.push('run `memostrata verify --fix` to remove the broken entries');
+  else if (result.problems.some((problem) => problem.fixable)) lines.push('run `memostrata verify --fix` to remove the broken entries (and salvage unreadable parts)');
   context.print(lines.join('\n'));
   return exitCode;
 }
