@@ -92,14 +92,23 @@ export function keyText(key: Uint8Array): string {
 
 /**
  * Throws `INVALID_ARGUMENT` unless `name` can name a module: non-empty, at
- * most 200 characters, and free of `!` and control characters, which the key
- * layout reserves.
+ * most 200 characters, free of `!` and control characters, which the key
+ * layout reserves, and free of unpaired UTF-16 surrogates, which have no UTF-8
+ * form: keys are UTF-8, where `'calc\uDBFF'` and `'calc\uFFFD'` would be one name.
  */
 export function assertModuleName(name: unknown): asserts name is string {
   if (typeof name !== 'string' || name.length === 0 || name.length > 200 || /[!\u0000-\u001f\u007f]/.test(name)) {
     throw new MemostrataError(
       'INVALID_ARGUMENT',
       `A module name must be a non-empty string of at most 200 characters without '!' or control characters; got ${JSON.stringify(name)}.`,
+    );
+  }
+  const lone = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/.exec(name);
+  if (lone !== null) {
+    throw new MemostrataError(
+      'INVALID_ARGUMENT',
+      `A module name must be valid Unicode: ${JSON.stringify(name)} has an unpaired surrogate (\\u${lone[0].charCodeAt(0).toString(16).toUpperCase()}) ` +
+        `at index ${lone.index}, which cannot be written as UTF-8 and would share its entries with other names. Remove it or pair it.`,
     );
   }
 }
