@@ -68,7 +68,7 @@ export function classify(value: unknown, path: string, types: TypeRegistry): Val
     case 'string':
       return { kind: 'string', value };
     case 'function':
-      throw unserializable(path, `a function (${value.name || 'anonymous'})`);
+      throw unserializable(path, `a function (${value.name || 'anonymous'})${ignoreHint(path)}`);
     case 'symbol':
       throw unserializable(path, `a symbol (${value.toString()})`);
   }
@@ -158,6 +158,12 @@ function checkNothingHidden<K extends ValueKind>(object: object, shape: ContentS
 
 function describeKind(kind: string): string {
   return { array: 'an array', 'typed-array': 'a typed array', buffer: 'a Buffer', dataview: 'a DataView', arraybuffer: 'an ArrayBuffer', map: 'a Map', set: 'a Set', date: 'a Date' }[kind] ?? kind;
+}
+
+/** For a whole argument that cannot be keyed (a logger, a callback): how to leave it out of the key. */
+function ignoreHint(path: string): string {
+  const argument = /^args\[(\d+)\]$/.exec(path);
+  return argument === null ? '' : `; if it does not change the result, leave it out of the key with the memoize option \`ignore: [${argument[1]}]\``;
 }
 
 /** The `UNSERIALIZABLE` error for the value at `path`. */

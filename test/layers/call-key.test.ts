@@ -46,3 +46,20 @@ describe('call keys', () => {
     expect(digester.callKey(identity, [1, 'a'], none)).toBe(digester.callKey(identity, [1, 'a'], none));
   });
 });
+
+describe('a function as an argument', () => {
+  it('suggests ignore: [N] when the whole argument N is a function, and names the path either way', () => {
+    const log = (): void => {};
+    expect(() => digester.callKey(identity, [1, log], none)).toThrow(
+      expect.objectContaining({ code: 'UNSERIALIZABLE', message: expect.stringMatching(/^Cannot key or store args\[1\]: it is a function \(log\).*`ignore: \[1\]`/) }),
+    );
+    expect(() => digester.digestArgs([log])).toThrow(expect.objectContaining({ message: expect.stringContaining('`ignore: [0]`') }));
+    let nested = '';
+    try {
+      digester.callKey(identity, [1, { log }], none);
+    } catch (error) {
+      nested = (error as Error).message;
+    }
+    expect(nested).toMatch(/^Cannot key or store args\[1\]\.log: it is a function \(log\)\. Nothing was stored\.$/);
+  });
+});

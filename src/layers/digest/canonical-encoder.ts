@@ -289,7 +289,8 @@ export class CanonicalEncoder {
 
   #classify(value: unknown, depth: number) {
     try {
-      return classify(value, PATH_PLACEHOLDER, this.#types);
+      // A root's path is at hand (and its message may depend on it, e.g. `ignore: [1]` for `args[1]`).
+      return classify(value, depth === 0 ? this.#rootPath : PATH_PLACEHOLDER, this.#types);
     } catch (error) {
       if (isMemostrataError(error) && error.message.includes(PATH_PLACEHOLDER)) {
         throw new MemostrataError(error.code, error.message.replace(PATH_PLACEHOLDER, this.#pathAt(depth)), { cause: error.cause });
