@@ -15,19 +15,25 @@ export async function* withHitCounters(
   counters: AsyncIterable<[Uint8Array, unknown]>,
 ): AsyncGenerator<MemoRecord> {
   const pending = counters[Symbol.asyncIterator]();
-  let next = await nextCounter(pending);
-  for await (const record of records) {
-    const id = callId(record);
-    // Counters of calls before this one have no record (removed meanwhile): skip them.
-    while (next !== undefined && Buffer.compare(next.id, id) < 0) next = await nextCounter(pending);
-    let hits = 0;
-    let lastHitAt = 0;
-    while (next !== undefined && Buffer.compare(next.id, id) === 0) {
-      hits += next.counters.hits;
-      lastHitAt = Math.max(lastHitAt, next.counters.lastHitAt);
-      next = await nextCounter(pending);
+  // The counters are rarely read to their end: close them, or a LevelDB iterator stays open and
+  // pins a snapshot (no compaction can then drop deleted data, and its old files stay on disk).
+  try {
+    let next = await nextCounter(pending);
+    for await (const record of records) {
+      const id = callId(record);
+      // Counters of calls before this one have no record (removed meanwhile): skip them.
+      while (next !== undefined && Buffer.compare(next.id, id) < 0) next = await nextCounter(pending);
+      let hits = 0;
+      let lastHitAt = 0;
+      while (next !== undefined && Buffer.compare(next.id, id) === 0) {
+        hits += next.counters.hits;
+        lastHitAt = Math.max(lastHitAt, next.counters.lastHitAt);
+        next = await nextCounter(pending);
+      }
+      yield { ...record, hits: record.hits + hits, lastHitAt: Math.max(record.lastHitAt, lastHitAt) };
     }
-    yield { ...record, hits: record.hits + hits, lastHitAt: Math.max(record.lastHitAt, lastHitAt) };
+  } finally {
+    await pending.return?.(undefined);
   }
 }
 

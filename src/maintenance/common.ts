@@ -171,6 +171,8 @@ export class BatchWriter {
   readonly #target: Store['backend'];
   #operations: ({ type: 'put'; key: Uint8Array; value: Uint8Array } | { type: 'del'; key: Uint8Array })[] = [];
   #bytes = 0;
+  #deletedLow: Uint8Array | undefined;
+  #deletedHigh: Uint8Array | undefined;
   /** Operations written so far. */
   written = 0;
 
@@ -186,6 +188,8 @@ export class BatchWriter {
 
   async del(key: Uint8Array): Promise<void> {
     await this.#makeRoom(key.length);
+    if (this.#deletedLow === undefined || Buffer.compare(key, this.#deletedLow) < 0) this.#deletedLow = key;
+    if (this.#deletedHigh === undefined || Buffer.compare(key, this.#deletedHigh) > 0) this.#deletedHigh = key;
     this.#operations.push({ type: 'del', key });
     this.#bytes += key.length;
   }
@@ -197,6 +201,16 @@ export class BatchWriter {
     this.#bytes = 0;
     if (operations.length > 0) await this.#target.batch(operations, { sync });
     this.written += operations.length;
+  }
+
+  /**
+   * Gives the disk space of what this writer deleted back to the file system
+   * (the backend's `compact` over the deleted keys' range; a no-op where the
+   * backend has nothing to give back). Call after the last {@link BatchWriter.flush}.
+   */
+  async compactDeleted(): Promise<void> {
+    if (this.#deletedLow === undefined || this.#deletedHigh === undefined) return;
+    await this.#target.compact({ gte: this.#deletedLow, lte: this.#deletedHigh });
   }
 
   async #makeRoom(bytes: number): Promise<void> {

@@ -61,6 +61,7 @@ export async function sweepValues(store: Store, live: ReadonlySet<string>, dryRu
     if (!dryRun) await writer.del(key);
   }
   await writer.flush(true);
+  await writer.compactDeleted();
   // The value layer remembers which UUIDs are stored, to skip writing them again.
   if (freed.values > 0 && !dryRun) store.values.forgetStored();
   return freed;

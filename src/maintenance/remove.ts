@@ -27,7 +27,8 @@ export interface RemoveOptions extends ProgressOptions {
  * Removes `records` (and the saved states under `statePrefix`), recounts the
  * `meta!module` metadata of their modules, then deletes every value no
  * remaining record refers to. Records go first and in durable batches, so an
- * interrupted removal never leaves a record without its values.
+ * interrupted removal never leaves a record without its values. The removed
+ * ranges are compacted, so the disk space comes back.
  */
 export async function removeRecords(store: Store, records: Iterable<MemoRecord>, options: RemoveOptions = {}): Promise<Removed> {
   const writer = new BatchWriter(store.backend);
@@ -46,6 +47,7 @@ export async function removeRecords(store: Store, records: Iterable<MemoRecord>,
     }
   }
   await writer.flush(true);
+  await writer.compactDeleted();
   // The Cache keeps these counts incrementally; removing records behind its back must recount them.
   await recountModules(store, modules);
   const freed = await collectGarbage(store, options.onProgress === undefined ? {} : { onProgress: options.onProgress });
@@ -69,6 +71,7 @@ export async function clearStore(store: Store): Promise<Removed> {
     }
   }
   await writer.flush(true);
+  await writer.compactDeleted();
   store.values.forgetStored();
   return removed;
 }

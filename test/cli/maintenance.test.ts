@@ -37,7 +37,7 @@ describe('memostrata rm and clear', () => {
     const { code, json: removed } = await runJson(['rm', 'physics.energy', hit.slice(0, 10), '--yes', '--store', store]);
     expect(code).toBe(0);
     // Its input 1 and its result go; 'sto-3g' stays, energy(2, 'sto-3g') still uses it.
-    expect(removed).toEqual({ cancelled: false, records: 1, states: 0, values: 2, bytes: expect.any(Number) });
+    expect(removed).toEqual({ cancelled: false, records: 1, states: 0, values: 2, bytes: expect.any(Number), disk: { before: expect.any(Number), after: expect.any(Number) } });
     expect(await entryCount(store, 'physics.energy')).toBe(2);
     expect((await runCli(['verify', '--store', store])).code).toBe(0);
   });
@@ -46,8 +46,19 @@ describe('memostrata rm and clear', () => {
     const store = await freshStore();
     const run = await runCli(['rm', 'geometry.relax', '-y', '--store', store]);
     expect(run.code).toBe(0);
-    expect(run.stdout).toMatch(/^removed 2 entries; freed 4 values \(\d+ B\)\n$/);
+    expect(run.stdout).toMatch(/^removed 2 entries; freed 4 values \(\d+ B\); on disk [\d.]+ \S+ -> [\d.]+ \S+\n$/);
     expect(await entryCount(store)).toBe(3);
+  });
+
+  it('gives back the disk space of the values it frees, and reports the size on disk before and after', async () => {
+    const store = await freshStore();
+    // physics.energy's three results each hold a grid of 100 000 doubles: most of the store.
+    const { code, json } = await runJson(['rm', 'physics.energy', '--yes', '--store', store]);
+    expect(code).toBe(0);
+    expect(json.disk.before).toBeGreaterThan(1_000_000);
+    expect(json.disk.after).toBeLessThan(json.disk.before / 4);
+    const { json: info } = await runJson(['info', '--store', store]);
+    expect(info.sizeOnDisk).toBe(json.disk.after);
   });
 
   it('exits 2 when nothing matches', async () => {
@@ -87,7 +98,7 @@ describe('memostrata prune', () => {
     const { code, json } = await runJson(['prune', '--stale-versions', '--store', store]);
     expect(code).toBe(0);
     // The two version-1 records go; of their values only input 1 and result [1, 1, 1] are unused now.
-    expect(json).toEqual({ dryRun: false, records: 2, byModule: { scan: 2 }, values: 2, bytes: expect.any(Number) });
+    expect(json).toEqual({ dryRun: false, records: 2, byModule: { scan: 2 }, values: 2, bytes: expect.any(Number), disk: { before: expect.any(Number), after: expect.any(Number) } });
     const { json: listing } = await runJson(['ls', 'scan', '--store', store]);
     expect(listing.entries.map((entry: { version: string }) => entry.version)).toEqual(['2', '2']);
     expect((await runCli(['verify', '--store', store])).code).toBe(0);
@@ -103,11 +114,11 @@ describe('memostrata prune', () => {
     const store = await freshStore();
     const keep = await runCli(['prune', '--older-than', '30d', '--store', store]);
     expect(keep.code).toBe(0);
-    expect(keep.stdout).toBe('removed 0 entries; freed 0 values (0 B)\n');
+    expect(keep.stdout).toMatch(/^removed 0 entries; freed 0 values \(0 B\); on disk [\d.]+ \S+ -> [\d.]+ \S+\n$/);
     await new Promise((resolve) => setTimeout(resolve, 20));
     const all = await runCli(['prune', '--older-than', '10ms', '--module', 'geometry.relax', '--store', store]);
     expect(all.code).toBe(0);
-    expect(all.stdout).toMatch(/^removed 2 entries \(geometry\.relax: 2\); freed 4 values \(\d+ B\)\n$/);
+    expect(all.stdout).toMatch(/^removed 2 entries \(geometry\.relax: 2\); freed 4 values \(\d+ B\); on disk [\d.]+ \S+ -> [\d.]+ \S+\n$/);
     expect(await entryCount(store)).toBe(3);
   });
 

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Store } from '../../src/cache/store.js';
@@ -165,5 +166,27 @@ describe('prune', () => {
       expect(new Set(await valueKeys(store))).toEqual(await referencedKeys(store));
       expect(await collectGarbage(store)).toEqual({ values: 0, bytes: 0 });
     });
+  });
+});
+
+describe('prune and the disk', () => {
+  it('gives the disk space of the values it frees back to the file system', async () => {
+    const path = storePath();
+    const noise = (n: number) => new Uint8Array(randomBytes(100_000 + n));
+    await fillStore(path, async (cache) => {
+      const old = cache.memoize('noise', noise, { version: '1' });
+      for (let n = 0; n < 150; n += 1) await old(n);
+    });
+    await fillStore(path, async (cache) => {
+      await cache.memoize('noise', noise, { version: '2' })(0);
+    });
+    const { before, after, pruned } = await withStore(path, async (store) => {
+      const before = (await store.backend.sizeOnDisk())!;
+      const pruned = await prune(store, { staleVersions: true });
+      return { before, after: (await store.backend.sizeOnDisk())!, pruned };
+    });
+    expect(pruned.records).toBe(150);
+    expect(before).toBeGreaterThan(150 * 100_000);
+    expect(after).toBeLessThan(before / 10);
   });
 });

@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { prune } from '../../maintenance/prune.js';
 import type { CommandContext } from '../context.js';
 import { formatSize, parseDuration, parseSize, plural } from '../format.js';
+import { diskChange, measuringDisk } from '../disk.js';
 import { withStore } from '../open-store.js';
 import { action } from './action.js';
 
@@ -29,21 +30,23 @@ export function pruneCommand(program: Command): void {
 async function pruneStore(context: CommandContext, options: PruneCliOptions): Promise<number> {
   const olderThanMs = options.olderThan === undefined ? undefined : parseDuration(options.olderThan, '--older-than');
   const maxBytes = options.maxSize === undefined ? undefined : parseSize(options.maxSize, '--max-size');
-  const result = await withStore(context.store(), 'existing', (store) =>
-    context.withProgress('pruning', (onProgress) =>
-      prune(store, {
-        onProgress,
-        ...(olderThanMs === undefined ? {} : { olderThanMs }),
-        ...(maxBytes === undefined ? {} : { maxBytes }),
-        staleVersions: options.staleVersions === true,
-        ...(options.module === undefined ? {} : { modules: options.module }),
-        dryRun: options.dryRun === true,
-      }),
+  const { result, disk } = await withStore(context.store(), 'existing', (store) =>
+    measuringDisk(store, () =>
+      context.withProgress('pruning', (onProgress) =>
+        prune(store, {
+          onProgress,
+          ...(olderThanMs === undefined ? {} : { olderThanMs }),
+          ...(maxBytes === undefined ? {} : { maxBytes }),
+          staleVersions: options.staleVersions === true,
+          ...(options.module === undefined ? {} : { modules: options.module }),
+          dryRun: options.dryRun === true,
+        }),
+      ),
     ),
   );
   const dryRun = options.dryRun === true;
   if (context.json) {
-    context.printJson({ dryRun, records: result.records, byModule: result.byModule, values: result.values, bytes: result.bytes });
+    context.printJson({ dryRun, records: result.records, byModule: result.byModule, values: result.values, bytes: result.bytes, disk });
     return 0;
   }
   const verb = dryRun ? 'would remove' : 'removed';
@@ -52,7 +55,7 @@ async function pruneStore(context: CommandContext, options: PruneCliOptions): Pr
     .join(', ');
   context.print(
     `${verb} ${plural(result.records, 'entry', 'entries')}${modules === '' ? '' : ` (${modules})`}; ` +
-      `${dryRun ? 'would free' : 'freed'} ${plural(result.values, 'value', 'values')} (${formatSize(result.bytes)})`,
+      `${dryRun ? 'would free' : 'freed'} ${plural(result.values, 'value', 'values')} (${formatSize(result.bytes)})${dryRun ? '' : diskChange(disk)}`,
   );
   return 0;
 }

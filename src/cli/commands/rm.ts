@@ -5,6 +5,7 @@ import { confirm } from '../confirm.js';
 import type { CommandContext } from '../context.js';
 import { CliError } from '../errors.js';
 import { formatSize, plural } from '../format.js';
+import { diskChange, measuringDisk, type Measured } from '../disk.js';
 import { withStore } from '../open-store.js';
 import { clearStore, removeRecords, type Removed } from '../../maintenance/remove.js';
 import { action } from './action.js';
@@ -37,7 +38,9 @@ async function rm(context: CommandContext, module: string, digestPrefix: string 
     if (records.length === 0) throw new CliError(`no entries of ${which} in ${store.location}`);
     const question = `Remove ${plural(records.length, 'entry', 'entries')} of ${which} from ${store.location}?`;
     if (!(await confirm(question, options.yes, 'remove entries'))) return undefined;
-    return context.withProgress('removing', (onProgress) => removeRecords(store, records, { statePrefix: `${statePrefix(module)}${(digestPrefix ?? '').toLowerCase()}`, onProgress }));
+    return measuringDisk(store, () =>
+      context.withProgress('removing', (onProgress) => removeRecords(store, records, { statePrefix: `${statePrefix(module)}${(digestPrefix ?? '').toLowerCase()}`, onProgress })),
+    );
   });
   return report(context, removed);
 }
@@ -45,19 +48,24 @@ async function rm(context: CommandContext, module: string, digestPrefix: string 
 async function clear(context: CommandContext, options: ConfirmOptions): Promise<number> {
   const removed = await withStore(context.store(), 'existing', async (store) => {
     if (!(await confirm(`Remove every entry and value of ${store.location}?`, options.yes, 'clear the store'))) return undefined;
-    return clearStore(store);
+    return measuringDisk(store, () => clearStore(store));
   });
   return report(context, removed);
 }
 
-function report(context: CommandContext, removed: Removed | undefined): number {
+function report(context: CommandContext, outcome: Measured<Removed> | undefined): number {
   if (context.json) {
-    context.printJson(removed === undefined ? { cancelled: true, records: 0, states: 0, values: 0, bytes: 0 } : { cancelled: false, ...removed });
-  } else if (removed === undefined) {
+    context.printJson(
+      outcome === undefined
+        ? { cancelled: true, records: 0, states: 0, values: 0, bytes: 0, disk: null }
+        : { cancelled: false, ...outcome.result, disk: outcome.disk },
+    );
+  } else if (outcome === undefined) {
     context.print('cancelled; nothing removed');
   } else {
+    const { result: removed, disk } = outcome;
     const states = removed.states > 0 ? ` and ${plural(removed.states, 'saved state', 'saved states')}` : '';
-    context.print(`removed ${plural(removed.records, 'entry', 'entries')}${states}; freed ${plural(removed.values, 'value', 'values')} (${formatSize(removed.bytes)})`);
+    context.print(`removed ${plural(removed.records, 'entry', 'entries')}${states}; freed ${plural(removed.values, 'value', 'values')} (${formatSize(removed.bytes)})${diskChange(disk)}`);
   }
   return 0;
 }
