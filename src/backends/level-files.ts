@@ -59,6 +59,17 @@ export function prepareStoreLocation(location: string): void {
     }
     return;
   }
+  makeDirectory(location, `make a store at ${location}`);
+}
+
+/**
+ * Creates the directory `location` and its missing parents one level at a
+ * time (a recursive `mkdir` spins forever under `/proc`).
+ *
+ * @throws MemostrataError `CONFIG` naming `what` when a parent is a file or a
+ *   directory cannot be created (with the reason, such as `EACCES`).
+ */
+export function makeDirectory(location: string, what: string): void {
   const missing: string[] = [];
   let ancestor = location;
   while (!existsSync(ancestor)) {
@@ -68,7 +79,7 @@ export function prepareStoreLocation(location: string): void {
     ancestor = parent;
   }
   if (existsSync(ancestor) && !statSync(ancestor).isDirectory()) {
-    throw new MemostrataError('CONFIG', `Cannot make a store at ${location}: ${ancestor} is a file, not a directory. Choose a path under a directory.`);
+    throw new MemostrataError('CONFIG', `Cannot ${what}: ${ancestor} is a file, not a directory. Choose a path under a directory.`);
   }
   for (const directory of missing) {
     try {
@@ -76,7 +87,7 @@ export function prepareStoreLocation(location: string): void {
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'EEXIST' && statSync(directory).isDirectory()) continue;
       const reason = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
-      throw new MemostrataError('CONFIG', `Cannot make a store at ${location}: creating ${directory} failed (${reason}). Choose a path in a directory you can write to.`, {
+      throw new MemostrataError('CONFIG', `Cannot ${what}: creating ${directory} failed (${reason}). Choose a path in a directory you can write to.`, {
         cause: error,
       });
     }

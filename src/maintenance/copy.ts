@@ -1,6 +1,7 @@
-import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
-import { basename, dirname, join, resolve } from 'node:path';
+import { existsSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { LevelBackend } from '../backends/level-backend.js';
+import { makeDirectory, removeAbandonedSiblings, siblingPath } from '../backends/level-files.js';
 import { openStore, type Store } from '../cache/store.js';
 import { MemostrataError } from '../errors.js';
 import { defaultTypes, type TypeRegistry } from '../layers/type-registry.js';
@@ -72,10 +73,11 @@ export async function restore(srcPath: string, storePath: string, options: Resto
     // Opening the target proves it is a memostrata store that no other process holds; keeping it
     // open holds its lock during the copy, so no job can start on the store about to be replaced.
     const current = await openStore({ type: 'level', path: target }, types);
+    removeAbandonedCopies(target);
     const staging = siblingPath(target, 'restoring');
     let result: CopyResult;
     try {
-      result = await copyInto(source, staging, options);
+      result = await writeCopy(source, staging, options);
     } finally {
       await current.serialized.close();
     }
@@ -103,12 +105,37 @@ export async function restore(srcPath: string, storePath: string, options: Resto
  * be found at `dest`, where it would open as a store whose hits fail.
  */
 async function copyInto(source: Store, dest: string, options: ProgressOptions): Promise<CopyResult> {
-  const progress = new Progress(options.onProgress);
-  mkdirSync(dirname(dest), { recursive: true });
+  makeDirectory(dirname(dest), `write a copy to ${dest}`);
+  removeAbandonedCopies(dest);
   const staging = siblingPath(dest, 'copying');
+  const result = await writeCopy(source, staging, options);
+  // `dest` was checked to be absent or an empty directory; rename() replaces an empty directory.
+  try {
+    renameSync(staging, dest);
+  } catch (error) {
+    rmSync(staging, { recursive: true, force: true });
+    throw new MemostrataError('BACKEND', `Could not move the finished copy into ${dest}: ${(error as Error).message}`, { cause: error });
+  }
+  return { ...result, path: dest };
+}
+
+/**
+ * Removes the work directories that a killed backup or restore left beside
+ * `path`: copies in progress (`copying`) and finished copies not yet moved
+ * into place (`restoring`), of processes that are gone (see
+ * removeAbandonedSiblings). Both are only copies: their source still exists.
+ * A store that a restore had moved aside (`replaced`) is never removed.
+ */
+function removeAbandonedCopies(path: string): void {
+  removeAbandonedSiblings(path, ['copying', 'restoring']);
+}
+
+/** Writes every entry of `source` into a new store at `path` (a work path nobody reads); removes it on failure. */
+async function writeCopy(source: Store, path: string, options: ProgressOptions): Promise<CopyResult> {
+  const progress = new Progress(options.onProgress);
   let target: LevelBackend | undefined;
   try {
-    target = await LevelBackend.open(staging);
+    target = await LevelBackend.open(path);
     const writer = new BatchWriter(target);
     let entries = 0;
     let bytes = 0;
@@ -122,13 +149,11 @@ async function copyInto(source: Store, dest: string, options: ProgressOptions): 
     await writer.flush(true);
     await target.close();
     target = undefined;
-    // `dest` was checked to be absent or an empty directory; rename() replaces an empty directory.
-    renameSync(staging, dest);
     progress.finish();
-    return { path: dest, entries, bytes };
+    return { path, entries, bytes };
   } catch (error) {
     await target?.close().catch(() => undefined);
-    rmSync(staging, { recursive: true, force: true });
+    rmSync(path, { recursive: true, force: true });
     throw error;
   }
 }
@@ -142,12 +167,4 @@ function assertFreshDestination(path: string, verb: string): void {
   if (isFreshDestination(path)) return;
   const what = statSync(path).isDirectory() ? 'a directory that is not empty' : 'a file';
   throw new MemostrataError('CONFIG', `Cannot ${verb} ${path}: it is ${what}. Choose a new or empty directory.`);
-}
-
-/** A path next to `path` that does not exist yet. */
-function siblingPath(path: string, purpose: string): string {
-  for (let attempt = 0; ; attempt += 1) {
-    const candidate = join(dirname(path), `.${basename(path)}.${purpose}-${process.pid}-${Date.now()}-${attempt}`);
-    if (!existsSync(candidate)) return candidate;
-  }
 }

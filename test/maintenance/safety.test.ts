@@ -1,8 +1,10 @@
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { basename, dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { readModuleMeta } from '../../src/index.js';
-import { backup, findRecords, prune, removeRecords, verify } from '../../src/maintenance/index.js';
+import { backup, findRecords, prune, removeRecords, restore, verify } from '../../src/maintenance/index.js';
 import { removeTempDirs, tempDir } from '../helpers/temp-dir.js';
 import { fillStore, storePath, withStore } from './stores.js';
 
@@ -72,5 +74,88 @@ describe('saved states are never collected as garbage', () => {
       for await (const key of store.backend.keys()) if (Buffer.from(key).toString().startsWith('s!job!')) states += 1;
       expect(states).toBe(1);
     });
+  });
+});
+
+/** The entries of the store at `path`, key text to value hex. */
+async function contents(path: string): Promise<Map<string, string>> {
+  return withStore(path, async (store) => {
+    const entries = new Map<string, string>();
+    for await (const [key, value] of store.backend.entries()) entries.set(Buffer.from(key).toString('utf8'), Buffer.from(value).toString('hex'));
+    return entries;
+  });
+}
+
+/** The pid of a process that has exited. */
+async function deadPid(): Promise<number> {
+  const child = spawn(process.execPath, ['-e', '']);
+  await new Promise((resolve) => child.once('exit', resolve));
+  return child.pid!;
+}
+
+describe('restore --force that fails', () => {
+  it('leaves the old store untouched and nothing beside it', async () => {
+    const source = storePath();
+    await fillStore(source, async (cache) => {
+      const f = cache.memoize('many', (x: number) => [x, x + 1]);
+      for (let x = 0; x < 1500; x += 1) await f(x);
+    });
+    const target = storePath();
+    await fillStore(target, async (cache) => {
+      await cache.memoize('old', (x: number) => x * 10)(7);
+    });
+    const before = await contents(target);
+    const stop = new Error('interrupted');
+    await expect(
+      restore(source, target, {
+        force: true,
+        onProgress: (done) => {
+          if (done >= 1000) throw stop;
+        },
+      }),
+    ).rejects.toBe(stop);
+    expect(await contents(target)).toEqual(before);
+    expect(readdirSync(dirname(target))).toEqual([basename(target)]);
+  });
+});
+
+describe('backup and restore clean up after a killed run', () => {
+  it('remove the copies of processes that are gone and of other hosts a day old, and keep live ones and moved-aside stores', async () => {
+    const path = storePath();
+    await fillStore(path, async (cache) => {
+      await cache.memoize('f', (x: number) => x + 1)(1);
+    });
+    const directory = tempDir();
+    const dest = join(directory, 'backup');
+    const host = hostname();
+    const dead = await deadPid();
+    const now = Date.now();
+    const stale = [`.backup.copying-${host}-${dead}-${now}-0`, `.backup.restoring-${host}-${dead}-${now}-0`, `.backup.copying-elsewhere-1-${now - 2 * 86_400_000}-0`];
+    const kept = [`.backup.copying-${host}-${process.pid}-${now}-0`, `.backup.copying-elsewhere-1-${now}-0`, `.backup.replaced-${host}-${dead}-${now}-0`, `.other.copying-${host}-${dead}-${now}-0`];
+    for (const name of [...stale, ...kept]) mkdirSync(join(directory, name));
+
+    await withStore(path, (store) => backup(store, dest));
+    expect(readdirSync(directory).sort()).toEqual(['backup', ...kept].sort());
+
+    // restore cleans up beside the store it replaces, too.
+    mkdirSync(join(directory, `.backup.restoring-${host}-${dead}-${now}-1`));
+    await restore(path, dest, { force: true });
+    expect(readdirSync(directory).sort()).toEqual(['backup', ...kept].sort());
+  });
+});
+
+describe('backup and restore on a path under a regular file', () => {
+  it('refuse with CONFIG naming the file, and leave nothing behind', async () => {
+    const path = storePath();
+    await fillStore(path, async (cache) => {
+      await cache.memoize('f', (x: number) => x + 1)(1);
+    });
+    const file = join(tempDir(), 'afile.txt');
+    writeFileSync(file, 'text');
+    const refusal = { name: 'MemostrataError', code: 'CONFIG', message: expect.stringContaining(`${file} is a file`) };
+    await expect(withStore(path, (store) => backup(store, join(file, 'sub')))).rejects.toMatchObject(refusal);
+    await expect(restore(path, join(file, 'sub'))).rejects.toMatchObject(refusal);
+    await expect(restore(join(file, 'sub'), storePath())).rejects.toMatchObject({ code: 'CONFIG', message: expect.stringContaining(join(file, 'sub')) });
+    expect(readdirSync(dirname(file))).toEqual(['afile.txt']);
   });
 });
