@@ -87,11 +87,19 @@ export function classify(value: unknown, path: string, types: TypeRegistry): Val
   }
   if (ArrayBuffer.isView(object)) {
     const name = typedArrayName.call(object) as TypedArrayName | undefined;
+    const view = object as ArrayBufferView;
     if (name === undefined) {
-      if (prototype === DataView.prototype) return checkNothingHidden(object, 'internal', path, { kind: 'dataview', value: object as DataView });
+      if (prototype === DataView.prototype) {
+        checkAttached(view.buffer, path); // a DataView's byteLength throws once detached
+        return checkNothingHidden(object, 'internal', path, { kind: 'dataview', value: object as DataView });
+      }
     } else if (prototype === Buffer.prototype) {
-      if (name === 'Uint8Array') return checkNothingHidden(object, 'indexed', path, { kind: 'buffer', value: object as Buffer });
+      if (name === 'Uint8Array') {
+        if (view.byteLength === 0) checkAttached(view.buffer, path);
+        return checkNothingHidden(object, 'indexed', path, { kind: 'buffer', value: object as Buffer });
+      }
     } else if (prototype === typedArrayClasses[name].prototype) {
+      if (view.byteLength === 0) checkAttached(view.buffer, path);
       return checkNothingHidden(object, 'indexed', path, { kind: 'typed-array', name, value: object as SupportedTypedArray });
     }
   }
@@ -101,9 +109,24 @@ export function classify(value: unknown, path: string, types: TypeRegistry): Val
   if (prototype === Set.prototype && isSet(object)) return checkNothingHidden(object, 'internal', path, { kind: 'set', value: object as Set<unknown> });
   if (prototype === Date.prototype && isDate(object)) return checkNothingHidden(object, 'internal', path, { kind: 'date', value: object as Date });
   if (prototype === ArrayBuffer.prototype && isArrayBuffer(object)) {
+    checkAttached(object as ArrayBuffer, path);
     return checkNothingHidden(object, 'internal', path, { kind: 'arraybuffer', value: object as ArrayBuffer });
   }
   throw unserializable(path, describeUnsupported(object, prototype));
+}
+
+/**
+ * Throws `UNSERIALIZABLE` for a detached ArrayBuffer (its memory was transferred, e.g. to a worker):
+ * it has no bytes to key, and reading a view of it throws a TypeError. Node 20 has no `detached` getter;
+ * only a detached (or empty) buffer has byteLength 0, and only a detached one refuses a new view.
+ */
+function checkAttached(buffer: ArrayBufferLike, path: string): void {
+  if (buffer.byteLength !== 0) return;
+  try {
+    new Uint8Array(buffer);
+  } catch {
+    throw unserializable(path, 'a detached ArrayBuffer or a view of one (its memory was transferred away, e.g. to a worker); pass a copy made before the transfer');
+  }
 }
 
 /** `%TypedArray%.prototype[Symbol.toStringTag]`: a typed array's real class name from its internal slot (undefined for anything else). */

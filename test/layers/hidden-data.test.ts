@@ -138,3 +138,13 @@ function refusalsOrNone(value: unknown): string {
     return (error as Error).message;
   }
 }
+
+describe('values without content', () => {
+  it('refuses detached ArrayBuffers and views of them as UNSERIALIZABLE, not a TypeError', () => {
+    const buffer = new ArrayBuffer(8);
+    const views = [new Float64Array(buffer), new DataView(buffer), Buffer.from(buffer)];
+    structuredClone(buffer, { transfer: [buffer] });
+    for (const value of [buffer, ...views]) expectRefused({ data: value }, 'args[0].data', 'detached');
+    for (const value of [new ArrayBuffer(0), new Float64Array(0), new DataView(new ArrayBuffer(0)), Buffer.alloc(0)]) expect(refusalsOrNone(value)).toBe('none');
+  });
+});
