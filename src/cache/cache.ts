@@ -113,6 +113,7 @@ export class Cache {
     this.#host = {
       digester: store.digester,
       flushModule: (module, sync) => this.#flushModules([module], sync),
+      flushNow: (module, sync) => this.#flushOrRetry(module, sync, 0),
       scheduleFlush: (module, everyMs) => this.#scheduleFlush(module, everyMs),
       flushDue: (module) => {
         const pending = this.#timers.get(module);
@@ -384,19 +385,32 @@ export class Cache {
     if (this.#closing !== undefined || this.#timers.has(module)) return;
     const timer = setTimeout(() => {
       this.#timers.delete(module);
-      this.#flushModules([module], false).then(
-        () => this.#failures.delete(module),
-        () => {
-          // A failed flush keeps its entries dirty; try again, backing off while the store is away.
-          const failures = (this.#failures.get(module) ?? 0) + 1;
-          this.#failures.set(module, failures);
-          this.#scheduleFlush(module, Math.min(everyMs * 2 ** failures, MAX_RETRY_MS));
-        },
-      );
+      void this.#flushOrRetry(module, false, everyMs);
     }, everyMs);
     // Background flushes never keep a finished process alive; exit hooks flush instead.
     timer.unref();
     this.#timers.set(module, { timer, dueAt: Date.now() + everyMs });
+  }
+
+  /**
+   * Flushes one module; when that fails its entries stay dirty, a warning
+   * says so once, and another try is scheduled, backing off while the store
+   * is away. Never rejects.
+   */
+  async #flushOrRetry(module: MemoizedModule, sync: boolean, everyMs: number): Promise<void> {
+    try {
+      await this.#flushModules([module], sync);
+      this.#failures.delete(module);
+    } catch (error) {
+      const failures = (this.#failures.get(module) ?? 0) + 1;
+      this.#failures.set(module, failures);
+      warnOnce(
+        `memostrata: results of module '${module.settings.name}' could not be written to ${this.location} (${(error as Error).message}); they are kept in memory and retried.`,
+        'MEMOSTRATA_FLUSH_FAILED',
+        module.settings.name,
+      );
+      this.#scheduleFlush(module, Math.min(Math.max(everyMs, 100) * 2 ** failures, MAX_RETRY_MS));
+    }
   }
 
   async #saveState(key: Uint8Array, state: SavedState): Promise<void> {

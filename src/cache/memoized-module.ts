@@ -47,6 +47,11 @@ export interface ModuleHost {
   readonly digester: Digester;
   /** Writes the module's dirty entries; `sync` for durability. */
   flushModule(module: MemoizedModule, sync: boolean): Promise<void>;
+  /**
+   * Writes the module's dirty entries now, never rejecting: a failed write
+   * keeps them, warns once, and is retried with backoff.
+   */
+  flushNow(module: MemoizedModule, sync: boolean): Promise<void>;
   /** Asks for a flush of the module within `everyMs`. */
   scheduleFlush(module: MemoizedModule, everyMs: number): void;
   /** Whether a flush of the module is overdue: its timer should have fired but timers are starved. */
@@ -147,7 +152,7 @@ export class MemoizedModule {
     this.#host.assertOpen();
     const key = this.#host.digester.callKey(this.identity, args, this.settings.ignore);
     const call = this.#callDigest(key);
-    this.db.forgetCall(key);
+    this.db.forgetCall(key, call);
     await this.#host.serialize(() => this.db.deleteStoredCall(call));
     await this.#afterDelete();
   }
@@ -164,7 +169,7 @@ export class MemoizedModule {
   async #afterDelete(): Promise<void> {
     if (this.db.dirtyCount === 0 || this.#host.closing) return;
     const { flush } = this.settings;
-    if (flush === 'write-through') await this.#host.flushModule(this, true);
+    if (flush === 'write-through') await this.#host.flushNow(this, true);
     else if (flush !== 'manual') this.#host.scheduleFlush(this, flush.everyMs);
   }
 
@@ -184,6 +189,7 @@ export class MemoizedModule {
   }
 
   #countHit(entry: LiveEntry): void {
+    this.db.countHit(entry);
     this.stats.hits += 1;
     this.stats.savedMs += entry.record.computeMs;
   }
@@ -196,6 +202,10 @@ export class MemoizedModule {
       // The caller may change its arguments as soon as this returns: key, stored inputs and
       // the run all use their content as it is now.
       callTimeArgs = this.#snapshot(args);
+      // Reading an argument twice may not give the same content (a getter, a Proxy): the copy is
+      // what the function sees, so it is what keys the call.
+      const copyKey = this.#host.digester.callKey(this.identity, callTimeArgs, this.settings.ignore);
+      if (copyKey !== key) return this.#slowCall(copyKey, callTimeArgs);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -313,14 +323,17 @@ export class MemoizedModule {
     return { record, result: outcome.value, values };
   }
 
-  /** Writes what the policy says now; a flush that is overdue, or memory over budget with nothing evictable, forces one. */
+  /**
+   * Writes what the policy says now; a flush that is overdue, or memory over
+   * budget with nothing evictable, forces one. A write that fails never fails
+   * the call: its results stay in memory and the cache retries with backoff.
+   */
   async #afterStore(): Promise<void> {
     const { flush } = this.settings;
-    if (flush === 'write-through') return this.#host.flushModule(this, true);
-    if (this.db.overBudget || this.#host.flushDue(this)) {
-      // Awaiting the write also lets the event loop turn, which a loop over synchronous hits never does.
-      await this.#host.flushModule(this, false).catch(() => undefined);
-    } else if (flush !== 'manual') this.#host.scheduleFlush(this, flush.everyMs);
+    if (flush === 'write-through') return this.#host.flushNow(this, true);
+    // Awaiting the write also lets the event loop turn, which a loop over synchronous hits never does.
+    if (this.db.overBudget || this.#host.flushDue(this)) return this.#host.flushNow(this, false);
+    if (flush !== 'manual') this.#host.scheduleFlush(this, flush.everyMs);
   }
 
   /** The call's {@link CurrentCall}; `used` tells whether it touched saved state, `earlierMs` what earlier runs computed. */

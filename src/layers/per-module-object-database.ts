@@ -27,7 +27,7 @@ export interface NewEntry {
   values: InternedValue[];
   /** Keys to delete in the same flush, such as the saved state of the finished call. */
   obsoleteKeys?: Uint8Array[];
-  /** Whether the store already holds a record of this call, which this entry replaces (for the module's entry count). */
+  /** Whether the store already holds a record of this call, which this entry replaces (for the module's entry count, and the old record's hits are dropped). */
   replacesStored?: boolean;
 }
 
@@ -63,23 +63,21 @@ interface Slot extends LiveEntry {
   obsoleteKeys: Uint8Array[] | undefined;
   /** Whether writing this entry adds to the module's entry count. */
   counts: boolean;
+  /** Whether writing this entry replaces a stored record, whose hit counters then go. */
+  replaces: boolean;
   /** Bumped on every change, so a flush only cleans what it wrote. */
   revision: number;
   /** Revision last written to the store; -1 never. */
   flushedRevision: number;
-  /** Hits served since the counters were last written. */
-  unflushedHits: number;
-  /** When the last of those hits was served (ms since the epoch). */
-  lastHitAt: number;
+  /** The call's hits not yet written, shared with {@link PerModuleObjectDatabase}'s pending hits while any are. */
+  hits: PendingHits | undefined;
 }
 
-/** Hits of a call not yet written to its counters. */
+/** Hits of a call not yet written to its counter key. */
 interface PendingHits {
-  /** The call digest (hex). */
-  call: string;
   /** How many. */
   hits: number;
-  /** When the last one was served. */
+  /** When the last one was served (ms since the epoch). */
   lastHitAt: number;
 }
 
@@ -98,12 +96,18 @@ export class PerModuleObjectDatabase extends PassThroughLayer<unknown> {
   readonly module: string;
   readonly #proxy: ProxyObjectDatabase;
   readonly #slots = new Map<string, Slot>();
-  /** Slots with hits not yet written to their counters. */
-  readonly #hitSlots = new Set<Slot>();
-  /** Hits of entries evicted before their counters were written, by call digest. */
-  readonly #evictedHits = new Map<string, PendingHits>();
+  /**
+   * Hits not yet written, by call digest: kept apart from the slots so that
+   * an entry evicted, replaced or read back meanwhile neither loses nor
+   * doubles them.
+   */
+  readonly #pendingHits = new Map<string, PendingHits>();
   /** Bumped by every delete and clear, so a read-through that started before one does not bring an entry back. */
   #generation = 0;
+  /** Clears forgotten in memory whose store deletion has not run yet: the store's calls of this module are as good as gone. */
+  #clearsPending = 0;
+  /** Likewise for single calls, by call digest (a count: deletes of one call can overlap). */
+  readonly #deletesPending = new Map<string, number>();
   readonly #memoryBudget: number;
   /** Approximate bytes of the results held in memory. */
   #heldBytes = 0;
@@ -134,13 +138,13 @@ export class PerModuleObjectDatabase extends PassThroughLayer<unknown> {
   }
 
   /**
-   * The entry for a call if it is in memory, counting a hit. Synchronous: this
-   * is the hot path of a memoized call.
+   * The entry for a call if it is in memory. Synchronous: this is the hot
+   * path of a memoized call. The caller counts the hit with
+   * {@link PerModuleObjectDatabase.countHit} if it serves it.
    */
   peek(key: string): LiveEntry | undefined {
     const slot = this.#slots.get(key);
     if (slot === undefined) return undefined;
-    this.#countHit(slot);
     if (this.#memoryBudget !== Infinity) {
       // Map order is the LRU order: move the hit entry to the young end.
       this.#slots.delete(key);
@@ -150,12 +154,33 @@ export class PerModuleObjectDatabase extends PassThroughLayer<unknown> {
   }
 
   /**
+   * Counts a hit served from `entry` (one this database returned); the next
+   * flush adds it to the call's counter key. A hit never writes on its own,
+   * and never rewrites the record.
+   */
+  countHit(entry: LiveEntry): void {
+    const slot = entry as Slot;
+    let pending = slot.hits;
+    if (pending === undefined) {
+      const call = slot.record.call;
+      pending = this.#pendingHits.get(call) ?? { hits: 0, lastHitAt: 0 };
+      slot.hits = pending;
+    }
+    // Written and taken off the map meanwhile: pending again from now on.
+    if (pending.hits === 0) this.#pendingHits.set(slot.record.call, pending);
+    pending.hits += 1;
+    pending.lastHitAt = Date.now();
+  }
+
+  /**
    * The entry for a call: from memory, or else read through from the store
-   * (and then kept in memory, clean). Counts a hit when found.
+   * (and then kept in memory, clean). A call whose deletion is under way is
+   * not read: what the store holds of it is as good as gone.
    */
   async lookup(key: string, call: string): Promise<LiveEntry | undefined> {
     const live = this.peek(key);
     if (live !== undefined) return live;
+    if (this.#deletionPending(call)) return undefined;
     const generation = this.#generation;
     const record = await this.#proxy.lookup(this.module, call);
     if (record === undefined) return undefined;
@@ -165,18 +190,9 @@ export class PerModuleObjectDatabase extends PassThroughLayer<unknown> {
     if (raced !== undefined) return raced;
     // Deleted while it was being read: answer this caller, but do not keep it.
     if (generation !== this.#generation) return record.error === undefined ? { record, result } : { record, result, error: record.error };
-    const slot: Slot = { record, result, pending: undefined, obsoleteKeys: undefined, counts: false, revision: 0, flushedRevision: 0, unflushedHits: 0, lastHitAt: 0 };
+    const slot: Slot = { record, result, pending: undefined, obsoleteKeys: undefined, counts: false, replaces: false, revision: 0, flushedRevision: 0, hits: undefined };
     if (record.error !== undefined) slot.error = record.error;
-    // Hits it served before it was evicted are still to be written: they travel with it again.
-    const evicted = this.#evictedHits.get(call);
-    if (evicted !== undefined) {
-      this.#evictedHits.delete(call);
-      slot.unflushedHits = evicted.hits;
-      slot.lastHitAt = evicted.lastHitAt;
-      this.#hitSlots.add(slot);
-    }
     this.#slots.set(key, slot);
-    this.#countHit(slot);
     this.#heldBytes += record.size;
     this.#evict();
     return slot;
@@ -184,7 +200,8 @@ export class PerModuleObjectDatabase extends PassThroughLayer<unknown> {
 
   /** Whether the store or memory holds this call, without counting a hit. */
   async contains(key: string, call: string): Promise<boolean> {
-    return this.#slots.has(key) || (await this.has(memoKey(this.module, call)));
+    if (this.#slots.has(key)) return true;
+    return !this.#deletionPending(call) && (await this.has(memoKey(this.module, call)));
   }
 
   /** Keeps a new call's result in memory under `key`, dirty until the next flush. */
@@ -197,14 +214,14 @@ export class PerModuleObjectDatabase extends PassThroughLayer<unknown> {
       pending: entry.values,
       obsoleteKeys: entry.obsoleteKeys,
       counts: entry.replacesStored !== true && (previous === undefined || previous.counts),
+      replaces: entry.replacesStored === true || previous?.replaces === true,
       revision: (previous?.revision ?? 0) + 1,
       flushedRevision: previous?.flushedRevision ?? -1,
-      unflushedHits: previous?.unflushedHits ?? 0,
-      lastHitAt: previous?.lastHitAt ?? 0,
+      hits: undefined,
     };
     if (entry.record.error !== undefined) slot.error = entry.record.error;
-    if (previous !== undefined) this.#hitSlots.delete(previous);
-    if (slot.unflushedHits > 0) this.#hitSlots.add(slot);
+    // A new computation of the call: hits of the entry it replaces are not its hits.
+    if (slot.replaces) this.#pendingHits.delete(entry.record.call);
     this.#slots.delete(key);
     this.#slots.set(key, slot);
   }
@@ -223,19 +240,23 @@ export class PerModuleObjectDatabase extends PassThroughLayer<unknown> {
     const written: { slot: Slot; revision: number; pending: InternedValue[] | undefined }[] = [];
     const values: InternedValue[] = [];
     const records: BatchOperation<Uint8Array, unknown>[] = [];
+    /** Calls whose stored hit counters go: their record is replaced by a new computation. */
+    const resetCounters = new Set<string>();
     for (const [key, slot] of this.#slots) {
       if (slot.revision === slot.flushedRevision) continue;
       if (slot.pending !== undefined && !this.#unchanged(slot.pending)) {
         this.#drop(key, slot);
+        this.#pendingHits.delete(slot.record.call);
         continue;
       }
       written.push({ slot, revision: slot.revision, pending: slot.pending });
       if (slot.pending !== undefined) values.push(...slot.pending);
       records.push(this.#proxy.recordOperation(slot.record));
       for (const obsolete of slot.obsoleteKeys ?? []) records.push({ type: 'del', key: obsolete });
+      if (slot.replaces) resetCounters.add(slot.record.call);
     }
-    const hits = this.#pendingHits();
-    records.push(...(await this.#counterOperations(hits.map(([, pending]) => pending))));
+    const hits = [...this.#pendingHits].map(([call, pending]): [string, PendingHits] => [call, { ...pending }]);
+    records.push(...(await this.#counterOperations(hits, resetCounters)));
     const metaOperation = await this.#metaOperation(written.filter((entry) => entry.pending !== undefined).map((entry) => entry.slot));
     if (metaOperation !== undefined) records.push(metaOperation);
     return {
@@ -248,10 +269,17 @@ export class PerModuleObjectDatabase extends PassThroughLayer<unknown> {
             slot.pending = undefined;
             slot.obsoleteKeys = undefined;
             slot.counts = false;
+            slot.replaces = false;
           }
           if (slot.revision === revision) slot.flushedRevision = revision;
         }
-        for (const [owner, written] of hits) this.#hitsWritten(owner, written);
+        for (const [call, done] of hits) {
+          // Hits served since the flush was prepared stay pending.
+          const left = this.#pendingHits.get(call);
+          if (left === undefined) continue;
+          left.hits = Math.max(0, left.hits - done.hits);
+          if (left.hits === 0) this.#pendingHits.delete(call);
+        }
         this.#evict();
       },
     };
@@ -263,7 +291,7 @@ export class PerModuleObjectDatabase extends PassThroughLayer<unknown> {
    * a flush of this module is under way: the Cache runs both in one queue.
    */
   async deleteCall(key: string, call: string): Promise<void> {
-    this.forgetCall(key);
+    this.forgetCall(key, call);
     await this.deleteStoredCall(call);
   }
 
@@ -289,37 +317,59 @@ export class PerModuleObjectDatabase extends PassThroughLayer<unknown> {
    * bringing it back; an entry stored after this is kept. The store keeps it
    * until {@link PerModuleObjectDatabase.deleteStoredCall}.
    */
-  forgetCall(key: string): void {
+  forgetCall(key: string, call: string): void {
     this.#generation += 1;
+    this.#deletesPending.set(call, (this.#deletesPending.get(call) ?? 0) + 1);
+    this.#pendingHits.delete(call);
     const slot = this.#slots.get(key);
-    if (slot === undefined) return;
-    this.#drop(key, slot);
-    this.#evictedHits.delete(slot.record.call);
+    if (slot !== undefined) this.#drop(key, slot);
   }
 
   /** Drops every call from memory now, like {@link PerModuleObjectDatabase.forgetCall} for all. */
   forgetAll(): void {
     this.#generation += 1;
+    this.#clearsPending += 1;
     this.#slots.clear();
-    this.#hitSlots.clear();
-    this.#evictedHits.clear();
+    this.#pendingHits.clear();
     this.#heldBytes = 0;
   }
 
-  /** Deletes one call's record and saved state from the store, adjusting the module's counts. */
+  /** Deletes one call's record, saved state and hit counters from the store, after {@link PerModuleObjectDatabase.forgetCall}. */
   async deleteStoredCall(call: string): Promise<void> {
+    try {
+      await this.#deleteStoredCall(call);
+    } finally {
+      const left = (this.#deletesPending.get(call) ?? 1) - 1;
+      if (left > 0) this.#deletesPending.set(call, left);
+      else this.#deletesPending.delete(call);
+    }
+  }
+
+  /** Deletes every record, saved state and hit counter of this module from the store, after {@link PerModuleObjectDatabase.forgetAll}. */
+  async deleteStoredCalls(): Promise<void> {
+    try {
+      await this.#deleteStoredCalls();
+    } finally {
+      this.#clearsPending = Math.max(0, this.#clearsPending - 1);
+    }
+  }
+
+  #deletionPending(call: string): boolean {
+    return this.#clearsPending > 0 || this.#deletesPending.has(call);
+  }
+
+  async #deleteStoredCall(call: string): Promise<void> {
     const stored = await this.#proxy.lookup(this.module, call).catch(() => undefined);
     const operations: BatchOperation<Uint8Array, unknown>[] = [
       { type: 'del', key: memoKey(this.module, call) },
       { type: 'del', key: stateKey(this.module, call) },
     ];
     for await (const key of this.keys(prefixRange(counterPrefix(this.module, call)))) operations.push({ type: 'del', key });
-    this.#evictedHits.delete(call);
     if (stored !== undefined) {
       const meta = (await readModuleMeta(this, this.module)) ?? emptyModuleMeta(this.module);
       operations.push(moduleMetaOperation(meta, { entries: -1, bytes: -stored.size }));
     }
-    // A slot stored since the forget is a newer result: write it again later, do not lose it.
+    // A slot here was stored since the forget (read-throughs wait for the deletion): a newer result, to be written again.
     for (const slot of this.#slots.values()) {
       if (slot.record.call !== call) continue;
       slot.flushedRevision = -1;
@@ -328,15 +378,14 @@ export class PerModuleObjectDatabase extends PassThroughLayer<unknown> {
     await this.batch(operations);
   }
 
-  /** Deletes every record and saved state of this module from the store. */
-  async deleteStoredCalls(): Promise<void> {
+  async #deleteStoredCalls(): Promise<void> {
     const operations: BatchOperation<Uint8Array, unknown>[] = [];
     for (const prefix of [recordPrefix(this.module), statePrefix(this.module), counterPrefix(this.module)]) {
       for await (const key of this.keys(prefixRange(prefix))) operations.push({ type: 'del', key });
     }
     const meta = (await readModuleMeta(this, this.module)) ?? emptyModuleMeta(this.module);
     operations.push(moduleMetaOperation(meta, { entries: -meta.entries, bytes: -meta.bytes }));
-    // Entries stored since the forget are newer results: mark them to be written again.
+    // Slots here were stored since the forget (read-throughs wait for the clear): newer results, to be written again.
     for (const slot of this.#slots.values()) {
       slot.flushedRevision = -1;
       slot.counts = true;
@@ -372,66 +421,41 @@ export class PerModuleObjectDatabase extends PassThroughLayer<unknown> {
     await super._close();
   }
 
-  #countHit(slot: Slot): void {
-    // Counted in memory; the next flush adds them to the call's counter key. A hit never
-    // writes on its own, and never rewrites the record.
-    if (slot.unflushedHits === 0) this.#hitSlots.add(slot);
-    slot.unflushedHits += 1;
-    slot.lastHitAt = Date.now();
-  }
-
-  /** The hits to write, each with what owns it (a slot, or an evicted call). */
-  #pendingHits(): [Slot | string, PendingHits][] {
-    const pending: [Slot | string, PendingHits][] = [];
-    for (const slot of this.#hitSlots) pending.push([slot, { call: slot.record.call, hits: slot.unflushedHits, lastHitAt: slot.lastHitAt }]);
-    for (const [call, hits] of this.#evictedHits) pending.push([call, { ...hits }]);
-    return pending;
-  }
-
-  /** Puts that add `pending` to this writer's stored counters (read first: they are totals). */
-  async #counterOperations(pending: readonly PendingHits[]): Promise<BatchOperation<Uint8Array, unknown>[]> {
-    if (pending.length === 0) return [];
-    const keys = pending.map(({ call }) => counterKey(this.module, call, this.#proxy.writer));
-    const stored = await this.getMany(keys);
-    return pending.map(({ hits, lastHitAt }, index): BatchOperation<Uint8Array, unknown> => {
-      // Damaged counters restart from zero rather than block the flush: they are statistics, not results.
-      const base = asHitCounters(stored[index]) ?? { hits: 0, lastHitAt: 0 };
-      const value: HitCounters = { hits: base.hits + hits, lastHitAt: Math.max(base.lastHitAt, lastHitAt) };
-      return { type: 'put', key: keys[index]!, value };
-    });
-  }
-
-  /** Takes written hits off what is pending; hits served since the flush was prepared stay. */
-  #hitsWritten(owner: Slot | string, written: PendingHits): void {
-    if (typeof owner === 'string') {
-      const left = this.#evictedHits.get(owner);
-      if (left === undefined) return;
-      left.hits -= written.hits;
-      if (left.hits <= 0) this.#evictedHits.delete(owner);
-      return;
+  /**
+   * Puts that add the pending hits to this writer's stored counters (read
+   * first: they are totals), and deletions of the counters of calls in
+   * `reset`, whose record a new computation replaces.
+   */
+  async #counterOperations(pending: readonly [string, PendingHits][], reset: ReadonlySet<string>): Promise<BatchOperation<Uint8Array, unknown>[]> {
+    const operations: BatchOperation<Uint8Array, unknown>[] = [];
+    const keys = pending.map(([call]) => counterKey(this.module, call, this.#proxy.writer));
+    const written = new Set(keys.map((key) => Buffer.from(key).toString('latin1')));
+    for (const call of reset) {
+      for await (const key of this.keys(prefixRange(counterPrefix(this.module, call)))) {
+        if (!written.has(Buffer.from(key).toString('latin1'))) operations.push({ type: 'del', key });
+      }
     }
-    owner.unflushedHits = Math.max(0, owner.unflushedHits - written.hits);
-    if (owner.unflushedHits === 0) this.#hitSlots.delete(owner);
+    if (pending.length === 0) return operations;
+    const stored = await this.getMany(keys);
+    pending.forEach(([call, { hits, lastHitAt }], index) => {
+      // Damaged counters restart from zero rather than block the flush: they are statistics, not results.
+      const base = reset.has(call) ? undefined : asHitCounters(stored[index]);
+      const value: HitCounters = { hits: (base?.hits ?? 0) + hits, lastHitAt: Math.max(base?.lastHitAt ?? 0, lastHitAt) };
+      operations.push({ type: 'put', key: keys[index]!, value });
+    });
+    return operations;
   }
 
   /**
    * Drops entries whose values are in the store, oldest use first, until the
-   * held results fit the budget. An entry whose counters changed since the
-   * last flush leaves its small record behind for that flush.
+   * held results fit the budget.
    */
   #evict(): void {
     if (this.#heldBytes <= this.#memoryBudget) return;
     for (const [key, slot] of this.#slots) {
       if (this.#heldBytes <= this.#memoryBudget) return;
       if (slot.pending !== undefined || slot.revision !== slot.flushedRevision) continue;
-      if (slot.unflushedHits > 0) {
-        const earlier = this.#evictedHits.get(slot.record.call);
-        this.#evictedHits.set(slot.record.call, {
-          call: slot.record.call,
-          hits: slot.unflushedHits + (earlier?.hits ?? 0),
-          lastHitAt: Math.max(slot.lastHitAt, earlier?.lastHitAt ?? 0),
-        });
-      }
+      // Its pending hits stay in #pendingHits for the next flush.
       this.#drop(key, slot);
     }
   }
@@ -451,7 +475,6 @@ export class PerModuleObjectDatabase extends PassThroughLayer<unknown> {
 
   #drop(key: string, slot: Slot): void {
     this.#slots.delete(key);
-    this.#hitSlots.delete(slot);
     this.#heldBytes -= slot.record.size;
   }
 
@@ -460,7 +483,7 @@ export class PerModuleObjectDatabase extends PassThroughLayer<unknown> {
     for (const value of pending) {
       if (!this.#proxy.values.matches(value)) {
         warnOnce(
-          `memostrata: a result or argument of module '${this.module}' was changed in place after the call; that entry is not stored. Treat memoized arguments and results as read-only.`,
+          `memostrata: a result or argument of module '${this.module}' was changed in place (by the caller, or by the function on its copy of the arguments) before it was stored; that call is not stored. Treat memoized arguments and results as read-only.`,
           'MEMOSTRATA_MUTATED',
           this.module,
         );

@@ -195,8 +195,8 @@ describe('PerModuleObjectDatabase', () => {
     db.store(entry.record.call, entry);
     await db.flush();
     const recordBytes = await stack.serialized.get(memoKey('m', entry.record.call));
-    db.peek(entry.record.call);
-    db.peek(entry.record.call);
+    db.countHit(db.peek(entry.record.call)!);
+    db.countHit(db.peek(entry.record.call)!);
     expect(db.dirtyCount).toBe(0);
     await db.flush();
     expect(await stack.serialized.get(memoKey('m', entry.record.call))).toEqual(recordBytes);
@@ -216,8 +216,8 @@ describe('PerModuleObjectDatabase', () => {
     for (const hits of [5, 5, 5]) {
       // A restarted reader each time: it reads the entry through and serves hits.
       const reader = stack.module('m');
-      await reader.lookup(call, call);
-      for (let i = 1; i < hits; i++) reader.peek(call);
+      reader.countHit((await reader.lookup(call, call))!);
+      for (let i = 1; i < hits; i++) reader.countHit(reader.peek(call)!);
       await reader.flush();
     }
     const [listed] = await collect(stack.proxy.records('m'));
@@ -233,8 +233,8 @@ describe('PerModuleObjectDatabase', () => {
     keep(db, first);
     await db.flush();
     const call = first.record.call;
-    await db.lookup(call, call);
-    await db.lookup(call, call);
+    db.countHit((await db.lookup(call, call))!);
+    db.countHit((await db.lookup(call, call))!);
     keep(db, second); // pushes the first entry out of memory before its hits were written
     await db.flush();
     const listed = await collect(stack.proxy.records('m'));
