@@ -37,6 +37,12 @@
  *   a function, a symbol, an object with symbol keys or an instance of an
  *   unregistered class throws `UNSERIALIZABLE` naming the path, such as
  *   `args[1].mesh.nodes`.
+ * - **Nothing unseen**: an array or other built-in with an own enumerable
+ *   named property or a symbol-keyed one (`Object.assign([1, 2], { extra })`,
+ *   a RegExp match array) throws `UNSERIALIZABLE` naming it (`args[0].extra`);
+ *   so do subclasses of built-ins and detached buffers (see `classify`).
+ * - **Limits** (src/layers/limits.ts) are the codec's: a value the digest
+ *   accepts can be stored and read back.
  *
  * @module
  */
