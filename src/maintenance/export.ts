@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { open, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
+import { makeDirectory } from '../backends/level-files.js';
 import type { Store } from '../cache/store.js';
 import { MemostrataError, isMemostrataError } from '../errors.js';
 import { FORMAT_VERSION, keyText, valueKey } from '../layers/keys.js';
@@ -71,11 +72,13 @@ const WRITE_CHUNK = 1 << 20;
  * never held in memory. The file is written under a temporary name and
  * renamed when complete, so a failed export leaves no partial file.
  *
- * @throws MemostrataError `CONFIG` when `file` exists and `force` is not set.
+ * @throws MemostrataError `CONFIG` when `file` exists and `force` is not set,
+ *   or lies under a file or in a directory that cannot be created.
  */
 export async function exportStore(store: Store, file: string, options: ExportOptions = {}): Promise<ExportResult> {
   const target = resolve(file);
   if (existsSync(target) && options.force !== true) throw new MemostrataError('CONFIG', `${target} exists; pass force (--force on the command line) to overwrite it, or choose another file.`);
+  makeDirectory(dirname(target), `write an export to ${target}`);
   const partial = join(dirname(target), `.${basename(target)}.partial-${process.pid}-${Date.now()}`);
   const progress = new Progress(options.onProgress);
   const handle = await open(partial, 'wx');

@@ -1,7 +1,8 @@
 import { LevelBackend } from '../backends/level-backend.js';
 import type { Store } from '../cache/store.js';
 import { MemostrataError } from '../errors.js';
-import { assertModuleName, formatKey, keyText, prefixRange, recordPrefix } from '../layers/keys.js';
+import { withHitCounters } from '../layers/hit-counters.js';
+import { assertModuleName, counterPrefix, formatKey, keyText, prefixRange, recordPrefix } from '../layers/keys.js';
 import type { MemoRecord } from '../layers/proxy-object-database.js';
 import { decodeRecord, parseKey, Progress, rawRecords, type ProgressOptions } from './common.js';
 
@@ -157,8 +158,11 @@ export async function findRecords(store: Store, module: string, digestPrefix: st
     throw new MemostrataError('INVALID_ARGUMENT', `A call digest is up to 32 hex digits; got ${JSON.stringify(digestPrefix)}.`);
   }
   const found: MemoRecord[] = [];
-  // Keys sort by call digest within a module, so the prefix is a key range.
-  for await (const [key, bytes] of store.backend.entries(prefixRange(`${recordPrefix(module)}${prefix}`))) found.push(decodeRecord(store, key, bytes));
+  // Keys sort by call digest within a module, so the prefix is a key range, of records and of their hit counters.
+  const records = async function* () {
+    for await (const [key, bytes] of store.backend.entries(prefixRange(`${recordPrefix(module)}${prefix}`))) yield decodeRecord(store, key, bytes);
+  };
+  for await (const record of withHitCounters(records(), store.serialized.entries(prefixRange(`${counterPrefix(module)}${prefix}`)))) found.push(record);
   return found;
 }
 

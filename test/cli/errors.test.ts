@@ -66,8 +66,9 @@ describe('opening the store', () => {
     try {
       const run = await runCli(['info', '--store', store]);
       expect(run.code).toBe(2);
-      expect(run.stderr).toBe(
-        `memostrata: The store at ${store} is in use by another process. Wait for that process to finish (or stop it), or open a different path.\n`,
+      // The holder is this test's process: the message names it.
+      expect(run.stderr).toMatch(
+        new RegExp(`^memostrata: The store at ${store} is in use by another process: process ${process.pid} on \\S+ \\(holding it since [^)]+\\)\\. Wait for that process to finish \\(or stop it\\), or open a different path\\. .*for parallel jobs on one store use Redis.*\\n$`),
       );
       const json = await runJson(['ls', '--store', store]);
       expect(json.code).toBe(2);
@@ -85,7 +86,7 @@ describe('opening the store', () => {
     try {
       const run = await runCli(['stats', '--store', store, '--debug']);
       expect(run.code).toBe(2);
-      expect(run.stderr).toMatch(/^memostrata: The store at .* is in use by another process\..*\nMemostrataError: /);
+      expect(run.stderr).toMatch(/^memostrata: The store at .* is in use by another process: .*\nMemostrataError: /);
       expect(run.stderr).toMatch(/\n {4}at .*level-backend\.js/);
       expect(run.stderr).toContain('caused by:');
     } finally {
@@ -133,5 +134,49 @@ describe('usage', () => {
     const run = await runCli(['verify', '--store', store]);
     expect(run.code).toBe(0);
     expect(run.stderr).toBe('');
+  });
+});
+
+describe('errors as JSON', () => {
+  it('gives usage mistakes code USAGE on stdout with --json', async () => {
+    const unknown = await runJson(['frobnicate']);
+    expect(unknown.code).toBe(2);
+    expect(unknown.json).toEqual({ error: { code: 'USAGE', message: "unknown command 'frobnicate'", exitCode: 2 } });
+    const missing = join(scratchDir(), 'nothing-here');
+    const absent = await runJson(['info', '--store', missing]);
+    expect(absent.code).toBe(2);
+    expect(absent.json).toEqual({ error: { code: 'USAGE', message: `no store at ${missing}`, exitCode: 2 } });
+  });
+});
+
+describe('paths under a regular file', () => {
+  it.each([
+    ['import', (file: string, store: string, exported: string) => ['import', exported, '--store', join(file, 'sub')]],
+    ['backup', (file: string, store: string) => ['backup', join(file, 'sub'), '--store', store]],
+    ['restore', (file: string, store: string) => ['restore', store, join(file, 'sub')]],
+    ['export', (file: string, store: string) => ['export', join(file, 'out.cbor'), '--store', store]],
+  ])('%s reports CONFIG naming the file, not an internal error', async (_command, args) => {
+    const directory = scratchDir();
+    const store = join(directory, 'store');
+    await makeStore(store);
+    const exported = join(directory, 'store.cbor');
+    expect((await runCli(['export', exported, '--store', store])).code).toBe(0);
+    const file = join(directory, 'afile.txt');
+    writeFileSync(file, 'text');
+    const run = await runJson(args(file, store, exported));
+    expect(run.code).toBe(2);
+    expect(run.json.error).toMatchObject({ code: 'CONFIG', message: expect.stringContaining(`${file} is a file`) });
+    expect(run.stderr).not.toContain('unexpected error');
+  });
+
+  it('import into a store under /proc is refused with CONFIG instead of spinning forever', async () => {
+    const directory = scratchDir();
+    const store = join(directory, 'store');
+    await makeStore(store);
+    const exported = join(directory, 'store.cbor');
+    expect((await runCli(['export', exported, '--store', store])).code).toBe(0);
+    const run = await runJson(['import', exported, '--store', '/proc/memostrata-nope/store']);
+    expect(run.code).toBe(2);
+    expect(run.json.error).toMatchObject({ code: 'CONFIG', message: expect.stringContaining('/proc/memostrata-nope') });
   });
 });

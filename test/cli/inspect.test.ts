@@ -2,6 +2,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeStore, removeScratch, runCli, runJson, scratchDir } from './cli-helpers.js';
 import { FORMAT_VERSION } from '../../src/layers/keys.js';
+import { openCache, TypeRegistry } from '../../src/index.js';
+import { Point } from '../helpers/user-types.js';
 
 let store: string;
 
@@ -17,7 +19,7 @@ describe('memostrata info', () => {
     expect(run.code).toBe(0);
     expect(run.stderr).toBe('');
     expect(run.stdout).toContain(`store     ${store}`);
-    expect(run.stdout).toMatch(/^format {4}1$/m);
+    expect(run.stdout).toMatch(new RegExp(`^format {4}${FORMAT_VERSION}$`, 'm'));
     expect(run.stdout).toMatch(/^backend {3}LevelDB/m);
     expect(run.stdout).toMatch(/^on disk {3}\d+(\.\d)? (B|KiB|MiB)$/m);
     expect(run.stdout).toMatch(/^geometry\.relax +1 +2 /m);
@@ -150,5 +152,54 @@ describe('memostrata stats', () => {
     ]);
     expect(json.total).toMatchObject({ hits: 2, misses: 5 });
     expect(json.total.savedMs).toBeCloseTo(saved, 6);
+  });
+});
+
+describe('memostrata show --json encodes every kind of value', () => {
+  it('gives each value that plain JSON cannot say a $type', async () => {
+    const path = join(scratchDir(), 'kinds');
+    const types = new TypeRegistry();
+    types.register({ name: 'test.Point', type: Point, encode: (p: Point) => [p.x, p.y], decode: ([x, y]: number[]) => new Point(x!, y!) });
+    let deep: unknown = 'bottom';
+    for (let level = 0; level < 20; level += 1) deep = { down: deep };
+    const cache = await openCache({ path, handleExit: false, flush: 'manual', types });
+    await cache.memoize('kinds', () => ({
+      nan: NaN,
+      infinity: -Infinity,
+      negativeZero: -0,
+      big: 12345678901234567890n,
+      long: 'x'.repeat(500),
+      nothing: undefined,
+      deep,
+      when: new Date(0),
+      point: new Point(1, 2),
+      small: Float32Array.of(1, 2),
+      many: Array.from({ length: 50 }, (_, index) => `item ${index}`),
+      map: new Map([['a', 1]]),
+      set: new Set(['s']),
+      $type: 'a user key',
+    }))();
+    await cache.close();
+
+    const { json: listing } = await runJson(['ls', 'kinds', '--store', path]);
+    const { code, json } = await runJson(['show', 'kinds', listing.entries[0].call, '--store', path]);
+    expect(code).toBe(0);
+    const result = json.result;
+    expect(result.nan).toEqual({ $type: 'number', value: 'NaN' });
+    expect(result.infinity).toEqual({ $type: 'number', value: '-Infinity' });
+    expect(result.negativeZero).toEqual({ $type: 'number', value: '-0' });
+    expect(result.big).toEqual({ $type: 'bigint', value: '12345678901234567890' });
+    expect(result.long).toEqual({ $type: 'string', length: 500, first: 'x'.repeat(120) });
+    expect(result.nothing).toEqual({ $type: 'undefined' });
+    let node = result.deep;
+    while (node.down !== undefined) node = node.down;
+    expect(node).toEqual({ $type: 'elided' });
+    expect(result.when).toEqual({ $type: 'Date', value: '1970-01-01T00:00:00.000Z' });
+    expect(result.point).toEqual({ $type: 'registered', name: 'test.Point', value: [1, 2] });
+    expect(result.small).toEqual({ $type: 'Float32Array', length: 2, values: [1, 2] });
+    expect(result.many).toEqual({ $type: 'Array', length: 50, first: Array.from({ length: 20 }, (_, index) => `item ${index}`), truncated: true });
+    expect(result.map).toEqual({ $type: 'Map', size: 1, entries: [['a', 1]], truncated: false });
+    expect(result.set).toEqual({ $type: 'Set', size: 1, values: ['s'], truncated: false });
+    expect(result.$$type).toBe('a user key');
   });
 });

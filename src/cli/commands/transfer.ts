@@ -43,8 +43,15 @@ async function importFromFile(context: CommandContext, file: string): Promise<nu
   try {
     result = await withStore(config, 'create', (store) => context.withProgress('importing', (onProgress) => importStore(store, file, { onProgress })));
   } catch (error) {
-    // A refused import writes nothing, so it must not leave behind the empty store it opened.
-    if (isNew) rmSync(storePath, { recursive: true, force: true });
+    // A refused import writes nothing, so it must not leave behind the empty store it opened;
+    // and removing it must never hide why the import failed (a store path under a file has nothing to remove).
+    if (isNew) {
+      try {
+        rmSync(storePath, { recursive: true, force: true });
+      } catch {
+        // Nothing was made there.
+      }
+    }
     throw error;
   }
   if (context.json) {
