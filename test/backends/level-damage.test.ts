@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { utf8 } from '../../src/backends/bytes.js';
-import { LevelBackend } from '../../src/backends/level-backend.js';
+import { LevelBackend, levelError } from '../../src/backends/level-backend.js';
 import { MemoryBackend } from '../../src/backends/memory-backend.js';
 import { smashMiddle } from '../fixtures/bit-rot.js';
 import { removeTempDirs, tempDir } from '../helpers/temp-dir.js';
@@ -115,5 +115,26 @@ describe('compact', () => {
     expect(store.manifest.repair ?? false).toBe(false);
     await expect(store.repair()).rejects.toMatchObject({ code: 'BACKEND' });
     await store.close();
+  });
+});
+
+describe('LevelDB failures as MemostrataErrors', () => {
+  /** An error shaped as classic-level gives it: a code, and the LevelDB status as message. */
+  const levelDbError = (code: string, message: string) => Object.assign(new Error(message), { code });
+
+  it('says to free space and then reopen the cache when the disk is full', () => {
+    const error = levelError('/data/store', levelDbError('LEVEL_IO_ERROR', 'IO error: /data/store/000003.log: No space left on device'));
+    expect(error).toMatchObject({ code: 'BACKEND', message: expect.stringContaining('No space left on device') });
+    expect(error.message).toMatch(/Free disk space.*close the cache and open it again/);
+  });
+
+  it('says to reopen the cache after other IO errors', () => {
+    const error = levelError('/data/store', levelDbError('LEVEL_IO_ERROR', 'IO error: /data/store/000005.ldb: Input/output error'));
+    expect(error).toMatchObject({ code: 'BACKEND', message: expect.stringContaining('close the cache and open it again') });
+  });
+
+  it('finds a Corruption status given as the cause', () => {
+    const wrapped = new Error('Iterator failed', { cause: levelDbError('LEVEL_CORRUPTION', 'Corruption: bad entry in block') });
+    expect(levelError('/data/store', wrapped)).toMatchObject({ code: 'CORRUPT', message: expect.stringContaining('Corruption: bad entry in block') });
   });
 });

@@ -2,6 +2,7 @@ import { cpSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Store } from '../../src/cache/store.js';
 import { openCache } from '../../src/index.js';
+import { FORMAT_VERSION } from '../../src/layers/keys.js';
 import { readModuleMeta } from '../../src/layers/module-meta.js';
 import { listRecords, verify } from '../../src/maintenance/index.js';
 import { smashMiddle, tableFiles } from '../fixtures/bit-rot.js';
@@ -123,6 +124,47 @@ describe('verify', () => {
     );
     expect([...found.removed].sort()).toEqual([keys.broken, keys.orphan, keys.moved].sort());
     expect((await withStore(path, (store) => verify(store))).problems).toEqual([]);
+  });
+});
+
+describe('verify reports what is not part of a sound store', () => {
+  const encode = (text: string) => new TextEncoder().encode(text);
+
+  it('reports a format version that is not this one, and a missing one, as format problems --fix leaves alone', async () => {
+    const path = storePath();
+    await fillStore(path, async (cache) => {
+      await cache.memoize('f', label)(1);
+    });
+    await withStore(path, async (store) => {
+      await store.serialized.put(encode('meta!format'), 99);
+      const wrong = await verify(store, { fix: true });
+      expect(wrong.problems).toEqual([{ key: 'meta!format', kind: 'format', message: `is 99, not ${FORMAT_VERSION}`, fixable: false }]);
+      expect(wrong.removed).toEqual([]);
+
+      await store.backend.delete(encode('meta!format'));
+      const missing = await verify(store);
+      expect(missing.problems).toEqual([{ key: 'meta!format', kind: 'format', message: 'is missing: the store has no format version', fixable: false }]);
+      await store.serialized.put(encode('meta!format'), FORMAT_VERSION);
+    });
+  });
+
+  it('reports keys outside the layout; --fix removes damaged keys under its prefixes and leaves foreign ones', async () => {
+    const path = storePath();
+    await fillStore(path, async (cache) => {
+      await cache.memoize('f', label)(1);
+    });
+    const found = await withStore(path, async (store) => {
+      await store.backend.put(encode('zz!foreign'), new Uint8Array([1]));
+      await store.backend.put(encode('v!not-a-uuid'), new Uint8Array([2]));
+      return verify(store, { fix: true });
+    });
+    expect(found.problems.map(({ key, kind, fixable }) => ({ key, kind, fixable }))).toEqual([
+      { key: 'v!not-a-uuid', kind: 'unknown-key', fixable: true },
+      { key: 'zz!foreign', kind: 'unknown-key', fixable: false },
+    ]);
+    expect(found.removed).toEqual(['v!not-a-uuid']);
+    const after = await withStore(path, (store) => verify(store));
+    expect(after.problems.map(({ key, kind }) => ({ key, kind }))).toEqual([{ key: 'zz!foreign', kind: 'unknown-key' }]);
   });
 });
 
