@@ -74,7 +74,7 @@ export async function* readableEntries(db: Database<Bytes, Bytes>, onUnreadable:
       break;
     } catch (error) {
       if (!isMemostrataError(error, 'CORRUPT')) throw error;
-      reason = error.message;
+      reason = reasonOf(error);
       // The damage lies anywhere this iteration passed: from the key before its start on.
       damagedFrom = Math.min(damagedFrom ?? Infinity, startedAt - 1);
     }
@@ -89,7 +89,7 @@ export async function* readableEntries(db: Database<Bytes, Bytes>, onUnreadable:
       }
       // A read that fails outright: jump to the first key after the damage that reads.
       const resume = await firstReadableAfter(db, last);
-      onUnreadable({ after: last, before: resume?.[0], reason: next.error.message, lost: true });
+      onUnreadable({ after: last, before: resume?.[0], reason: reasonOf(next.error), lost: true });
       if (resume === undefined) break scan;
       accept(resume[0]);
       yield resume;
@@ -133,6 +133,11 @@ async function fails(db: Database<Bytes, Bytes>, keys: readonly Bytes[], low: nu
     if (isMemostrataError(error, 'CORRUPT')) return true;
     throw error;
   }
+}
+
+/** The backend's own words (`Corruption: …`), without the advice wrapped around them. */
+function reasonOf(error: MemostrataError): string {
+  return error.cause instanceof Error ? error.cause.message : error.message;
 }
 
 function after(key: Bytes | undefined): Range<Bytes> {
