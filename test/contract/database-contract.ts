@@ -230,6 +230,38 @@ export function runDatabaseContract(name: string, fixture: ContractFixture): voi
       await expect(db.put(42 as never, bytes(1))).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
     });
 
+    it('keeps every entry through compact(), of a range or of everything, and drops what was deleted', async () => {
+      const db = await open();
+      await fill(db);
+      await db.delete(orderedKeys[3]!);
+      await db.compact({ gte: orderedKeys[2], lte: orderedKeys[5] });
+      await db.compact();
+      const expected = orderedKeys.filter((_, index) => index !== 3).map(hex);
+      expect(await collect(db, {})).toEqual(expected);
+    });
+
+    it('keeps a sound store whole through repair() where the manifest says it can repair, and refuses otherwise', async () => {
+      const db = await open();
+      await fill(db);
+      if (db.manifest.repair === true) {
+        await db.repair();
+        expect(await collect(db, {})).toEqual(orderedKeys.map(hex));
+        await db.put(bytes(0x42), bytes(0x42));
+        expect(hex(await db.get(bytes(0x42)))).toBe('42');
+      } else {
+        await expect(db.repair()).rejects.toMatchObject({ code: 'BACKEND' });
+        expect(await collect(db, {})).toEqual(orderedKeys.map(hex));
+      }
+    });
+
+    it('rejects compact(), repair() and sizeOnDisk() with CLOSED after close', async () => {
+      const db = await open();
+      await db.close();
+      await expect(db.compact()).rejects.toMatchObject({ code: 'CLOSED' });
+      await expect(db.repair()).rejects.toMatchObject({ code: 'CLOSED' });
+      await expect(db.sizeOnDisk()).rejects.toMatchObject({ code: 'CLOSED' });
+    });
+
     it('rejects every method with CLOSED after close, and closing twice is fine', async () => {
       const db = await open();
       await db.put(bytes(1), bytes(1));
