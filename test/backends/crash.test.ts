@@ -8,7 +8,7 @@ import { fixturePath, killRunningChildren, spawnTsChild } from '../helpers/child
 import { removeTempDirs, tempDir } from '../helpers/temp-dir.js';
 
 const durableWriter = fixturePath('durable-writer.ts');
-const rounds = 8;
+const rounds = 9;
 
 /** What a killed writer promised: acknowledged key -> sha256 of its value, and the batches it started. */
 interface WriterReport {
@@ -28,16 +28,20 @@ function readReport(lines: readonly string[]): WriterReport {
 }
 
 /**
- * Where the kill lands: right after an acknowledgement, or right as the
- * writer announces a batch, to aim at a batch in flight.
+ * Where the kill lands: right after an acknowledgement, right as the writer
+ * announces a batch (to aim at a batch in flight), or at a random moment
+ * after the acknowledgements (wherever the writer then is: inside a write,
+ * an fsync, or between two).
  */
-type KillPoint = 'after an acknowledgement' | 'at the start of a batch';
+type KillPoint = 'after an acknowledgement' | 'at the start of a batch' | 'at a random moment';
+const killPoints: readonly KillPoint[] = ['after an acknowledgement', 'at the start of a batch', 'at a random moment'];
 
 /** Starts a durable writer on `path`, lets it acknowledge `target` writes, then SIGKILLs it at `killPoint`. */
 async function killWriter(path: string, keyPrefix: string, target: number, killPoint: KillPoint): Promise<WriterReport> {
   const child = spawnTsChild(durableWriter, [path, keyPrefix]);
   for (let seen = 0; seen < target; seen += 1) await child.nextLine((line) => line.startsWith('ack '));
   if (killPoint === 'at the start of a batch') await child.nextLine((line) => line.startsWith('batch '));
+  if (killPoint === 'at a random moment') await new Promise((resolve) => setTimeout(resolve, randomInt(0, 50)));
   child.kill('SIGKILL');
   expect(await child.exited).toEqual({ code: null, signal: 'SIGKILL' });
   return readReport(child.lines);
@@ -58,7 +62,7 @@ describe('LevelBackend when the writing process is killed', () => {
     for (let round = 1; round <= rounds; round += 1) {
       // Random so that, over many runs, the kill lands at many points of a write.
       const target = randomInt(5, 100);
-      const killPoint: KillPoint = round % 2 === 1 ? 'after an acknowledgement' : 'at the start of a batch';
+      const killPoint = killPoints[round % killPoints.length]!;
       const context = `round ${round}, killed ${killPoint} after ${target} acknowledgements`;
       const report = await killWriter(path, `round${round}`, target, killPoint);
       expect(report.acknowledged.size, context).toBeGreaterThanOrEqual(target);
