@@ -3,6 +3,7 @@ import { MemostrataError, isMemostrataError } from '../errors.js';
 import { digestToHex } from '../layers/digest.js';
 import { assertModuleName, KeyPrefix, keyText } from '../layers/keys.js';
 import { PerModuleObjectDatabase, type PreparedFlush } from '../layers/per-module-object-database.js';
+import { copyValue } from '../layers/value-copy.js';
 import { resolveCacheOptions, resolveFlushPolicy, type CacheOptions, type FlushPolicy, type ResolvedCacheOptions } from './config.js';
 import { releaseOnExit, closeOnExit } from './exit-hooks.js';
 import { didYouMean } from './closest-name.js';
@@ -126,10 +127,7 @@ export class Cache {
       get closing() {
         return closing();
       },
-      snapshot: (value, path) => {
-        const codec = store.serialized.codec;
-        return codec.decode(codec.encode(value, path));
-      },
+      snapshot: (value, path) => copyValue(value, path, store.types),
       saveState: (key, state) => this.#saveState(key, state),
       restoreState: (key) => this.#assertOpen().serialized.get(key),
     };

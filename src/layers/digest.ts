@@ -79,6 +79,11 @@ export interface Digester {
   callKey(identity: Uint8Array, args: readonly unknown[], ignore: ReadonlySet<number>): string;
   /** The 128-bit call digest of a {@link Digester.callKey}: the digest of the call's canonical form, whichever way it was keyed. */
   callDigest(key: string): Uint8Array;
+  /**
+   * A 64-bit checksum of `text`'s UTF-8 bytes, as 16 hex digits: for telling
+   * damaged data from sound data, never for identity (use a digest for that).
+   */
+  checksum(text: string): string;
 }
 
 let hashApi: Promise<XXHashAPI> | undefined;
@@ -165,6 +170,10 @@ class CanonicalDigester implements Digester {
     } finally {
       encoder.busy = false;
     }
+  }
+
+  checksum(text: string): string {
+    return this.#hash.h64ToString(text);
   }
 
   /** The reusable encoder, or a fresh one when a registered type's `encode` digests from inside a digest. */

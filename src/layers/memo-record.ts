@@ -1,4 +1,4 @@
-import { digestToHex, type Digester } from './digest.js';
+import type { Digester } from './digest.js';
 
 /*
  * The memo record: its shape, and the one check of a stored record (used by
@@ -82,11 +82,17 @@ export function isUuid(text: unknown): text is string {
   return typeof text === 'string' && UUID_PATTERN.test(text);
 }
 
-/** The checksum of a record's identity and metadata: everything but `hits`, `lastHitAt` and `check`. */
+/**
+ * The checksum of a record's identity and metadata: everything but `hits`,
+ * `lastHitAt` and `check`, written as one JSON array (unambiguous for these
+ * strings and numbers). It guards against damage, not forgery, and is
+ * computed on every read of a record: a 64-bit hash of text is enough and
+ * costs a fraction of a canonical digest.
+ */
 export function recordChecksum(record: MemoRecord, digester: Digester): string {
   const error = record.error === undefined ? null : [record.error.name, record.error.message, record.error.code ?? null];
   const fields = [record.module, record.version, record.deps, record.call, record.inputs, record.result ?? null, error, record.createdAt, record.computeMs, record.size];
-  return digestToHex(digester.digest(fields, 'record'));
+  return digester.checksum(JSON.stringify(fields));
 }
 
 /** Sets `record.check` from its fields; returns the record. */

@@ -125,7 +125,7 @@ export class PerModuleObjectDatabase extends PassThroughLayer<unknown> {
     return this.#slots.size;
   }
 
-  /** Whether the results held in memory exceed the memory budget (then only a flush can make room). */
+  /** Whether the results held in memory exceed the memory budget even with every stored entry evicted: only a flush can make room. */
   get overBudget(): boolean {
     return this.#heldBytes > this.#memoryBudget;
   }
@@ -224,6 +224,8 @@ export class PerModuleObjectDatabase extends PassThroughLayer<unknown> {
     if (slot.replaces) this.#pendingHits.delete(entry.record.call);
     this.#slots.delete(key);
     this.#slots.set(key, slot);
+    // Make room from stored entries first: only new results beyond the budget call for a flush.
+    this.#evict();
   }
 
   /**
