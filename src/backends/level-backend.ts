@@ -6,7 +6,7 @@ import type { NormalizedRange } from '../contract/range.js';
 import { MemostrataError } from '../errors.js';
 import { assertBytes } from './bytes.js';
 import { readableEntries } from '../contract/readable.js';
-import { canonicalLocation, describeHolder, directorySize, prepareStoreLocation, removeOwner, siblingPath, writeOwner } from './level-files.js';
+import { canonicalLocation, describeHolder, directorySize, finishInterruptedRepair, prepareStoreLocation, removeOwner, siblingPath, writeOwner } from './level-files.js';
 
 /** Options of {@link LevelBackend.open}. */
 export interface LevelBackendOptions {
@@ -91,6 +91,7 @@ export class LevelBackend extends Database<Uint8Array, Uint8Array> {
     const canonicalPath = canonicalLocation(location);
     let handle = handles.get(canonicalPath);
     if (handle === undefined) {
+      finishInterruptedRepair(canonicalPath);
       prepareStoreLocation(location);
       const db: Level = new ClassicLevel<Uint8Array, Uint8Array>(location, {
         keyEncoding: 'view',

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { MemostrataError } from '../errors.js';
@@ -169,14 +169,17 @@ export function siblingPath(path: string, purpose: string): string {
   }
 }
 
-/**
- * Removes the work directories ({@link siblingPath}) of `path` for `purposes`
- * that a killed process left behind: those of a process of this host that is
- * gone, and those of another host older than {@link ABANDONED_AFTER_MS} (a
- * pid of another host cannot be checked, and no copy runs for a day).
- * A copy still running in a live process is never touched. Returns the removed paths.
- */
-export function removeAbandonedSiblings(path: string, purposes: readonly string[], now = Date.now()): string[] {
+/** A work directory beside a store, as {@link siblingPath} names it. */
+interface Sibling {
+  path: string;
+  purpose: string;
+  host: string;
+  pid: number;
+  startedAt: number;
+}
+
+/** The work directories ({@link siblingPath}) beside `path`. */
+function siblings(path: string): Sibling[] {
   const directory = dirname(path);
   const prefix = `.${basename(path)}.`;
   let names: string[];
@@ -185,16 +188,54 @@ export function removeAbandonedSiblings(path: string, purposes: readonly string[
   } catch {
     return [];
   }
-  const removed: string[] = [];
-  for (const name of names) {
-    if (!name.startsWith(prefix)) continue;
+  return names.flatMap((name) => {
+    if (!name.startsWith(prefix)) return [];
     const match = /^([a-z]+)-(.*)-(\d+)-(\d+)-(\d+)$/.exec(name.slice(prefix.length));
-    if (match === null || !purposes.includes(match[1]!)) continue;
-    const [, , host, pid, startedAt] = match;
-    const abandoned = host === hostname() ? !processIsAlive(Number(pid)) : now - Number(startedAt) > ABANDONED_AFTER_MS;
-    if (!abandoned) continue;
-    rmSync(join(directory, name), { recursive: true, force: true });
-    removed.push(join(directory, name));
+    if (match === null) return [];
+    return [{ path: join(directory, name), purpose: match[1]!, host: match[2]!, pid: Number(match[3]), startedAt: Number(match[4]) }];
+  });
+}
+
+/** Whether the process that made `sibling` is gone (this host), or it is a day old (another host). */
+function isAbandoned(sibling: Sibling, now: number): boolean {
+  return sibling.host === hostname() ? !processIsAlive(sibling.pid) : now - sibling.startedAt > ABANDONED_AFTER_MS;
+}
+
+/**
+ * Removes the work directories ({@link siblingPath}) of `path` for `purposes`
+ * that a killed process left behind: those of a process of this host that is
+ * gone, and those of another host older than {@link ABANDONED_AFTER_MS} (a
+ * pid of another host cannot be checked, and no copy runs for a day).
+ * A copy still running in a live process is never touched. Returns the removed paths.
+ */
+export function removeAbandonedSiblings(path: string, purposes: readonly string[], now = Date.now()): string[] {
+  const removed: string[] = [];
+  for (const sibling of siblings(path)) {
+    if (!purposes.includes(sibling.purpose) || !isAbandoned(sibling, now)) continue;
+    rmSync(sibling.path, { recursive: true, force: true });
+    removed.push(sibling.path);
   }
   return removed;
+}
+
+/**
+ * Finishes a repair (`LevelBackend.repair()`) that a killed process left:
+ * a repair copies what it can read into `salvage`, moves the store aside to
+ * `damaged`, then moves `salvage` into place. Killed between the two moves,
+ * the store is missing and its salvaged copy complete: move it into place
+ * (else the next open would make an empty store). Then remove what abandoned
+ * repairs left beside an existing store.
+ */
+export function finishInterruptedRepair(location: string, now = Date.now()): void {
+  const found = siblings(location).filter((sibling) => (sibling.purpose === 'salvage' || sibling.purpose === 'damaged') && isAbandoned(sibling, now));
+  if (!existsSync(location)) {
+    for (const damaged of found.filter((sibling) => sibling.purpose === 'damaged')) {
+      const salvage = found.find((sibling) => sibling.purpose === 'salvage' && sibling.host === damaged.host && sibling.pid === damaged.pid);
+      if (salvage === undefined) continue;
+      renameSync(salvage.path, location);
+      break;
+    }
+  }
+  if (!existsSync(location)) return;
+  for (const sibling of found) rmSync(sibling.path, { recursive: true, force: true });
 }

@@ -1,4 +1,7 @@
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { mkdirSync, readdirSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { utf8 } from '../../src/backends/bytes.js';
@@ -136,5 +139,45 @@ describe('LevelDB failures as MemostrataErrors', () => {
   it('finds a Corruption status given as the cause', () => {
     const wrapped = new Error('Iterator failed', { cause: levelDbError('LEVEL_CORRUPTION', 'Corruption: bad entry in block') });
     expect(levelError('/data/store', wrapped)).toMatchObject({ code: 'CORRUPT', message: expect.stringContaining('Corruption: bad entry in block') });
+  });
+});
+
+describe('a repair that was killed', () => {
+  /** The pid of a process that has exited. */
+  async function deadPid(): Promise<number> {
+    const child = spawn(process.execPath, ['-e', '']);
+    await new Promise((resolve) => child.once('exit', resolve));
+    return child.pid!;
+  }
+
+  async function storeWithEntries(path: string): Promise<void> {
+    const store = await LevelBackend.open(path);
+    for (let i = 0; i < 10; i += 1) await store.put(keyOf(i), utf8(valueOf(i)));
+    await store.close();
+  }
+
+  it('between moving the store aside and the salvaged copy into place: the next open moves the copy into place', async () => {
+    const directory = tempDir();
+    const path = join(directory, 'store');
+    const stamp = `${hostname()}-${await deadPid()}-${Date.now()}-0`;
+    await storeWithEntries(join(directory, `.store.salvage-${stamp}`));
+    mkdirSync(join(directory, `.store.damaged-${stamp}`));
+
+    const store = await open(path);
+    for (let i = 0; i < 10; i += 1) expect(text(await store.get(keyOf(i)))).toBe(valueOf(i));
+    expect(readdirSync(directory)).toEqual(['store']);
+  });
+
+  it('leaves nothing of a dead repair beside the store, and keeps what a live process is writing', async () => {
+    const directory = tempDir();
+    const path = join(directory, 'store');
+    await storeWithEntries(path);
+    const dead = `${hostname()}-${await deadPid()}-${Date.now()}-0`;
+    const live = `${hostname()}-${process.pid}-${Date.now()}-0`;
+    for (const name of [`.store.salvage-${dead}`, `.store.damaged-${dead}`, `.store.salvage-${live}`]) mkdirSync(join(directory, name));
+
+    const store = await open(path);
+    expect(text(await store.get(keyOf(3)))).toBe(valueOf(3));
+    expect(readdirSync(directory).sort()).toEqual([`.store.salvage-${live}`, 'store'].sort());
   });
 });
