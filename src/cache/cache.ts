@@ -3,11 +3,12 @@ import { MemostrataError, isMemostrataError } from '../errors.js';
 import { digestToHex } from '../layers/digest.js';
 import { assertModuleName, KeyPrefix, keyText } from '../layers/keys.js';
 import { PerModuleObjectDatabase, type PreparedFlush } from '../layers/per-module-object-database.js';
+import type { SavedState } from '../layers/saved-state.js';
 import { copyValue } from '../layers/value-copy.js';
 import { resolveCacheOptions, resolveFlushPolicy, type CacheOptions, type FlushPolicy, type ResolvedCacheOptions } from './config.js';
 import { releaseOnExit, closeOnExit } from './exit-hooks.js';
 import { didYouMean } from './closest-name.js';
-import { configError, MemoizedModule, type ModuleHost, type ModuleSettings, type ModuleStats, type SavedState } from './memoized-module.js';
+import { configError, MemoizedModule, type ModuleHost, type ModuleSettings, type ModuleStats } from './memoized-module.js';
 import { openStore, type Store } from './store.js';
 import { warnOnce } from '../warnings.js';
 

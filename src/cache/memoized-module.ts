@@ -3,6 +3,7 @@ import { MemostrataError, isMemostrataError } from '../errors.js';
 import { digestToHex, type Digester } from '../layers/digest.js';
 import { stateKey } from '../layers/keys.js';
 import type { MemoRecord, StoredError } from '../layers/memo-record.js';
+import { asSavedState, sealState, type SavedState } from '../layers/saved-state.js';
 import type { LiveEntry, NewEntry, PerModuleObjectDatabase } from '../layers/per-module-object-database.js';
 import { UUIDDatabase, type InternedValue } from '../layers/uuid-database.js';
 import type { FlushPolicy } from './config.js';
@@ -29,16 +30,6 @@ export interface ModuleStats {
   corrupt: number;
   /** Results returned to their callers but not stored, because they cannot be (see the `MEMOSTRATA_UNSTORABLE` warning). */
   unstorable: number;
-}
-
-/** A call's saved progress as the store keeps it: the state, its checksum, and the compute time of the runs so far. */
-export interface SavedState {
-  /** What `currentCall().save()` was given. */
-  state: unknown;
-  /** Hex digest of `state`: a saved state that does not match it is damaged and not restored. */
-  check: string;
-  /** Compute time of every earlier run of the call (ms), so the record counts the whole computation. */
-  computeMs: number;
 }
 
 /** What a memoized module needs from the cache that owns it. */
@@ -356,8 +347,7 @@ export class MemoizedModule {
       },
       save: (state: unknown) => {
         current.used = true;
-        const digest = host.digester.digest(state, 'state');
-        return host.saveState(key, { state, check: digestToHex(digest), computeMs: current.earlierMs + performance.now() - started });
+        return host.saveState(key, sealState(state, current.earlierMs + performance.now() - started, host.digester));
       },
     };
     return current;
@@ -366,16 +356,8 @@ export class MemoizedModule {
   /** A saved state read back, or `undefined` (with a warning) when it is damaged. */
   #checkedState(saved: unknown): SavedState | undefined {
     if (saved === undefined) return undefined;
-    const candidate = saved as Partial<SavedState> | null;
-    let sound = false;
-    if (candidate !== null && typeof candidate === 'object' && typeof candidate.check === 'string' && typeof candidate.computeMs === 'number') {
-      try {
-        sound = digestToHex(this.#host.digester.digest(candidate.state, 'state')) === candidate.check;
-      } catch {
-        sound = false;
-      }
-    }
-    if (sound) return candidate as SavedState;
+    const sound = asSavedState(saved, this.#host.digester);
+    if (sound !== undefined) return sound;
     this.stats.corrupt += 1;
     warnOnce(`memostrata: the saved state of a call of module '${this.settings.name}' is damaged; the call starts over.`, 'MEMOSTRATA_CORRUPT', this.settings.name);
     return undefined;

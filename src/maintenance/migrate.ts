@@ -1,9 +1,8 @@
-import type { SavedState } from '../cache/memoized-module.js';
 import type { Store } from '../cache/store.js';
 import { isMemostrataError, MemostrataError } from '../errors.js';
-import { digestToHex } from '../layers/digest.js';
 import { FORMAT_VERSION, formatKey, KeyPrefix, keyText, prefixRange } from '../layers/keys.js';
 import { recordProblem, sealRecord, type MemoRecord } from '../layers/memo-record.js';
+import { asSavedState, sealState, type SavedState } from '../layers/saved-state.js';
 import { BatchWriter, parseKey, Progress, type ProgressOptions } from './common.js';
 
 /*
@@ -130,25 +129,10 @@ function convert(store: Store, text: string, bytes: Uint8Array): Conversion {
     return { kind: 'records', value: sealRecord(record, store.digester) };
   }
   // A format-1 state that happens to look wrapped and match its own 128-bit checksum is not a case to plan for.
-  if (isWrapped(store, value)) return 'done';
+  if (asSavedState(value, store.digester) !== undefined) return 'done';
   try {
-    return { kind: 'states', value: { state: value, check: stateCheck(store, value), computeMs: 0 } };
+    return { kind: 'states', value: sealState(value, 0, store.digester) };
   } catch {
     return 'damaged';
-  }
-}
-
-function stateCheck(store: Store, state: unknown): string {
-  return digestToHex(store.digester.digest(state, 'state'));
-}
-
-function isWrapped(store: Store, value: unknown): boolean {
-  if (value === null || typeof value !== 'object') return false;
-  const candidate = value as Partial<SavedState>;
-  if (typeof candidate.check !== 'string' || typeof candidate.computeMs !== 'number' || !('state' in candidate)) return false;
-  try {
-    return stateCheck(store, candidate.state) === candidate.check;
-  } catch {
-    return false;
   }
 }

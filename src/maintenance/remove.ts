@@ -1,5 +1,5 @@
 import type { Store } from '../cache/store.js';
-import { KeyPrefix, memoKey, prefixRange } from '../layers/keys.js';
+import { counterPrefix, KeyPrefix, memoKey, prefixRange } from '../layers/keys.js';
 import type { MemoRecord } from '../layers/proxy-object-database.js';
 import { BatchWriter, type ProgressOptions } from './common.js';
 import { collectGarbage } from './garbage.js';
@@ -36,6 +36,8 @@ export async function removeRecords(store: Store, records: Iterable<MemoRecord>,
   let count = 0;
   for (const record of records) {
     await writer.del(memoKey(record.module, record.call));
+    // Its hit counters go with it: a later call of the same inputs starts counting afresh.
+    for await (const key of store.backend.keys(prefixRange(counterPrefix(record.module, record.call)))) await writer.del(key);
     modules.add(record.module);
     count += 1;
   }
@@ -59,7 +61,7 @@ export async function clearStore(store: Store): Promise<Removed> {
   const removed: Removed = { records: 0, states: 0, values: 0, bytes: 0 };
   const writer = new BatchWriter(store.backend);
   // Records before values, so that an interrupted clear never leaves a record without its values.
-  for (const prefix of [KeyPrefix.record, KeyPrefix.state, KeyPrefix.value, KeyPrefix.moduleMeta]) {
+  for (const prefix of [KeyPrefix.record, KeyPrefix.state, KeyPrefix.counter, KeyPrefix.value, KeyPrefix.moduleMeta]) {
     for await (const [key, bytes] of store.backend.entries(prefixRange(prefix))) {
       if (prefix === KeyPrefix.record) removed.records += 1;
       else if (prefix === KeyPrefix.state) removed.states += 1;

@@ -1,6 +1,8 @@
 import type { Store } from '../cache/store.js';
 import { isMemostrataError } from '../errors.js';
-import { FORMAT_VERSION, KeyPrefix, keyText, prefixRange } from '../layers/keys.js';
+import { FORMAT_VERSION, KeyPrefix, keyText, memoKey, prefixRange } from '../layers/keys.js';
+import { asHitCounters } from '../layers/memo-record.js';
+import { asSavedState } from '../layers/saved-state.js';
 import type { MemoRecord } from '../layers/proxy-object-database.js';
 import { recountModules } from './module-meta.js';
 import { readableEntries, type UnreadableRange } from '../contract/readable.js';
@@ -18,6 +20,8 @@ export type ProblemKind =
   | 'missing-value'
   /** A record that refers to a value that is corrupt or does not match its digest. */
   | 'bad-value'
+  /** Hit counters of a call the store does not hold (left by an interrupted removal). */
+  | 'orphan-counter'
   /** `meta!format` is missing or is not this memostrata's format version. */
   | 'format'
   /**
@@ -27,7 +31,7 @@ export type ProblemKind =
   | 'unreadable'
   /**
    * A key that is not part of the store layout. Under a prefix of the layout
-   * (`v!`, `m!`, `s!`) it is a damaged key, removed by `fix`; others are left alone.
+   * (`v!`, `m!`, `s!`, `c!`) it is a damaged key, removed by `fix`; others are left alone.
    */
   | 'unknown-key';
 
@@ -132,6 +136,7 @@ async function check(store: Store, options: VerifyOptions): Promise<Pick<VerifyR
   const soundValues = new Set<string>();
   const brokenValues = new Set<string>();
   const records: { key: string; record: MemoRecord }[] = [];
+  const counters: { key: string; record: Uint8Array }[] = [];
   let checked = 0;
   let unverified = 0;
   let formatSeen = false;
@@ -150,7 +155,7 @@ async function check(store: Store, options: VerifyOptions): Promise<Pick<VerifyR
     const parsed = parseKey(key);
     if (parsed.kind === 'unknown') {
       // Under a prefix of the layout it is one of ours with a damaged key (bit rot): nothing can reach it.
-      const damaged = [KeyPrefix.value, KeyPrefix.record, KeyPrefix.state].some((prefix) => key.startsWith(prefix));
+      const damaged = [KeyPrefix.value, KeyPrefix.record, KeyPrefix.state, KeyPrefix.counter].some((prefix) => key.startsWith(prefix));
       report(key, 'unknown-key', damaged ? 'is a malformed key under a prefix of the store layout (damaged)' : 'is not a key of the memostrata store layout', damaged);
       continue;
     }
@@ -164,7 +169,7 @@ async function check(store: Store, options: VerifyOptions): Promise<Pick<VerifyR
         soundValues.add(parsed.uuid);
         continue;
       }
-      const fixable = parsed.kind === 'value' || parsed.kind === 'record' || parsed.kind === 'state';
+      const fixable = parsed.kind === 'value' || parsed.kind === 'record' || parsed.kind === 'state' || parsed.kind === 'counter';
       report(key, 'corrupt', `does not decode: ${error instanceof Error ? error.message : String(error)}`, fixable);
       if (parsed.kind === 'value') brokenValues.add(parsed.uuid);
       if (parsed.kind === 'format') formatSeen = true;
@@ -187,6 +192,13 @@ async function check(store: Store, options: VerifyOptions): Promise<Pick<VerifyR
         else report(key, 'bad-record', problem, true);
         break;
       }
+      case 'state':
+        if (!asSavedState(value, store.digester) !== undefined) report(key, 'corrupt', 'is not a saved state that matches its checksum (damaged)', true);
+        break;
+      case 'counter':
+        if (asHitCounters(value) === undefined) report(key, 'corrupt', 'is not a pair of hit counters { hits, lastHitAt }', true);
+        else counters.push({ key, record: memoKey(parsed.module, parsed.call) });
+        break;
       case 'format':
         formatSeen = true;
         if (value !== FORMAT_VERSION) report(key, 'format', `is ${JSON.stringify(value)}, not ${FORMAT_VERSION}`, false);
@@ -199,6 +211,11 @@ async function check(store: Store, options: VerifyOptions): Promise<Pick<VerifyR
     }
   }
   if (!formatSeen) report('meta!format', 'format', 'is missing: the store has no format version', false);
+
+  const recordKeys = new Set(records.map(({ key }) => key));
+  for (const { key, record } of counters) {
+    if (!recordKeys.has(keyText(record))) report(key, 'orphan-counter', `counts hits of ${keyText(record)}, which the store does not hold`, true);
+  }
 
   for (const { key, record } of records) {
     for (const uuid of new Set(referencedUuids(record))) {
