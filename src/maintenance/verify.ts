@@ -84,33 +84,34 @@ export interface VerifyResult {
  */
 export async function verify(store: Store, options: VerifyOptions = {}): Promise<VerifyResult> {
   const found = await check(store, options);
-  if (options.fix !== true) return { ...found, removed: [], repaired: false };
+  const result = ({ checked, unverified, problems }: Checked, removed: string[], repaired: boolean): VerifyResult => ({ checked, unverified, problems, removed, repaired });
+  if (options.fix !== true) return result(found, [], false);
   const fixable = found.problems.some((problem) => problem.fixable);
-  if (!fixable || store.backend.manifest.repair !== true) return { ...found, removed: await removeBroken(store, found.problems), repaired: false };
+  if (!fixable || store.backend.manifest.repair !== true) return result(found, await removeBroken(store, found), false);
   // Damage found means damage that reads cannot see may be there too: what cannot be read cannot be
   // deleted key by key, and a damaged internal key (LevelDB's sequence and type bytes) aborts the
   // process at LevelDB's next compaction of that table. Rewrite what can be read, then check and fix that.
   await store.backend.repair();
   store.values.forgetStored();
   const after = await check(store, options);
-  const removed = await removeBroken(store, after.problems);
+  const removed = await removeBroken(store, after);
   // Records lost in the damaged blocks are gone from the module counts too.
   await recountModules(store, await storedModules(store));
   // The second pass finds the first's problems again, and those the salvage left (records whose values were lost).
   const seen = new Set(found.problems.map((problem) => `${problem.kind} ${problem.key}`));
   const left = after.problems.filter((problem) => !seen.has(`${problem.kind} ${problem.key}`));
-  return { ...after, problems: [...found.problems, ...left], removed, repaired: true };
+  return result({ ...after, problems: [...found.problems, ...left] }, removed, true);
 }
 
 /** Removes the entries of the fixable problems, records first; returns their keys. */
-async function removeBroken(store: Store, problems: readonly Problem[]): Promise<string[]> {
+async function removeBroken(store: Store, { problems, rawKeys }: Checked): Promise<string[]> {
   // Records first: a batch boundary must never leave a record whose value is already gone.
   const doomed = [...new Set(problems.filter((problem) => problem.fixable && problem.kind !== 'unreadable').map((problem) => problem.key))].sort(
     (a, b) => Number(b.startsWith('m!')) - Number(a.startsWith('m!')),
   );
   const writer = new BatchWriter(store.backend);
   const encoder = new TextEncoder();
-  for (const key of doomed) await writer.del(encoder.encode(key));
+  for (const key of doomed) await writer.del(rawKeys.get(key) ?? encoder.encode(key));
   await writer.flush(true);
   await recountModules(store, doomed.filter((key) => key.startsWith('m!')).map((key) => key.slice(2, key.lastIndexOf('!'))));
   if (doomed.some((key) => key.startsWith('v!'))) store.values.forgetStored();
@@ -129,7 +130,10 @@ async function storedModules(store: Store): Promise<Set<string>> {
 }
 
 /** One pass of {@link verify}: reads and checks every entry it can, changes nothing. */
-async function check(store: Store, options: VerifyOptions): Promise<Pick<VerifyResult, 'checked' | 'unverified' | 'problems'>> {
+/** What one pass found; `rawKeys` holds the bytes of keys that their text does not give back (damaged, not UTF-8). */
+type Checked = Pick<VerifyResult, 'checked' | 'unverified' | 'problems'> & { rawKeys: Map<string, Uint8Array> };
+
+async function check(store: Store, options: VerifyOptions): Promise<Checked> {
   const progress = new Progress(options.onProgress);
   const undefinedUuid = undefinedUuidOf(store);
   const problems: Problem[] = [];
@@ -141,6 +145,7 @@ async function check(store: Store, options: VerifyOptions): Promise<Pick<VerifyR
   let unverified = 0;
   let formatSeen = false;
   const report = (key: string, kind: ProblemKind, message: string, fixable: boolean) => problems.push({ key, kind, message, fixable });
+  const rawKeys = new Map<string, Uint8Array>();
 
   const unreadable = (range: UnreadableRange) => {
     const after = range.after === undefined ? 'the start' : keyText(range.after);
@@ -152,6 +157,8 @@ async function check(store: Store, options: VerifyOptions): Promise<Pick<VerifyR
     checked += 1;
     progress.step();
     const key = keyText(rawKey);
+    // A damaged key may not be UTF-8: its text cannot be encoded back into it, so --fix deletes the bytes.
+    if (!Buffer.from(key, 'utf8').equals(rawKey)) rawKeys.set(key, rawKey);
     const parsed = parseKey(key);
     if (parsed.kind === 'unknown') {
       // Under a prefix of the layout it is one of ours with a damaged key (bit rot): nothing can reach it.
@@ -193,7 +200,7 @@ async function check(store: Store, options: VerifyOptions): Promise<Pick<VerifyR
         break;
       }
       case 'state':
-        if (!asSavedState(value, store.digester) !== undefined) report(key, 'corrupt', 'is not a saved state that matches its checksum (damaged)', true);
+        if (asSavedState(value, store.digester) === undefined) report(key, 'corrupt', 'is not a saved state that matches its checksum (damaged)', true);
         break;
       case 'counter':
         if (asHitCounters(value) === undefined) report(key, 'corrupt', 'is not a pair of hit counters { hits, lastHitAt }', true);
@@ -227,6 +234,6 @@ async function check(store: Store, options: VerifyOptions): Promise<Pick<VerifyR
   }
 
   progress.finish();
-  return { checked, unverified, problems };
+  return { checked, unverified, problems, rawKeys };
 }
 
