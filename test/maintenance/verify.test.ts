@@ -156,13 +156,16 @@ describe('verify reports what is not part of a sound store', () => {
     const found = await withStore(path, async (store) => {
       await store.backend.put(encode('zz!foreign'), new Uint8Array([1]));
       await store.backend.put(encode('v!not-a-uuid'), new Uint8Array([2]));
+      // A flipped bit can leave a key that is not UTF-8: --fix must delete its bytes, not its text's.
+      await store.backend.put(Uint8Array.from([...encode('m!f!0123'), 0xff]), new Uint8Array([3]));
       return verify(store, { fix: true });
     });
     expect(found.problems.map(({ key, kind, fixable }) => ({ key, kind, fixable }))).toEqual([
+      { key: 'm!f!0123\uFFFD', kind: 'unknown-key', fixable: true },
       { key: 'v!not-a-uuid', kind: 'unknown-key', fixable: true },
       { key: 'zz!foreign', kind: 'unknown-key', fixable: false },
     ]);
-    expect(found.removed).toEqual(['v!not-a-uuid']);
+    expect([...found.removed].sort()).toEqual(['m!f!0123\uFFFD', 'v!not-a-uuid']);
     const after = await withStore(path, (store) => verify(store));
     expect(after.problems.map(({ key, kind }) => ({ key, kind }))).toEqual([{ key: 'zz!foreign', kind: 'unknown-key' }]);
   });
