@@ -92,7 +92,7 @@ function claimsEmptyStore(backend: object): backend is ClaimsEmptyStore {
 }
 
 async function checkFormat(db: SerializedDB, backend: Database<Uint8Array, Uint8Array>, location: string): Promise<void> {
-  let version = await readFormat(db, location);
+  let version = await readFormat(db, backend, location);
   if (version === undefined && claimsEmptyStore(backend)) {
     // Also reached when the server lost everything (restarted without
     // persistence): an emptied store starts again as a new one.
@@ -124,13 +124,9 @@ function decodeFormat(db: SerializedDB, bytes: Uint8Array, location: string): un
   }
 }
 
-async function readFormat(db: SerializedDB, location: string): Promise<unknown> {
-  try {
-    return await db.get(formatKey);
-  } catch (error) {
-    if (error instanceof MemostrataError && error.code === 'CORRUPT') {
-      throw new MemostrataError('NOT_A_STORE', `${location} is not a memostrata store: its format record does not decode.`, { cause: error });
-    }
-    throw error;
-  }
+async function readFormat(db: SerializedDB, backend: Database<Uint8Array, Uint8Array>, location: string): Promise<unknown> {
+  // Read the bytes below the codec: a damaged block (the backend's CORRUPT) is a damaged store for
+  // `memostrata verify --fix`, while bytes that do not decode mean the store is not ours.
+  const bytes = await backend.get(formatKey);
+  return bytes === undefined ? undefined : decodeFormat(db, bytes, location);
 }

@@ -20,7 +20,7 @@ export type ProblemKind =
   | 'missing-value'
   /** A record that refers to a value that is corrupt or does not match its digest. */
   | 'bad-value'
-  /** Hit counters of a call the store does not hold (left by an interrupted removal). */
+  /** Hit counters of a call the store does not hold soundly (its record is missing, or broken and removed with them by `fix`). */
   | 'orphan-counter'
   /** `meta!format` is missing or is not this memostrata's format version. */
   | 'format'
@@ -221,7 +221,7 @@ async function check(store: Store, options: VerifyOptions): Promise<Checked> {
 
   const recordKeys = new Set(records.map(({ key }) => key));
   for (const { key, record } of counters) {
-    if (!recordKeys.has(keyText(record))) report(key, 'orphan-counter', `counts hits of ${keyText(record)}, which the store does not hold`, true);
+    if (!recordKeys.has(keyText(record))) report(key, 'orphan-counter', `counts hits of ${keyText(record)}, which the store does not hold soundly (missing or broken)`, true);
   }
 
   for (const { key, record } of records) {

@@ -165,6 +165,8 @@ describe('memostrata verify', () => {
     const energy = records.find((record) => record.module === 'physics.energy')!;
     const brokenValue = `v!${relax.result}`;
     const brokenRecord = `m!physics.energy!${energy.call}`;
+    // The broken record was hit: its hit counter goes with it.
+    const itsCounter = `c!physics.energy!${energy.call}!0`;
     const backend = await LevelBackend.open(store);
     const encoder = new TextEncoder();
     await backend.put(encoder.encode(brokenValue), Uint8Array.of(0xff, 0x00, 0x13));
@@ -177,21 +179,22 @@ describe('memostrata verify', () => {
     expect(problems.sort()).toEqual(
       [
         [brokenRecord, 'corrupt', true],
+        [itsCounter, 'orphan-counter', true],
         [`m!geometry.relax!${relax.call}`, 'bad-value', true],
         [brokenValue, 'corrupt', true],
       ].sort(),
     );
     const text = await runCli(['verify', '--store', store]);
     expect(text.code).toBe(1);
-    expect(text.stdout).toContain('3 problems in 21 entries checked');
+    expect(text.stdout).toContain('4 problems in 21 entries checked');
     expect(text.stdout).toContain('run `memostrata verify --fix`');
 
     const fixed = await runJson(['verify', '--fix', '--store', store]);
     expect(fixed.code).toBe(1);
-    expect([...fixed.json.removed].sort()).toEqual([brokenRecord, `m!geometry.relax!${relax.call}`, brokenValue].sort());
+    expect([...fixed.json.removed].sort()).toEqual([brokenRecord, itsCounter, `m!geometry.relax!${relax.call}`, brokenValue].sort());
     const after = await runCli(['verify', '--store', store]);
     expect(after.code).toBe(0);
-    expect(after.stdout).toBe('ok: 18 entries checked, no problems\n');
+    expect(after.stdout).toBe('ok: 17 entries checked, no problems\n');
     expect(await entryCount(store)).toBe(3);
   });
 });
