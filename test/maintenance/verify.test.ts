@@ -182,7 +182,7 @@ describe('verify on a store with bit rot in its LevelDB table files', () => {
   it('reports an unreadable block, salvages the rest with --fix, and every call is then right', async () => {
     const path = storePath();
     cpSync(pristine, path, { recursive: true });
-    smashMiddle(path);
+    smashMiddle(path, 8192); // more than a block: at least one whole block, its trailer included, is zeroed
 
     const found = await withStore(path, (store) => verify(store));
     expect(found.problems.map((problem) => problem.kind)).toContain('unreadable');
