@@ -1,7 +1,8 @@
+import { isBackendLimit, type BackendLimitError } from '../backends/backend-errors.js';
 import type { BatchOperation } from '../contract/database.js';
 import { MemostrataError, isMemostrataError } from '../errors.js';
 import { digestToHex } from '../layers/digest.js';
-import { assertModuleName, KeyPrefix, keyText } from '../layers/keys.js';
+import { assertModuleName, KeyPrefix, keyText, loneSurrogate } from '../layers/keys.js';
 import { PerModuleObjectDatabase, type PreparedFlush } from '../layers/per-module-object-database.js';
 import type { SavedState } from '../layers/saved-state.js';
 import { copyValue } from '../layers/value-copy.js';
@@ -173,6 +174,8 @@ export class Cache {
     }
     const version = options.version ?? '1';
     if (typeof version !== 'string' && typeof version !== 'number') throw configError(name, 'version must be a string or a number.');
+    // Versions key the module as UTF-8: one with an unpaired surrogate would share entries with another.
+    if (typeof version === 'string' && loneSurrogate(version) !== null) throw configError(name, `version ${JSON.stringify(version)} has an unpaired surrogate; use valid Unicode.`);
     const ignore = options.ignore ?? [];
     if (!Array.isArray(ignore) || !ignore.every((index) => Number.isInteger(index) && index >= 0)) {
       throw configError(name, 'ignore must be an array of argument positions (integers >= 0).');
@@ -331,8 +334,9 @@ export class Cache {
         try {
           if (operations.length > 0) await this.#store.proxy.batch(operations, { sync });
         } catch (error) {
-          // One value the encoder refuses must not block every later flush: drop its entries, write the rest.
-          if (isMemostrataError(error, 'UNSERIALIZABLE') && this.#dropUnencodable(operations, databases) > 0) continue;
+          // One value that cannot be stored must not block every later flush: drop its entries, write the rest.
+          if (isMemostrataError(error, 'UNSERIALIZABLE') && this.#dropEntriesHolding(this.#unencodable(operations), databases) > 0) continue;
+          if (isBackendLimit(error) && this.#dropEntriesHolding(overLimit(error), databases) > 0) continue;
           throw error;
         }
         values.commit();
@@ -342,29 +346,35 @@ export class Cache {
     });
   }
 
-  /**
-   * Finds the values of a refused batch that do not encode and drops, with a
-   * warning, the unwritten entries that hold them. Returns how many were dropped.
-   */
-  #dropUnencodable(operations: readonly BatchOperation<Uint8Array, unknown>[], databases: ReadonlySet<PerModuleObjectDatabase>): number {
+  /** The values of a refused batch that do not encode: UUID → why. */
+  #unencodable(operations: readonly BatchOperation<Uint8Array, unknown>[]): Map<string, string> {
     const unencodable = new Map<string, string>();
     for (const operation of operations) {
       if (operation.type !== 'put') continue;
       try {
         this.#store.serialized.codec.encode(operation.value);
       } catch (error) {
-        const key = keyText(operation.key);
-        if (key.startsWith(KeyPrefix.value)) unencodable.set(key.slice(KeyPrefix.value.length), (error as Error).message);
+        const uuid = valueUuidOf(operation.key);
+        if (uuid !== undefined) unencodable.set(uuid, (error as Error).message);
       }
     }
+    return unencodable;
+  }
+
+  /**
+   * Drops, with a warning, the unwritten entries that hold any of the values
+   * `unstorable` names (UUID → why it cannot be stored). Returns how many.
+   */
+  #dropEntriesHolding(unstorable: ReadonlyMap<string, string>, databases: ReadonlySet<PerModuleObjectDatabase>): number {
+    if (unstorable.size === 0) return 0;
     let dropped = 0;
     for (const db of databases) {
-      const count = db.dropEntriesHolding(new Set(unencodable.keys()));
+      const count = db.dropEntriesHolding(new Set(unstorable.keys()));
       if (count === 0) continue;
       dropped += count;
       for (const module of this.#modules) if (module.db === db) module.stats.unstorable += count;
       warnOnce(
-        `memostrata: ${count} result(s) of module '${db.module}' could not be encoded when written, so they were not stored: ${[...unencodable.values()][0]}`,
+        `memostrata: ${count} result(s) of module '${db.module}' could not be written, so they were not stored: ${[...unstorable.values()][0]}`,
         'MEMOSTRATA_UNSTORABLE',
         `${db.module}:flush`,
       );
@@ -416,6 +426,18 @@ export class Cache {
     const store = this.#assertOpen();
     await store.serialized.put(key, state, { sync: true });
   }
+}
+
+/** The UUID of a value key (`v!<uuid>`), or `undefined` for any other key. */
+function valueUuidOf(key: Uint8Array): string | undefined {
+  const text = keyText(key);
+  return text.startsWith(KeyPrefix.value) ? text.slice(KeyPrefix.value.length) : undefined;
+}
+
+/** The value a backend refused as too large, UUID → why (empty when the batch as a whole was too large). */
+function overLimit(error: MemostrataError & { cause: BackendLimitError }): Map<string, string> {
+  const uuid = error.cause.key === undefined ? undefined : valueUuidOf(error.cause.key);
+  return uuid === undefined ? new Map() : new Map([[uuid, error.message]]);
 }
 
 /**

@@ -90,6 +90,11 @@ export function keyText(key: Uint8Array): string {
   return decoder.decode(key);
 }
 
+/** The first unpaired UTF-16 surrogate in `text` (which has no UTF-8 form), or `null`. */
+export function loneSurrogate(text: string): RegExpExecArray | null {
+  return /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/.exec(text);
+}
+
 /**
  * Throws `INVALID_ARGUMENT` unless `name` can name a module: non-empty, at
  * most 200 characters, free of `!` and control characters, which the key
@@ -103,7 +108,7 @@ export function assertModuleName(name: unknown): asserts name is string {
       `A module name must be a non-empty string of at most 200 characters without '!' or control characters; got ${JSON.stringify(name)}.`,
     );
   }
-  const lone = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/.exec(name);
+  const lone = loneSurrogate(name);
   if (lone !== null) {
     throw new MemostrataError(
       'INVALID_ARGUMENT',

@@ -88,6 +88,7 @@ for (const [name, options] of Object.entries(configurations)) {
         expect.objectContaining({ code: 'CONFIG', message: expect.stringMatching(/'verison'.*did you mean 'version'/) }),
       );
       expect(() => cache.memoize('typo', (x: number) => x, { cache: true } as never)).toThrow(expect.objectContaining({ code: 'CONFIG', message: expect.stringContaining("'cache'") }));
+      expect(() => cache.memoize('lone', (x: number) => x, { version: 'v\uDBFF' })).toThrow(expect.objectContaining({ code: 'CONFIG', message: expect.stringContaining('unpaired surrogate') }));
     });
 
     it('does not key on ignored argument positions', async () => {

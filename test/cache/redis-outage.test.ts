@@ -94,6 +94,23 @@ describeWithRedis('a cache on a Redis server that goes away and comes back', () 
     expect(other.stats().modules['square']).toMatchObject({ hits: 1, corrupt: 0 });
   });
 
+  it('drops a result over the server’s value limit with a warning, and writes the others', async () => {
+    const prefix = `outage${(prefixes += 1)}:`;
+    const cache = await openCache({ backend: { type: 'redis', url: server.url, prefix, maxValueBytes: 4096 }, handleExit: false });
+    caches.push(cache);
+    const text = cache.memoize('text', (n: number) => 'x'.repeat(n));
+    const warnings = captureWarnings();
+    expect(await text(10_000)).toHaveLength(10_000);
+    expect(await text(10)).toHaveLength(10);
+    await cache.checkpoint();
+    const said = (await warnings.stop()).filter((warning) => warning.code === 'MEMOSTRATA_UNSTORABLE');
+    expect(said).toHaveLength(1);
+    expect(said[0]!.message).toMatch(/4096/);
+    expect(cache.stats().modules['text']).toMatchObject({ unstorable: 1 });
+    expect(await text.has(10)).toBe(true);
+    expect(await text.has(10_000)).toBe(false);
+  });
+
   it('rejects close() with BACKEND naming the unwritten results once its retry time is over', async () => {
     const cache = await open(`outage${(prefixes += 1)}:`, { closeRetryMs: 500 });
     const f = cache.memoize('f', (x: number) => x + 1);
