@@ -348,3 +348,41 @@ describe('a value that cannot be stored', () => {
     expect(await cache.memoize('plain', (x: number) => x * 3).has(2)).toBe(true);
   });
 });
+
+describe('values changed in place before they were stored', () => {
+  it('are not stored, with a MEMOSTRATA_MUTATED warning: a result changed by the caller, an argument changed by the function', async () => {
+    const path = join(tempDir(), 'cache');
+    let cache = await open(path);
+    const warnings = captureWarnings();
+    const make = cache.memoize('mutated.result', (n: number) => ({ n }));
+    const result = await make(1);
+    result.n = 99; // the caller edits the live result before the flush
+    const sortsItsArgument = cache.memoize('mutated.argument', (values: number[]) => values.sort((a, b) => a - b)[0]);
+    expect(await sortsItsArgument([3, 1, 2])).toBe(1);
+    await cache.checkpoint();
+    const said = (await warnings.stop()).filter((warning) => warning.code === 'MEMOSTRATA_MUTATED');
+    expect(said.map((warning) => warning.message).join('\n')).toMatch(/mutated\.result[\s\S]*mutated\.argument|mutated\.argument[\s\S]*mutated\.result/);
+    await cache.close();
+    cache = await open(path);
+    expect(await cache.memoize('mutated.result', (n: number) => ({ n })).has(1)).toBe(false);
+    expect(await cache.memoize('mutated.argument', (values: number[]) => values[0]).has([3, 1, 2])).toBe(false);
+  });
+});
+
+describe('memoryBudget through openCache', () => {
+  it('keeps memory within the budget, reads evicted results back right, and never drops one not yet stored', async () => {
+    const path = join(tempDir(), 'cache');
+    const cache = await openCache({ path, handleExit: false, flush: 'manual', memoryBudget: 64 * 1024 });
+    caches.push(cache);
+    let runs = 0;
+    const grid = cache.memoize('grid', (n: number) => {
+      runs += 1;
+      return new Float64Array(1024).fill(n); // 8 KiB each
+    });
+    for (let n = 0; n < 100; n++) await grid(n);
+    // Under 'manual', results beyond the budget forced flushes instead of piling up in memory.
+    expect(cache.stats().modules['grid']!.entries).toBeLessThanOrEqual(9);
+    for (let n = 0; n < 100; n++) expect((await grid(n))[0]).toBe(n);
+    expect(runs).toBe(100);
+  });
+});
