@@ -130,7 +130,7 @@ export function formatTable(columns: readonly Column[], rows: readonly (readonly
   return [line(columns.map((column) => column.header)), ...rows.map(line)].join('\n');
 }
 
-/** `1 entry`, `3 entries`. */
+/** `1 call`, `3 calls`. */
 export function plural(count: number, one: string, many: string): string {
   return `${count.toLocaleString('en-US')} ${count === 1 ? one : many}`;
 }

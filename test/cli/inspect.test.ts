@@ -14,7 +14,7 @@ beforeAll(async () => {
 afterAll(removeScratch);
 
 describe('memostrata info', () => {
-  it('prints the format, backend, size on disk and each module with its entry count', async () => {
+  it('prints the format, backend, size on disk and each module with its call count', async () => {
     const run = await runCli(['info', store]);
     expect(run.code).toBe(0);
     expect(run.stderr).toBe('');
@@ -22,6 +22,7 @@ describe('memostrata info', () => {
     expect(run.stdout).toMatch(new RegExp(`^format {4}${FORMAT_VERSION}$`, 'm'));
     expect(run.stdout).toMatch(/^backend {3}LevelDB/m);
     expect(run.stdout).toMatch(/^on disk {3}\d+(\.\d)? (B|KiB|MiB)$/m);
+    expect(run.stdout).toMatch(/^module +version +calls +results +hits +last used$/m);
     expect(run.stdout).toMatch(/^geometry\.relax +1 +2 /m);
     expect(run.stdout).toMatch(/^physics\.energy +2 +3 /m);
   });
@@ -39,7 +40,7 @@ describe('memostrata info', () => {
 });
 
 describe('memostrata ls', () => {
-  it('lists every entry with a short digest, times, hits, size and compute time', async () => {
+  it('lists every call with a short digest, times, hits, size and compute time', async () => {
     const run = await runCli(['ls', '--store', store]);
     expect(run.code).toBe(0);
     const lines = run.stdout.trimEnd().split('\n');

@@ -23,14 +23,14 @@ describe('memostrata rm and clear', () => {
     const store = await freshStore();
     const run = await runCli(['rm', 'physics.energy', '--store', store]);
     expect(run.code).toBe(2);
-    expect(run.stderr).toBe('memostrata: refusing to remove entries without confirmation: there is no terminal to ask on; pass --yes to remove entries\n');
+    expect(run.stderr).toBe('memostrata: refusing to remove calls without confirmation: there is no terminal to ask on; pass --yes to remove calls\n');
     const clear = await runCli(['clear', '--store', store]);
     expect(clear.code).toBe(2);
     expect(clear.stderr).toContain('pass --yes');
     expect(await entryCount(store)).toBe(5);
   });
 
-  it('removes one entry by digest prefix and frees only the values no other entry uses', async () => {
+  it('removes one call by digest prefix and frees only the values no other call uses', async () => {
     const store = await freshStore();
     const { json } = await runJson(['ls', 'physics.energy', '--sort', 'hits', '--store', store]);
     const hit = json.entries[0].call as string;
@@ -46,7 +46,7 @@ describe('memostrata rm and clear', () => {
     const store = await freshStore();
     const run = await runCli(['rm', 'geometry.relax', '-y', '--store', store]);
     expect(run.code).toBe(0);
-    expect(run.stdout).toMatch(/^removed 2 entries; freed 4 values \(\d+ B\); on disk [\d.]+ \S+ -> [\d.]+ \S+\n$/);
+    expect(run.stdout).toMatch(/^removed 2 calls; freed 4 values \(\d+ B\); on disk [\d.]+ \S+ -> [\d.]+ \S+\n$/);
     expect(await entryCount(store)).toBe(3);
   });
 
@@ -65,10 +65,10 @@ describe('memostrata rm and clear', () => {
     const store = await freshStore();
     const run = await runCli(['rm', 'no.such.module', '--yes', '--store', store]);
     expect(run.code).toBe(2);
-    expect(run.stderr).toMatch(/^memostrata: no entries of module no\.such\.module in /);
+    expect(run.stderr).toMatch(/^memostrata: no calls of module no\.such\.module in /);
   });
 
-  it('clears every entry and value with --yes', async () => {
+  it('clears every call and value with --yes', async () => {
     const store = await freshStore();
     const { code, json } = await runJson(['clear', '--yes', '--store', store]);
     expect(code).toBe(0);
@@ -114,18 +114,20 @@ describe('memostrata prune', () => {
     const store = await freshStore();
     const keep = await runCli(['prune', '--older-than', '30d', '--store', store]);
     expect(keep.code).toBe(0);
-    expect(keep.stdout).toMatch(/^removed 0 entries; freed 0 values \(0 B\); on disk [\d.]+ \S+ -> [\d.]+ \S+\n$/);
+    expect(keep.stdout).toMatch(/^removed 0 calls; freed 0 values \(0 B\); on disk [\d.]+ \S+ -> [\d.]+ \S+\n$/);
     await new Promise((resolve) => setTimeout(resolve, 20));
     const all = await runCli(['prune', '--older-than', '10ms', '--module', 'geometry.relax', '--store', store]);
     expect(all.code).toBe(0);
-    expect(all.stdout).toMatch(/^removed 2 entries \(geometry\.relax: 2\); freed 4 values \(\d+ B\); on disk [\d.]+ \S+ -> [\d.]+ \S+\n$/);
+    expect(all.stdout).toMatch(/^removed 2 calls \(geometry\.relax: 2\); freed 4 values \(\d+ B\); on disk [\d.]+ \S+ -> [\d.]+ \S+\n$/);
     expect(await entryCount(store)).toBe(3);
   });
 
-  it('--max-size removes least recently used entries until the values fit; --dry-run removes nothing', async () => {
+  it('--max-size removes least recently used calls until the values fit; --dry-run removes nothing', async () => {
     const store = await freshStore();
     const dry = await runJson(['prune', '--max-size', '1KB', '--dry-run', '--store', store]);
     expect(dry.json).toMatchObject({ dryRun: true, records: 3, byModule: { 'physics.energy': 3 } });
+    const dryText = await runCli(['prune', '--max-size', '1KB', '--dry-run', '--store', store]);
+    expect(dryText.stdout).toMatch(/^would remove 3 calls \(physics\.energy: 3\); would free \d+ values \(/);
     expect(await entryCount(store)).toBe(5);
     const real = await runJson(['prune', '--max-size', '1KB', '--store', store]);
     expect(real.json).toMatchObject({ dryRun: false, records: 3, values: dry.json.values, bytes: dry.json.bytes });
@@ -151,10 +153,10 @@ describe('memostrata verify', () => {
     expect(run.code).toBe(0);
     // Every key counts: records, values, the format record, each module's metadata, and the hit
     // counter of the call that was hit (physics.energy(1, 'sto-3g'), hit twice).
-    expect(run.stdout).toBe('ok: 21 entries checked, no problems\n');
+    expect(run.stdout).toBe('ok: 21 keys checked, no problems\n');
   });
 
-  it('finds exactly the entries corrupted on purpose (exit 1), and --fix removes only them', async () => {
+  it('finds exactly the keys corrupted on purpose (exit 1), and --fix removes only them', async () => {
     const store = await freshStore();
     // Break one value (the result of one geometry.relax call) and one physics.energy record.
     const opened = await openStore({ type: 'level', path: store });
@@ -186,7 +188,7 @@ describe('memostrata verify', () => {
     );
     const text = await runCli(['verify', '--store', store]);
     expect(text.code).toBe(1);
-    expect(text.stdout).toContain('4 problems in 21 entries checked');
+    expect(text.stdout).toContain('4 problems in 21 keys checked');
     expect(text.stdout).toContain('run `memostrata verify --fix`');
 
     const fixed = await runJson(['verify', '--fix', '--store', store]);
@@ -194,7 +196,7 @@ describe('memostrata verify', () => {
     expect([...fixed.json.removed].sort()).toEqual([brokenRecord, itsCounter, `m!geometry.relax!${relax.call}`, brokenValue].sort());
     const after = await runCli(['verify', '--store', store]);
     expect(after.code).toBe(0);
-    expect(after.stdout).toBe('ok: 17 entries checked, no problems\n');
+    expect(after.stdout).toBe('ok: 17 keys checked, no problems\n');
     expect(await entryCount(store)).toBe(3);
   });
 });
@@ -205,16 +207,17 @@ describe('memostrata backup, restore, diff, export, import', () => {
     const copy = join(scratchDir(), 'backup');
     const backup = await runCli(['backup', copy, '--store', store]);
     expect(backup.code).toBe(0);
-    expect(backup.stdout).toMatch(new RegExp(`^backed up 21 entries \\(\\d+(\\.\\d)? MiB\\) into ${copy}\\n$`));
+    expect(backup.stdout).toMatch(new RegExp(`^backed up 21 keys \\(\\d+(\\.\\d)? MiB\\) into ${copy}\\n$`));
     const same = await runCli(['diff', store, copy]);
     expect(same.code).toBe(0);
-    expect(same.stdout).toBe('no differences (5 entries in both)\n');
+    expect(same.stdout).toBe('no differences (5 calls in both)\n');
 
     const { json } = await runJson(['ls', 'geometry.relax', '--store', copy]);
     expect((await runCli(['rm', 'geometry.relax', json.entries[0].call, '--yes', '--store', copy])).code).toBe(0);
     const differs = await runCli(['diff', store, copy]);
     expect(differs.code).toBe(1);
     expect(differs.stdout).toContain(`geometry.relax: +0 -1 ~0 (=1)\n  - ${json.entries[0].call.slice(0, 12)}\n`);
+    expect(differs.stdout).toContain('calls: 0 only in B (+), 1 only in A (-), 0 changed (~), 4 the same\n');
     const asJson = await runJson(['diff', store, copy]);
     expect(asJson.code).toBe(1);
     expect(asJson.json).toMatchObject({ identical: false, records: { added: 0, removed: 1, changed: 0, same: 4 }, modules: [{ module: 'geometry.relax', removed: [json.entries[0].call] }] });
@@ -232,9 +235,13 @@ describe('memostrata backup, restore, diff, export, import', () => {
     expect(imported.json).toMatchObject({ source: store, records: { added: 5, skipped: 0 }, values: { added: 12, skipped: 0 } });
     const compared = await runCli(['diff', store, empty]);
     expect(compared.code).toBe(0);
-    expect(compared.stdout).toBe('no differences (5 entries in both)\n');
+    expect(compared.stdout).toBe('no differences (5 calls in both)\n');
     const again = await runJson(['import', file, '--store', empty]);
     expect(again.json).toMatchObject({ records: { added: 0, skipped: 5 }, values: { added: 0, skipped: 12 } });
+    const exportedText = await runCli(['export', file, '--force', '--store', store]);
+    expect(exportedText.stdout).toMatch(new RegExp(`^exported 21 keys \\(\\d+(\\.\\d)? [KM]iB\\) to ${file}\\n$`));
+    const importedText = await runCli(['import', file, '--store', empty]);
+    expect(importedText.stdout).toMatch(/^imported .* \(exported from .* at .*, 21 keys\)\nrecords  0 added, 5 already present\n/);
     const clobber = await runCli(['export', file, '--store', store]);
     expect(clobber.code).toBe(2);
     expect(clobber.stderr).toMatch(/^memostrata: .*force/);
@@ -248,6 +255,8 @@ describe('memostrata backup, restore, diff, export, import', () => {
     const restored = await runJson(['restore', copy, target]);
     expect(restored.code).toBe(0);
     expect(restored.json).toMatchObject({ path: target, entries: 21 });
+    const restoredText = await runCli(['restore', copy, join(scratchDir(), 'restored-too')]);
+    expect(restoredText.stdout).toMatch(/^restored 21 keys \(/);
     expect((await runCli(['diff', store, target])).code).toBe(0);
     const other = await freshStore();
     const refused = await runCli(['restore', copy, other]);

@@ -38,6 +38,6 @@ async function restoreStore(context: CommandContext, src: string, target: string
 
 function report(context: CommandContext, verb: string, result: CopyResult): number {
   if (context.json) context.printJson({ path: result.path, entries: result.entries, bytes: result.bytes });
-  else context.print(`${verb} ${plural(result.entries, 'entry', 'entries')} (${formatSize(result.bytes)}) into ${result.path}`);
+  else context.print(`${verb} ${plural(result.entries, 'key', 'keys')} (${formatSize(result.bytes)}) into ${result.path}`);
   return 0;
 }

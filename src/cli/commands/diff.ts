@@ -14,7 +14,7 @@ const LISTED = 10;
 export function diffCommand(program: Command): void {
   program
     .command('diff')
-    .description('compare two stores: entries added, removed or changed per module, values and saved states in one only (exit 1 when they differ)')
+    .description('compare two stores: calls added, removed or changed per module, values and saved states in one only (exit 1 when they differ)')
     .argument('<storeA>', 'the first store')
     .argument('<storeB>', 'the second store')
     .action(action(diffStores));
@@ -30,7 +30,7 @@ async function diffStores(context: CommandContext, pathA: string, pathB: string)
     return exitCode;
   }
   if (result.identical) {
-    context.print(`no differences (${plural(result.records.same, 'entry', 'entries')} in both)`);
+    context.print(`no differences (${plural(result.records.same, 'call', 'calls')} in both)`);
     return exitCode;
   }
   const lines: string[] = [];
@@ -42,7 +42,7 @@ async function diffStores(context: CommandContext, pathA: string, pathB: string)
     }
   }
   const { added, removed, changed, same } = result.records;
-  lines.push(`entries: ${added} only in B (+), ${removed} only in A (-), ${changed} changed (~), ${same} the same`);
+  lines.push(`calls: ${added} only in B (+), ${removed} only in A (-), ${changed} changed (~), ${same} the same`);
   if (result.values.onlyInA + result.values.onlyInB > 0) lines.push(`values: ${result.values.onlyInA} only in A, ${result.values.onlyInB} only in B`);
   if (result.states.onlyInA + result.states.onlyInB > 0) lines.push(`saved states: ${result.states.onlyInA} only in A, ${result.states.onlyInB} only in B`);
   context.print(lines.join('\n'));

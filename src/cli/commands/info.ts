@@ -5,11 +5,11 @@ import { formatSize, formatTable, formatTime, isoTime } from '../format.js';
 import { withStore } from '../open-store.js';
 import { action } from './action.js';
 
-/** `memostrata info [store]`: format, backend, size on disk, and each module's entries. */
+/** `memostrata info [store]`: format, backend, size on disk, and each module's calls. */
 export function infoCommand(program: Command): void {
   program
     .command('info')
-    .description('format version, backend, size on disk, and the modules with their entry counts')
+    .description('format version, backend, size on disk, and the modules with their call counts')
     .argument('[store]', 'store directory (default: --store, --config, $MEMOSTRATA_CONFIG, ./.memostrata)')
     .action(action(info));
 }
@@ -69,7 +69,7 @@ async function info(context: CommandContext, path: string | undefined): Promise<
       [
         { header: 'module' },
         { header: 'version' },
-        { header: 'entries', align: 'right' },
+        { header: 'calls', align: 'right' },
         { header: 'results', align: 'right' },
         { header: 'hits', align: 'right' },
         { header: 'last used' },

@@ -23,10 +23,10 @@ interface LsOptions {
 export function lsCommand(program: Command): void {
   program
     .command('ls')
-    .description('list entries (memoized calls): digest, created, last hit, hits, result size, compute time')
+    .description('list memoized calls: digest, created, last hit, hits, result size, compute time')
     .argument('[module]', 'only this module')
     .addOption(new Option('--sort <key>', 'largest / most / newest first').choices(sortKeys))
-    .option('--limit <n>', 'show at most n entries')
+    .option('--limit <n>', 'show at most n calls')
     .action(action(ls));
 }
 
@@ -56,7 +56,7 @@ async function ls(context: CommandContext, module: string | undefined, options: 
     return 0;
   }
   if (total === 0) {
-    context.print(module === undefined ? 'no entries' : `no entries for module ${module}`);
+    context.print(module === undefined ? 'no calls' : `no calls for module ${module}`);
     return 0;
   }
   const rows = records.map((record) => [

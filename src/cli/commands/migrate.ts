@@ -26,9 +26,9 @@ async function migrate(context: CommandContext, path: string | undefined): Promi
     return 0;
   }
   const lines = [`migrated format ${result.from} to ${result.to}: sealed ${plural(result.records, 'record', 'records')}, wrapped ${plural(result.states, 'saved state', 'saved states')}`];
-  if (result.alreadyDone > 0) lines.push(`${plural(result.alreadyDone, 'entry', 'entries')} already converted by an interrupted run`);
+  if (result.alreadyDone > 0) lines.push(`${plural(result.alreadyDone, 'key', 'keys')} already converted by an interrupted run`);
   if (result.damaged.length > 0) {
-    lines.push(`left ${plural(result.damaged.length, 'damaged entry', 'damaged entries')} as they were (${result.damaged.slice(0, 3).join(', ')}${result.damaged.length > 3 ? ', …' : ''}); run \`memostrata verify --fix\` to remove them`);
+    lines.push(`left ${plural(result.damaged.length, 'damaged key', 'damaged keys')} as they were (${result.damaged.slice(0, 3).join(', ')}${result.damaged.length > 3 ? ', …' : ''}); run \`memostrata verify --fix\` to remove them`);
   }
   context.print(lines.join('\n'));
   return 0;

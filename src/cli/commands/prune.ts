@@ -14,14 +14,14 @@ interface PruneCliOptions {
   dryRun?: boolean;
 }
 
-/** `memostrata prune`: remove entries by age, total size or stale version, then the values nothing uses. */
+/** `memostrata prune`: remove calls by age, total size or stale version, then the values nothing uses. */
 export function pruneCommand(program: Command): void {
   program
     .command('prune')
-    .description('remove entries by age, total size or stale version, then the values no entry uses (criteria combine; none: only unused values)')
-    .option('--older-than <duration>', 'entries neither created nor hit within this long (30d, 12h, 90min)')
-    .option('--max-size <size>', 'then least recently used entries until the values take at most this much (2GB, 500MB)')
-    .option('--stale-versions', "entries of a module's older versions (all but the newest entry's version)")
+    .description('remove calls by age, total size or stale version, then the values no call uses (criteria combine; none: only unused values)')
+    .option('--older-than <duration>', 'calls neither created nor hit within this long (30d, 12h, 90min)')
+    .option('--max-size <size>', 'then least recently used calls until the values take at most this much (2GB, 500MB)')
+    .option('--stale-versions', "calls of a module's older versions (all but the newest call's version)")
     .option('--module <name...>', 'only these modules')
     .option('--dry-run', 'report what would be removed; remove nothing')
     .action(action(pruneStore));
@@ -54,7 +54,7 @@ async function pruneStore(context: CommandContext, options: PruneCliOptions): Pr
     .map(([name, count]) => `${name}: ${count.toLocaleString('en-US')}`)
     .join(', ');
   context.print(
-    `${verb} ${plural(result.records, 'entry', 'entries')}${modules === '' ? '' : ` (${modules})`}; ` +
+    `${verb} ${plural(result.records, 'call', 'calls')}${modules === '' ? '' : ` (${modules})`}; ` +
       `${dryRun ? 'would free' : 'freed'} ${plural(result.values, 'value', 'values')} (${formatSize(result.bytes)})${dryRun ? '' : diskChange(disk)}`,
   );
   return 0;

@@ -18,14 +18,14 @@ interface ConfirmOptions {
 export function removalCommands(program: Command): void {
   program
     .command('rm')
-    .description("remove a module's entries, or those whose digest starts with a prefix; then the values no entry uses")
+    .description("remove a module's calls, or those whose digest starts with a prefix; then the values no call uses")
     .argument('<module>', 'module name')
-    .argument('[digest-prefix]', 'only entries whose call digest starts with this')
+    .argument('[digest-prefix]', 'only calls whose digest starts with this')
     .option('-y, --yes', 'do not ask for confirmation')
     .action(action(rm));
   program
     .command('clear')
-    .description('remove every entry, saved state and value of the store')
+    .description('remove every call, saved state and value of the store')
     .option('-y, --yes', 'do not ask for confirmation')
     .action(action(clear));
 }
@@ -35,9 +35,9 @@ async function rm(context: CommandContext, module: string, digestPrefix: string 
   const removed = await withStore(config, 'existing', async (store) => {
     const records = await findRecords(store, module, digestPrefix ?? '');
     const which = digestPrefix === undefined ? `module ${module}` : `module ${module} with a digest starting with ${digestPrefix}`;
-    if (records.length === 0) throw new CliError(`no entries of ${which} in ${store.location}`);
-    const question = `Remove ${plural(records.length, 'entry', 'entries')} of ${which} from ${store.location}?`;
-    if (!(await confirm(question, options.yes, 'remove entries'))) return undefined;
+    if (records.length === 0) throw new CliError(`no calls of ${which} in ${store.location}`);
+    const question = `Remove ${plural(records.length, 'call', 'calls')} of ${which} from ${store.location}?`;
+    if (!(await confirm(question, options.yes, 'remove calls'))) return undefined;
     return measuringDisk(store, () =>
       context.withProgress('removing', (onProgress) => removeRecords(store, records, { statePrefix: `${statePrefix(module)}${(digestPrefix ?? '').toLowerCase()}`, onProgress })),
     );
@@ -47,7 +47,7 @@ async function rm(context: CommandContext, module: string, digestPrefix: string 
 
 async function clear(context: CommandContext, options: ConfirmOptions): Promise<number> {
   const removed = await withStore(context.store(), 'existing', async (store) => {
-    if (!(await confirm(`Remove every entry and value of ${store.location}?`, options.yes, 'clear the store'))) return undefined;
+    if (!(await confirm(`Remove every call, saved state and value of ${store.location}?`, options.yes, 'clear the store'))) return undefined;
     return measuringDisk(store, () => clearStore(store));
   });
   return report(context, removed);
@@ -65,7 +65,7 @@ function report(context: CommandContext, outcome: Measured<Removed> | undefined)
   } else {
     const { result: removed, disk } = outcome;
     const states = removed.states > 0 ? ` and ${plural(removed.states, 'saved state', 'saved states')}` : '';
-    context.print(`removed ${plural(removed.records, 'entry', 'entries')}${states}; freed ${plural(removed.values, 'value', 'values')} (${formatSize(removed.bytes)})${diskChange(disk)}`);
+    context.print(`removed ${plural(removed.records, 'call', 'calls')}${states}; freed ${plural(removed.values, 'value', 'values')} (${formatSize(removed.bytes)})${diskChange(disk)}`);
   }
   return 0;
 }

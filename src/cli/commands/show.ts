@@ -7,11 +7,11 @@ import { withStore } from '../open-store.js';
 import { renderValue, summarizeValue } from '../summarize.js';
 import { action } from './action.js';
 
-/** `memostrata show <module> <digest-prefix>`: one entry's metadata, inputs and result, summarised. */
+/** `memostrata show <module> <digest-prefix>`: one call's metadata, inputs and result, summarised. */
 export function showCommand(program: Command): void {
   program
     .command('show')
-    .description('one entry: metadata, decoded inputs and result (large arrays summarised)')
+    .description('one call: metadata, decoded inputs and result (large arrays summarised)')
     .argument('<module>', 'module name')
     .argument('<digest-prefix>', 'the start of the call digest, as `ls` shows it')
     .action(action(show));

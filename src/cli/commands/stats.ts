@@ -9,7 +9,7 @@ import { action } from './action.js';
 export function statsCommand(program: Command): void {
   program
     .command('stats')
-    .description('per module: hits, misses (entries computed), compute time, time saved; and totals')
+    .description('per module: hits, misses (calls computed), compute time, time saved; and totals')
     .action(action(stats));
 }
 
@@ -25,7 +25,7 @@ interface StatsRow {
 
 async function stats(context: CommandContext): Promise<number> {
   const summaries = await withStore(context.store(), 'existing', (store) => context.withProgress('reading', (onProgress) => moduleSummaries(store, { onProgress })));
-  // Every stored entry was computed once: a miss. Hits are those counted in the store (as of each entry's last flush).
+  // Every stored call was computed once: a miss. Hits are those counted in the store (as of each call's last flush).
   const rows: StatsRow[] = summaries.map((summary) => row(summary.name, summary.hits, summary.entries, summary.computeMs, summary.savedMs, summary.bytes));
   const totals = rows.reduce(
     (sum, r) => row('total', sum.hits + r.hits, sum.misses + r.misses, sum.computeMs + r.computeMs, sum.savedMs + r.savedMs, sum.bytes + r.bytes),

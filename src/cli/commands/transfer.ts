@@ -15,7 +15,7 @@ interface ExportCliOptions {
 export function transferCommands(program: Command): void {
   program
     .command('export')
-    .description('write every entry of the store to a portable file (a CBOR sequence, see docs/export-format.md)')
+    .description('write every key of the store to a portable file (a CBOR sequence, see docs/export-format.md)')
     .argument('<file>', 'the file to write')
     .option('--force', 'overwrite an existing file')
     .action(action(exportToFile));
@@ -31,7 +31,7 @@ async function exportToFile(context: CommandContext, file: string, options: Expo
     context.withProgress('exporting', (onProgress) => exportStore(store, file, { onProgress, force: options.force === true })),
   );
   if (context.json) context.printJson({ file: result.file, entries: result.entries, bytes: result.bytes });
-  else context.print(`exported ${plural(result.entries, 'entry', 'entries')} (${formatSize(result.bytes)}) to ${result.file}`);
+  else context.print(`exported ${plural(result.entries, 'key', 'keys')} (${formatSize(result.bytes)}) to ${result.file}`);
   return 0;
 }
 
@@ -69,7 +69,7 @@ async function importFromFile(context: CommandContext, file: string): Promise<nu
   }
   context.print(
     [
-      `imported ${file} (exported from ${result.header.source} at ${isoTime(result.header.createdAt) ?? 'an unknown time'}, ${plural(result.entries, 'entry', 'entries')})`,
+      `imported ${file} (exported from ${result.header.source} at ${isoTime(result.header.createdAt) ?? 'an unknown time'}, ${plural(result.entries, 'key', 'keys')})`,
       `records  ${result.records.added.toLocaleString('en-US')} added, ${result.records.skipped.toLocaleString('en-US')} already present`,
       `values   ${result.values.added.toLocaleString('en-US')} added, ${result.values.skipped.toLocaleString('en-US')} already present`,
       ...(result.states.added + result.states.skipped > 0 ? [`states   ${result.states.added} added, ${result.states.skipped} already present`] : []),

@@ -14,8 +14,8 @@ interface VerifyCliOptions {
 export function verifyCommand(program: Command): void {
   program
     .command('verify')
-    .description('check every entry: values decode and match their digest, records are sound and refer to values that exist (exit 1 on problems)')
-    .option('--fix', 'remove the broken entries (and the records that refer to broken or missing values); salvage a store with unreadable parts first (LevelDB repair); nothing else')
+    .description('check every key: values decode and match their digest, records are sound and refer to values that exist (exit 1 on problems)')
+    .option('--fix', 'remove the broken keys (and the records that refer to broken or missing values, and the hit counters of calls not held soundly); salvage a store with unreadable parts first (LevelDB repair); nothing else')
     .action(action(verifyStore));
 }
 
@@ -30,13 +30,13 @@ async function verifyStore(context: CommandContext, options: VerifyCliOptions): 
   const lines = result.problems.map((problem) => `${problem.kind.padEnd(15)} ${problem.key} ${problem.message}${problem.fixable ? '' : ' (not fixable by --fix)'}`);
   lines.push(
     result.problems.length === 0
-      ? `ok: ${plural(result.checked, 'entry', 'entries')} checked, no problems`
-      : `${plural(result.problems.length, 'problem', 'problems')} in ${plural(result.checked, 'entry', 'entries')} checked`,
+      ? `ok: ${plural(result.checked, 'key', 'keys')} checked, no problems`
+      : `${plural(result.problems.length, 'problem', 'problems')} in ${plural(result.checked, 'key', 'keys')} checked`,
   );
   if (result.unverified > 0) lines.push(`${plural(result.unverified, 'value', 'values')} of unregistered types decoded but not digest-checked`);
-  if (result.repaired) lines.push('salvaged the readable parts of the store (LevelDB repair); entries in unreadable parts are lost and will be recomputed');
-  if (fix) lines.push(`removed ${plural(result.removed.length, 'entry', 'entries')}`);
-  else if (result.problems.some((problem) => problem.fixable)) lines.push('run `memostrata verify --fix` to remove the broken entries (and salvage unreadable parts)');
+  if (result.repaired) lines.push('salvaged the readable parts of the store (LevelDB repair); keys in unreadable parts are lost; their calls will be recomputed');
+  if (fix) lines.push(`removed ${plural(result.removed.length, 'key', 'keys')}`);
+  else if (result.problems.some((problem) => problem.fixable)) lines.push('run `memostrata verify --fix` to remove the broken keys (and salvage unreadable parts)');
   context.print(lines.join('\n'));
   return exitCode;
 }
