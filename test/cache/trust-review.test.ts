@@ -1,9 +1,9 @@
 import { join } from 'node:path';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { openCache, type Cache } from '../../src/index.js';
+import { afterAll, describe, expect, it } from 'vitest';
+import type { Cache } from '../../src/index.js';
 import { MemostrataError } from '../../src/errors.js';
 import { valueKey } from '../../src/layers/keys.js';
-import type { MemoRecord } from '../../src/layers/memo-record.js';
+import { openedCaches, storedRecords } from '../helpers/open-caches.js';
 import { removeTempDirs, tempDir } from '../helpers/temp-dir.js';
 
 afterAll(removeTempDirs);
@@ -12,20 +12,8 @@ afterAll(removeTempDirs);
  * Defects a hostile review found in the trust fixes, pinned as they were
  * reported: each test failed before its fix.
  */
-const caches: Cache[] = [];
-afterEach(async () => {
-  await Promise.all(caches.splice(0).map((cache) => cache.close().catch(() => undefined)));
-});
-async function open(path?: string, extra: Record<string, unknown> = {}): Promise<Cache> {
-  const cache = await openCache(path === undefined ? { backend: { type: 'memory' }, handleExit: false, ...extra } : { path, handleExit: false, ...extra });
-  caches.push(cache);
-  return cache;
-}
-async function records(cache: Cache, module: string): Promise<MemoRecord[]> {
-  const found: MemoRecord[] = [];
-  for await (const record of cache.store.proxy.records(module)) found.push(record);
-  return found;
-}
+const open = openedCaches();
+const records = storedRecords;
 function failBatches(cache: Cache, times: number): void {
   const proxy = cache.store.proxy;
   const original = proxy.batch.bind(proxy);

@@ -1,8 +1,8 @@
 import { join } from 'node:path';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { currentCall, openCache, TypeRegistry, type Cache } from '../../src/index.js';
+import { afterAll, describe, expect, it } from 'vitest';
+import { currentCall, TypeRegistry } from '../../src/index.js';
 import { memoKey, valueKey } from '../../src/layers/keys.js';
-import type { MemoRecord } from '../../src/layers/memo-record.js';
+import { openedCaches, storedRecords } from '../helpers/open-caches.js';
 import { removeTempDirs, tempDir } from '../helpers/temp-dir.js';
 import { captureWarnings } from '../helpers/warnings.js';
 import { moduleSummaries } from '../../src/maintenance/inventory.js';
@@ -14,16 +14,8 @@ afterAll(removeTempDirs);
  * each pinned by the behaviour a user relies on.
  */
 
-const caches: Cache[] = [];
-afterEach(async () => {
-  await Promise.all(caches.splice(0).map((cache) => cache.close().catch(() => undefined)));
-});
 
-async function open(path: string): Promise<Cache> {
-  const cache = await openCache({ path, handleExit: false });
-  caches.push(cache);
-  return cache;
-}
+const open = openedCaches();
 
 /** A promise and the function that resolves it: lets a test hold a computation mid-run. */
 function gate(): { opened: Promise<void>; open(): void } {
@@ -32,11 +24,7 @@ function gate(): { opened: Promise<void>; open(): void } {
   return { opened, open };
 }
 
-async function records(cache: Cache, module: string): Promise<MemoRecord[]> {
-  const found: MemoRecord[] = [];
-  for await (const record of cache.store.proxy.records(module)) found.push(record);
-  return found;
-}
+const records = storedRecords;
 
 describe('arguments changed by the caller right after the call', () => {
   it('computes, stores and keys the call-time arguments', async () => {
@@ -335,8 +323,7 @@ describe('a value that cannot be stored', () => {
     let encodes = 0;
     // Fine for the digest at the call and at the flush's mutation check, refused by the encoder after that.
     types.register({ name: 'test.Fickle', type: Fickle, encode: (f: Fickle) => (++encodes > 2 ? { n: () => f.n } : { n: f.n }), decode: (e: { n: number }) => new Fickle(e.n) });
-    let cache = await openCache({ path, handleExit: false, types });
-    caches.push(cache);
+    let cache = await open(path, { types });
     const fickle = cache.memoize('fickle', (n: number) => new Fickle(n));
     const plain = cache.memoize('plain', (x: number) => x * 3);
     expect(await fickle(1)).toBeInstanceOf(Fickle);
@@ -372,8 +359,7 @@ describe('values changed in place before they were stored', () => {
 describe('memoryBudget through openCache', () => {
   it('keeps memory within the budget, reads evicted results back right, and never drops one not yet stored', async () => {
     const path = join(tempDir(), 'cache');
-    const cache = await openCache({ path, handleExit: false, flush: 'manual', memoryBudget: 64 * 1024 });
-    caches.push(cache);
+    const cache = await open(path, { flush: 'manual', memoryBudget: 64 * 1024 });
     let runs = 0;
     const grid = cache.memoize('grid', (n: number) => {
       runs += 1;

@@ -1,29 +1,16 @@
 import { join } from 'node:path';
 import fc from 'fast-check';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { openCache, type Cache } from '../../src/index.js';
+import { afterAll, describe, expect, it } from 'vitest';
 import { digestToHex } from '../../src/layers/digest.js';
 import { memoKey, valueKey } from '../../src/layers/keys.js';
-import type { MemoRecord } from '../../src/layers/memo-record.js';
 import { UUIDDatabase } from '../../src/layers/uuid-database.js';
 import { supportedValue } from '../helpers/supported-values.js';
+import { openedCaches, storedRecords } from '../helpers/open-caches.js';
 import { removeTempDirs, tempDir } from '../helpers/temp-dir.js';
 
 afterAll(removeTempDirs);
-const caches: Cache[] = [];
-afterEach(async () => {
-  await Promise.all(caches.splice(0).map((cache) => cache.close().catch(() => undefined)));
-});
-async function open(path?: string, extra: Record<string, unknown> = {}): Promise<Cache> {
-  const cache = await openCache(path === undefined ? { backend: { type: 'memory' }, handleExit: false, ...extra } : { path, handleExit: false, ...extra });
-  caches.push(cache);
-  return cache;
-}
-async function records(cache: Cache, module: string): Promise<MemoRecord[]> {
-  const found: MemoRecord[] = [];
-  for await (const record of cache.store.proxy.records(module)) found.push(record);
-  return found;
-}
+const open = openedCaches();
+const records = storedRecords;
 
 /** Changes the first mutable part of `value` in place; whether it found one. */
 function mutate(value: unknown, depth = 0): boolean {
