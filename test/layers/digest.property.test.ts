@@ -3,6 +3,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { digestToHex, loadDigester, type Digester } from '../../src/layers/digest.js';
 import { TypeRegistry } from '../../src/layers/type-registry.js';
 import { strictDeepEqual, supportedValue } from '../helpers/supported-values.js';
+import { seededRandom } from '../helpers/seeded-random.js';
 
 const RUNS = { numRuns: 1000 };
 
@@ -13,17 +14,8 @@ beforeAll(async () => {
 
 const hex = (value: unknown): string => digestToHex(digester.digest(value));
 
-/** A small seeded PRNG, so fast-check controls (and replays) every shuffle. */
-function seeded(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Seeded, so fast-check controls (and replays) every shuffle. */
+const seeded = seededRandom;
 
 function shuffle<T>(items: T[], random: () => number): T[] {
   for (let i = items.length - 1; i > 0; i--) {
