@@ -150,7 +150,7 @@ async function check(store: Store, options: VerifyOptions): Promise<Checked> {
   const unreadable = (range: UnreadableRange) => {
     const after = range.after === undefined ? 'the start' : keyText(range.after);
     const before = range.before === undefined ? 'the end' : keyText(range.before);
-    const what = range.lost ? `entries after ${after} and before ${before} cannot be read` : `the store is damaged between ${after} and ${before}`;
+    const what = range.lost ? `keys after ${after} and before ${before} cannot be read` : `the store is damaged between ${after} and ${before}`;
     report(`after ${after}`, 'unreadable', `${what} (${range.reason})`, store.backend.manifest.repair === true);
   };
   for await (const [rawKey, bytes] of readableEntries(store.backend, unreadable)) {
