@@ -1,0 +1,339 @@
+import { closeSync, existsSync, openSync, readdirSync, readSync, statSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { open, type RootDatabase } from 'lmdb';
+import { Database, type BatchOperation, type Manifest, type WriteOptions } from '../contract/database.js';
+import type { NormalizedRange } from '../contract/range.js';
+import { MemostrataError } from '../errors.js';
+import { BackendLimitError } from './backend-errors.js';
+import { assertBytes, copyBytes } from './bytes.js';
+import { canonicalLocation, directorySize, makeDirectory } from './level-files.js';
+
+/** Options of {@link LmdbBackend.open}. */
+export interface LmdbBackendOptions {
+  /**
+   * Make every write durable (flushed to disk) before it resolves, unless a
+   * write asks otherwise. Without it a write resolves once committed: it is
+   * visible to every process at once and survives a killed process, and the
+   * Cache asks for `sync` where it promises durability.
+   *
+   * @default false
+   */
+  sync?: boolean;
+}
+
+/** The data file of an LMDB environment directory. */
+const DATA_FILE = 'data.mdb';
+/** `MDB_MAGIC`, a little-endian uint32 after the page header of each of the two meta pages. */
+const LMDB_MAGIC = 0xbeefc0de;
+const MAGIC_OFFSET = 24;
+/** Page sizes where the second meta page may start (the OS page size when the store was made). */
+const PAGE_SIZES = [4096, 8192, 16384, 65536];
+/** LMDB's longest key, in bytes (lmdb-js is built with this limit); keys may not be empty either. */
+export const LMDB_MAX_KEY_BYTES = 1978;
+
+/** The smallest key LMDB can hold. */
+const SMALLEST_KEY = Buffer.from([0x00]);
+
+type Lmdb = RootDatabase<Buffer, Buffer>;
+
+interface SharedHandle {
+  canonicalPath: string;
+  db: Lmdb;
+  references: number;
+}
+
+/*
+ * One LMDB environment per path per process: LMDB's documentation forbids
+ * opening one environment twice in a process (closing the second handle
+ * drops the process's advisory locks on the first), so every LmdbBackend on
+ * a path shares one handle and the last one to close closes it.
+ */
+const handles = new Map<string, SharedHandle>();
+
+/**
+ * An embedded store that many processes on one machine open, read and write
+ * at once: LMDB through the `lmdb` package, bytes to bytes. Writers take
+ * turns through LMDB's process-shared write lock, readers never wait; a batch
+ * is one write transaction, iteration reads one read transaction (a snapshot),
+ * and a process killed in the middle of a write leaves the last committed
+ * transaction behind (LMDB never overwrites live pages).
+ */
+export class LmdbBackend extends Database<Uint8Array, Uint8Array> {
+  readonly manifest: Manifest = { persistent: true, snapshots: true, shared: true };
+
+  /** The absolute path of the store directory. */
+  readonly path: string;
+  readonly #handle: SharedHandle;
+  readonly #sync: boolean;
+
+  private constructor(path: string, handle: SharedHandle, options: LmdbBackendOptions) {
+    super();
+    this.path = path;
+    this.#handle = handle;
+    this.#sync = options.sync ?? false;
+  }
+
+  /**
+   * Opens (creating if needed) the LMDB store directory at `path`. Other
+   * processes may hold it open at the same time.
+   *
+   * @throws MemostrataError `NOT_A_STORE` when the path is a file, or a
+   *   non-empty directory that does not hold an LMDB store; `CONFIG` when it
+   *   lies under a file or cannot be created; `BACKEND` for any other failure
+   *   (the cause, such as `EACCES`, in the message).
+   */
+  static async open(path: string, options: LmdbBackendOptions = {}): Promise<LmdbBackend> {
+    const location = resolve(path);
+    const canonicalPath = canonicalLocation(location);
+    let handle = handles.get(canonicalPath);
+    if (handle === undefined) {
+      prepareLmdbLocation(location);
+      let db: Lmdb;
+      try {
+        db = open<Buffer, Buffer>({ path: location, noSubdir: false, keyEncoding: 'binary', encoding: 'binary' });
+      } catch (error) {
+        throw new MemostrataError('BACKEND', `Could not open the LMDB store at ${location}: ${messageOf(error)}.`, { cause: error });
+      }
+      handle = { canonicalPath, db, references: 0 };
+      handles.set(canonicalPath, handle);
+    }
+    handle.references += 1;
+    return new LmdbBackend(location, handle, options);
+  }
+
+  /**
+   * When nothing is stored, writes `value` at `key`, in one write transaction
+   * (so two processes opening a new store together cannot both see it empty
+   * and each write a format record between the other's steps); returns what
+   * is at `key` afterwards. Durable when it resolves.
+   */
+  async initializeFormat(key: Uint8Array, value: Uint8Array): Promise<Uint8Array | undefined> {
+    this.assertOpen();
+    checkWritableKey(key);
+    const stored = asBuffer(copyBytes(value));
+    const { db } = this.#handle;
+    await this.#call(async () => {
+      await db.transaction(() => {
+        for (const _ of db.getKeys({ limit: 1 })) return;
+        db.put(asBuffer(copyBytes(key)), stored);
+      });
+      await db.flushed;
+    });
+    return this._get(key);
+  }
+
+  protected checkKey(key: Uint8Array): void {
+    assertBytes(key, 'key');
+  }
+
+  protected checkValue(value: Uint8Array): void {
+    assertBytes(value, 'value');
+  }
+
+  protected async _get(key: Uint8Array): Promise<Uint8Array | undefined> {
+    // A key LMDB cannot hold is a key that is not there.
+    if (!fitsLmdb(key)) return undefined;
+    return this.#callSync(() => this.#handle.db.getBinary(asBuffer(key)));
+  }
+
+  protected async _getMany(keys: readonly Uint8Array[]): Promise<(Uint8Array | undefined)[]> {
+    return this.#callSync(() => keys.map((key) => (fitsLmdb(key) ? this.#handle.db.getBinary(asBuffer(key)) : undefined)));
+  }
+
+  protected async _has(key: Uint8Array): Promise<boolean> {
+    if (!fitsLmdb(key)) return false;
+    return this.#callSync(() => this.#handle.db.doesExist(asBuffer(key)));
+  }
+
+  protected async _put(key: Uint8Array, value: Uint8Array, options: WriteOptions): Promise<void> {
+    await this._batch([{ type: 'put', key, value }], options);
+  }
+
+  protected async _delete(key: Uint8Array, options: WriteOptions): Promise<void> {
+    // Nothing to delete at a key LMDB cannot hold.
+    if (!fitsLmdb(key)) return;
+    await this._batch([{ type: 'del', key }], options);
+  }
+
+  protected async _batch(operations: readonly BatchOperation<Uint8Array, Uint8Array>[], options: WriteOptions): Promise<void> {
+    // Every key is checked and every buffer copied before the first write: lmdb-js applies a write
+    // that throws halfway through a batch's earlier writes anyway, and it reads the buffers later,
+    // when its write thread commits, by which time a caller may have reused them.
+    for (const op of operations) if (op.type === 'put') checkWritableKey(op.key);
+    const prepared = operations.flatMap((op): { key: Buffer; value: Buffer | undefined }[] => {
+      if (op.type === 'put') return [{ key: asBuffer(copyBytes(op.key)), value: asBuffer(copyBytes(op.value)) }];
+      return fitsLmdb(op.key) ? [{ key: asBuffer(copyBytes(op.key)), value: undefined }] : [];
+    });
+    const { db } = this.#handle;
+    await this.#call(async () => {
+      // A batch's writes go to lmdb-js's write thread as one transaction, which commits without
+      // waiting on this thread: a long synchronous computation here never holds the shared write lock.
+      await db.batch(() => {
+        for (const op of prepared) {
+          if (op.value === undefined) void db.remove(op.key);
+          else void db.put(op.key, op.value);
+        }
+      });
+      if (options.sync ?? this.#sync) await db.flushed;
+    });
+  }
+
+  protected async *_entries(range: NormalizedRange<Uint8Array>): AsyncGenerator<[Uint8Array, Uint8Array]> {
+    // One read transaction for the whole iteration: the snapshot the manifest promises.
+    for (const { key, value } of this.#range(range, false)) yield [key, value as Uint8Array];
+  }
+
+  protected async *_keys(range: NormalizedRange<Uint8Array>): AsyncGenerator<Uint8Array> {
+    for (const { key } of this.#range(range, true)) yield key;
+  }
+
+  protected async _sizeOnDisk(): Promise<number> {
+    return directorySize(this.path);
+  }
+
+  protected async _close(): Promise<void> {
+    const handle = this.#handle;
+    handle.references -= 1;
+    if (handle.references > 0) return;
+    if (handles.get(handle.canonicalPath) === handle) handles.delete(handle.canonicalPath);
+    await this.#call(() => handle.db.close());
+  }
+
+  /** The entries of `range` in order, bounds checked here (lmdb-js cannot take an empty or over-long bound). */
+  *#range(range: NormalizedRange<Uint8Array>, keysOnly: boolean): Generator<{ key: Uint8Array; value?: Uint8Array }> {
+    if (range.limit === 0) return;
+    const { db } = this.#handle;
+    const lower = range.gt ?? range.gte;
+    const upper = range.lt ?? range.lte;
+    const above = (key: Uint8Array): boolean => lower === undefined || (range.gt === undefined ? Buffer.compare(key, lower) >= 0 : Buffer.compare(key, lower) > 0);
+    const below = (key: Uint8Array): boolean => upper === undefined || (range.lt === undefined ? Buffer.compare(key, upper) <= 0 : Buffer.compare(key, upper) < 0);
+    // Native bounds only narrow the scan; the exact tests above decide. A bound LMDB cannot take
+    // (empty, or longer than a key may be) is left to them: a prefix of it would cut too much.
+    const start = range.reverse ? upper : lower;
+    // Backwards without an end, lmdb-js stops before the key 0x00: end there, inclusively.
+    const end = range.reverse ? (lower !== undefined && fitsLmdb(lower) ? lower : SMALLEST_KEY) : upper;
+    const options = {
+      reverse: range.reverse,
+      ...(start !== undefined && fitsLmdb(start) ? { start: asBuffer(start) } : {}),
+      ...(end !== undefined && fitsLmdb(end) ? { end: asBuffer(end), inclusiveEnd: true } : {}),
+      snapshot: true,
+    };
+    const iterable = keysOnly ? db.getKeys(options) : db.getRange(options);
+    let yielded = 0;
+    const iterator = this.#callSync(() => (iterable as Iterable<unknown>)[Symbol.iterator]());
+    try {
+      while (true) {
+        const step = this.#callSync(() => iterator.next());
+        if (step.done === true) return;
+        const entry = (keysOnly ? { key: step.value } : step.value) as { key: Buffer; value?: Buffer };
+        // Past the far bound: nothing further along can be inside.
+        if (range.reverse ? !above(entry.key) : !below(entry.key)) return;
+        if (range.reverse ? !below(entry.key) : !above(entry.key)) continue;
+        yield keysOnly ? { key: new Uint8Array(entry.key) } : { key: new Uint8Array(entry.key), value: new Uint8Array(entry.value!) };
+        yielded += 1;
+        if (yielded >= range.limit) return;
+      }
+    } finally {
+      iterator.return?.();
+    }
+  }
+
+  async #call<T>(operation: () => Promise<T>): Promise<T> {
+    try {
+      return await operation();
+    } catch (error) {
+      throw lmdbError(this.path, error);
+    }
+  }
+
+  #callSync<T>(operation: () => T): T {
+    try {
+      return operation();
+    } catch (error) {
+      throw lmdbError(this.path, error);
+    }
+  }
+}
+
+/** Whether LMDB can hold `key`: 1 to {@link LMDB_MAX_KEY_BYTES} bytes. */
+function fitsLmdb(key: Uint8Array): boolean {
+  return key.length > 0 && key.length <= LMDB_MAX_KEY_BYTES;
+}
+
+/**
+ * Refuses a key LMDB cannot hold, with `BACKEND` and a {@link BackendLimitError}
+ * cause: the write can never succeed as it is, and nothing was written.
+ */
+function checkWritableKey(key: Uint8Array): void {
+  if (fitsLmdb(key)) return;
+  throw new MemostrataError('BACKEND', `An LMDB key must be 1 to ${LMDB_MAX_KEY_BYTES} bytes; got ${key.length}. Nothing was written.`, {
+    cause: new BackendLimitError(`LMDB key of ${key.length} bytes`, { key, size: key.length, limit: LMDB_MAX_KEY_BYTES }),
+  });
+}
+
+function asBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+/**
+ * Makes sure `location` is a directory holding an LMDB store, or nothing yet.
+ * LMDB must never open a data file it did not write: lmdb-js crashes the
+ * whole process (a segmentation fault) on a foreign `data.mdb`.
+ *
+ * @throws MemostrataError `NOT_A_STORE` for a file, a non-empty directory
+ *   without an LMDB data file, or a data file that is not LMDB's; `CONFIG`
+ *   when the directory cannot be made.
+ */
+function prepareLmdbLocation(location: string): void {
+  if (!existsSync(location)) {
+    makeDirectory(location, `make a store at ${location}`);
+    return;
+  }
+  if (!statSync(location).isDirectory()) {
+    throw new MemostrataError('NOT_A_STORE', `${location} is a file, not a store directory; choose another path for the cache.`);
+  }
+  const names = readdirSync(location);
+  if (names.length === 0) return;
+  if (!names.includes(DATA_FILE)) {
+    const what = names.includes('CURRENT') ? 'a LevelDB store (open it with `backend: { type: \'level\' }`)' : 'a directory that holds other files';
+    throw new MemostrataError('NOT_A_STORE', `${location} is ${what}, not an LMDB store; choose an empty or new path for an LMDB store.`);
+  }
+  if (!hasLmdbMagic(join(location, DATA_FILE))) {
+    throw new MemostrataError('NOT_A_STORE', `${join(location, DATA_FILE)} is not an LMDB data file; choose an empty or new path for an LMDB store.`);
+  }
+}
+
+/** Whether `file` is empty (LMDB initializes it) or one of its two meta pages starts with LMDB's magic. */
+function hasLmdbMagic(file: string): boolean {
+  const size = statSync(file).size;
+  if (size === 0) return true;
+  const fd = openSync(file, 'r');
+  try {
+    const word = Buffer.alloc(4);
+    for (const offset of [0, ...PAGE_SIZES]) {
+      if (offset + MAGIC_OFFSET + 4 > size) break;
+      if (readSync(fd, word, 0, 4, offset + MAGIC_OFFSET) === 4 && word.readUInt32LE(0) === LMDB_MAGIC) return true;
+    }
+    return false;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * The MemostrataError for a failed LMDB operation on the store at `path`:
+ * `CORRUPT` where LMDB says its pages are damaged, `BACKEND` otherwise, with
+ * LMDB's reason in the message.
+ */
+export function lmdbError(path: string, error: unknown): MemostrataError {
+  if (error instanceof MemostrataError) return error;
+  const message = messageOf(error);
+  if (/MDB_CORRUPTED|MDB_PAGE_NOTFOUND|MDB_INVALID/.test(message)) {
+    return new MemostrataError('CORRUPT', `The LMDB store at ${path} is damaged (${message}); restore it from a backup, or export what can be read.`, { cause: error });
+  }
+  return new MemostrataError('BACKEND', `LMDB at ${path} failed: ${message}.`, { cause: error });
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message.replace(/\.$/, '') : String(error);
+}
