@@ -16,6 +16,7 @@ export {
   type CacheOptions,
   type FlushPolicy,
   type LevelBackendConfig,
+  type LmdbBackendConfig,
   type MemoryBackendConfig,
   type RedisBackendConfig,
 } from './cache/config.js';
@@ -29,6 +30,7 @@ export { Database, type BatchOperation, type DatabaseStatus, type Manifest, type
 export type { NormalizedRange, Range } from './contract/range.js';
 export { MemoryBackend } from './backends/memory-backend.js';
 export { LevelBackend, type LevelBackendOptions } from './backends/level-backend.js';
+export { LmdbBackend, LMDB_MAX_KEY_BYTES, type LmdbBackendOptions } from './backends/lmdb-backend.js';
 export { RedisBackend, DEFAULT_REDIS_PREFIX, DEFAULT_REDIS_URL, type RedisBackendOptions, type RedisWriteLimits } from './backends/redis-backend.js';
 export { SerializedDB, typesKey, type SerializedDBOptions } from './layers/serialized-db.js';
 export { ValueCodec } from './layers/value-codec.js';

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
+import type { LmdbBackendOptions } from '../backends/lmdb-backend.js';
 import { REDIS_OPTION_NAMES, checkRedisOptions, type RedisBackendOptions } from '../backends/redis-options.js';
 import { MemostrataError } from '../errors.js';
 import { TypeRegistry } from '../layers/type-registry.js';
@@ -17,6 +18,23 @@ export interface LevelBackendConfig {
   path?: string;
   /** fsync every write, not only checkpoints and write-through calls. Default `false`. */
   sync?: boolean;
+}
+
+/**
+ * An embedded LMDB store that many processes on one machine open, read and
+ * write at the same time (a job array, a worker pool, MPI ranks on one node):
+ * none gets `LOCKED`. The other options are those of
+ * {@link LmdbBackendOptions}, with the same defaults. Two processes that
+ * miss the same call at the same time both compute it (leases that would
+ * share one computation are not there yet).
+ *
+ * @category Configuration
+ */
+export interface LmdbBackendConfig extends LmdbBackendOptions {
+  /** The embedded LMDB backend. */
+  type: 'lmdb';
+  /** Store directory (made if missing). Default: the top-level `path`; one of the two is required. */
+  path?: string;
 }
 
 /**
@@ -48,7 +66,7 @@ export interface RedisBackendConfig extends RedisBackendOptions {
  *
  * @category Configuration
  */
-export type BackendConfig = LevelBackendConfig | MemoryBackendConfig | RedisBackendConfig;
+export type BackendConfig = LevelBackendConfig | LmdbBackendConfig | MemoryBackendConfig | RedisBackendConfig;
 
 /**
  * When a module's new results are written to the store.
@@ -244,6 +262,15 @@ function resolveBackend(options: CacheOptions, where: string): BackendConfig {
       const sync = resolveBoolean(backend.sync, 'backend.sync', where);
       return sync === undefined ? { type: 'level', path: levelPath } : { type: 'level', path: levelPath, sync };
     }
+    case 'lmdb': {
+      checkFields(backend, new Set(['type', 'path', 'sync']), where, 'backend.');
+      const lmdbPath = backend.path ?? path;
+      if (typeof lmdbPath !== 'string' || lmdbPath.length === 0) {
+        throw new MemostrataError('CONFIG', `${where}: backend.path must be a non-empty string (the LMDB store directory), such as { type: 'lmdb', path: '.memostrata-lmdb' }; got ${JSON.stringify(backend.path)}.`);
+      }
+      const sync = resolveBoolean(backend.sync, 'backend.sync', where);
+      return sync === undefined ? { type: 'lmdb', path: lmdbPath } : { type: 'lmdb', path: lmdbPath, sync };
+    }
     case 'redis': {
       checkFields(backend, new Set(['type', ...REDIS_OPTION_NAMES]), where, 'backend.');
       return { type: 'redis', ...checkRedisOptions(backend, `${where}: backend.`) };
@@ -251,7 +278,7 @@ function resolveBackend(options: CacheOptions, where: string): BackendConfig {
     default:
       throw new MemostrataError(
         'CONFIG',
-        `${where}: backend.type must be 'level', 'memory' or 'redis'; got ${JSON.stringify((backend as { type?: unknown }).type)}.`,
+        `${where}: backend.type must be 'level', 'lmdb', 'memory' or 'redis'; got ${JSON.stringify((backend as { type?: unknown }).type)}.`,
       );
   }
 }

@@ -1,4 +1,5 @@
 import { LevelBackend } from '../backends/level-backend.js';
+import { LmdbBackend } from '../backends/lmdb-backend.js';
 import { MemoryBackend } from '../backends/memory-backend.js';
 import { RedisBackend } from '../backends/redis-backend.js';
 import type { Database } from '../contract/database.js';
@@ -52,7 +53,7 @@ export interface OpenStoreOptions {
 export async function openStore(config: BackendConfig, types: TypeRegistry = defaultTypes, options: OpenStoreOptions = {}): Promise<Store> {
   const digester = await loadDigester(types);
   const backend = await openBackend(config);
-  const location = backend instanceof LevelBackend ? backend.path : backend instanceof RedisBackend ? `${backend.url} (prefix ${backend.prefix})` : 'memory';
+  const location = backend instanceof LevelBackend || backend instanceof LmdbBackend ? backend.path : backend instanceof RedisBackend ? `${backend.url} (prefix ${backend.prefix})` : 'memory';
   const serialized = new SerializedDB(backend, { types });
   try {
     if (options.checkFormat !== false) await checkFormat(serialized, backend, location);
@@ -71,6 +72,9 @@ async function openBackend(config: BackendConfig): Promise<Database<Uint8Array, 
       return new MemoryBackend();
     case 'redis':
       return RedisBackend.open(config);
+    case 'lmdb':
+      if (config.path === undefined) throw new MemostrataError('CONFIG', "An LMDB backend needs a path: { type: 'lmdb', path: '<store directory>' }.");
+      return LmdbBackend.open(config.path, { sync: config.sync ?? false });
     default:
       return LevelBackend.open(config.path ?? '.memostrata', { sync: config.sync ?? false });
   }
