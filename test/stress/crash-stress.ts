@@ -1,6 +1,6 @@
 /*
- * The crash and bit-rot tests, for longer: `npm run stress -- [rounds] [busy-rounds] [bit-rot-seeds]`
- * (default 200, 40 and 60).
+ * The crash and bit-rot tests, for longer: `npm run stress -- [rounds] [busy-rounds] [bit-rot-seeds] [lmdb-rounds]`
+ * (default 200, 40, 60 and 60).
  * - Kills a job with SIGKILL at random moments and checks after each kill that
  *   every acknowledged call is a hit and no record is half-written.
  * - Kills a busy loop of synchronous calls (which never lets a timer fire)
@@ -10,6 +10,9 @@
  *   makes every call on it with no verify first, then with verify --fix first:
  *   no wrong value may be served either way (a seed where LevelDB itself
  *   aborts the process serves nothing, and is counted apart).
+ * - Kills 4 processes writing one LMDB store at once, at random moments, round
+ *   after round on the same store (4 kills a round, 240 by default): the
+ *   store must open with every acknowledged write and every batch whole.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -17,11 +20,13 @@ import { join } from 'node:path';
 import { busyLoopRound } from '../cache/busy-loop-round.js';
 import { crashRound } from '../cache/crash-round.js';
 import { buildBitRotStore } from '../fixtures/bit-rot-store.js';
+import { lmdbCrashRound, type CrashLedger } from '../fixtures/lmdb-crash-round.js';
 import { fixturePath, runTsChild } from '../helpers/child-process.js';
 
 const rounds = Number(process.argv[2] ?? 200);
 const busyRounds = Number(process.argv[3] ?? 40);
 const bitRotSeeds = Number(process.argv[4] ?? 60);
+const lmdbRounds = Number(process.argv[5] ?? 60);
 let failures = 0;
 
 async function inTempDir<T>(work: (dir: string) => Promise<T>): Promise<T> {
@@ -68,7 +73,17 @@ await inTempDir(async (dir) => {
     }
   }
 });
+await inTempDir(async (dir) => {
+  const ledger: CrashLedger = { acknowledged: new Map(), batches: [] };
+  for (let round = 1; round <= lmdbRounds; round += 1) {
+    const result = await lmdbCrashRound(join(dir, 'lmdb'), round, ledger);
+    const ok = result.lost.length === 0 && result.torn.length === 0;
+    if (!ok) failures += 1;
+    const summary = { kills: result.kills, acknowledged: ledger.acknowledged.size, batches: ledger.batches.length, lost: result.lost.length, torn: result.torn.length };
+    console.log(`lmdb round ${round}/${lmdbRounds} ${ok ? 'ok' : 'FAILED'} ${JSON.stringify(summary)}`);
+  }
+});
 if (aborted > 0) console.log(`${aborted} bit-rot run(s) were aborted by LevelDB itself (nothing served)`);
-const total = rounds + busyRounds + 2 * bitRotSeeds - aborted;
+const total = rounds + busyRounds + 2 * bitRotSeeds - aborted + lmdbRounds;
 console.log(`${total - failures} passed, ${failures} failed`);
 process.exit(failures === 0 ? 0 : 1);
