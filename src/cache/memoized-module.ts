@@ -185,7 +185,7 @@ export class MemoizedModule {
     this.stats.savedMs += entry.record.computeMs;
   }
 
-  #slowCall(key: string, args: unknown[]): Promise<unknown> {
+  #slowCall(key: string, args: unknown[], rekeyed = false): Promise<unknown> {
     const running = this.#inFlight.get(key);
     if (running !== undefined) return running.then(settle);
     let callTimeArgs: unknown[];
@@ -196,7 +196,11 @@ export class MemoizedModule {
       // Reading an argument twice may not give the same content (a getter, a Proxy): the copy is
       // what the function sees, so it is what keys the call.
       const copyKey = this.#host.digester.callKey(this.identity, callTimeArgs, this.settings.ignore);
-      if (copyKey !== key) return this.#slowCall(copyKey, callTimeArgs);
+      if (copyKey !== key) {
+        // A copy of the copy that still keys otherwise never settles: a registered type whose decode(encode(x)) drifts.
+        if (rekeyed) throw unstableArguments(this.settings.name);
+        return this.#slowCall(copyKey, callTimeArgs, true);
+      }
     } catch (error) {
       return Promise.reject(error);
     }
@@ -362,6 +366,14 @@ export class MemoizedModule {
     warnOnce(`memostrata: the saved state of a call of module '${this.settings.name}' is damaged; the call starts over.`, 'MEMOSTRATA_CORRUPT', this.settings.name);
     return undefined;
   }
+}
+
+/** The `UNSERIALIZABLE` error for arguments whose every copy keys differently. */
+function unstableArguments(module: string): MemostrataError {
+  return new MemostrataError(
+    'UNSERIALIZABLE',
+    `memoize('${module}'): the arguments give a different key each time they are copied, so no call can be keyed by them; a registered type among them has a decode(encode(x)) that differs from x. Make its encode and decode exact inverses.`,
+  );
 }
 
 /** Primitives cannot change after the call: no copy needed. */

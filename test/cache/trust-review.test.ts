@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import type { Cache } from '../../src/index.js';
+import { TypeRegistry, type Cache } from '../../src/index.js';
 import { MemostrataError } from '../../src/errors.js';
 import { valueKey } from '../../src/layers/keys.js';
 import { openedCaches, storedRecords } from '../helpers/open-caches.js';
@@ -171,5 +171,18 @@ describe('failed writes and recomputed damage found in review', () => {
     await cache.checkpoint();
     const [after] = await records(cache, 'f');
     expect(after!.hits).toBe(0);
+  });
+});
+
+describe('a registered type whose decode(encode(x)) drifts', () => {
+  it('rejects the call with UNSERIALIZABLE instead of re-keying forever', async () => {
+    class Drifting {
+      constructor(public n: number) {}
+    }
+    const types = new TypeRegistry();
+    types.register({ name: 'review.Drifting', type: Drifting, encode: (d: Drifting) => d.n, decode: (n: number) => new Drifting(n + 1) });
+    const cache = await open(undefined, { types });
+    const f = cache.memoize('drift', (d: Drifting) => d.n);
+    await expect(f(new Drifting(1))).rejects.toMatchObject({ code: 'UNSERIALIZABLE', message: expect.stringContaining('decode(encode(x))') });
   });
 });
