@@ -2,11 +2,15 @@
  * Child process of the cold-restart scenario: opens a store that another
  * process filled and reads every entry once, sequentially.
  *
- * Usage: cold-reader.ts memostrata|raw|raw-sync|verify <store path> <entries>
- * (raw: classic-level's get, a thread-pool round trip per read; raw-sync: its getSync, as memostrata reads;
+ * Usage: cold-reader.ts memostrata|memostrata-primitive|memostrata-idle|open-only|raw|raw-sync|verify <store path> <entries>
+ * (memostrata: one call per entry with an object argument, then close(), which writes the hit counters;
+ * memostrata-primitive: the same calls with primitive arguments only (module bench.cold.primitive);
+ * memostrata-idle: opens and closes with no call, the close() a read-only process would have without hits;
+ * open-only: opens and closes, to time the open that follows one of the others;
+ * raw: classic-level's get, a thread-pool round trip per read; raw-sync: its getSync, as memostrata reads;
  * verify: memostrata's store, read into memory first, then only the checks a cold hit makes on what it
  * read, timed alone: the record's checksum and the result's content digest against its UUID.)
- * Prints { openMs, readMs, hits } as JSON (verify: readMs is the time of the checks alone).
+ * Prints { openMs, readMs, closeMs, hits } as JSON (verify: readMs is the time of the checks alone).
  */
 import { performance } from 'node:perf_hooks';
 import { ClassicLevel } from 'classic-level';
@@ -14,23 +18,35 @@ import { decode } from 'cbor-x';
 import { defaultTypes, LevelBackend, loadDigester, openCache, SerializedDB, UUIDDatabase, type MemoRecord } from 'memostrata';
 // The check the proxy layer makes on every record it reads; not part of the package's API.
 import { recordProblem } from '../../dist/layers/memo-record.js';
-import { smallArgs, work } from '../scenarios/small-args.js';
+import { primitiveArgs, smallArgs, work, workPrimitive } from '../scenarios/small-args.js';
 
 const [kind, path, countText] = process.argv.slice(2);
 const args = smallArgs(Number(countText));
 const encoder = new TextEncoder();
 
-if (kind === 'memostrata') {
+if (kind === 'memostrata' || kind === 'memostrata-primitive' || kind === 'memostrata-idle' || kind === 'open-only') {
+  const primitive = kind === 'memostrata-primitive';
+  const module = primitive ? 'bench.cold.primitive' : 'bench.cold';
   const opened = performance.now();
   const cache = await openCache({ path: path as string, flush: 'manual', handleExit: false });
-  const memo = cache.memoize('bench.cold', work);
   const read = performance.now();
-  for (const callArgs of args) await memo(...callArgs);
+  let calls = 0;
+  if (kind === 'memostrata') {
+    const memo = cache.memoize(module, work);
+    for (const callArgs of args) await memo(...callArgs);
+    calls = args.length;
+  } else if (primitive) {
+    const memo = cache.memoize(module, workPrimitive);
+    for (const callArgs of primitiveArgs(args.length)) await memo(...callArgs);
+    calls = args.length;
+  }
   const done = performance.now();
-  const stats = cache.stats().modules['bench.cold'];
+  const stats = cache.stats().modules[module];
+  // A process that only read: close() writes the hit counters of what it served (one c! key per call hit).
   await cache.close();
-  if (stats?.misses !== 0) throw new Error(`expected only hits after restart, got ${stats?.misses} misses`);
-  console.log(JSON.stringify({ openMs: read - opened, readMs: done - read, hits: stats.hits }));
+  const closed = performance.now();
+  if (calls > 0 && (stats?.misses !== 0 || stats.hits !== calls)) throw new Error(`expected only hits after restart, got ${stats?.misses} misses`);
+  console.log(JSON.stringify({ openMs: read - opened, readMs: done - read, closeMs: closed - done, hits: stats?.hits ?? 0 }));
 } else if (kind === 'raw' || kind === 'raw-sync') {
   const opened = performance.now();
   const db = new ClassicLevel<Uint8Array, Uint8Array>(path as string, { keyEncoding: 'view', valueEncoding: 'view' });
@@ -71,5 +87,5 @@ if (kind === 'memostrata') {
   if (hits !== args.length) throw new Error(`verify: ${args.length - hits} of ${args.length} entries failed their checks`);
   console.log(JSON.stringify({ openMs: read - opened, readMs: done - read, hits }));
 } else {
-  throw new Error('usage: cold-reader.ts memostrata|raw|raw-sync|verify <path> <entries>');
+  throw new Error('usage: cold-reader.ts memostrata|memostrata-primitive|memostrata-idle|open-only|raw|raw-sync|verify <path> <entries>');
 }

@@ -4,7 +4,8 @@
  * Run with --expose-gc.
  *
  * Usage: scale-worker.ts memostrata|map <entries> <hits per repetition> <repetitions> <store path>
- * Prints { hitMicros, rssMB, heapMB } as JSON (memory: growth over the empty cache).
+ * Prints { hitMicros, rssMB, heapMB, closeError? } as JSON (memory: growth over the empty cache;
+ * closeError: the message of a close() that failed after the figures were taken, so that the run reports it).
  */
 import { openCache } from 'memostrata';
 import { median, microsPerCall } from '../lib/timing.js';
@@ -63,6 +64,12 @@ for (let round = 0; round <= repetitions; round++) {
   const micros = await microsPerCall(hits, (i) => call(((i * STRIDE) % entries) + 0.25, 'sto-3g', options));
   if (round > 0) figures.push(micros);
 }
-await finish();
-console.log(JSON.stringify({ hitMicros: median(figures), rssMB: (after.rss - before.rss) / 2 ** 20, heapMB: (after.heap - before.heap) / 2 ** 20 }));
+// close() writes a hit counter per call hit since the last checkpoint (up to one per entry here).
+let closeError: string | undefined;
+try {
+  await finish();
+} catch (error) {
+  closeError = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+}
+console.log(JSON.stringify({ hitMicros: median(figures), rssMB: (after.rss - before.rss) / 2 ** 20, heapMB: (after.heap - before.heap) / 2 ** 20, closeError }));
 

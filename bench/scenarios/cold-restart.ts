@@ -5,13 +5,17 @@ import { openCache } from 'memostrata';
 import { runChild } from '../lib/child.js';
 import { result, type Scenario } from '../lib/results.js';
 import { interleaved } from '../lib/timing.js';
-import { smallArgs, work } from './small-args.js';
+import { primitiveArgs, smallArgs, work, workPrimitive } from './small-args.js';
 
 interface ReaderOutput {
   openMs: number;
   readMs: number;
+  /** memostrata's readers only: the close() after the reads (it writes the hit counters). */
+  closeMs?: number;
   hits: number;
 }
+
+const medianOf = (values: readonly number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? NaN;
 
 export const coldRestart: Scenario = {
   name: 'cold-restart',
@@ -27,6 +31,14 @@ export const coldRestart: Scenario = {
     for (const callArgs of args) await memo(...callArgs);
     await cache.close(); // checkpoints
 
+    // The same calls with primitive arguments only, in a store of its own of the same size: the call-time copy
+    // (and its re-key) is made for object arguments only, so the difference is what that copy costs a cold hit.
+    const primitivePath = join(scratch, 'cold-memostrata-primitive');
+    const primitiveCache = await openCache({ path: primitivePath, flush: 'manual', handleExit: false });
+    const primitiveMemo = primitiveCache.memoize('bench.cold.primitive', workPrimitive);
+    for (const callArgs of primitiveArgs(entries)) await primitiveMemo(...callArgs);
+    await primitiveCache.close();
+
     // The baseline: what a hand-written persistent cache would keep, one record per call:
     // JSON.stringify(args) -> the result as CBOR (records off, as memostrata stores values).
     const rawPath = join(scratch, 'cold-raw');
@@ -40,23 +52,40 @@ export const coldRestart: Scenario = {
     await raw.close();
     log(`stores written: ${entries.toLocaleString('en-US')} entries each`);
 
-    const opens: Record<string, number[]> = { memostrata: [], raw: [], 'raw-sync': [], verify: [] };
-    const reader = (kind: 'memostrata' | 'raw' | 'raw-sync' | 'verify', path: string) => async () => {
+    const opens: Record<string, number[]> = { memostrata: [], raw: [], 'raw-sync': [], verify: [], 'memostrata-primitive': [] };
+    /** close() of a process that read every entry (it writes one counter key per call hit) and of one that made no call; the open of the process after each. */
+    const closes = { hits: [] as number[], idle: [] as number[] };
+    const nextOpens = { hits: [] as number[], idle: [] as number[] };
+    type Kind = 'memostrata' | 'memostrata-primitive' | 'raw' | 'raw-sync' | 'verify';
+    const reader = (kind: Kind, path: string) => async () => {
       const output = await runChild<ReaderOutput>('cold-reader', [kind, path, String(entries)]);
       opens[kind]?.push(output.openMs);
+      if (kind === 'memostrata') {
+        closes.hits.push(output.closeMs ?? NaN);
+        nextOpens.hits.push((await runChild<ReaderOutput>('cold-reader', ['open-only', path, String(entries)])).openMs);
+      }
       return entries / (output.readMs / 1000);
+    };
+    const idle = async () => {
+      const output = await runChild<ReaderOutput>('cold-reader', ['memostrata-idle', memostrataPath, String(entries)]);
+      closes.idle.push(output.closeMs ?? NaN);
+      nextOpens.idle.push((await runChild<ReaderOutput>('cold-reader', ['open-only', memostrataPath, String(entries)])).openMs);
+      return output.closeMs ?? NaN;
     };
     const figures = await interleaved(
       [
         { name: 'memostrata', run: reader('memostrata', memostrataPath) },
+        { name: 'memostrata-primitive', run: reader('memostrata-primitive', primitivePath) },
         { name: 'raw', run: reader('raw', rawPath) },
         { name: 'raw-sync', run: reader('raw-sync', rawPath) },
         { name: 'verify', run: reader('verify', memostrataPath) },
+        { name: 'idle', run: idle },
       ],
       repetitions,
       0, // every repetition is a fresh process; the stores were just written, so the page cache is warm
     );
-    const openMedian = (kind: string) => [...(opens[kind] ?? [])].sort((a, b) => a - b)[Math.floor((opens[kind]?.length ?? 0) / 2)] ?? NaN;
+    const openMedian = (kind: string) => medianOf(opens[kind] ?? []);
+    const closeHits = medianOf(closes.hits);
     return {
       results: [
         result({
@@ -92,10 +121,39 @@ export const coldRestart: Scenario = {
           better: 'lower',
           note: `without it a cold hit would run at about ${(1 / (1 / (figures.get('memostrata') as number) - 1 / (figures.get('verify') as number)) / (figures.get('raw-sync') as number)).toFixed(2)}× the getSync + decode baseline`,
         }),
+        result({
+          scenario: 'cold-restart',
+          metric: 'cold hit, object argument (call-time copy) vs primitive arguments only',
+          unit: 'µs/hit',
+          value: 1e6 / (figures.get('memostrata') as number),
+          baselineName: 'the same calls with primitive arguments only',
+          baseline: 1e6 / (figures.get('memostrata-primitive') as number),
+          better: 'lower',
+        }),
+        result({
+          scenario: 'cold-restart',
+          metric: `close() after a process that only read ${entries / 1000}k entries (writes their hit counters)`,
+          unit: 'ms',
+          value: closeHits,
+          baselineName: 'close() after a process that made no call',
+          baseline: medianOf(closes.idle),
+          better: 'lower',
+          note: `${((closeHits * 1000) / entries).toFixed(1)} µs per call hit`,
+        }),
+        result({
+          scenario: 'cold-restart',
+          metric: `open of the next process after one that read ${entries / 1000}k entries`,
+          unit: 'ms',
+          value: medianOf(nextOpens.hits),
+          baselineName: 'open after a process that made no call',
+          baseline: medianOf(nextOpens.idle),
+          better: 'lower',
+        }),
       ],
       notes: [
         `cold-restart: each repetition is a new Node process (tsx loader for the driver, memostrata from dist/) that opens the store and awaits one call per entry in turn; ` +
           `open time (median, not in the figure): memostrata ${openMedian('memostrata').toFixed(0)} ms, raw ${openMedian('raw').toFixed(0)} ms. ` +
+          `The close() of a reading process and the open after it are timed in separate processes (open-only), against a process that opens and closes with no call. ` +
           `Files are in the OS page cache (cold for the process, not for the disk). Median of ${repetitions}.`,
       ],
     };

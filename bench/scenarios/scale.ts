@@ -6,6 +6,8 @@ interface WorkerOutput {
   hitMicros: number;
   rssMB: number;
   heapMB: number;
+  /** Set when the worker's close() failed after its figures were taken. */
+  closeError?: string;
 }
 
 export const scale: Scenario = {
@@ -16,6 +18,7 @@ export const scale: Scenario = {
     const hits = quick ? 20_000 : 200_000;
     const repetitions = quick ? 3 : 7;
     const results: BenchResult[] = [];
+    const failures: string[] = [];
     for (const entries of sizes) {
       const label = entries >= 1_000_000 ? `${entries / 1_000_000}M` : `${entries / 1000}k`;
       // One process per contender and size, so that memory figures are each its own.
@@ -26,6 +29,10 @@ export const scale: Scenario = {
         ['--expose-gc'],
       );
       log(`${label}: memostrata ${ours.hitMicros.toFixed(2)} µs/hit, map ${map.hitMicros.toFixed(2)} µs/hit`);
+      if (ours.closeError !== undefined) {
+        log(`${label}: close() FAILED: ${ours.closeError}`);
+        failures.push(`scale: at ${label} entries memostrata's close() (after ${(hits * (repetitions + 1)).toLocaleString('en-US')} scattered hits) failed: ${ours.closeError}`);
+      }
       results.push(
         result({ scenario: 'scale', metric: `hit at ${label} entries`, unit: 'µs/hit', value: ours.hitMicros, baselineName: 'Map + JSON.stringify', baseline: map.hitMicros, better: 'lower' }),
         result({ scenario: 'scale', metric: `RSS growth at ${label} entries`, unit: 'MB', value: ours.rssMB, baselineName: 'Map + JSON.stringify', baseline: map.rssMB, better: 'lower' }),
@@ -35,6 +42,7 @@ export const scale: Scenario = {
     return {
       results,
       notes: [
+        ...failures,
         `scale: LevelBackend with memoryBudget 512 MiB (every entry fits, so the LRU bookkeeping runs on each hit and nothing is read back), checkpoint every 100k new entries; ` +
           `${hits.toLocaleString('en-US')} hits per repetition in a scattered order over all entries, median of ${repetitions}. Memory: growth from the empty cache to the filled one after two forced GCs, one process per size and contender.`,
       ],
