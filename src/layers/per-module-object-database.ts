@@ -252,13 +252,14 @@ export class PerModuleObjectDatabase extends PassThroughLayer<unknown> {
         continue;
       }
       written.push({ slot, revision: slot.revision, pending: slot.pending });
-      if (slot.pending !== undefined) values.push(...slot.pending);
+      if (slot.pending !== undefined) for (const value of slot.pending) values.push(value);
       records.push(this.#proxy.recordOperation(slot.record));
       for (const obsolete of slot.obsoleteKeys ?? []) records.push({ type: 'del', key: obsolete });
       if (slot.replaces) resetCounters.add(slot.record.call);
     }
     const hits = [...this.#pendingHits].map(([call, pending]): [string, PendingHits] => [call, { ...pending }]);
-    records.push(...(await this.#counterOperations(hits, resetCounters)));
+    // One by one: spreading a large array into push() overflows the stack (150k counters did).
+    for (const operation of await this.#counterOperations(hits, resetCounters)) records.push(operation);
     const metaOperation = await this.#metaOperation(written.filter((entry) => entry.pending !== undefined).map((entry) => entry.slot));
     if (metaOperation !== undefined) records.push(metaOperation);
     return {

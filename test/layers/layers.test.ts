@@ -365,3 +365,23 @@ describe('ProxyObjectDatabase', () => {
     await stack.proxy.close();
   });
 });
+
+describe('PerModuleObjectDatabase at scale', () => {
+  it('writes the hits of 200k distinct calls in one flush', async () => {
+    const stack = await stackOn(new MemoryBackend());
+    const db = stack.module('m');
+    const calls: string[] = [];
+    for (let i = 0; i < 200_000; i++) {
+      const entry = newEntry('m', [i], i);
+      keep(db, entry);
+      calls.push(entry.record.call);
+    }
+    await db.flush();
+    for (const call of calls) db.countHit(db.peek(call)!);
+    await db.flush();
+    let counted = 0;
+    for await (const _ of stack.serialized.keys(prefixRange('c!m!'))) counted += 1;
+    expect(counted).toBe(calls.length);
+    await stack.proxy.close();
+  });
+});
