@@ -90,7 +90,10 @@ export class LmdbBackend extends Database<Uint8Array, Uint8Array> {
       prepareLmdbLocation(location);
       let db: Lmdb;
       try {
-        db = open<Buffer, Buffer>({ path: location, noSubdir: false, keyEncoding: 'binary', encoding: 'binary' });
+        // overlappingSync (lmdb-js's default on Linux) flushes after the write lock is released; with writers
+        // SIGKILLed at random it left a surviving writer failing (MDB_PROBLEM) or waiting forever after ~60–150
+        // kills. Flushing inside the commit held through 320 kills (npm run stress).
+        db = open<Buffer, Buffer>({ path: location, noSubdir: false, keyEncoding: 'binary', encoding: 'binary', overlappingSync: false });
       } catch (error) {
         throw new MemostrataError('BACKEND', `Could not open the LMDB store at ${location}: ${messageOf(error)}.`, { cause: error });
       }
