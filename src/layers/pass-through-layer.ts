@@ -71,6 +71,10 @@ export abstract class PassThroughLayer<V> extends Database<Uint8Array, V> {
     return this.below.flush();
   }
 
+  protected _compact(range: NormalizedRange<Uint8Array>): Promise<void> {
+    return this.below.compact(range);
+  }
+
   protected async _close(): Promise<void> {
     if (this.#ownsBelow) await this.below.close();
   }

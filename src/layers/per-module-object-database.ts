@@ -102,6 +102,8 @@ export class PerModuleObjectDatabase extends PassThroughLayer<unknown> {
    * doubles them.
    */
   readonly #pendingHits = new Map<string, PendingHits>();
+  /** Counter keys this database has written since it was opened. */
+  #countersWritten = 0;
   /** Bumped by every delete and clear, so a read-through that started before one does not bring an entry back. */
   #generation = 0;
   /** Clears forgotten in memory whose store deletion has not run yet: the store's calls of this module are as good as gone. */
@@ -118,6 +120,11 @@ export class PerModuleObjectDatabase extends PassThroughLayer<unknown> {
     this.#proxy = proxy;
     this.module = module;
     this.#memoryBudget = options.memoryBudget ?? Infinity;
+  }
+
+  /** Hit-counter keys written since this database was opened (one per call hit, per flush). */
+  get countersWritten(): number {
+    return this.#countersWritten;
   }
 
   /** Entries held in memory now. */
@@ -276,6 +283,7 @@ export class PerModuleObjectDatabase extends PassThroughLayer<unknown> {
           }
           if (slot.revision === revision) slot.flushedRevision = revision;
         }
+        this.#countersWritten += hits.length;
         for (const [call, done] of hits) {
           // Hits served since the flush was prepared stay pending.
           const left = this.#pendingHits.get(call);

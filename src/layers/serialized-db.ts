@@ -113,6 +113,10 @@ export class SerializedDB extends Database<Uint8Array, unknown> {
     return this.#below.flush();
   }
 
+  protected _compact(range: NormalizedRange<Uint8Array>): Promise<void> {
+    return this.#below.compact(range);
+  }
+
   protected _close(): Promise<void> {
     return this.#below.close();
   }

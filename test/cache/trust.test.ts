@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { currentCall, TypeRegistry } from '../../src/index.js';
 import { memoKey, valueKey } from '../../src/layers/keys.js';
 import { openedCaches, storedRecords } from '../helpers/open-caches.js';
@@ -370,5 +370,22 @@ describe('memoryBudget through openCache', () => {
     expect(cache.stats().modules['grid']!.entries).toBeLessThanOrEqual(9);
     for (let n = 0; n < 100; n++) expect((await grid(n))[0]).toBe(n);
     expect(runs).toBe(100);
+  });
+});
+
+describe('closing after many hits', () => {
+  it('compacts the hit counters it wrote, so the next open does not replay them', async () => {
+    const path = join(tempDir(), 'cache');
+    let cache = await open(path, { flush: 'manual' });
+    const f = cache.memoize('f', (x: number) => x + 1);
+    for (let x = 0; x < 10_000; x++) await f(x);
+    await cache.close();
+    cache = await open(path, { flush: 'manual' });
+    const compact = vi.spyOn(cache.store.backend, 'compact');
+    const again = cache.memoize('f', (x: number) => x + 1);
+    for (let x = 0; x < 10_000; x++) await again(x);
+    await cache.close();
+    expect(compact).toHaveBeenCalledTimes(1);
+    expect(Buffer.from(compact.mock.calls[0]![0]!.gte as Uint8Array).toString()).toBe('c!');
   });
 });
