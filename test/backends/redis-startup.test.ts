@@ -32,20 +32,25 @@ function opener(): { child: ChildProcess; open(url: string, prefix: string): Pro
     }
   `;
   const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], { cwd: repositoryRoot, stdio: ['pipe', 'pipe', 'inherit'] });
-  const waiting: ((line: string) => void)[] = [];
+  const waiting: { resolve: (line: string) => void; reject: (error: Error) => void }[] = [];
   let pending = '';
   child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
     const lines = (pending + chunk).split('\n');
     pending = lines.pop()!;
-    for (const line of lines) waiting.shift()?.(line);
+    for (const line of lines) waiting.shift()?.resolve(line);
   });
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  // One listener for every open(): one each would pile up past Node's listener limit over many rounds.
+  const exited = new Promise<void>((resolve) =>
+    child.once('exit', () => {
+      for (const waiter of waiting.splice(0)) waiter.reject(new Error('the opener process exited'));
+      resolve();
+    }),
+  );
   return {
     child,
     open(url, prefix) {
       return new Promise<string>((resolve, reject) => {
-        waiting.push(resolve);
-        child.once('exit', () => reject(new Error('the opener process exited')));
+        waiting.push({ resolve, reject });
         child.stdin!.write(`${url} ${prefix}\n`);
       });
     },
