@@ -73,9 +73,16 @@ export type BackendConfig = LevelBackendConfig | LmdbBackendConfig | MemoryBacke
  *
  * - `{ everyMs }`: every so many milliseconds, in the background (the default,
  *   `{ everyMs: 1000 }`), and on `close()`, `checkpoint()`, SIGINT, SIGTERM
- *   and normal exit. A process killed without warning loses at most one interval.
- * - `'write-through'`: durable (fsync) before the memoized call returns.
+ *   and normal exit; once due, also on the next call, so a loop that never
+ *   lets a timer fire still flushes. A process killed without warning loses
+ *   about one interval at most.
+ * - `'write-through'`: durable (fsync) before the memoized call returns. If
+ *   the store fails, the call still returns its result, which stays in memory
+ *   and is retried (warning `MEMOSTRATA_FLUSH_FAILED`).
  * - `'manual'`: only on `checkpoint()` or `close()` (and SIGINT, SIGTERM, normal exit).
+ *
+ * With every policy, results held beyond `memoryBudget` that are not stored
+ * yet force a flush, and a failed flush is retried with backoff.
  *
  * @category Configuration
  */
