@@ -117,7 +117,6 @@ export class Cache {
     const closing = (): boolean => this.#closing !== undefined;
     this.#host = {
       digester: store.digester,
-      flushModule: (module, sync) => this.#flushModules([module], sync),
       flushNow: (module, sync) => this.#flushOrRetry(module, sync, 0),
       scheduleFlush: (module, everyMs) => this.#scheduleFlush(module, everyMs),
       flushDue: (module) => {

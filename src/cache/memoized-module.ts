@@ -36,8 +36,6 @@ export interface ModuleStats {
 export interface ModuleHost {
   /** The canonical digest, for call keys and the UUIDs of new values. */
   readonly digester: Digester;
-  /** Writes the module's dirty entries; `sync` for durability. */
-  flushModule(module: MemoizedModule, sync: boolean): Promise<void>;
   /**
    * Writes the module's dirty entries now, never rejecting: a failed write
    * keeps them, warns once, and is retried with backoff.
