@@ -10,8 +10,14 @@ afterAll(removeTempDirs);
 
 runDatabaseContract('MemoryBackend', { open: async () => new MemoryBackend() });
 
-runDatabaseContract('LevelBackend', { open: () => LevelBackend.open(join(tempDir(), 'store')) });
+runDatabaseContract('LevelBackend', {
+  open: () => LevelBackend.open(join(tempDir(), 'store')),
+  reopen: (closed) => LevelBackend.open((closed as LevelBackend).path),
+});
 
 runDatabaseContract('LevelBackend with reads through the thread pool', { open: () => LevelBackend.open(join(tempDir(), 'store'), { syncReads: false }) });
 
-runDatabaseContract('LmdbBackend', { open: () => LmdbBackend.open(join(tempDir(), 'store')) });
+runDatabaseContract('LmdbBackend', {
+  open: () => LmdbBackend.open(join(tempDir(), 'store')),
+  reopen: (closed) => LmdbBackend.open((closed as LmdbBackend).path),
+});
