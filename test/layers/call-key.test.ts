@@ -27,12 +27,28 @@ describe('call keys', () => {
     expect(digester.callKey(identity, ['x'.repeat(300)], none)).toMatch(/^#[0-9a-f]{32}$/);
   });
 
-  it('digests a short key as the two seeded xxhash64 of its canonical bytes', async () => {
+  it('digests a short key as the two seeded xxhash64 of its canonical bytes, whatever their length', async () => {
     const { h64Raw } = await xxhash();
-    const key = digester.callKey(identity, [1, 'a'], none);
-    const bytes = new Uint8Array(Buffer.from(key, 'latin1'));
-    const expected = h64Raw(bytes, SEED_A).toString(16).padStart(16, '0') + h64Raw(bytes, SEED_B).toString(16).padStart(16, '0');
-    expect(digestToHex(digester.callDigest(key))).toBe(expected);
+    // The call's canonical form, written out: CALL tag, identity, argument count, then each argument.
+    const canonical = (text: string): Uint8Array => {
+      const bytes = Buffer.alloc(1 + 16 + 4 + 9 + 5 + text.length);
+      bytes[0] = 0xfe;
+      bytes.set(identity, 1);
+      bytes.writeUInt32LE(2, 17);
+      bytes[21] = 0x04;
+      bytes.writeDoubleLE(1, 22);
+      bytes[30] = 0x07;
+      bytes.writeUInt32LE(text.length, 31);
+      bytes.write(text, 35, 'latin1');
+      return new Uint8Array(bytes);
+    };
+    for (const text of ['a', 'ab']) {
+      const key = digester.callKey(identity, [1, text], none);
+      expect(key.startsWith('#')).toBe(false);
+      const bytes = canonical(text);
+      const expected = h64Raw(bytes, SEED_A).toString(16).padStart(16, '0') + h64Raw(bytes, SEED_B).toString(16).padStart(16, '0');
+      expect(digestToHex(digester.callDigest(key))).toBe(expected);
+    }
   });
 
   it('leaves ignored positions out of the key, and names the path of a bad argument', () => {

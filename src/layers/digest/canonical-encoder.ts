@@ -52,6 +52,11 @@ export const typedArrayCodes: Readonly<Record<TypedArrayName, number>> = {
 const TOP_SCRATCH_BYTES = 64 * 1024;
 /** A call whose canonical form is at most this long is keyed in memory by those bytes themselves, unhashed. */
 const MEMORY_KEY_BYTES = 256;
+/**
+ * The first byte of a short call key whose canonical form has an odd length, in place of
+ * {@link Tag.CALL}: the key then ends in one byte of padding. Never a tag byte of a value.
+ */
+const PADDED_CALL = 0xfd;
 const ENTRY_SCRATCH_BYTES = 8 * 1024;
 /** Strings up to this length are written by a JS loop while they stay ASCII; longer ones go to the native UTF-8 writer. */
 const SHORT_STRING = 32;
@@ -176,7 +181,7 @@ export class CanonicalEncoder {
   /**
    * The in-memory key of a call: `Tag.CALL`, the module's 16-byte identity,
    * the count of keyed arguments and their canonical forms. Short forms are
-   * returned as they are, one latin1 char per byte (exact: no hash, no
+   * returned as they are, two bytes per UTF-16 code unit (exact: no hash, no
    * collision); a long one, or one that had to be streamed, as `#` and the hex
    * of its digest. {@link callDigest} gives the same digest for either.
    */
@@ -202,7 +207,14 @@ export class CanonicalEncoder {
       throw error;
     }
     if (!sink.streaming && sink.pos <= MEMORY_KEY_BYTES) {
-      const key = sink.text.toString('latin1', 0, sink.pos);
+      // Two bytes per char: the Map hashes and compares half as many chars as with one per byte.
+      // An odd length gets a zero byte of padding, told apart by the first byte (see callDigestInto).
+      let end = sink.pos;
+      if ((end & 1) === 1) {
+        sink.bytes[0] = PADDED_CALL;
+        sink.bytes[end++] = 0;
+      }
+      const key = sink.text.toString('utf16le', 0, end);
       sink.reset();
       return key;
     }
@@ -238,7 +250,10 @@ export class CanonicalEncoder {
       return;
     }
     const sink = this.#sinks[0] as HashSink;
-    sink.raw(Buffer.from(key, 'latin1'));
+    const bytes = Buffer.from(key, 'utf16le');
+    const padded = bytes[0] === PADDED_CALL;
+    bytes[0] = Tag.CALL;
+    sink.raw(padded ? bytes.subarray(0, bytes.length - 1) : bytes);
     sink.finish();
     out.setBigUint64(offset, sink.first);
     out.setBigUint64(offset + 8, sink.second);
