@@ -74,11 +74,9 @@ export function classify(value: unknown, path: string, types: TypeRegistry): Val
   }
   if (value === null) return { kind: 'null' };
   const object = value as object;
+  if (isPlainObject(object)) return { kind: 'object', value: object as Record<string, unknown> };
   const prototype = Object.getPrototypeOf(object) as object | null;
-  if (prototype === Object.prototype || prototype === null) {
-    if (Object.getOwnPropertySymbols(object).length > 0) throw unserializable(path, 'an object with symbol keys');
-    return { kind: 'object', value: object as Record<string, unknown> };
-  }
+  if (prototype === Object.prototype || prototype === null) throw unserializable(path, 'an object with symbol keys');
   // Exact classes only, checked by their internal slots as well: a subclass, or an object
   // that merely inherits a built-in prototype, would come back from the store as something else.
   if (prototype === Array.prototype && Array.isArray(object)) {
@@ -113,6 +111,16 @@ export function classify(value: unknown, path: string, types: TypeRegistry): Val
     return checkNothingHidden(object, 'internal', path, { kind: 'arraybuffer', value: object as ArrayBuffer });
   }
   throw unserializable(path, describeUnsupported(object, prototype));
+}
+
+/**
+ * Whether `object` is of classify's `'object'` kind: a plain or null-prototype
+ * object without symbol keys. A walker may test this first to skip the kind
+ * record for the commonest container; anything else goes through classify.
+ */
+export function isPlainObject(object: object): object is Record<string, unknown> {
+  const prototype = Object.getPrototypeOf(object) as object | null;
+  return (prototype === Object.prototype || prototype === null) && Object.getOwnPropertySymbols(object).length === 0;
 }
 
 /**

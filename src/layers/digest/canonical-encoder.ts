@@ -2,7 +2,7 @@ import type { XXHashAPI } from 'xxhash-wasm';
 import { MemostrataError, isMemostrataError } from '../../errors.js';
 import { checkObjectKeys, checkValueBytes, MAX_NESTING_DEPTH, MAX_OBJECT_KEYS, MAX_VALUE_BYTES, tooDeep } from '../limits.js';
 import type { TypeRegistry } from '../type-registry.js';
-import { classify, propertyPath, unserializable, type TypedArrayName } from '../value-kind.js';
+import { classify, isPlainObject, propertyPath, unserializable, type TypedArrayName } from '../value-kind.js';
 import { HashSink, LITTLE_ENDIAN_HOST } from './hash-sink.js';
 
 /**
@@ -315,12 +315,16 @@ export class CanonicalEncoder {
   }
 
   #encode(value: unknown, sink: HashSink, depth: number): void {
-    // The commonest leaves skip classify's result object; they mean the same as its 'number' and 'string' kinds.
+    // The commonest values skip classify's result object; they mean the same as its 'number', 'string' and 'object' kinds.
     if (typeof value === 'number') {
       sink.u8(Tag.NUMBER);
       return sink.f64(value);
     }
     if (typeof value === 'string') return this.#string(value, sink);
+    if (typeof value === 'object' && value !== null && isPlainObject(value)) {
+      this.#extra += 3;
+      return this.#object(value, sink, depth);
+    }
     const kind = this.#classify(value, depth);
     this.#extra += 3;
     switch (kind.kind) {
@@ -353,22 +357,8 @@ export class CanonicalEncoder {
         }
         return;
       }
-      case 'object': {
-        const object = kind.value;
-        this.#enter(object, depth);
-        const keys = Object.keys(object);
-        if (keys.length > MAX_OBJECT_KEYS) checkObjectKeys(keys.length, this.#pathAt(depth));
-        sortKeys(keys);
-        sink.u8(Tag.OBJECT);
-        sink.u32(keys.length);
-        const segments = this.#segments;
-        for (const key of keys) {
-          this.#string(key, sink);
-          segments[depth] = key;
-          this.#encode(object[key], sink, depth + 1);
-        }
-        return;
-      }
+      case 'object':
+        return this.#object(kind.value, sink, depth);
       case 'map': {
         const map = kind.value;
         this.#enter(map, depth);
@@ -440,6 +430,21 @@ export class CanonicalEncoder {
         this.#segments[depth] = null;
         return this.#encode(encoded, sink, depth + 1);
       }
+    }
+  }
+
+  #object(object: Record<string, unknown>, sink: HashSink, depth: number): void {
+    this.#enter(object, depth);
+    const keys = Object.keys(object);
+    if (keys.length > MAX_OBJECT_KEYS) checkObjectKeys(keys.length, this.#pathAt(depth));
+    sortKeys(keys);
+    sink.u8(Tag.OBJECT);
+    sink.u32(keys.length);
+    const segments = this.#segments;
+    for (const key of keys) {
+      this.#string(key, sink);
+      segments[depth] = key;
+      this.#encode(object[key], sink, depth + 1);
     }
   }
 
