@@ -17,9 +17,9 @@ export interface ContractFactory {
   /** A new, empty database, of its own: every test opens one and the suite closes it. */
   open(): Promise<ContractDatabase>;
   /**
-   * The store of `closed` (already closed), opened again. Needed to test what
-   * a manifest with `persistent: true` promises; without it those tests are
-   * reported as skipped.
+   * The store of `closed` (already closed), opened again. Give it for a
+   * persistent database: the suite then tests that data outlives close();
+   * without it that test is not run.
    * @default undefined
    */
   reopen?(closed: ContractDatabase): Promise<ContractDatabase>;

@@ -23,9 +23,10 @@ export type { ContractDatabase, ContractFactory } from './fixture.js';
  * Runs the whole storage contract (vitest `describe`/`it`) on the databases
  * `factory` opens: every backend and every stack of layers in memostrata
  * passes it. Each test opens a fresh database and the suite closes it. The
- * database's {@link Manifest} switches the groups that depend on it
- * (`snapshots`, `persistent`, `compact`, `repair`): a group that does not
- * apply is reported as skipped, with the reason.
+ * database's {@link Manifest} decides which promise a test holds it to
+ * (`snapshots`, `compact`, `repair`: the stronger one where the manifest makes
+ * it, the weaker one otherwise); the persistence test runs when the factory
+ * gives `reopen`. Nothing is skipped.
  *
  * @param name - names the `describe` block: `${name} honours the storage contract`.
  * @param factory - opens a new, empty database (and, for a persistent one, reopens a closed one).
