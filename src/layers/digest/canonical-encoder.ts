@@ -189,7 +189,7 @@ export class CanonicalEncoder {
     try {
       sink.u8(Tag.CALL);
       sink.raw(identity);
-      sink.u32(args.length - countIgnored(args.length, ignore));
+      sink.u32(ignore.size === 0 ? args.length : args.length - countIgnored(args.length, ignore));
       for (let i = 0; i < args.length; i++) {
         if (ignore.size > 0 && ignore.has(i)) continue;
         this.#rootPath = argumentPath(i);
