@@ -1,7 +1,9 @@
+import fc from 'fast-check';
 import xxhash from 'xxhash-wasm';
 import { describe, expect, it } from 'vitest';
 import { digestToHex, loadDigester } from '../../src/layers/digest.js';
 import { SEED_A, SEED_B } from '../../src/layers/digest/hash-sink.js';
+import { supportedValue } from '../helpers/supported-values.js';
 
 const digester = await loadDigester();
 const identity = digester.digestParts([new TextEncoder().encode('module@1')]);
@@ -49,6 +51,20 @@ describe('call keys', () => {
       const expected = h64Raw(bytes, SEED_A).toString(16).padStart(16, '0') + h64Raw(bytes, SEED_B).toString(16).padStart(16, '0');
       expect(digestToHex(digester.callDigest(key))).toBe(expected);
     }
+  });
+
+  it('keys two calls alike exactly when their arguments digest alike, and gives each key its call digest', () => {
+    const args = fc.array(supportedValue(), { maxLength: 3 });
+    fc.assert(
+      fc.property(args, args, (a, b) => {
+        const sameArgs = a.length === b.length && digester.digestArgs(a).every((digest, i) => digestToHex(digest) === digestToHex(digester.digestArgs(b)[i] as Uint8Array));
+        const keyA = digester.callKey(identity, a, none);
+        const keyB = digester.callKey(identity, b, none);
+        expect(keyA === keyB).toBe(sameArgs);
+        expect(digestToHex(digester.callDigest(keyA)) === digestToHex(digester.callDigest(keyB))).toBe(sameArgs);
+      }),
+      { numRuns: 300 },
+    );
   });
 
   it('leaves ignored positions out of the key, and names the path of a bad argument', () => {
