@@ -161,8 +161,9 @@ async function check(store: Store, options: VerifyOptions): Promise<Checked> {
     if (!Buffer.from(key, 'utf8').equals(rawKey)) rawKeys.set(key, rawKey);
     const parsed = parseKey(key);
     if (parsed.kind === 'unknown') {
-      // Under a prefix of the layout it is one of ours with a damaged key (bit rot): nothing can reach it.
-      const damaged = [KeyPrefix.value, KeyPrefix.record, KeyPrefix.state, KeyPrefix.counter].some((prefix) => key.startsWith(prefix));
+      // Under a prefix of the layout, or one of ours but for a flipped bit in its prefix, it is one of ours
+      // with a damaged key (bit rot): nothing can reach it.
+      const damaged = ourPrefixes.some((prefix) => key.startsWith(prefix)) || ourKeyButItsPrefix(key);
       report(key, 'unknown-key', damaged ? 'is a malformed key under a prefix of the store layout (damaged)' : 'is not a key of the memostrata store layout', damaged);
       continue;
     }
@@ -237,3 +238,10 @@ async function check(store: Store, options: VerifyOptions): Promise<Checked> {
   return { checked, unverified, problems, rawKeys };
 }
 
+/** The short prefixes of the store layout's keys (`meta!` keys are few and named in full). */
+const ourPrefixes = [KeyPrefix.value, KeyPrefix.record, KeyPrefix.state, KeyPrefix.counter];
+
+/** Whether `key` becomes a key of the layout when its first two characters are one of the layout's prefixes: a bit flipped there. */
+function ourKeyButItsPrefix(key: string): boolean {
+  return key.length > 2 && ourPrefixes.some((prefix) => parseKey(prefix + key.slice(prefix.length)).kind !== 'unknown');
+}

@@ -158,14 +158,18 @@ describe('verify reports what is not part of a sound store', () => {
       await store.backend.put(encode('v!not-a-uuid'), new Uint8Array([2]));
       // A flipped bit can leave a key that is not UTF-8: --fix must delete its bytes, not its text's.
       await store.backend.put(Uint8Array.from([...encode('m!f!0123'), 0xff]), new Uint8Array([3]));
+      // A flipped bit in the prefix of a value key ('v' is 0x76, 'w' 0x77): one of ours all the same.
+      await store.backend.put(encode(`w!${'0'.repeat(8)}-0000-5000-8000-${'0'.repeat(12)}`), new Uint8Array([4]));
       return verify(store, { fix: true });
     });
+    const flipped = `w!${'0'.repeat(8)}-0000-5000-8000-${'0'.repeat(12)}`;
     expect(found.problems.map(({ key, kind, fixable }) => ({ key, kind, fixable }))).toEqual([
       { key: 'm!f!0123\uFFFD', kind: 'unknown-key', fixable: true },
       { key: 'v!not-a-uuid', kind: 'unknown-key', fixable: true },
+      { key: flipped, kind: 'unknown-key', fixable: true },
       { key: 'zz!foreign', kind: 'unknown-key', fixable: false },
     ]);
-    expect([...found.removed].sort()).toEqual(['m!f!0123\uFFFD', 'v!not-a-uuid']);
+    expect([...found.removed].sort()).toEqual(['m!f!0123\uFFFD', 'v!not-a-uuid', flipped].sort());
     const after = await withStore(path, (store) => verify(store));
     expect(after.problems.map(({ key, kind }) => ({ key, kind }))).toEqual([{ key: 'zz!foreign', kind: 'unknown-key' }]);
   });
