@@ -157,9 +157,7 @@ export class MemoizedModule {
   /** Results that finished after a delete began were written again by nobody yet: write them as their policy says. */
   async #afterDelete(): Promise<void> {
     if (this.db.dirtyCount === 0 || this.#host.closing) return;
-    const { flush } = this.settings;
-    if (flush === 'write-through') await this.#host.flushNow(this, true);
-    else if (flush !== 'manual') this.#host.scheduleFlush(this, flush.everyMs);
+    await this.#afterStore();
   }
 
   /** A stored error is replayed only by a module that caches errors; otherwise the call runs again. */

@@ -2,7 +2,7 @@ import type { Store } from '../cache/store.js';
 import { MemostrataError } from '../errors.js';
 import { withHitCounters } from '../layers/hit-counters.js';
 import { counterPrefix, KeyPrefix, keyText, prefixRange, recordPrefix } from '../layers/keys.js';
-import { recordProblem as checkRecord, type MemoRecord } from '../layers/memo-record.js';
+import { isUuid, recordProblem as checkRecord, type MemoRecord } from '../layers/memo-record.js';
 import { UUIDDatabase } from '../layers/uuid-database.js';
 
 /**
@@ -67,7 +67,6 @@ export type ParsedKey =
   | { kind: 'module-meta'; module: string }
   | { kind: 'unknown' };
 
-const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const CALL_PATTERN = /^[0-9a-f]{32}$/;
 const WRITER_PATTERN = /^[0-9a-f]{1,32}$/;
 const MODULE_PATTERN = /^[^!\u0000-\u001f\u007f]{1,200}$/;
@@ -76,7 +75,7 @@ const MODULE_PATTERN = /^[^!\u0000-\u001f\u007f]{1,200}$/;
 export function parseKey(text: string): ParsedKey {
   if (text.startsWith('v!')) {
     const uuid = text.slice(2);
-    return UUID_PATTERN.test(uuid) ? { kind: 'value', uuid } : { kind: 'unknown' };
+    return isUuid(uuid) ? { kind: 'value', uuid } : { kind: 'unknown' };
   }
   if (text.startsWith('m!') || text.startsWith('s!')) {
     const rest = text.slice(2);
