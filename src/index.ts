@@ -26,7 +26,7 @@ export { MemostrataError, isMemostrataError, type ErrorCode, type MemostrataErro
 export { BackendUnreachableError, BackendLimitError, isBackendUnreachable, isBackendLimit } from './backends/backend-errors.js';
 export { registerType, TypeRegistry, defaultTypes, type TypeDefinition } from './layers/type-registry.js';
 
-export { Database, type BatchOperation, type DatabaseStatus, type Manifest, type WriteOptions } from './contract/database.js';
+export { Database, type BatchCondition, type BatchOperation, type DatabaseStatus, type Manifest, type WriteOptions } from './contract/database.js';
 export type { NormalizedRange, Range } from './contract/range.js';
 export { MemoryBackend } from './backends/memory-backend.js';
 export { LevelBackend, type LevelBackendOptions } from './backends/level-backend.js';

@@ -1,7 +1,7 @@
 import { closeSync, existsSync, openSync, readdirSync, readSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { open, type RootDatabase } from 'lmdb';
-import { Database, type BatchOperation, type Manifest, type WriteOptions } from '../contract/database.js';
+import { Database, type BatchCondition, type BatchOperation, type Manifest, type WriteOptions } from '../contract/database.js';
 import type { NormalizedRange } from '../contract/range.js';
 import { MemostrataError } from '../errors.js';
 import { BackendLimitError } from './backend-errors.js';
@@ -159,14 +159,7 @@ export class LmdbBackend extends Database<Uint8Array, Uint8Array> {
   }
 
   protected async _batch(operations: readonly BatchOperation<Uint8Array, Uint8Array>[], options: WriteOptions): Promise<void> {
-    // Every key is checked and every buffer copied before the first write: lmdb-js applies a write
-    // that throws halfway through a batch's earlier writes anyway, and it reads the buffers later,
-    // when its write thread commits, by which time a caller may have reused them.
-    for (const op of operations) if (op.type === 'put') checkWritableKey(op.key);
-    const prepared = operations.flatMap((op): { key: Buffer; value: Buffer | undefined }[] => {
-      if (op.type === 'put') return [{ key: asBuffer(copyBytes(op.key)), value: asBuffer(copyBytes(op.value)) }];
-      return fitsLmdb(op.key) ? [{ key: asBuffer(copyBytes(op.key)), value: undefined }] : [];
-    });
+    const prepared = prepareWrites(operations);
     const { db } = this.#handle;
     await this.#call(async () => {
       // A batch's writes go to lmdb-js's write thread as one transaction, which commits without
@@ -178,6 +171,28 @@ export class LmdbBackend extends Database<Uint8Array, Uint8Array> {
         }
       });
       if (options.sync ?? this.#sync) await db.flushed;
+    });
+  }
+
+  protected async _batchIf(condition: BatchCondition<Uint8Array, Uint8Array>, operations: readonly BatchOperation<Uint8Array, Uint8Array>[], options: WriteOptions): Promise<boolean> {
+    const prepared = prepareWrites(operations);
+    const key = fitsLmdb(condition.key) ? asBuffer(copyBytes(condition.key)) : undefined;
+    const expected = condition.value === undefined ? undefined : copyBytes(condition.value);
+    const { db } = this.#handle;
+    return this.#call(async () => {
+      // The test runs inside the write transaction, which holds LMDB's write lock across processes:
+      // no other process can write between the read and the writes.
+      const applied = await db.transaction(() => {
+        const stored = key === undefined ? undefined : db.getBinary(key);
+        if (stored === undefined || expected === undefined ? stored !== expected : Buffer.compare(stored, expected) !== 0) return false;
+        for (const op of prepared) {
+          if (op.value === undefined) void db.remove(op.key);
+          else void db.put(op.key, op.value);
+        }
+        return true;
+      });
+      if (applied && (options.sync ?? this.#sync)) await db.flushed;
+      return applied;
     });
   }
 
@@ -339,4 +354,18 @@ export function lmdbError(path: string, error: unknown): MemostrataError {
 
 function messageOf(error: unknown): string {
   return error instanceof Error ? error.message.replace(/\.$/, '') : String(error);
+}
+
+/**
+ * A batch's writes, checked and copied before the first one: lmdb-js applies a
+ * write that throws halfway through a batch's earlier writes anyway, and it
+ * reads the buffers later, when its write thread commits, by which time a
+ * caller may have reused them. Deletes of keys LMDB cannot hold are dropped.
+ */
+function prepareWrites(operations: readonly BatchOperation<Uint8Array, Uint8Array>[]): { key: Buffer; value: Buffer | undefined }[] {
+  for (const op of operations) if (op.type === 'put') checkWritableKey(op.key);
+  return operations.flatMap((op): { key: Buffer; value: Buffer | undefined }[] => {
+    if (op.type === 'put') return [{ key: asBuffer(copyBytes(op.key)), value: asBuffer(copyBytes(op.value)) }];
+    return fitsLmdb(op.key) ? [{ key: asBuffer(copyBytes(op.key)), value: undefined }] : [];
+  });
 }

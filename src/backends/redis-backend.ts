@@ -1,5 +1,5 @@
 import { Redis } from 'ioredis';
-import { Database, type BatchOperation, type Manifest } from '../contract/database.js';
+import { Database, type BatchCondition, type BatchOperation, type Manifest } from '../contract/database.js';
 import type { NormalizedRange } from '../contract/range.js';
 import { MemostrataError } from '../errors.js';
 import { BackendLimitError, BackendUnreachableError } from './backend-errors.js';
@@ -243,14 +243,24 @@ export class RedisBackend extends Database<Uint8Array, Uint8Array> {
   }
 
   protected async _batch(operations: readonly BatchOperation<Uint8Array, Uint8Array>[]): Promise<void> {
+    await this.#runBatch(NO_CONDITION, operations);
+  }
+
+  protected async _batchIf(condition: BatchCondition<Uint8Array, Uint8Array>, operations: readonly BatchOperation<Uint8Array, Uint8Array>[]): Promise<boolean> {
+    const tested: Buffer[] = condition.value === undefined ? [EXPECT_ABSENT, Buffer.from(condition.key), EMPTY] : [EXPECT_EQUAL, Buffer.from(condition.key), Buffer.from(condition.value)];
+    return (await this.#runBatch(tested, operations)) === 1;
+  }
+
+  /** Runs the batch script: `condition` is its three condition arguments (see redis-scripts.ts). Returns 1 when it applied. */
+  async #runBatch(condition: readonly Buffer[], operations: readonly BatchOperation<Uint8Array, Uint8Array>[]): Promise<number> {
     this.#checkSizes(operations);
-    const args: Buffer[] = [...this.#formatRecord];
+    const args: Buffer[] = [...this.#formatRecord, ...condition];
     for (const op of operations) {
       // Copies: the caller may change its buffers while the command is queued.
       if (op.type === 'put') args.push(PUT, Buffer.from(op.key), Buffer.from(op.value));
       else args.push(DEL, Buffer.from(op.key));
     }
-    await this.#call(() => this.#redis.memostrataBatch(this.#valuesKey, this.#keysKey, ...args));
+    return this.#call(() => this.#redis.memostrataBatch(this.#valuesKey, this.#keysKey, ...args));
   }
 
   protected async *_entries(range: NormalizedRange<Uint8Array>): AsyncGenerator<[Uint8Array, Uint8Array]> {
@@ -392,6 +402,10 @@ const EMPTY = Buffer.alloc(0);
 /** Bytes of RESP framing around one argument (`$<length>\r\n…\r\n`), rounded up. */
 const ARGUMENT_FRAMING = 16;
 const DEL = Buffer.from('d');
+/** The batch script's condition arguments (see redis-scripts.ts): none, "the key holds nothing", "the key holds these bytes". */
+const NO_CONDITION: readonly Buffer[] = [Buffer.from('-'), EMPTY, EMPTY];
+const EXPECT_ABSENT = Buffer.from('0');
+const EXPECT_EQUAL = Buffer.from('1');
 const MIN = Buffer.from('-');
 const MAX = Buffer.from('+');
 

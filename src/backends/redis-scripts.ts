@@ -10,8 +10,12 @@
 
 /**
  * Applies a batch. ARGV[1] and ARGV[2] are the key and bytes of the store's
- * format record (both empty when the backend was opened without one); the
- * rest are the operations in order: `p <key> <value>` or `d <key>`.
+ * format record (both empty when the backend was opened without one). ARGV[3]
+ * is the batch's condition: `-` for none; `0` when the key ARGV[4] must hold
+ * nothing, `1` when it must hold the bytes ARGV[5] (both empty without a
+ * condition). The rest are the operations in order: `p <key> <value>` or
+ * `d <key>`. Returns 1 when the batch applied, 0 when its condition failed
+ * (then nothing was written).
  *
  * When the keyspace is empty (a server restarted without persistence lost
  * everything), the format record is written first, in the same atomic step:
@@ -29,11 +33,19 @@ local keysType = redis.call('TYPE', KEYS[2])['ok']
 if (valuesType ~= 'hash' and valuesType ~= 'none') or (keysType ~= 'zset' and keysType ~= 'none') then
   return redis.error_reply('WRONGTYPE memostrata keys hold foreign data')
 end
+if ARGV[3] ~= '-' then
+  local stored = redis.call('HGET', KEYS[1], ARGV[4])
+  if ARGV[3] == '0' then
+    if stored then return 0 end
+  elseif stored ~= ARGV[5] then
+    return 0
+  end
+end
 if ARGV[1] ~= '' and valuesType == 'none' and keysType == 'none' then
   redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
   redis.call('ZADD', KEYS[2], 0, ARGV[1])
 end
-local i = 3
+local i = 6
 while i <= #ARGV do
   if ARGV[i] == 'p' then
     redis.call('HSET', KEYS[1], ARGV[i + 1], ARGV[i + 2])
@@ -45,7 +57,7 @@ while i <= #ARGV do
     i = i + 2
   end
 end
-return #ARGV
+return 1
 `;
 
 /**

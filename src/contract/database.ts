@@ -18,6 +18,17 @@ export type BatchOperation<K, V> =
       key: K;
     };
 
+/**
+ * The condition of a {@link Database.batchIf}: what must be stored at `key`
+ * for the batch to apply.
+ */
+export interface BatchCondition<K, V> {
+  /** The key whose value is compared. */
+  key: K;
+  /** The value expected there, compared byte for byte below the layers; `undefined` expects nothing stored. */
+  value: V | undefined;
+}
+
 /** Options of a write. */
 export interface WriteOptions {
   /**
@@ -79,6 +90,8 @@ export abstract class Database<K, V> {
 
   #status: DatabaseStatus = 'open';
   #closing: Promise<void> | undefined;
+  /** The default {@link Database._batchIf} runs one at a time: this is the last one queued. */
+  #conditional: Promise<unknown> = Promise.resolve();
 
   /** `'open'` until {@link Database.close} is called. */
   get status(): DatabaseStatus {
@@ -128,6 +141,13 @@ export abstract class Database<K, V> {
    */
   async batch(operations: readonly BatchOperation<K, V>[], options: WriteOptions = {}): Promise<void> {
     this.assertOpen();
+    this.checkOperations(operations);
+    if (operations.length === 0) return;
+    return this._batch(operations, options);
+  }
+
+  /** Throws `INVALID_ARGUMENT` unless every operation of a batch is well-formed, before anything is written. */
+  private checkOperations(operations: readonly BatchOperation<K, V>[]): void {
     if (!Array.isArray(operations)) throw new MemostrataError('INVALID_ARGUMENT', 'batch() takes an array of operations.');
     for (const [index, op] of operations.entries()) {
       if (op === null || typeof op !== 'object' || (op.type !== 'put' && op.type !== 'del')) {
@@ -136,8 +156,25 @@ export abstract class Database<K, V> {
       this.checkKey(op.key);
       if (op.type === 'put') this.checkValue(op.value);
     }
-    if (operations.length === 0) return;
-    return this._batch(operations, options);
+  }
+
+  /**
+   * Applies `operations` as one atomic {@link Database.batch} only if, at that
+   * moment, `condition.key` holds `condition.value` (or nothing, when that is
+   * `undefined`); otherwise writes nothing. Resolves `true` when it applied.
+   *
+   * On a store other processes share (LMDB, Redis) the test and the writes are
+   * one step for every process: two processes that race to replace the same
+   * expected value cannot both succeed. That is what leases are built on.
+   * Elsewhere it is one step among this database's own `batchIf` calls.
+   */
+  async batchIf(condition: BatchCondition<K, V>, operations: readonly BatchOperation<K, V>[], options: WriteOptions = {}): Promise<boolean> {
+    this.assertOpen();
+    if (condition === null || typeof condition !== 'object') throw new MemostrataError('INVALID_ARGUMENT', 'batchIf() takes a condition { key, value }.');
+    this.checkKey(condition.key);
+    if (condition.value !== undefined) this.checkValue(condition.value);
+    this.checkOperations(operations);
+    return this._batchIf(condition, operations, options);
   }
 
   /** The entries in `range`, in key order (or reverse order). */
@@ -238,6 +275,23 @@ export abstract class Database<K, V> {
   /** Hook of {@link Database.batch}: every operation is checked, and there is at least one. Must apply all or none. */
   protected abstract _batch(operations: readonly BatchOperation<K, V>[], options: WriteOptions): Promise<void>;
 
+  /**
+   * Hook of {@link Database.batchIf}: condition and operations are checked.
+   * The default reads, compares bytes and writes in turn, one `batchIf` at a
+   * time: atomic for a store this process alone writes (memory, LevelDB). A
+   * backend that other processes share must override it with one atomic step.
+   */
+  protected _batchIf(condition: BatchCondition<K, V>, operations: readonly BatchOperation<K, V>[], options: WriteOptions): Promise<boolean> {
+    const attempt = this.#conditional.then(async () => {
+      const stored = await this._get(condition.key);
+      if (!sameStoredValue(stored, condition.value)) return false;
+      if (operations.length > 0) await this._batch(operations, options);
+      return true;
+    });
+    this.#conditional = attempt.catch(() => undefined);
+    return attempt;
+  }
+
   /** Hook of {@link Database.entries}: yields the range, in order, from a snapshot where the manifest says so. */
   protected abstract _entries(range: NormalizedRange<K>): AsyncGenerator<[K, V]>;
 
@@ -276,4 +330,13 @@ export abstract class Database<K, V> {
       await inner.return(undefined);
     }
   }
+}
+
+/** Whether a stored value is the one a condition expects: both absent, or equal bytes. */
+function sameStoredValue(stored: unknown, expected: unknown): boolean {
+  if (stored === undefined || expected === undefined) return stored === expected;
+  if (!(stored instanceof Uint8Array) || !(expected instanceof Uint8Array)) {
+    throw new MemostrataError('BACKEND', 'The default batchIf() compares bytes; a database of other values must override _batchIf().');
+  }
+  return Buffer.compare(stored, expected) === 0;
 }

@@ -1,4 +1,4 @@
-import { Database, type BatchOperation, type Manifest, type WriteOptions } from '../contract/database.js';
+import { Database, type BatchCondition, type BatchOperation, type Manifest, type WriteOptions } from '../contract/database.js';
 import type { NormalizedRange } from '../contract/range.js';
 import { assertBytes } from '../backends/bytes.js';
 
@@ -57,6 +57,10 @@ export abstract class PassThroughLayer<V> extends Database<Uint8Array, V> {
 
   protected _batch(operations: readonly BatchOperation<Uint8Array, V>[], options: WriteOptions): Promise<void> {
     return this.below.batch(operations, options);
+  }
+
+  protected _batchIf(condition: BatchCondition<Uint8Array, V>, operations: readonly BatchOperation<Uint8Array, V>[], options: WriteOptions): Promise<boolean> {
+    return this.below.batchIf(condition, operations, options);
   }
 
   protected _entries(range: NormalizedRange<Uint8Array>): AsyncGenerator<[Uint8Array, V]> {

@@ -1,5 +1,5 @@
 import { assertBytes } from '../backends/bytes.js';
-import { Database, type BatchOperation, type Manifest, type WriteOptions } from '../contract/database.js';
+import { Database, type BatchCondition, type BatchOperation, type Manifest, type WriteOptions } from '../contract/database.js';
 import type { NormalizedRange } from '../contract/range.js';
 import { MemostrataError, isMemostrataError } from '../errors.js';
 import type { TypeRegistry } from './type-registry.js';
@@ -101,6 +101,22 @@ export class SerializedDB extends Database<Uint8Array, unknown> {
     return this.#inOrder(() => this.#below.batch(encoded, options));
   }
 
+  protected async _batchIf(condition: BatchCondition<Uint8Array, unknown>, operations: readonly BatchOperation<Uint8Array, unknown>[], options: WriteOptions): Promise<boolean> {
+    const names = new Set<string>();
+    const expected = condition.value === undefined ? undefined : this.codec.encode(condition.value, 'the condition value');
+    const encoded = operations.map((op, index): BatchOperation<Uint8Array, Uint8Array> =>
+      op.type === 'put' ? { type: 'put', key: op.key, value: this.codec.encode(op.value, `batch[${index}].value`, names) } : op,
+    );
+    if (encoded.some((op) => isTypesKey(op.key))) this.#recorded = undefined;
+    // The type names go first, on their own: a name recorded for a write that then does not apply costs nothing.
+    if (names.size > 0 && !this.#allRecorded(names)) await this.#writeWithTypes([], names, options);
+    let applied = false;
+    await this.#inOrder(async () => {
+      applied = await this.#below.batchIf({ key: condition.key, value: expected }, encoded, options);
+    });
+    return applied;
+  }
+
   protected async *_entries(range: NormalizedRange<Uint8Array>): AsyncGenerator<[Uint8Array, unknown]> {
     for await (const [key, bytes] of this.#below.entries(range)) yield [key, this.#decode(key, bytes)];
   }
@@ -141,7 +157,10 @@ export class SerializedDB extends Database<Uint8Array, unknown> {
       // Read afresh: another process may have recorded names since we last looked.
       const recorded = await this.#readRecorded(true);
       const merged = new Set([...recorded, ...names]);
-      if (merged.size === recorded.size) return this.#below.batch(operations, options);
+      if (merged.size === recorded.size) {
+        if (operations.length > 0) await this.#below.batch(operations, options);
+        return;
+      }
       const record = this.codec.encode([...merged].sort(), 'the type record');
       await this.#below.batch([...operations, { type: 'put', key: typesKey, value: record }], options);
       this.#recorded = merged;

@@ -6,6 +6,7 @@
  * @packageDocumentation
  */
 import { describe } from 'vitest';
+import { batchIfTests } from './batch-if.js';
 import { batchTests } from './batch.js';
 import { closeTests } from './close.js';
 import { suiteContext } from './context.js';
@@ -38,6 +39,7 @@ export function runDatabaseContract(name: string, factory: ContractFactory): voi
     manifestTests(suite);
     getPutDeleteTests(suite);
     batchTests(suite);
+    batchIfTests(suite);
     rangeTests(suite);
     snapshotTests(suite);
     maintenanceTests(suite);
