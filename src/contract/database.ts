@@ -177,6 +177,20 @@ export abstract class Database<K, V> {
     return this._batchIf(condition, operations, options);
   }
 
+  /**
+   * Resolves once `key` may have been changed by a conditional write
+   * ({@link Database.batchIf}) of any process, or after `timeoutMs`,
+   * whichever comes first: how a process waiting on another's lease is woken.
+   * Where the store cannot notify (the default), it is simply the wait, and
+   * waiters poll.
+   */
+  async changed(key: K, timeoutMs: number): Promise<void> {
+    this.assertOpen();
+    this.checkKey(key);
+    if (!Number.isFinite(timeoutMs) || timeoutMs < 0) throw new MemostrataError('INVALID_ARGUMENT', `changed() takes a timeout in ms >= 0; got ${String(timeoutMs)}.`);
+    return this._changed(key, timeoutMs);
+  }
+
   /** The entries in `range`, in key order (or reverse order). */
   entries(range: Range<K> = {}): AsyncGenerator<[K, V]> {
     this.assertOpen();
@@ -290,6 +304,11 @@ export abstract class Database<K, V> {
     });
     this.#conditional = attempt.catch(() => undefined);
     return attempt;
+  }
+
+  /** Hook of {@link Database.changed}; by default it only waits: the store cannot tell. */
+  protected _changed(_key: K, timeoutMs: number): Promise<void> {
+    return new Promise((resolve) => setTimeout(resolve, timeoutMs));
   }
 
   /** Hook of {@link Database.entries}: yields the range, in order, from a snapshot where the manifest says so. */

@@ -63,6 +63,10 @@ export abstract class PassThroughLayer<V> extends Database<Uint8Array, V> {
     return this.below.batchIf(condition, operations, options);
   }
 
+  protected _changed(key: Uint8Array, timeoutMs: number): Promise<void> {
+    return this.below.changed(key, timeoutMs);
+  }
+
   protected _entries(range: NormalizedRange<Uint8Array>): AsyncGenerator<[Uint8Array, V]> {
     return this.below.entries(range);
   }

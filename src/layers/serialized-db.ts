@@ -117,6 +117,10 @@ export class SerializedDB extends Database<Uint8Array, unknown> {
     return applied;
   }
 
+  protected _changed(key: Uint8Array, timeoutMs: number): Promise<void> {
+    return this.#below.changed(key, timeoutMs);
+  }
+
   protected async *_entries(range: NormalizedRange<Uint8Array>): AsyncGenerator<[Uint8Array, unknown]> {
     for await (const [key, bytes] of this.#below.entries(range)) yield [key, this.#decode(key, bytes)];
   }
