@@ -20,10 +20,11 @@ import { checkpointScenario } from './scenarios/checkpoint.js';
 import { coldRestart } from './scenarios/cold-restart.js';
 import { hitMemory } from './scenarios/hit-memory.js';
 import { large } from './scenarios/large.js';
+import { parallel } from './scenarios/parallel.js';
 import { pythonPeers } from './scenarios/python-peers.js';
 import { scale } from './scenarios/scale.js';
 
-const scenarios: Scenario[] = [hitMemory, coldRestart, checkpointScenario, large, pythonPeers, scale];
+const scenarios: Scenario[] = [hitMemory, coldRestart, checkpointScenario, large, pythonPeers, scale, parallel];
 
 const { values } = parseArgs({
   options: {

@@ -2,12 +2,14 @@
  * Child process of the cold-restart scenario: opens a store that another
  * process filled and reads every entry once, sequentially.
  *
- * Usage: cold-reader.ts memostrata|memostrata-primitive|memostrata-idle|open-only|raw|raw-sync|verify <store path> <entries>
+ * Usage: cold-reader.ts memostrata|memostrata-lmdb|memostrata-primitive|memostrata-idle|open-only|raw|raw-sync|raw-lmdb|verify <store path> <entries>
  * (memostrata: one call per entry with an object argument, then close(), which writes the hit counters;
+ * memostrata-lmdb: the same on an LMDB store (backend lmdb);
  * memostrata-primitive: the same calls with primitive arguments only (module bench.cold.primitive);
  * memostrata-idle: opens and closes with no call, the close() a read-only process would have without hits;
  * open-only: opens and closes, to time the open that follows one of the others;
  * raw: classic-level's get, a thread-pool round trip per read; raw-sync: its getSync, as memostrata reads;
+ * raw-lmdb: lmdb-js's getBinary (synchronous, as LmdbBackend reads) on a raw LMDB store of the same records;
  * verify: memostrata's store, read into memory first, then only the checks a cold hit makes on what it
  * read, timed alone: the record's checksum and the result's content digest against its UUID.)
  * Prints { openMs, readMs, closeMs, hits } as JSON (verify: readMs is the time of the checks alone).
@@ -15,6 +17,7 @@
 import { performance } from 'node:perf_hooks';
 import { ClassicLevel } from 'classic-level';
 import { decode } from 'cbor-x';
+import { open as openLmdb } from 'lmdb';
 import { defaultTypes, LevelBackend, loadDigester, openCache, SerializedDB, UUIDDatabase, type MemoRecord } from 'memostrata';
 // The check the proxy layer makes on every record it reads; not part of the package's API.
 import { recordProblem } from '../../dist/layers/memo-record.js';
@@ -24,14 +27,15 @@ const [kind, path, countText] = process.argv.slice(2);
 const args = smallArgs(Number(countText));
 const encoder = new TextEncoder();
 
-if (kind === 'memostrata' || kind === 'memostrata-primitive' || kind === 'memostrata-idle' || kind === 'open-only') {
+if (kind === 'memostrata' || kind === 'memostrata-lmdb' || kind === 'memostrata-primitive' || kind === 'memostrata-idle' || kind === 'open-only') {
   const primitive = kind === 'memostrata-primitive';
   const module = primitive ? 'bench.cold.primitive' : 'bench.cold';
   const opened = performance.now();
-  const cache = await openCache({ path: path as string, flush: 'manual', handleExit: false });
+  const store = kind === 'memostrata-lmdb' ? { backend: { type: 'lmdb' as const, path: path as string } } : { path: path as string };
+  const cache = await openCache({ ...store, flush: 'manual', handleExit: false });
   const read = performance.now();
   let calls = 0;
-  if (kind === 'memostrata') {
+  if (kind === 'memostrata' || kind === 'memostrata-lmdb') {
     const memo = cache.memoize(module, work);
     for (const callArgs of args) await memo(...callArgs);
     calls = args.length;
@@ -62,6 +66,20 @@ if (kind === 'memostrata' || kind === 'memostrata-primitive' || kind === 'memost
   await db.close();
   if (hits !== args.length) throw new Error(`raw store: ${args.length - hits} records missing`);
   console.log(JSON.stringify({ openMs: read - opened, readMs: done - read, hits }));
+} else if (kind === 'raw-lmdb') {
+  const opened = performance.now();
+  // The options LmdbBackend opens with, so that the two differ only by what memostrata does above the store.
+  const db = openLmdb<Buffer, Buffer>({ path: path as string, keyEncoding: 'binary', encoding: 'binary', overlappingSync: false });
+  const read = performance.now();
+  let hits = 0;
+  for (const callArgs of args) {
+    const bytes = db.getBinary(Buffer.from(encoder.encode(JSON.stringify(callArgs))));
+    if (bytes !== undefined && decode(bytes) !== undefined) hits += 1;
+  }
+  const done = performance.now();
+  await db.close();
+  if (hits !== args.length) throw new Error(`raw LMDB store: ${args.length - hits} records missing`);
+  console.log(JSON.stringify({ openMs: read - opened, readMs: done - read, hits }));
 } else if (kind === 'verify') {
   const opened = performance.now();
   const backend = await LevelBackend.open(path as string, { sync: false });
@@ -87,5 +105,5 @@ if (kind === 'memostrata' || kind === 'memostrata-primitive' || kind === 'memost
   if (hits !== args.length) throw new Error(`verify: ${args.length - hits} of ${args.length} entries failed their checks`);
   console.log(JSON.stringify({ openMs: read - opened, readMs: done - read, hits }));
 } else {
-  throw new Error('usage: cold-reader.ts memostrata|memostrata-primitive|memostrata-idle|open-only|raw|raw-sync|verify <path> <entries>');
+  throw new Error('usage: cold-reader.ts memostrata|memostrata-lmdb|memostrata-primitive|memostrata-idle|open-only|raw|raw-sync|raw-lmdb|verify <path> <entries>');
 }

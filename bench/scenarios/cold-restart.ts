@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import { ClassicLevel } from 'classic-level';
 import { Encoder } from 'cbor-x';
+import { open as openLmdb } from 'lmdb';
 import { openCache } from 'memostrata';
 import { runChild } from '../lib/child.js';
 import { result, type Scenario } from '../lib/results.js';
@@ -19,7 +20,7 @@ const medianOf = (values: readonly number[]) => [...values].sort((a, b) => a - b
 
 export const coldRestart: Scenario = {
   name: 'cold-restart',
-  title: 'Hit after restart: a new process reads every checkpointed entry from LevelDB',
+  title: 'Hit after restart: a new process reads every checkpointed entry from LevelDB, and from LMDB',
   async run({ quick, scratch, log }) {
     const entries = quick ? 10_000 : 100_000;
     const repetitions = quick ? 3 : 5;
@@ -30,6 +31,13 @@ export const coldRestart: Scenario = {
     const memo = cache.memoize('bench.cold', work);
     for (const callArgs of args) await memo(...callArgs);
     await cache.close(); // checkpoints
+
+    // The same calls in an LMDB store.
+    const lmdbPath = join(scratch, 'cold-memostrata-lmdb');
+    const lmdbCache = await openCache({ backend: { type: 'lmdb', path: lmdbPath }, flush: 'manual', handleExit: false });
+    const lmdbMemo = lmdbCache.memoize('bench.cold', work);
+    for (const callArgs of args) await lmdbMemo(...callArgs);
+    await lmdbCache.close();
 
     // The same calls with primitive arguments only, in a store of its own of the same size: the call-time copy
     // (and its re-key) is made for object arguments only, so the difference is what that copy costs a cold hit.
@@ -50,13 +58,20 @@ export const coldRestart: Scenario = {
       { sync: true },
     );
     await raw.close();
+    // LMDB's own baseline: the same records in a raw LMDB store, opened as LmdbBackend opens it.
+    const rawLmdbPath = join(scratch, 'cold-raw-lmdb');
+    const rawLmdb = openLmdb<Buffer, Buffer>({ path: rawLmdbPath, keyEncoding: 'binary', encoding: 'binary', overlappingSync: false });
+    await rawLmdb.batch(() => {
+      for (const callArgs of args) void rawLmdb.put(Buffer.from(text.encode(JSON.stringify(callArgs))), cbor.encode(work(...callArgs)));
+    });
+    await rawLmdb.close();
     log(`stores written: ${entries.toLocaleString('en-US')} entries each`);
 
-    const opens: Record<string, number[]> = { memostrata: [], raw: [], 'raw-sync': [], verify: [], 'memostrata-primitive': [] };
+    const opens: Record<string, number[]> = { memostrata: [], 'memostrata-lmdb': [], raw: [], 'raw-sync': [], 'raw-lmdb': [], verify: [], 'memostrata-primitive': [] };
     /** close() of a process that read every entry (it writes one counter key per call hit) and of one that made no call; the open of the process after each. */
-    const closes = { hits: [] as number[], idle: [] as number[] };
+    const closes = { hits: [] as number[], idle: [] as number[], lmdbHits: [] as number[] };
     const nextOpens = { hits: [] as number[], idle: [] as number[] };
-    type Kind = 'memostrata' | 'memostrata-primitive' | 'raw' | 'raw-sync' | 'verify';
+    type Kind = 'memostrata' | 'memostrata-lmdb' | 'memostrata-primitive' | 'raw' | 'raw-sync' | 'raw-lmdb' | 'verify';
     const reader = (kind: Kind, path: string) => async () => {
       const output = await runChild<ReaderOutput>('cold-reader', [kind, path, String(entries)]);
       opens[kind]?.push(output.openMs);
@@ -64,6 +79,7 @@ export const coldRestart: Scenario = {
         closes.hits.push(output.closeMs ?? NaN);
         nextOpens.hits.push((await runChild<ReaderOutput>('cold-reader', ['open-only', path, String(entries)])).openMs);
       }
+      if (kind === 'memostrata-lmdb') closes.lmdbHits.push(output.closeMs ?? NaN);
       return entries / (output.readMs / 1000);
     };
     const idle = async () => {
@@ -78,6 +94,8 @@ export const coldRestart: Scenario = {
         { name: 'memostrata-primitive', run: reader('memostrata-primitive', primitivePath) },
         { name: 'raw', run: reader('raw', rawPath) },
         { name: 'raw-sync', run: reader('raw-sync', rawPath) },
+        { name: 'memostrata-lmdb', run: reader('memostrata-lmdb', lmdbPath) },
+        { name: 'raw-lmdb', run: reader('raw-lmdb', rawLmdbPath) },
         { name: 'verify', run: reader('verify', memostrataPath) },
         { name: 'idle', run: idle },
       ],
@@ -149,10 +167,38 @@ export const coldRestart: Scenario = {
           baseline: medianOf(nextOpens.idle),
           better: 'lower',
         }),
+        result({
+          scenario: 'cold-restart',
+          metric: `LMDB: read ${entries / 1000}k entries in a new process`,
+          unit: 'reads/s',
+          value: figures.get('memostrata-lmdb') as number,
+          baselineName: 'lmdb-js getBinary + cbor decode',
+          baseline: figures.get('raw-lmdb') as number,
+          better: 'higher',
+        }),
+        result({
+          scenario: 'cold-restart',
+          metric: `LMDB vs LevelDB: memostrata reads ${entries / 1000}k entries in a new process`,
+          unit: 'reads/s',
+          value: figures.get('memostrata-lmdb') as number,
+          baselineName: 'memostrata on LevelDB, same calls',
+          baseline: figures.get('memostrata') as number,
+          better: 'higher',
+        }),
+        result({
+          scenario: 'cold-restart',
+          metric: `LMDB vs LevelDB: close() after reading ${entries / 1000}k entries (hit counters)`,
+          unit: 'ms',
+          value: medianOf(closes.lmdbHits),
+          baselineName: 'the same close() on LevelDB',
+          baseline: closeHits,
+          better: 'lower',
+        }),
       ],
       notes: [
         `cold-restart: each repetition is a new Node process (tsx loader for the driver, memostrata from dist/) that opens the store and awaits one call per entry in turn; ` +
-          `open time (median, not in the figure): memostrata ${openMedian('memostrata').toFixed(0)} ms, raw ${openMedian('raw').toFixed(0)} ms. ` +
+          `open time (median, not in the figure): memostrata ${openMedian('memostrata').toFixed(0)} ms, raw ${openMedian('raw').toFixed(0)} ms; ` +
+          `on LMDB memostrata ${openMedian('memostrata-lmdb').toFixed(0)} ms, raw ${openMedian('raw-lmdb').toFixed(1)} ms. ` +
           `The close() of a reading process and the open after it are timed in separate processes (open-only), against a process that opens and closes with no call. ` +
           `Files are in the OS page cache (cold for the process, not for the disk). Median of ${repetitions}.`,
       ],
