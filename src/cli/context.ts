@@ -1,7 +1,7 @@
 import type { Writable } from 'node:stream';
-import type { LevelBackendConfig } from '../cache/config.js';
 import type { ProgressCallback } from '../maintenance/common.js';
-import { resolveStore, type StoreOptions } from './open-store.js';
+import type { EmbeddedKind } from '../maintenance/store-kind.js';
+import { resolveStore, type CliStoreConfig, type StoreOptions } from './open-store.js';
 import { startProgress } from './progress.js';
 
 /** The options every command takes. */
@@ -27,9 +27,13 @@ export class CommandContext {
     return this.options.json === true;
   }
 
-  /** The store named by a positional argument, `--store`, `--config`, `MEMOSTRATA_CONFIG` or the default. */
-  store(path?: string): LevelBackendConfig {
-    return resolveStore(this.options, path);
+  /**
+   * The store named by a positional argument, `--store`, `--config`,
+   * `MEMOSTRATA_CONFIG` or the default; a path not holding a store yet names
+   * one of `newKind`.
+   */
+  store(path?: string, newKind: EmbeddedKind = 'level'): CliStoreConfig {
+    return resolveStore(this.options, path, process.env, newKind);
   }
 
   /** Prints text (a line break is added). */

@@ -2,10 +2,12 @@ import { existsSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { LevelBackend } from '../backends/level-backend.js';
 import { makeDirectory, removeAbandonedSiblings, siblingPath } from '../backends/level-files.js';
+import { LmdbBackend } from '../backends/lmdb-backend.js';
 import { openStore, type Store } from '../cache/store.js';
 import { MemostrataError } from '../errors.js';
 import { defaultTypes, type TypeRegistry } from '../layers/type-registry.js';
 import { BatchWriter, Progress, type ProgressOptions } from './common.js';
+import { embeddedConfig, type EmbeddedKind } from './store-kind.js';
 
 /** What {@link backup} and {@link restore} copied. */
 export interface CopyResult {
@@ -30,27 +32,36 @@ export interface RestoreOptions extends ProgressOptions {
 }
 
 /**
- * Copies every entry of `store`, read from one snapshot, into a new LevelDB
- * store at `destPath`, in batches, the last one durable. The copy opens with
- * `openCache({ path: destPath })`. On failure the partial copy is removed.
+ * Copies every entry of `store`, read from one snapshot, into a new store at
+ * `destPath`, in batches, the last one durable. The copy is of the store's
+ * kind (an LMDB store gives an LMDB copy) and a LevelDB store for a store
+ * that is not in files (Redis): it opens with `openCache({ backend: { type,
+ * path: destPath } })`. On failure the partial copy is removed.
  *
  * @throws MemostrataError `CONFIG` when `destPath` exists and is not an empty
  *   directory, or is the store itself (nothing is touched).
  */
 export async function backup(store: Store, destPath: string, options: ProgressOptions = {}): Promise<CopyResult> {
   const dest = resolve(destPath);
-  if (store.backend instanceof LevelBackend && resolve(store.backend.path) === dest) {
+  if ((store.backend instanceof LevelBackend || store.backend instanceof LmdbBackend) && resolve(store.backend.path) === dest) {
     throw new MemostrataError('CONFIG', `Cannot back up the store at ${dest} into itself; choose another destination.`);
   }
   assertFreshDestination(dest, 'back up into');
-  return copyInto(store, dest, options);
+  return copyInto(store, dest, kindOf(store), options);
+}
+
+/** The kind of embedded store a copy of `store` is: its own, or LevelDB for a store not in files. */
+function kindOf(store: Store): EmbeddedKind {
+  return store.backend instanceof LmdbBackend ? 'lmdb' : 'level';
 }
 
 /**
  * Copies the store at `srcPath` into `storePath` (the same copy as
- * {@link backup}, the other way). An empty or missing target is written in
- * place; a target that holds a store is replaced only with `force`, and only
- * once the copy is complete.
+ * {@link backup}, the other way, and of the backup's kind, LevelDB or LMDB).
+ * An empty or missing target is written in place; a target that holds a
+ * store is replaced only with `force`, and only once the copy is complete.
+ * Nothing stops processes that share an LMDB target from writing to it
+ * meanwhile (LMDB has no lock to hold): stop them before a forced restore.
  *
  * @throws MemostrataError `CONFIG` when `srcPath` holds no store, or the target
  *   holds data and `force` is not set; `NOT_A_STORE` or `LOCKED` for a target
@@ -64,20 +75,20 @@ export async function restore(srcPath: string, storePath: string, options: Resto
     throw new MemostrataError('CONFIG', `There is no store at ${src} to restore from.`);
   }
   const types = options.types ?? defaultTypes;
-  const source = await openStore({ type: 'level', path: src }, types);
+  const source = await openStore(embeddedConfig(src), types);
   try {
-    if (isFreshDestination(target)) return await copyInto(source, target, options);
+    if (isFreshDestination(target)) return await copyInto(source, target, kindOf(source), options);
     if (options.force !== true) {
       throw new MemostrataError('CONFIG', `${target} already holds data; pass force (--force on the command line) to replace it with the store at ${src}.`);
     }
     // Opening the target proves it is a memostrata store that no other process holds; keeping it
     // open holds its lock during the copy, so no job can start on the store about to be replaced.
-    const current = await openStore({ type: 'level', path: target }, types);
+    const current = await openStore(embeddedConfig(target), types);
     removeAbandonedCopies(target);
     const staging = siblingPath(target, 'restoring');
     let result: CopyResult;
     try {
-      result = await writeCopy(source, staging, options);
+      result = await writeCopy(source, staging, kindOf(source), options);
     } finally {
       await current.serialized.close();
     }
@@ -104,11 +115,11 @@ export async function restore(srcPath: string, storePath: string, options: Resto
  * (`v!`) they use, so a copy cut short (an error, Ctrl-C, a kill) must never
  * be found at `dest`, where it would open as a store whose hits fail.
  */
-async function copyInto(source: Store, dest: string, options: ProgressOptions): Promise<CopyResult> {
+async function copyInto(source: Store, dest: string, kind: EmbeddedKind, options: ProgressOptions): Promise<CopyResult> {
   makeDirectory(dirname(dest), `write a copy to ${dest}`);
   removeAbandonedCopies(dest);
   const staging = siblingPath(dest, 'copying');
-  const result = await writeCopy(source, staging, options);
+  const result = await writeCopy(source, staging, kind, options);
   // `dest` was checked to be absent or an empty directory; rename() replaces an empty directory.
   try {
     renameSync(staging, dest);
@@ -130,13 +141,14 @@ function removeAbandonedCopies(path: string): void {
   removeAbandonedSiblings(path, ['copying', 'restoring']);
 }
 
-/** Writes every entry of `source` into a new store at `path` (a work path nobody reads); removes it on failure. */
-async function writeCopy(source: Store, path: string, options: ProgressOptions): Promise<CopyResult> {
+/** Writes every entry of `source` into a new store of `kind` at `path` (a work path nobody reads); removes it on failure. */
+async function writeCopy(source: Store, path: string, kind: EmbeddedKind, options: ProgressOptions): Promise<CopyResult> {
   const progress = new Progress(options.onProgress);
-  let target: LevelBackend | undefined;
+  let target: Store | undefined;
   try {
-    target = await LevelBackend.open(path);
-    const writer = new BatchWriter(target);
+    // The copy brings its own format record, so the new store's is neither checked nor written here.
+    target = await openStore({ type: kind, path }, source.types, { checkFormat: false });
+    const writer = new BatchWriter(target.backend);
     let entries = 0;
     let bytes = 0;
     // One iteration reads one snapshot: the copy is consistent even if the store changes meanwhile.
@@ -147,12 +159,12 @@ async function writeCopy(source: Store, path: string, options: ProgressOptions):
       progress.step();
     }
     await writer.flush(true);
-    await target.close();
+    await target.serialized.close();
     target = undefined;
     progress.finish();
     return { path, entries, bytes };
   } catch (error) {
-    await target?.close().catch(() => undefined);
+    await target?.serialized.close().catch(() => undefined);
     rmSync(path, { recursive: true, force: true });
     throw error;
   }

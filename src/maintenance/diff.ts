@@ -109,7 +109,7 @@ export async function diff(storeA: Store, storeB: Store, options: ProgressOption
 }
 
 /** Whether two records of one call give the same outcome: the same result UUID, or an equal cached error. */
-function sameOutcome(a: MemoRecord, b: MemoRecord): boolean {
+export function sameOutcome(a: MemoRecord, b: MemoRecord): boolean {
   if (a.result !== b.result) return false;
   if (a.error === undefined || b.error === undefined) return a.error === b.error;
   return a.error.name === b.error.name && a.error.message === b.error.message && a.error.code === b.error.code;

@@ -1,4 +1,6 @@
 import { LevelBackend } from '../backends/level-backend.js';
+import { LmdbBackend } from '../backends/lmdb-backend.js';
+import { RedisBackend } from '../backends/redis-backend.js';
 import type { Store } from '../cache/store.js';
 import { MemostrataError } from '../errors.js';
 import { withHitCounters } from '../layers/hit-counters.js';
@@ -37,8 +39,8 @@ export interface StoreSummary {
   /** The store's format version (`meta!format`), `undefined` if missing. */
   formatVersion: number | undefined;
   /** The backend kind. */
-  backend: 'level' | 'memory' | 'other';
-  /** Where the store lives: a directory, or `memory`. */
+  backend: 'level' | 'lmdb' | 'redis' | 'memory' | 'other';
+  /** Where the store lives: a directory, a Redis URL and prefix, or `memory`. */
   location: string;
   /** Σ of the sizes of the store's files (bytes); `undefined` for a store that is not on disk. */
   sizeOnDisk: number | undefined;
@@ -131,7 +133,16 @@ export async function storeSummary(store: Store, options: ProgressOptions = {}):
   }
   progress.finish();
   const format = await store.serialized.get(formatKey).catch(() => undefined);
-  const backend = store.backend instanceof LevelBackend ? 'level' : store.location === 'memory' ? 'memory' : 'other';
+  const backend =
+    store.backend instanceof LevelBackend
+      ? 'level'
+      : store.backend instanceof LmdbBackend
+        ? 'lmdb'
+        : store.backend instanceof RedisBackend
+          ? 'redis'
+          : store.location === 'memory'
+            ? 'memory'
+            : 'other';
   return {
     formatVersion: typeof format === 'number' ? format : undefined,
     backend,

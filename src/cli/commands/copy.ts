@@ -2,7 +2,8 @@ import type { Command } from 'commander';
 import { backup, restore, type CopyResult } from '../../maintenance/copy.js';
 import type { CommandContext } from '../context.js';
 import { formatSize, plural } from '../format.js';
-import { withStore } from '../open-store.js';
+import { MemostrataError } from '../../errors.js';
+import { storeDirectory, withStore } from '../open-store.js';
 import { OpaqueTypes } from '../opaque-types.js';
 import { action } from './action.js';
 
@@ -20,8 +21,8 @@ export function copyCommands(program: Command): void {
   program
     .command('restore')
     .description('copy the backup at <src> into <store> (new or empty; with --force, replace it once the copy is complete)')
-    .argument('<src>', 'a backup (any store directory)')
-    .argument('<store>', 'the store to write')
+    .argument('<src>', 'a backup (any LevelDB or LMDB store directory)')
+    .argument('[store]', 'the store directory to write (default: --store, --config, $MEMOSTRATA_CONFIG, ./.memostrata)')
     .option('--force', 'replace a store that holds data')
     .action(action(restoreStore));
 }
@@ -31,8 +32,16 @@ async function backupStore(context: CommandContext, dest: string): Promise<numbe
   return report(context, 'backed up', result);
 }
 
-async function restoreStore(context: CommandContext, src: string, target: string, options: RestoreCliOptions): Promise<number> {
-  const result = await context.withProgress('copying', (onProgress) => restore(src, target, { onProgress, force: options.force === true, types: new OpaqueTypes() }));
+async function restoreStore(context: CommandContext, src: string, target: string | undefined, options: RestoreCliOptions): Promise<number> {
+  const config = context.store(target);
+  const directory = storeDirectory(config);
+  if (directory === undefined) {
+    throw new MemostrataError(
+      'CONFIG',
+      `restore writes a store directory, and ${context.options.config ?? 'the configured store'} names a Redis store; to copy the backup at ${src} into it, run \`memostrata merge ${src} --into-config <that config file>\` (or export the backup, then import the file).`,
+    );
+  }
+  const result = await context.withProgress('copying', (onProgress) => restore(src, directory, { onProgress, force: options.force === true, types: new OpaqueTypes() }));
   return report(context, 'restored', result);
 }
 

@@ -15,12 +15,12 @@ export function diffCommand(program: Command): void {
   program
     .command('diff')
     .description('compare two stores: calls added, removed or changed per module, values and saved states in one only (exit 1 when they differ)')
-    .argument('<storeA>', 'the first store')
-    .argument('<storeB>', 'the second store')
+    .argument('<storeA>', 'the first store directory')
+    .argument('[storeB]', 'the second store directory (default: --store, --config, $MEMOSTRATA_CONFIG, ./.memostrata)')
     .action(action(diffStores));
 }
 
-async function diffStores(context: CommandContext, pathA: string, pathB: string): Promise<number> {
+async function diffStores(context: CommandContext, pathA: string, pathB: string | undefined): Promise<number> {
   const result = await withStore(context.store(pathA), 'existing', (storeA) =>
     withStore(context.store(pathB), 'existing', (storeB) => context.withProgress('comparing', (onProgress) => diff(storeA, storeB, { onProgress }))),
   );

@@ -14,6 +14,8 @@ export function infoCommand(program: Command): void {
     .action(action(info));
 }
 
+const backendNames: Partial<Record<string, string>> = { level: 'LevelDB (classic-level)', lmdb: 'LMDB (lmdb)', redis: 'Redis (ioredis)' };
+
 async function info(context: CommandContext, path: string | undefined): Promise<number> {
   const summary = await withStore(context.store(path), 'existing', (store) => context.withProgress('reading', (onProgress) => storeSummary(store, { onProgress })));
   if (context.json) {
@@ -44,7 +46,7 @@ async function info(context: CommandContext, path: string | undefined): Promise<
     [
       `store     ${summary.location}`,
       `format    ${summary.formatVersion ?? 'missing'}`,
-      `backend   ${summary.backend === 'level' ? 'LevelDB (classic-level)' : summary.backend}`,
+      `backend   ${backendNames[summary.backend] ?? summary.backend}`,
       `on disk   ${summary.sizeOnDisk === undefined ? '-' : formatSize(summary.sizeOnDisk)}`,
       `values    ${summary.values.count.toLocaleString('en-US')} (${formatSize(summary.values.bytes)} encoded)`,
       `records   ${summary.records.toLocaleString('en-US')}`,

@@ -1,10 +1,9 @@
-import type { Command } from 'commander';
-import { existsSync, rmSync } from 'node:fs';
-import { resolve } from 'node:path';
-import { exportStore, importStore, type ImportResult } from '../../maintenance/export.js';
+import { Option, type Command } from 'commander';
+import { exportStore, importStore } from '../../maintenance/export.js';
+import { embeddedKinds, type EmbeddedKind } from '../../maintenance/store-kind.js';
 import type { CommandContext } from '../context.js';
 import { formatSize, isoTime, plural } from '../format.js';
-import { withStore } from '../open-store.js';
+import { withStore, withStoreCreated } from '../open-store.js';
 import { action } from './action.js';
 
 interface ExportCliOptions {
@@ -23,6 +22,7 @@ export function transferCommands(program: Command): void {
     .command('import')
     .description('merge an export file into the store (created if missing); checks the whole file before writing anything')
     .argument('<file>', 'a file written by `memostrata export`')
+    .addOption(new Option('--type <kind>', 'the kind of the store when the import makes it').choices(embeddedKinds).default('level'))
     .action(action(importFromFile));
 }
 
@@ -35,25 +35,12 @@ async function exportToFile(context: CommandContext, file: string, options: Expo
   return 0;
 }
 
-async function importFromFile(context: CommandContext, file: string): Promise<number> {
-  const config = context.store();
-  const storePath = resolve(config.path ?? '.memostrata');
-  const isNew = !existsSync(storePath);
-  let result: ImportResult;
-  try {
-    result = await withStore(config, 'create', (store) => context.withProgress('importing', (onProgress) => importStore(store, file, { onProgress })));
-  } catch (error) {
-    // A refused import writes nothing, so it must not leave behind the empty store it opened;
-    // and removing it must never hide why the import failed (a store path under a file has nothing to remove).
-    if (isNew) {
-      try {
-        rmSync(storePath, { recursive: true, force: true });
-      } catch {
-        // Nothing was made there.
-      }
-    }
-    throw error;
-  }
+interface ImportCliOptions {
+  type: EmbeddedKind;
+}
+
+async function importFromFile(context: CommandContext, file: string, options: ImportCliOptions): Promise<number> {
+  const result = await withStoreCreated(context.store(undefined, options.type), (store) => context.withProgress('importing', (onProgress) => importStore(store, file, { onProgress })));
   if (context.json) {
     context.printJson({
       file,
