@@ -3,7 +3,7 @@
  * results, then measures hit cost over all of them and the memory they hold.
  * Run with --expose-gc.
  *
- * Usage: scale-worker.ts memostrata|map <entries> <hits per repetition> <repetitions> <store path>
+ * Usage: scale-worker.ts memostrata|memostrata-lmdb|map <entries> <hits per repetition> <repetitions> <store path>
  * Prints { hitMicros, rssMB, heapMB, closeError? } as JSON (memory: growth over the empty cache;
  * closeError: the message of a close() that failed after the figures were taken, so that the run reports it).
  */
@@ -31,8 +31,9 @@ function memory(): { rss: number; heap: number } {
 let call: (x: number, basis: string, options: Options) => Promise<unknown>;
 let checkpoint = async (): Promise<void> => {};
 let finish = async (): Promise<void> => {};
-if (kind === 'memostrata') {
-  const cache = await openCache({ path: path as string, flush: 'manual', memoryBudget: MEMORY_BUDGET, handleExit: false });
+if (kind === 'memostrata' || kind === 'memostrata-lmdb') {
+  const location = kind === 'memostrata' ? { path: path as string } : { backend: { type: 'lmdb' as const, path: path as string } };
+  const cache = await openCache({ ...location, flush: 'manual', memoryBudget: MEMORY_BUDGET, handleExit: false });
   call = cache.memoize('bench.scale', work);
   checkpoint = () => cache.checkpoint();
   finish = () => cache.close();
