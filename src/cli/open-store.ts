@@ -6,6 +6,7 @@ import { isMemostrataError, MemostrataError } from '../errors.js';
 import { embeddedConfig, type EmbeddedKind } from '../maintenance/store-kind.js';
 import { CliError } from './errors.js';
 import { OpaqueTypes } from './opaque-types.js';
+import { formatKey } from '../layers/keys.js';
 
 /** Where the store options of a command come from. */
 export interface StoreOptions {
@@ -106,11 +107,14 @@ export async function withStore<T>(config: CliStoreConfig, mode: OpenMode, work:
  * Opens a store, made if missing, and runs `work` on it. When `work` fails on
  * a store this call made, the store is removed again: a refused import or
  * merge writes nothing, so it must not leave behind the empty store it
- * opened (and removing it never hides why it failed).
+ * opened (and removing it never hides why it failed). On Redis that is the
+ * format record a new store starts with, removed only while it is still
+ * the one key there (no process has started on the store meanwhile).
  */
 export async function withStoreCreated<T>(config: CliStoreConfig, work: (store: Store) => Promise<T>): Promise<T> {
   const directory = storeDirectory(config);
-  const isNew = directory !== undefined && !existsSync(directory);
+  if (directory === undefined) return withServerStoreCreated(config, work);
+  const isNew = !existsSync(directory);
   try {
     return await withStore(config, 'create', work);
   } catch (error) {
@@ -123,6 +127,30 @@ export async function withStoreCreated<T>(config: CliStoreConfig, work: (store: 
     }
     throw error;
   }
+}
+
+async function withServerStoreCreated<T>(config: CliStoreConfig, work: (store: Store) => Promise<T>): Promise<T> {
+  const store = await openCliStore(config, 'create', { checkFormat: false });
+  let isNew: boolean;
+  try {
+    isNew = await isEmpty(store);
+  } finally {
+    await store.proxy.close();
+  }
+  return withStore(config, 'create', async (opened) => {
+    try {
+      return await work(opened);
+    } catch (error) {
+      if (isNew && (await onlyFormat(opened))) await opened.backend.delete(formatKey, { sync: true });
+      throw error;
+    }
+  });
+}
+
+async function onlyFormat(store: Store): Promise<boolean> {
+  const keys: Uint8Array[] = [];
+  for await (const key of store.backend.keys({ limit: 2 })) keys.push(key);
+  return keys.length === 1 && Buffer.from(keys[0]!).equals(formatKey);
 }
 
 /** A path that exists and is not an empty directory (a file is left for the backend to refuse). */
