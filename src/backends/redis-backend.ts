@@ -1,11 +1,15 @@
-import { Redis } from 'ioredis';
+import { Cluster } from 'ioredis';
 import { Database, type BatchCondition, type BatchOperation, type Manifest } from '../contract/database.js';
 import type { NormalizedRange } from '../contract/range.js';
 import { MemostrataError } from '../errors.js';
+import { formatKey } from '../layers/keys.js';
 import { BackendLimitError, BackendUnreachableError } from './backend-errors.js';
 import { assertBytes, copyBytes } from './bytes.js';
+import { ARGUMENT_FRAMING, operationBytes, splitIntoChunks, type ChunkLimits } from './redis-chunks.js';
+import { clientSockets, connectError, createClient, createSubscriber, isConnectionError, type Argument, type Client, type ConnectionState } from './redis-connection.js';
+import { RedisKeyspace, slotTag } from './redis-keyspace.js';
+import { ChangeNotifier } from './redis-notifier.js';
 import { resolveRedisOptions, type RedisBackendOptions, type ResolvedRedisOptions } from './redis-options.js';
-import { batchScript, initializeFormatScript, pageScript } from './redis-scripts.js';
 
 export { DEFAULT_REDIS_PREFIX, DEFAULT_REDIS_URL, type RedisBackendOptions } from './redis-options.js';
 
@@ -15,47 +19,73 @@ export { DEFAULT_REDIS_PREFIX, DEFAULT_REDIS_URL, type RedisBackendOptions } fro
  * keeps a whole chunk alive or sees bytes another reply reuses.
  */
 
-/** The scripts, as ioredis defines them on a connection (see redis-scripts.ts). */
-interface ScriptCommands {
-  memostrataBatch(values: Buffer, keys: Buffer, ...args: Buffer[]): Promise<number>;
-  memostrataPageBuffer(values: Buffer, keys: Buffer, min: Buffer, max: Buffer, reverse: string, count: number): Promise<(Buffer | null | false)[]>;
-  memostrataInitializeFormatBuffer(values: Buffer, keys: Buffer, key: Buffer, value: Buffer): Promise<Buffer | null>;
-}
-
-type Connection = Redis & ScriptCommands;
-
 /** The size limits a write is checked against before it is sent. */
 export interface RedisWriteLimits {
   /** Largest key or value, in bytes. */
   readonly maxValueBytes: number;
-  /** Largest batch (one atomic command), in bytes, framing included. */
+  /** Largest command (a chunk of a batch, or the atomic step of a conditional one), in bytes, framing included. */
   readonly maxBatchBytes: number;
 }
 
+/** An operation with its bytes copied, as it is sent. */
+type Operation = BatchOperation<Buffer, Buffer>;
+/** A condition as the scripts take it: kind (`0` absent, `1` equal), key, expected bytes. */
+interface Condition {
+  kind: Buffer;
+  key: Buffer;
+  expected: Buffer;
+}
+
 /**
- * A backend on a Redis server (through ioredis), shared by every process and
- * machine that opens it with the same URL and prefix.
+ * A backend on a Redis server or a Redis Cluster (through ioredis), shared
+ * by every process and machine that opens it with the same URL and prefix.
  *
- * Values live in one Redis hash and keys in a sorted set of score 0, whose
- * `ZRANGEBYLEX` order is unsigned byte order: the same order as LevelDB.
- * Writes, batches included, run as one Lua script each, so a batch is
- * applied whole or not at all. A write over {@link RedisWriteLimits} is
- * refused with `BACKEND` before anything is sent.
+ * **Layout.** One Redis key per entry, `<prefix>{<tag>}<key>`: the tag is a
+ * hash of the key's co-location part (`colocationPart` in
+ * src/layers/keys.ts), so the keys of one call share a cluster slot. An
+ * ordered index, the sorted set `<prefix>index{…}` (score 0: `ZRANGEBYLEX`
+ * orders by unsigned bytes, as LevelDB does), lists every key for
+ * iteration; it shares the format record's slot.
+ *
+ * **Batches** are sent in chunks ({@link RedisBackendOptions.chunkOperations},
+ * `chunkBytes`), in order, each acknowledged before the next is sent, so
+ * that no command keeps the server busy for long: the manifest says
+ * `atomicBatches: false`. A batch that fits in one chunk is atomic on a
+ * single server (one script, index included). On a cluster a chunk is one
+ * atomic script per slot, sent together; a crash can leave the chunks before
+ * it and part of the chunk in flight. A caller that needs one write to land
+ * before another (values before the records naming them) puts them in
+ * separate batches, or in chunks of their own.
+ *
+ * **Conditional batches** ({@link Database.batchIf}): the test and every
+ * operation in the condition key's slot are one atomic script, which
+ * publishes the key (see {@link RedisBackend.changed}). Content-addressed
+ * values (`v!…`) in other slots may be written first, unconditionally (on a
+ * single server only when the batch does not fit in one chunk); on a
+ * cluster, other operations in other slots are written after it, only if it
+ * applied.
+ *
+ * **The index on a cluster** lives in one slot, apart from the entries, so
+ * it is kept around each write rather than in it: a key joins the index
+ * before its entry is written and leaves it after its entry is deleted, and
+ * each side checks the other afterwards (a writer re-adds a member that a
+ * concurrent removal took; a remover re-adds a member whose entry exists
+ * again). The index therefore always lists every entry; a crash between the
+ * two steps can only leave a member without an entry, which listing skips
+ * and removes. On a single server the index is written in the same script
+ * as the entries and is exact.
  *
  * Redis has no snapshots: an iteration reads pages of
- * {@link RedisBackendOptions.pageSize} entries, each page atomically, and
- * resumes after the last key it returned. A range that fits in one page is a
- * consistent snapshot; a longer one sees each page as it was when that page
- * was read (every key present throughout is returned exactly once, in order),
- * so the manifest says `snapshots: false`.
+ * {@link RedisBackendOptions.pageSize} index members, then their values;
+ * every key present throughout is returned exactly once, in order, and a
+ * key deleted meanwhile is skipped, so the manifest says `snapshots: false`.
  *
  * Durability is the server's: a write is done once the server applied it, and
  * `{ sync: true }` adds nothing. What survives a server crash depends on its
- * persistence settings (`appendonly yes` with `appendfsync always` loses
- * nothing acknowledged, `everysec` up to a second, RDB snapshots alone
- * everything since the last snapshot). `WAIT`/`WAITAOF` are not issued. A
- * server that restarts empty is written to as a new store: the backend keeps
- * no view of what the server holds.
+ * persistence settings. A server that restarts empty is written to as a new
+ * store: every write that finds the index absent writes the format record
+ * first (in the same script on a single server; just before the chunk on a
+ * cluster).
  *
  * While the server cannot be reached or does not answer, operations reject
  * with `BACKEND` (the cause a {@link BackendUnreachableError}) at once or
@@ -63,113 +93,87 @@ export interface RedisWriteLimits {
  * (see {@link RedisBackendOptions.reconnectForMs}), and an idle connection
  * does not keep the process alive. `close()` takes at most `closeTimeoutMs`.
  *
- * Many processes share one store on purpose, so there is no `LOCKED`: two
- * processes that write the same call write the same content-addressed values.
+ * Many processes share one store on purpose, so there is no `LOCKED`. A
+ * store in the two-key layout of older memostrata versions is refused with
+ * `FORMAT_VERSION`.
  */
 export class RedisBackend extends Database<Uint8Array, Uint8Array> {
-  readonly manifest: Manifest = { persistent: true, snapshots: false, shared: true };
+  readonly manifest: Manifest = { persistent: true, snapshots: false, shared: true, atomicBatches: false };
 
   /** The server URL, with any password masked: safe to print. */
   readonly url: string;
   /** The keyspace prefix. */
   readonly prefix: string;
+  /** Whether the URL names a Redis Cluster. */
+  readonly cluster: boolean;
   /** What a write may send: the options' limits, lowered to the server's own where it lets us read them. */
   readonly limits: RedisWriteLimits;
-  readonly #redis: Connection;
+  /** How a batch is cut into chunks (`chunkBytes` never above `maxBatchBytes`). */
+  readonly chunkLimits: ChunkLimits;
+  readonly #client: Client;
   readonly #options: ResolvedRedisOptions;
-  readonly #valuesKey: Buffer;
-  readonly #keysKey: Buffer;
-  readonly #lastError: { current: Error | undefined };
-  /** The format record every batch writes first if it finds the keyspace empty (see {@link RedisBackend.initializeFormat}). */
+  readonly #space: RedisKeyspace;
+  readonly #state: ConnectionState;
+  readonly #notifier: ChangeNotifier;
+  /** The format record every write puts first if it finds the index absent (see {@link RedisBackend.initializeFormat}). */
   #formatRecord: [Buffer, Buffer] = [EMPTY, EMPTY];
-  /** Operations waiting for the server; the socket holds the process open only while there are some. */
+  #formatEntry: Buffer;
+  /** Operations waiting for the server; the sockets hold the process open only while there are some. */
   #pending = 0;
   #closed = false;
 
-  private constructor(redis: Connection, options: ResolvedRedisOptions, limits: RedisWriteLimits, lastError: { current: Error | undefined }) {
+  private constructor(client: Client, options: ResolvedRedisOptions, limits: RedisWriteLimits, state: ConnectionState) {
     super();
-    this.#redis = redis;
+    this.#client = client;
     this.#options = options;
-    this.url = options.endpoint.shownUrl;
+    this.url = options.shownUrl;
     this.prefix = options.prefix;
+    this.cluster = client instanceof Cluster;
     this.limits = limits;
-    this.#valuesKey = Buffer.from(`${options.prefix}values`, 'utf8');
-    this.#keysKey = Buffer.from(`${options.prefix}keys`, 'utf8');
-    this.#lastError = lastError;
+    this.chunkLimits = { operations: options.chunkOperations, bytes: Math.min(options.chunkBytes, limits.maxBatchBytes) };
+    this.#space = new RedisKeyspace(options.prefix);
+    this.#formatEntry = this.#space.entryKey(formatKey);
+    this.#state = state;
+    const node = client instanceof Cluster ? (client.nodes('master')[0]?.options ?? options.endpoint) : options.endpoint;
+    const subscribeTo = { ...options.endpoint, host: node.host ?? options.endpoint.host, port: node.port ?? options.endpoint.port };
+    this.#notifier = new ChangeNotifier(() => createSubscriber(options, subscribeTo), this.#space.channel);
     // An idle connection must not keep the process alive: a program that ends
     // without close() still reaches 'beforeExit', where the Cache flushes.
     // Each reconnect makes a new socket, ref'd by default: set it once it is connected.
-    redis.on('connect', () => this.#holdProcess());
-    redis.on('ready', () => this.#holdProcess());
+    client.on('connect', () => this.#holdProcess());
+    client.on('ready', () => this.#holdProcess());
+    if (client instanceof Cluster) client.on('+node', (node: { on(event: string, listener: () => void): void }) => node.on('ready', () => this.#holdProcess()));
     this.#holdProcess();
   }
 
   /**
-   * Connects to the server and checks that the keys under `prefix` are a
-   * memostrata keyspace (or free). Fails fast: an unreachable server is
-   * reported after one attempt, and opening never takes longer than
-   * `connectTimeoutMs`.
+   * Connects to the server or cluster and checks that the keys under
+   * `prefix` are a memostrata keyspace of this layout (or free). Fails fast:
+   * an unreachable server is reported after one attempt, and opening never
+   * takes longer than `connectTimeoutMs`.
    *
    * @throws MemostrataError `BACKEND` when the server cannot be reached or
    *   does not answer; `NOT_A_STORE` when the keys under the prefix hold other
-   *   data; `CONFIG` for a malformed option, a URL the server refuses
+   *   data; `FORMAT_VERSION` for a store in the older two-key layout;
+   *   `CONFIG` for a malformed option, a URL the server refuses
    *   (credentials) or a database it does not have.
    */
   static async open(options: RedisBackendOptions = {}): Promise<RedisBackend> {
     const resolved = resolveRedisOptions(options, 'RedisBackend option ');
-    const { endpoint, connectTimeoutMs, reconnectForMs } = resolved;
-
-    let everReady = false;
-    let lostAt = 0;
-    const lastError: { current: Error | undefined } = { current: undefined };
-    const redis = new Redis({
-      host: endpoint.host,
-      port: endpoint.port,
-      db: endpoint.db,
-      ...(endpoint.username === undefined ? {} : { username: endpoint.username }),
-      ...(endpoint.password === undefined ? {} : { password: endpoint.password }),
-      ...(endpoint.tls ? { tls: {} } : {}),
-      lazyConnect: true,
-      connectTimeout: connectTimeoutMs,
-      commandTimeout: resolved.commandTimeoutMs,
-      // Fail rather than wait: a command issued while disconnected rejects at
-      // once, and one in flight when the connection drops rejects then.
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 0,
-      autoResendUnfulfilledCommands: false,
-      retryStrategy: (attempt) => {
-        // Opening never retries; a lost connection is retried for a while,
-        // then only when an operation asks for it (see #call).
-        if (!everReady) return null;
-        if (attempt === 1) lostAt = Date.now();
-        if (Date.now() - lostAt >= reconnectForMs) return null;
-        return Math.min(50 * 2 ** attempt, 1000);
-      },
-    }) as Connection;
-    // Every failure of the connection is an 'error' event: without this
-    // listener one would be thrown as an uncaught exception.
-    redis.on('error', (error: Error) => {
-      lastError.current = error;
-    });
-    redis.on('ready', () => {
-      everReady = true;
-      // A message names what went wrong now, not an error from before a reconnect.
-      lastError.current = undefined;
-    });
-    redis.defineCommand('memostrataBatch', { lua: batchScript, numberOfKeys: 2 });
-    redis.defineCommand('memostrataPage', { lua: pageScript, numberOfKeys: 2, readOnly: true });
-    redis.defineCommand('memostrataInitializeFormat', { lua: initializeFormatScript, numberOfKeys: 2 });
+    const { endpoint, connectTimeoutMs } = resolved;
+    const state: ConnectionState = { lastError: undefined };
+    const client = createClient(resolved, state);
 
     const opening = (async () => {
       try {
-        await redis.connect();
+        await client.connect();
         // ioredis only reports a failed SELECT of the URL's database as an event: ask again, so that it fails here.
-        if (endpoint.db !== 0) await redis.select(endpoint.db);
+        if (endpoint.db !== 0 && !(client instanceof Cluster)) await client.select(endpoint.db);
       } catch (error) {
-        throw connectError(endpoint.shownUrl, lastError.current ?? (error as Error));
+        throw connectError(resolved.shownUrl, state.lastError ?? (error as Error));
       }
-      const limits = await serverLimits(redis, resolved);
-      const backend = new RedisBackend(redis, resolved, limits, lastError);
+      const limits = await serverLimits(client, resolved);
+      const backend = new RedisBackend(client, resolved, limits, state);
       await backend.#checkKeyspace();
       return backend;
     })();
@@ -179,14 +183,14 @@ export class RedisBackend extends Database<Uint8Array, Uint8Array> {
     const deadline = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
         const reason = new Error(`no answer within connectTimeoutMs (${connectTimeoutMs} ms)`);
-        reject(connectError(endpoint.shownUrl, reason));
+        reject(connectError(resolved.shownUrl, reason));
       }, connectTimeoutMs);
     });
     try {
       return await Promise.race([opening, deadline]);
     } catch (error) {
       opening.catch(() => undefined);
-      redis.disconnect();
+      client.disconnect();
       throw error;
     } finally {
       clearTimeout(timer);
@@ -194,19 +198,21 @@ export class RedisBackend extends Database<Uint8Array, Uint8Array> {
   }
 
   /**
-   * Claims an empty keyspace for a store in one atomic step: when nothing is
-   * stored under the prefix, writes `value` at `key`. Returns what is stored
-   * at `key` afterwards (`undefined` when the keyspace holds other keys but
-   * not this one). From then on, every write that finds the keyspace empty
-   * (the server restarted without its data) writes this record first, in the
-   * same atomic step.
+   * Claims an empty keyspace for a store in one atomic step: when the index
+   * is absent (nothing stored under the prefix), writes `value` at `key`.
+   * Returns what is stored at `key` afterwards (`undefined` when the
+   * keyspace holds other keys but not this one). From then on, every write
+   * that finds the index absent (the server restarted without its data)
+   * writes this record first. `key` must be the format key (`meta!format`),
+   * whose slot the index shares.
    */
   async initializeFormat(key: Uint8Array, value: Uint8Array): Promise<Uint8Array | undefined> {
     this.assertOpen();
     this.checkKey(key);
     this.checkValue(value);
+    if (Buffer.compare(key, formatKey) !== 0) throw new MemostrataError('INVALID_ARGUMENT', 'RedisBackend.initializeFormat() takes the format key, meta!format.');
     const record: [Buffer, Buffer] = [Buffer.from(key), Buffer.from(value)];
-    const stored = await this.#call(() => this.#redis.memostrataInitializeFormatBuffer(this.#valuesKey, this.#keysKey, ...record));
+    const stored = await this.#call(() => this.#client.memostrataInitializeFormatBuffer(this.#space.indexKey, this.#formatEntry, ...record));
     this.#formatRecord = record;
     return stored === null ? undefined : copyBytes(stored);
   }
@@ -220,18 +226,18 @@ export class RedisBackend extends Database<Uint8Array, Uint8Array> {
   }
 
   protected async _get(key: Uint8Array): Promise<Uint8Array | undefined> {
-    const value = await this.#call(() => this.#redis.hgetBuffer(this.#valuesKey, asBuffer(key)));
+    const value = await this.#call(() => this.#client.getBuffer(this.#space.entryKey(key)));
     return value === null ? undefined : copyBytes(value);
   }
 
   protected async _getMany(keys: readonly Uint8Array[]): Promise<(Uint8Array | undefined)[]> {
     if (keys.length === 0) return [];
-    const values = await this.#call(() => this.#redis.hmgetBuffer(this.#valuesKey, ...keys.map(asBuffer)));
+    const values = await this.#call(() => this.#readValues(keys));
     return values.map((value) => (value === null ? undefined : copyBytes(value)));
   }
 
   protected async _has(key: Uint8Array): Promise<boolean> {
-    return (await this.#call(() => this.#redis.hexists(this.#valuesKey, asBuffer(key)))) === 1;
+    return (await this.#call(() => this.#client.exists(this.#space.entryKey(key)))) === 1;
   }
 
   protected async _put(key: Uint8Array, value: Uint8Array): Promise<void> {
@@ -243,96 +249,242 @@ export class RedisBackend extends Database<Uint8Array, Uint8Array> {
   }
 
   protected async _batch(operations: readonly BatchOperation<Uint8Array, Uint8Array>[]): Promise<void> {
-    await this.#runBatch(NO_CONDITION, operations);
+    const copied = copyOperations(operations);
+    this.#checkSizes(copied, undefined);
+    await this.#writeBatch(copied);
   }
 
   protected async _batchIf(condition: BatchCondition<Uint8Array, Uint8Array>, operations: readonly BatchOperation<Uint8Array, Uint8Array>[]): Promise<boolean> {
-    const tested: Buffer[] = condition.value === undefined ? [EXPECT_ABSENT, Buffer.from(condition.key), EMPTY] : [EXPECT_EQUAL, Buffer.from(condition.key), Buffer.from(condition.value)];
-    return (await this.#runBatch(tested, operations)) === 1;
+    const copied = copyOperations(operations);
+    const tested: Condition =
+      condition.value === undefined
+        ? { kind: EXPECT_ABSENT, key: Buffer.from(condition.key), expected: EMPTY }
+        : { kind: EXPECT_EQUAL, key: Buffer.from(condition.key), expected: Buffer.from(condition.value) };
+    const tag = slotTag(tested.key);
+    const fitsOneChunk = splitIntoChunks(copied, this.chunkLimits, this.#space.prefix.length).length <= 1;
+    // Values are content-addressed (the same bytes whoever writes them): written first, a record the step writes never names a missing one.
+    const early = fitsOneChunk && !this.cluster ? [] : copied.filter((op) => op.type === 'put' && isValueKey(op.key) && slotTag(op.key) !== tag);
+    const rest = copied.filter((op) => !early.includes(op));
+    const step = this.cluster ? rest.filter((op) => slotTag(op.key) === tag) : rest;
+    const after = this.cluster ? rest.filter((op) => slotTag(op.key) !== tag) : [];
+    this.#checkSizes(copied, step);
+    if (early.length > 0) await this.#writeBatch(early);
+    if (!this.cluster) return (await this.#call(() => this.#client.memostrataServerChunk(...this.#serverChunkArgs(tested, step)))) === 1;
+    const { added, removed } = finalMembers(step);
+    await this.#call(() => this.#index('a', added));
+    const applied = (await this.#call(() => this.#applyGroup(tested, step))) === 1;
+    if (!applied) {
+      await this.#call(() => this.#unindex(added));
+      return false;
+    }
+    await this.#call(() => this.#settleIndex(added, removed));
+    if (after.length > 0) await this.#writeBatch(after);
+    return true;
   }
 
-  /** Runs the batch script: `condition` is its three condition arguments (see redis-scripts.ts). Returns 1 when it applied. */
-  async #runBatch(condition: readonly Buffer[], operations: readonly BatchOperation<Uint8Array, Uint8Array>[]): Promise<number> {
-    this.#checkSizes(operations);
-    const args: Buffer[] = [...this.#formatRecord, ...condition];
-    for (const op of operations) {
-      // Copies: the caller may change its buffers while the command is queued.
-      if (op.type === 'put') args.push(PUT, Buffer.from(op.key), Buffer.from(op.value));
-      else args.push(DEL, Buffer.from(op.key));
+  /**
+   * Resolves once another process's (or this one's) conditional write
+   * ({@link Database.batchIf}) that changed `key` is published, once the
+   * subscription becomes live (a publish may have been missed before), or
+   * after `timeoutMs`. The subscription is one connection per backend,
+   * opened on the first call.
+   */
+  protected _changed(key: Uint8Array, timeoutMs: number): Promise<void> {
+    return this.#notifier.wait(key, timeoutMs);
+  }
+
+  /** Applies `operations` in chunks, in order, each acknowledged before the next is sent. */
+  async #writeBatch(operations: readonly Operation[]): Promise<void> {
+    for (const chunk of splitIntoChunks(operations, this.chunkLimits, this.#space.prefix.length) as Operation[][]) {
+      if (!this.cluster) await this.#call(() => this.#client.memostrataServerChunk(...this.#serverChunkArgs(undefined, chunk)));
+      else await this.#call(() => this.#clusterChunk(chunk));
     }
-    return this.#call(() => this.#redis.memostrataBatch(this.#valuesKey, this.#keysKey, ...args));
+  }
+
+  /** The arguments of the single-server chunk script (see redis-scripts.ts). */
+  #serverChunkArgs(condition: Condition | undefined, operations: readonly Operation[]): Argument[] {
+    const space = this.#space;
+    const keys: Buffer[] = [space.indexKey, this.#formatEntry, condition === undefined ? space.indexKey : space.entryKey(condition.key)];
+    const args: Buffer[] = [...this.#formatRecord, condition?.kind ?? NO_CONDITION, condition?.expected ?? EMPTY, condition?.key ?? EMPTY, space.channel];
+    for (const op of operations) {
+      keys.push(space.entryKey(op.key));
+      if (op.type === 'put') args.push(PUT, op.key, op.value);
+      else args.push(DEL, op.key);
+    }
+    return [keys.length, ...keys, ...args];
+  }
+
+  /** One chunk on a cluster: index members first, then one script (or command) per slot, then the index checked. */
+  async #clusterChunk(chunk: readonly Operation[]): Promise<void> {
+    const { added, removed } = finalMembers(chunk);
+    await this.#index('a', added);
+    const groups = new Map<string, Operation[]>();
+    for (const op of chunk) {
+      const tag = slotTag(op.key);
+      const group = groups.get(tag);
+      if (group === undefined) groups.set(tag, [op]);
+      else group.push(op);
+    }
+    await Promise.all([...groups.values()].map((group) => this.#applyGroup(undefined, group)));
+    await this.#settleIndex(added, removed);
+  }
+
+  /** Operations of one slot, with or without a condition in that slot. Returns 1 when applied. */
+  async #applyGroup(condition: Condition | undefined, group: readonly Operation[]): Promise<number> {
+    const space = this.#space;
+    if (condition === undefined && group.length === 1) {
+      const op = group[0]!;
+      if (op.type === 'put') await this.#client.set(space.entryKey(op.key), op.value);
+      else await this.#client.del(space.entryKey(op.key));
+      return 1;
+    }
+    const keys: Buffer[] = [space.entryKey(condition?.key ?? group[0]!.key)];
+    const args: Buffer[] = [condition?.kind ?? NO_CONDITION, condition?.expected ?? EMPTY, space.channel, condition?.key ?? EMPTY];
+    for (const op of group) {
+      keys.push(space.entryKey(op.key));
+      if (op.type === 'put') args.push(PUT, op.value);
+      else args.push(DEL);
+    }
+    return this.#client.memostrataSlot(keys.length, ...keys, ...args);
+  }
+
+  /** Adds (`a`) or removes (`r`) index members, writing the format record first if the index is absent. */
+  async #index(mode: 'a' | 'r', keys: readonly Buffer[]): Promise<void> {
+    if (keys.length === 0 && (mode === 'r' || this.#formatRecord[1].length === 0)) return;
+    await this.#client.memostrataIndex(this.#space.indexKey, this.#formatEntry, ...this.#formatRecord, mode, ...keys);
+  }
+
+  /**
+   * After a cluster write: a member a concurrent removal took while our entry
+   * was being written is added back; members of deleted keys are removed.
+   */
+  async #settleIndex(added: readonly Buffer[], removed: readonly Buffer[]): Promise<void> {
+    if (added.length > 0) {
+      const scores = await this.#client.zmscore(this.#space.indexKey, ...added);
+      await this.#index('a', added.filter((_, i) => scores[i] === null));
+    }
+    await this.#unindex(removed);
+  }
+
+  /** Removes index members, then adds back those whose entry exists again (a concurrent write of the same key). */
+  async #unindex(keys: readonly Buffer[]): Promise<void> {
+    if (keys.length === 0) return;
+    await this.#index('r', keys);
+    const present = await Promise.all(keys.map((key) => this.#client.exists(this.#space.entryKey(key))));
+    await this.#index('a', keys.filter((_, i) => present[i] === 1));
+  }
+
+  /** The values at `keys` (`null` where absent): one MGET on a server, one GET per key (pipelined per node) on a cluster. */
+  #readValues(keys: readonly Uint8Array[]): Promise<(Buffer | null)[]> {
+    const entries = keys.map((key) => this.#space.entryKey(key));
+    if (!this.cluster) return this.#client.mgetBuffer(...entries);
+    return Promise.all(entries.map((entry) => this.#client.getBuffer(entry)));
   }
 
   protected async *_entries(range: NormalizedRange<Uint8Array>): AsyncGenerator<[Uint8Array, Uint8Array]> {
-    let bounds = lexBounds(range);
     let remaining = range.limit;
-    while (remaining > 0) {
-      const count = Math.min(this.#options.pageSize, remaining);
-      const page = await this.#call(() =>
-        this.#redis.memostrataPageBuffer(this.#valuesKey, this.#keysKey, bounds.min, bounds.max, range.reverse ? '1' : '0', count),
-      );
-      for (let i = 0; i < page.length; i += 2) {
-        const key = page[i] as Buffer;
-        const value = page[i + 1];
-        if (!(value instanceof Uint8Array)) {
-          throw new MemostrataError('CORRUPT', `The Redis store at ${this.url} (prefix ${this.prefix}) lists a key that has no value: ${key.toString('hex')}.`);
-        }
-        yield [copyBytes(key), copyBytes(value)];
+    for await (const members of this.#pages(range, () => remaining)) {
+      const values = await this.#call(() => this.#readValues(members));
+      const stale: Buffer[] = [];
+      const page: [Uint8Array, Uint8Array][] = [];
+      members.forEach((key, i) => {
+        const value = values[i];
+        if (value === null || value === undefined) stale.push(key);
+        else page.push([copyBytes(key), copyBytes(value)]);
+      });
+      if (this.cluster && stale.length > 0) await this.#call(() => this.#unindex(stale));
+      for (const entry of page) {
+        if (remaining <= 0) return;
+        remaining -= 1;
+        yield entry;
       }
-      const entries = page.length / 2;
-      if (entries < count) return;
-      remaining -= entries;
-      bounds = after(bounds, page[page.length - 2] as Buffer, range.reverse);
     }
   }
 
   protected async *_keys(range: NormalizedRange<Uint8Array>): AsyncGenerator<Uint8Array> {
-    let bounds = lexBounds(range);
     let remaining = range.limit;
-    while (remaining > 0) {
-      const count = Math.min(this.#options.pageSize, remaining);
+    for await (const members of this.#pages(range, () => remaining)) {
+      let present: readonly number[] | undefined;
+      // The index is exact on a single server (written by the same scripts as the entries); on a cluster it may list more.
+      if (this.cluster) {
+        present = await this.#call(() => Promise.all(members.map((key) => this.#client.exists(this.#space.entryKey(key)))));
+        const stale = members.filter((_, i) => present![i] !== 1);
+        if (stale.length > 0) await this.#call(() => this.#unindex(stale));
+      }
+      for (const [i, key] of members.entries()) {
+        if (present !== undefined && present[i] !== 1) continue;
+        if (remaining <= 0) return;
+        remaining -= 1;
+        yield copyBytes(key);
+      }
+    }
+  }
+
+  /**
+   * Pages of index members in `range`, each at most `wanted()` long (what
+   * the caller still has to yield: it skips members whose entry is gone, so
+   * the limit is counted in what it yields, not in members).
+   */
+  async *#pages(range: NormalizedRange<Uint8Array>, wanted: () => number): AsyncGenerator<Buffer[]> {
+    let bounds = lexBounds(range);
+    const index = this.#space.indexKey;
+    while (wanted() > 0) {
+      const count = Math.min(this.#options.pageSize, wanted());
       const page = await this.#call(() =>
         range.reverse
-          ? this.#redis.zrevrangebylexBuffer(this.#keysKey, bounds.max, bounds.min, 'LIMIT', 0, count)
-          : this.#redis.zrangebylexBuffer(this.#keysKey, bounds.min, bounds.max, 'LIMIT', 0, count),
+          ? this.#client.zrevrangebylexBuffer(index, bounds.max, bounds.min, 'LIMIT', 0, count)
+          : this.#client.zrangebylexBuffer(index, bounds.min, bounds.max, 'LIMIT', 0, count),
       );
-      for (const key of page) yield copyBytes(key);
+      if (page.length > 0) yield page;
       if (page.length < count) return;
-      remaining -= page.length;
       bounds = after(bounds, page[page.length - 1]!, range.reverse);
     }
   }
 
   protected async _close(): Promise<void> {
     this.#closed = true;
-    if (this.#redis.status === 'ready') {
+    this.#notifier.close();
+    if (this.#client.status === 'ready') {
       // A polite QUIT, but never waiting on a server that stopped answering.
       let timer: ReturnType<typeof setTimeout> | undefined;
-      const goodbye = this.#call(() => this.#redis.quit()).catch(() => undefined);
+      const goodbye = this.#call(() => this.#client.quit()).catch(() => undefined);
       await Promise.race([goodbye, new Promise<void>((resolve) => (timer = setTimeout(resolve, this.#options.closeTimeoutMs)))]);
       clearTimeout(timer);
     }
-    this.#redis.disconnect();
+    this.#client.disconnect();
   }
 
   async #checkKeyspace(): Promise<void> {
-    const [valuesType, keysType] = await this.#call(() =>
-      Promise.all([this.#redis.type(this.#valuesKey), this.#redis.type(this.#keysKey)]),
+    const [values, keys] = this.#space.legacyKeys;
+    const [valuesType, keysType, indexType] = await this.#call(() =>
+      Promise.all([this.#client.type(values), this.#client.type(keys), this.#client.type(this.#space.indexKey)]),
     );
-    if ((valuesType !== 'hash' && valuesType !== 'none') || (keysType !== 'zset' && keysType !== 'none')) {
+    if (valuesType === 'hash' || keysType === 'zset') {
+      throw new MemostrataError(
+        'FORMAT_VERSION',
+        `The Redis store at ${this.url} (prefix ${this.prefix}) is in the two-key layout of older memostrata versions (the hash ${values} and the sorted set ${keys}); ` +
+          'this memostrata keeps one Redis key per entry (so that Redis Cluster works). Convert it: with the older memostrata, ' +
+          '`memostrata export store.cbor --config <its config>`; then with this one, into a new prefix (or this one once emptied), `memostrata import store.cbor --config <config>`.',
+      );
+    }
+    if (valuesType !== 'none' || keysType !== 'none' || (indexType !== 'zset' && indexType !== 'none')) {
       throw new MemostrataError(
         'NOT_A_STORE',
-        `The Redis keys ${this.prefix}values and ${this.prefix}keys at ${this.url} hold other data (a ${valuesType} and a ${keysType}), not a memostrata store; choose another prefix.`,
+        `The Redis keys under ${this.prefix} at ${this.url} hold other data (${values}: ${valuesType}, ${keys}: ${keysType}, ${this.#space.indexKey.toString('latin1')}: ${indexType}), not a memostrata store; choose another prefix.`,
       );
     }
   }
 
-  /** Refuses, before sending anything, a write the server would answer by dropping the connection. */
-  #checkSizes(operations: readonly BatchOperation<Uint8Array, Uint8Array>[]): void {
+  /**
+   * Refuses, before sending anything, a write the server would answer by
+   * dropping the connection: a key or value over `maxValueBytes`, a single
+   * operation or the atomic `step` of a conditional write over `maxBatchBytes`.
+   */
+  #checkSizes(operations: readonly Operation[], step: readonly Operation[] | undefined): void {
     const { maxValueBytes, maxBatchBytes } = this.limits;
-    let total = ARGUMENT_FRAMING * 8 + this.#formatRecord[0].length + this.#formatRecord[1].length;
+    const prefixBytes = this.#space.prefix.length;
+    const framing = ARGUMENT_FRAMING * 12 + this.#formatRecord[0].length + this.#formatRecord[1].length + this.#space.indexKey.length * 2;
     for (const op of operations) {
-      total += ARGUMENT_FRAMING * 2 + op.key.length;
       const largest = op.type === 'put' ? (op.key.length > op.value.length ? op.key : op.value) : op.key;
       if (largest.length > maxValueBytes) {
         const what = largest === op.key ? 'key' : 'value';
@@ -341,11 +493,19 @@ export class RedisBackend extends Database<Uint8Array, Uint8Array> {
           { key: op.key, size: largest.length, limit: maxValueBytes },
         );
       }
-      if (op.type === 'put') total += ARGUMENT_FRAMING + op.value.length;
+      const size = framing + operationBytes(op, prefixBytes);
+      if (size > maxBatchBytes) {
+        throw this.#limitError(
+          `The write at key ${describeKey(op.key)} is ${mebibytes(size)}, over the Redis backend's limit of ${mebibytes(maxBatchBytes)} per command (maxBatchBytes, or the server's client-query-buffer-limit). It was not sent and nothing of this write was stored. Raise client-query-buffer-limit on the server and maxBatchBytes.`,
+          { key: op.key, size, limit: maxBatchBytes },
+        );
+      }
     }
+    if (step === undefined) return;
+    const total = step.reduce((sum, op) => sum + operationBytes(op, prefixBytes), framing);
     if (total > maxBatchBytes) {
       throw this.#limitError(
-        `A write of ${operations.length} operations is ${mebibytes(total)}, over the Redis backend's limit of ${mebibytes(maxBatchBytes)} per atomic write (maxBatchBytes, or the server's client-query-buffer-limit). It was not sent and nothing of it was stored. Checkpoint more often, or raise client-query-buffer-limit on the server and maxBatchBytes.`,
+        `The atomic step of a conditional write (${step.length} operations) is ${mebibytes(total)}, over the Redis backend's limit of ${mebibytes(maxBatchBytes)} per command (maxBatchBytes, or the server's client-query-buffer-limit). It was not sent and nothing of it was stored. Write less under one condition, or raise client-query-buffer-limit on the server and maxBatchBytes.`,
         { key: undefined, size: total, limit: maxBatchBytes },
       );
     }
@@ -359,7 +519,7 @@ export class RedisBackend extends Database<Uint8Array, Uint8Array> {
   async #call<T>(operation: () => Promise<T>): Promise<T> {
     // Past reconnectForMs nothing retries in the background: this operation
     // fails at once, but starts an attempt so that a later one finds the server.
-    if (this.#redis.status === 'end' && !this.#closed) this.#redis.connect().catch(() => undefined);
+    if (this.#client.status === 'end' && !this.#closed) this.#client.connect().catch(() => undefined);
     this.#pending += 1;
     this.#holdProcess();
     try {
@@ -373,23 +533,25 @@ export class RedisBackend extends Database<Uint8Array, Uint8Array> {
   }
 
   /**
-   * Refs the socket while operations are in flight and unrefs it otherwise,
+   * Refs the sockets while operations are in flight and unrefs them otherwise,
    * so that only a connection with work to do keeps Node running. A socket
    * still connecting is left alone: Node would queue one 'connect' listener
    * per call (the listener leak of an outage); the 'connect' event sets it.
    */
   #holdProcess(): void {
-    const socket = this.#redis.stream as { pending?: boolean; ref?: () => void; unref?: () => void } | undefined;
-    if (socket === undefined || socket.pending !== false) return;
-    if (this.#pending > 0) socket.ref?.();
-    else socket.unref?.();
+    for (const socket of clientSockets(this.#client)) {
+      if (socket.pending !== false) continue;
+      if (this.#pending > 0) socket.ref?.();
+      else socket.unref?.();
+    }
   }
 
   #backendError(error: Error): MemostrataError {
     if (error instanceof MemostrataError) return error;
-    const status = this.#redis.status;
+    const status = this.#client.status;
     if (status !== 'ready' || isConnectionError(error)) {
-      const reason = this.#lastError.current === undefined ? error.message : `${error.message}; ${this.#lastError.current.message}`;
+      const last = this.#state.lastError;
+      const reason = last === undefined ? error.message : `${error.message}; ${last.message}`;
       const message = `The Redis server at ${this.url} is unreachable (connection ${status}: ${reason}). Check that it is running; operations fail until it is back, and the backend reconnects by itself.`;
       return new MemostrataError('BACKEND', message, { cause: new BackendUnreachableError(message, { cause: error }) });
     }
@@ -398,16 +560,38 @@ export class RedisBackend extends Database<Uint8Array, Uint8Array> {
 }
 
 const PUT = Buffer.from('p');
-const EMPTY = Buffer.alloc(0);
-/** Bytes of RESP framing around one argument (`$<length>\r\n…\r\n`), rounded up. */
-const ARGUMENT_FRAMING = 16;
 const DEL = Buffer.from('d');
-/** The batch script's condition arguments (see redis-scripts.ts): none, "the key holds nothing", "the key holds these bytes". */
-const NO_CONDITION: readonly Buffer[] = [Buffer.from('-'), EMPTY, EMPTY];
+const EMPTY = Buffer.alloc(0);
+const NO_CONDITION = Buffer.from('-');
 const EXPECT_ABSENT = Buffer.from('0');
 const EXPECT_EQUAL = Buffer.from('1');
 const MIN = Buffer.from('-');
 const MAX = Buffer.from('+');
+const VALUE_PREFIX = Buffer.from('v!');
+
+/** Copies: the caller may change its buffers while a later chunk waits to be sent. */
+function copyOperations(operations: readonly BatchOperation<Uint8Array, Uint8Array>[]): Operation[] {
+  return operations.map((op) => (op.type === 'put' ? { type: 'put', key: Buffer.from(op.key), value: Buffer.from(op.value) } : { type: 'del', key: Buffer.from(op.key) }));
+}
+
+function isValueKey(key: Buffer): boolean {
+  return key.length > 2 && key[0] === VALUE_PREFIX[0] && key[1] === VALUE_PREFIX[1];
+}
+
+/** The keys whose last operation in `operations` is a put (index members to add) or a delete (to remove). */
+function finalMembers(operations: readonly Operation[]): { added: Buffer[]; removed: Buffer[] } {
+  const last = new Map<string, Operation>();
+  for (const op of operations) {
+    const id = op.key.toString('latin1');
+    // Re-inserted, so that the order is that of the last operations.
+    last.delete(id);
+    last.set(id, op);
+  }
+  const added: Buffer[] = [];
+  const removed: Buffer[] = [];
+  for (const op of last.values()) (op.type === 'put' ? added : removed).push(op.key);
+  return { added, removed };
+}
 
 interface LexBounds {
   min: Buffer;
@@ -430,40 +614,15 @@ function lexBound(marker: '(' | '[', key: Uint8Array): Buffer {
   return Buffer.concat([Buffer.from(marker), key]);
 }
 
-function asBuffer(bytes: Uint8Array): Buffer {
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-}
-
-function isConnectionError(error: Error): boolean {
-  const name = error.name;
-  return (
-    name === 'MaxRetriesPerRequestError' ||
-    name === 'AbortError' ||
-    /Connection is closed|Stream isn't writeable|Command timed out|ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE/.test(error.message)
-  );
-}
-
-/** Why opening failed, in words that say what to do. */
-function connectError(shownUrl: string, reason: Error): MemostrataError {
-  const message = reason.message;
-  if (/WRONGPASS|NOAUTH|NOPERM/.test(message)) {
-    return new MemostrataError('CONFIG', `The Redis server at ${shownUrl} refused the credentials (${message}); check the user and password in backend.url.`, { cause: reason });
-  }
-  if (/DB index is out of range|invalid DB index/i.test(message)) {
-    return new MemostrataError('CONFIG', `The Redis server at ${shownUrl} has no such database (${message}); check the number at the end of backend.url.`, { cause: reason });
-  }
-  return new MemostrataError('BACKEND', `The Redis server at ${shownUrl} is unreachable or not answering (${message}). Start it, or point backend.url at a running server.`, { cause: reason });
-}
-
 /**
  * The write limits: the options', lowered to the server's `proto-max-bulk-len`
  * and `client-query-buffer-limit` when the server lets us read them (CONFIG
  * is often disabled on managed servers; then the options stand).
  */
-async function serverLimits(redis: Redis, options: ResolvedRedisOptions): Promise<RedisWriteLimits> {
+async function serverLimits(client: Client, options: ResolvedRedisOptions): Promise<RedisWriteLimits> {
   const read = async (name: string): Promise<number> => {
     try {
-      const reply = (await redis.config('GET', name)) as unknown;
+      const reply = (await client.config('GET', name)) as unknown;
       const value = Array.isArray(reply) ? Number(reply[1]) : Number.NaN;
       return Number.isSafeInteger(value) && value > 0 ? value : Infinity;
     } catch {

@@ -6,13 +6,18 @@ export interface RedisBackendOptions {
    * The server: `redis://[[user]:password@]host[:port][/db]`, or `rediss://`
    * for TLS. `db` is a database number (a non-negative integer).
    *
+   * A Redis Cluster: `redis+cluster://[[user]:password@]host:port[,host:port…]`
+   * (`rediss+cluster://` for TLS), naming one or more of its nodes; the
+   * client finds the others. A cluster has no database number.
+   *
    * @default 'redis://127.0.0.1:6379'
    */
   url?: string;
   /**
-   * Namespace of the store in the server's keyspace: it lives in the two Redis
-   * keys `<prefix>values` (a hash) and `<prefix>keys` (a sorted set). Stores
-   * with different prefixes share a server without seeing each other.
+   * Namespace of the store in the server's keyspace: every entry is one Redis
+   * key `<prefix>{<tag>}<key>`, beside the index `<prefix>index{…}` (see
+   * docs/architecture.md). Stores with different prefixes share a server
+   * without seeing each other. No `{` or `}`: the backend places the hash tag itself.
    *
    * @default 'memostrata:'
    */
@@ -59,6 +64,23 @@ export interface RedisBackendOptions {
    */
   pageSize?: number;
   /**
+   * Most operations of a batch sent as one command (a Lua script on a single
+   * server). A larger batch is sent in chunks, in order, each acknowledged
+   * before the next is sent, so that no command keeps the server busy for
+   * long (Redis runs one script at a time and serves nobody meanwhile).
+   *
+   * @default 1000
+   */
+  chunkOperations?: number;
+  /**
+   * Most bytes (keys, values, framing) of a batch sent as one command; see
+   * {@link RedisBackendOptions.chunkOperations}. An operation larger than this
+   * goes alone in its chunk. Never more than `maxBatchBytes`.
+   *
+   * @default 4194304 (4 MiB)
+   */
+  chunkBytes?: number;
+  /**
    * Largest key or value, in bytes, that a write may send. Larger ones are
    * refused with `BACKEND` before anything is sent. Redis refuses any single
    * argument over its `proto-max-bulk-len` (512 MiB by default) by dropping
@@ -69,11 +91,12 @@ export interface RedisBackendOptions {
    */
   maxValueBytes?: number;
   /**
-   * Largest write, in bytes (keys, values and framing of one batch, such as
-   * a checkpoint), sent as one atomic command. Larger batches are refused
-   * with `BACKEND` before anything is sent: Redis counts a command against
-   * its `client-query-buffer-limit` (1 GiB by default) and drops a client
-   * over it. When the server lets us read that setting, the smaller applies.
+   * Largest command, in bytes: one chunk of a batch, or the atomic step of a
+   * `batchIf` (which is never cut). A write whose atomic step, or a single
+   * operation, is larger is refused with `BACKEND` before anything is sent:
+   * Redis counts a command against its `client-query-buffer-limit` (1 GiB by
+   * default) and drops a client over it. When the server lets us read that
+   * setting, the smaller applies.
    *
    * @default 1048576000 (1000 MiB)
    */
@@ -95,6 +118,8 @@ export const REDIS_OPTION_NAMES: readonly (keyof RedisBackendOptions)[] = [
   'closeTimeoutMs',
   'reconnectForMs',
   'pageSize',
+  'chunkOperations',
+  'chunkBytes',
   'maxValueBytes',
   'maxBatchBytes',
 ];
@@ -112,7 +137,14 @@ export interface RedisEndpoint {
 }
 
 /** Every option, checked, with its default applied. */
-export type ResolvedRedisOptions = Required<Omit<RedisBackendOptions, 'url'>> & { endpoint: RedisEndpoint };
+export type ResolvedRedisOptions = Required<Omit<RedisBackendOptions, 'url'>> & {
+  /** The server, or the first node named of a cluster. */
+  endpoint: RedisEndpoint;
+  /** Every node the URL names, when it names a cluster; `undefined` for a single server. */
+  clusterNodes: readonly RedisEndpoint[] | undefined;
+  /** The whole URL with any password masked: safe to print. */
+  shownUrl: string;
+};
 
 // setTimeout fires at once for delays over 2^31 - 1 ms (with a TimeoutOverflowWarning).
 const MAX_TIMER_MS = 2 ** 31 - 1;
@@ -126,12 +158,15 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
 export function checkRedisOptions(options: RedisBackendOptions, where: string): RedisBackendOptions {
   const checked: RedisBackendOptions = {};
   if (options.url !== undefined) {
-    parseRedisUrl(options.url, `${where}url`);
+    parseRedisUrls(options.url, `${where}url`);
     checked.url = options.url;
   }
   if (options.prefix !== undefined) {
     if (typeof options.prefix !== 'string') {
       throw new MemostrataError('CONFIG', `${where}prefix must be a string such as 'memostrata:'; got ${JSON.stringify(options.prefix)}.`);
+    }
+    if (/[{}]/.test(options.prefix)) {
+      throw new MemostrataError('CONFIG', `${where}prefix must not contain '{' or '}' (the backend places the Redis Cluster hash tag itself); got ${JSON.stringify(options.prefix)}.`);
     }
     checked.prefix = options.prefix;
   }
@@ -144,7 +179,7 @@ export function checkRedisOptions(options: RedisBackendOptions, where: string): 
     }
     checked[name] = value;
   }
-  for (const name of ['pageSize', 'maxValueBytes', 'maxBatchBytes'] as const) {
+  for (const name of ['pageSize', 'chunkOperations', 'chunkBytes', 'maxValueBytes', 'maxBatchBytes'] as const) {
     const value = options[name];
     if (value === undefined) continue;
     if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) {
@@ -162,17 +197,43 @@ export function checkRedisOptions(options: RedisBackendOptions, where: string): 
  */
 export function resolveRedisOptions(options: RedisBackendOptions, where: string): ResolvedRedisOptions {
   const checked = checkRedisOptions(options, where);
+  const url = checked.url ?? DEFAULT_REDIS_URL;
+  const { endpoints, cluster } = parseRedisUrls(url, `${where}url`);
   return {
-    endpoint: parseRedisUrl(checked.url ?? DEFAULT_REDIS_URL, `${where}url`),
+    endpoint: endpoints[0]!,
+    clusterNodes: cluster ? endpoints : undefined,
+    shownUrl: masked(url),
     prefix: checked.prefix ?? DEFAULT_REDIS_PREFIX,
     connectTimeoutMs: checked.connectTimeoutMs ?? 5000,
     commandTimeoutMs: checked.commandTimeoutMs ?? 10_000,
     closeTimeoutMs: checked.closeTimeoutMs ?? 2000,
     reconnectForMs: checked.reconnectForMs ?? 10_000,
     pageSize: checked.pageSize ?? 1000,
+    chunkOperations: checked.chunkOperations ?? 1000,
+    chunkBytes: checked.chunkBytes ?? 4 * 2 ** 20,
     maxValueBytes: checked.maxValueBytes ?? 512 * 2 ** 20,
     maxBatchBytes: checked.maxBatchBytes ?? 1000 * 2 ** 20,
   };
+}
+
+/**
+ * Reads a server URL, or a cluster URL naming several nodes
+ * (`redis+cluster://[auth@]host:port,host:port…`), each node checked as a
+ * server URL of its own (with the same credentials).
+ *
+ * @throws MemostrataError `CONFIG` naming `field` and what is wrong.
+ */
+function parseRedisUrls(url: unknown, field: string): { endpoints: RedisEndpoint[]; cluster: boolean } {
+  const match = typeof url === 'string' ? /^(rediss?)\+cluster:\/\/(?:([^@/]*)@)?([^/?#]*)(.*)$/.exec(url) : null;
+  if (match === null) return { endpoints: [parseRedisUrl(url, field)], cluster: false };
+  const [, scheme, auth, hosts, rest] = match as unknown as [string, string, string | undefined, string, string];
+  const fail = (what: string): never => {
+    throw new MemostrataError('CONFIG', `${field} must be a Redis Cluster URL such as redis+cluster://127.0.0.1:7000,127.0.0.1:7001: ${what}; got ${JSON.stringify(masked(url as string))}.`);
+  };
+  if (rest !== '' && rest !== '/') fail('a cluster has no database number, query or fragment');
+  if (hosts === '') fail('it names no node');
+  const endpoints = hosts.split(',').map((host) => parseRedisUrl(`${scheme}://${auth === undefined ? '' : `${auth}@`}${host}`, field));
+  return { endpoints: endpoints.map((endpoint) => ({ ...endpoint, shownUrl: masked(url as string) })), cluster: true };
 }
 
 /**
@@ -208,7 +269,7 @@ function parseRedisUrl(url: unknown, field: string): RedisEndpoint {
 
 /** `url` with its password, if any, replaced by `***`. */
 function masked(url: string): string {
-  if (!URL.canParse(url)) return url.replace(/:[^:@/]*@/, ':***@');
+  if (!URL.canParse(url) || url.includes('+cluster:')) return url.replace(/:[^:@/]*@/, ':***@');
   const parsed = new URL(url);
   if (parsed.password === '') return url;
   parsed.password = '***';

@@ -68,6 +68,17 @@ export interface Manifest {
    * @default false
    */
   shared?: boolean;
+  /**
+   * A {@link Database.batch} is applied whole or not at all. `false` means a
+   * batch applies in order, chunk by chunk (each acknowledged before the next
+   * is sent): a crash, or a reader meanwhile, can see a prefix of it (on a
+   * store spread over nodes, the last chunk of that prefix in part). A caller
+   * that needs one write to land before another puts them in separate
+   * batches. A batch that fits in one chunk is still atomic where the
+   * backend says so; conditional batches keep their own promise.
+   * @default true
+   */
+  atomicBatches?: boolean;
 }
 
 /** Whether a database can still be used. */
@@ -136,7 +147,8 @@ export abstract class Database<K, V> {
   }
 
   /**
-   * Applies every operation or none. Every operation is checked before
+   * Applies every operation or none (in order, chunk by chunk, where the
+   * manifest says `atomicBatches: false`). Every operation is checked before
    * anything is written, so a batch holding one invalid operation writes nothing.
    */
   async batch(operations: readonly BatchOperation<K, V>[], options: WriteOptions = {}): Promise<void> {
@@ -286,7 +298,7 @@ export abstract class Database<K, V> {
   /** Hook of {@link Database.delete}. */
   protected abstract _delete(key: K, options: WriteOptions): Promise<void>;
 
-  /** Hook of {@link Database.batch}: every operation is checked, and there is at least one. Must apply all or none. */
+  /** Hook of {@link Database.batch}: every operation is checked, and there is at least one. Must apply all or none, unless the manifest says `atomicBatches: false`. */
   protected abstract _batch(operations: readonly BatchOperation<K, V>[], options: WriteOptions): Promise<void>;
 
   /**

@@ -117,3 +117,22 @@ export function assertModuleName(name: unknown): asserts name is string {
     );
   }
 }
+
+/**
+ * The part of `key` that decides which keys a store that spreads its keys
+ * over nodes (Redis Cluster) keeps together: the keys of one call
+ * (`m!`, `s!`, `c!` and `l!` with the same `<module>!<call>`) share it, so that
+ * one atomic step can write a call's record, delete its saved state and
+ * release its lease. Any other key is its own part. This is the one home of
+ * that rule; the backend hashes the part into a slot tag of its own.
+ */
+export function colocationPart(key: Uint8Array): Uint8Array {
+  const BANG = 0x21;
+  // m, s, c, l: record, saved state, counters, lease.
+  if (key.length < 5 || key[1] !== BANG || ![0x6d, 0x73, 0x63, 0x6c].includes(key[0]!)) return key;
+  const moduleEnd = key.indexOf(BANG, 2);
+  if (moduleEnd <= 2 || moduleEnd === key.length - 1) return key;
+  const callEnd = key.indexOf(BANG, moduleEnd + 1);
+  if (callEnd === moduleEnd + 1) return key;
+  return key.subarray(2, callEnd === -1 ? key.length : callEnd);
+}

@@ -1,0 +1,138 @@
+import { Cluster, Redis } from 'ioredis';
+import { MemostrataError } from '../errors.js';
+import type { RedisEndpoint, ResolvedRedisOptions } from './redis-options.js';
+import { indexScript, initializeFormatScript, serverChunkScript, slotScript } from './redis-scripts.js';
+
+/** An argument of a script command. */
+export type Argument = Buffer | string | number;
+
+/** The scripts, as ioredis defines them on a connection (see redis-scripts.ts). */
+export interface ScriptCommands {
+  /** `numkeys, keys…, args…` of {@link serverChunkScript}. */
+  memostrataServerChunk(...args: Argument[]): Promise<number>;
+  /** `numkeys, keys…, args…` of {@link slotScript}. */
+  memostrataSlot(...args: Argument[]): Promise<number>;
+  memostrataIndex(index: Buffer, formatEntry: Buffer, ...args: Argument[]): Promise<number>;
+  memostrataInitializeFormatBuffer(index: Buffer, formatEntry: Buffer, key: Buffer, value: Buffer): Promise<Buffer | null>;
+}
+
+/** A connection to a single server or to a cluster, with the scripts defined. */
+export type Client = (Redis | Cluster) & ScriptCommands;
+
+/** What the connection reports about itself, shared with the backend. */
+export interface ConnectionState {
+  /** The last failure of the connection, for messages; cleared when it is ready again. */
+  lastError: Error | undefined;
+}
+
+/**
+ * Creates the connection (not yet connected) the options name: a `Redis`
+ * for a server, a `Cluster` for a `redis+cluster://` URL. Either one fails
+ * rather than waits: a command issued while disconnected rejects at once,
+ * and one in flight when the connection drops rejects then.
+ */
+export function createClient(options: ResolvedRedisOptions, state: ConnectionState): Client {
+  const { endpoint, connectTimeoutMs, reconnectForMs } = options;
+  let everReady = false;
+  let lostAt = 0;
+  // Opening never retries; a lost connection is retried for a while, then
+  // only when an operation asks for it (see RedisBackend's #call).
+  const retry = (attempt: number): number | null => {
+    if (!everReady) return null;
+    if (attempt === 1) lostAt = Date.now();
+    if (Date.now() - lostAt >= reconnectForMs) return null;
+    return Math.min(50 * 2 ** attempt, 1000);
+  };
+  const common = {
+    ...credentials(endpoint),
+    lazyConnect: true,
+    connectTimeout: connectTimeoutMs,
+    commandTimeout: options.commandTimeoutMs,
+    maxRetriesPerRequest: 0,
+    autoResendUnfulfilledCommands: false,
+  };
+  const client = (
+    options.clusterNodes === undefined
+      ? new Redis({ ...common, host: endpoint.host, port: endpoint.port, db: endpoint.db, enableOfflineQueue: false, retryStrategy: retry })
+      : new Cluster(
+          options.clusterNodes.map(({ host, port }) => ({ host, port })),
+          {
+            lazyConnect: true,
+            enableOfflineQueue: false,
+            // Commands to different nodes go out together: a chunk's slot groups are one round trip.
+            enableAutoPipelining: true,
+            slotsRefreshTimeout: connectTimeoutMs,
+            clusterRetryStrategy: retry,
+            redisOptions: common,
+          },
+        )
+  ) as Client;
+  // Every failure of the connection is an 'error' event: without this
+  // listener one would be thrown as an uncaught exception.
+  client.on('error', (error: Error) => {
+    state.lastError = error;
+  });
+  client.on('ready', () => {
+    everReady = true;
+    // A message names what went wrong now, not an error from before a reconnect.
+    state.lastError = undefined;
+  });
+  client.defineCommand('memostrataServerChunk', { lua: serverChunkScript });
+  client.defineCommand('memostrataSlot', { lua: slotScript });
+  client.defineCommand('memostrataIndex', { lua: indexScript, numberOfKeys: 2 });
+  client.defineCommand('memostrataInitializeFormat', { lua: initializeFormatScript, numberOfKeys: 2 });
+  return client;
+}
+
+/**
+ * A plain connection for SUBSCRIBE: to the server, or to one node of the
+ * cluster (Redis Cluster delivers a PUBLISH to subscribers on every node).
+ * It retries forever, gently: waiters bound their own waits.
+ */
+export function createSubscriber(options: ResolvedRedisOptions, node: RedisEndpoint): Redis {
+  return new Redis({
+    ...credentials(node),
+    host: node.host,
+    port: node.port,
+    lazyConnect: true,
+    connectTimeout: options.connectTimeoutMs,
+    maxRetriesPerRequest: 0,
+    retryStrategy: (attempt) => Math.min(50 * 2 ** attempt, 2000),
+  });
+}
+
+function credentials(endpoint: RedisEndpoint): { username?: string; password?: string; tls?: object } {
+  return {
+    ...(endpoint.username === undefined ? {} : { username: endpoint.username }),
+    ...(endpoint.password === undefined ? {} : { password: endpoint.password }),
+    ...(endpoint.tls ? { tls: {} } : {}),
+  };
+}
+
+/** The sockets of a connection (every node's, for a cluster), for ref/unref. */
+export function clientSockets(client: Redis | Cluster): { pending?: boolean; ref?: () => void; unref?: () => void }[] {
+  const nodes = client instanceof Cluster ? client.nodes() : [client];
+  return nodes.flatMap((node) => (node.stream === undefined ? [] : [node.stream as { pending?: boolean; ref?: () => void; unref?: () => void }]));
+}
+
+/** Whether `error` says the server (or cluster) could not be reached or did not answer. */
+export function isConnectionError(error: Error): boolean {
+  const name = error.name;
+  return (
+    name === 'MaxRetriesPerRequestError' ||
+    name === 'AbortError' ||
+    /Connection is closed|Stream isn't writeable|Command timed out|ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|Cluster isn't ready|None of startup nodes|Failed to refresh slots|CLUSTERDOWN|TRYAGAIN/.test(error.message)
+  );
+}
+
+/** Why opening failed, in words that say what to do. */
+export function connectError(shownUrl: string, reason: Error): MemostrataError {
+  const message = reason.message;
+  if (/WRONGPASS|NOAUTH|NOPERM/.test(message)) {
+    return new MemostrataError('CONFIG', `The Redis server at ${shownUrl} refused the credentials (${message}); check the user and password in backend.url.`, { cause: reason });
+  }
+  if (/DB index is out of range|invalid DB index/i.test(message)) {
+    return new MemostrataError('CONFIG', `The Redis server at ${shownUrl} has no such database (${message}); check the number at the end of backend.url.`, { cause: reason });
+  }
+  return new MemostrataError('BACKEND', `The Redis server at ${shownUrl} is unreachable or not answering (${message}). Start it, or point backend.url at a running server.`, { cause: reason });
+}
