@@ -13,6 +13,8 @@
  * - `BACKEND`: the storage backend failed (disk, server, network).
  * - `INVALID_ARGUMENT`: an API was called with an argument of the wrong kind.
  * - `NO_CALL`: `currentCall()` was used outside a memoized function.
+ * - `LEASE_LOST`: another process took over a call this one was computing (its lease expired), so
+ *   `currentCall().save()` may no longer write; the call's result comes from the new owner.
  *
  * @category Errors
  */
@@ -27,7 +29,8 @@ export type ErrorCode =
   | 'CONFIG'
   | 'BACKEND'
   | 'INVALID_ARGUMENT'
-  | 'NO_CALL';
+  | 'NO_CALL'
+  | 'LEASE_LOST';
 
 /**
  * Options of {@link MemostrataError}.

@@ -15,12 +15,14 @@ export {
   type BackendConfig,
   type CacheOptions,
   type FlushPolicy,
+  type LeaseOptions,
   type LevelBackendConfig,
   type LmdbBackendConfig,
   type MemoryBackendConfig,
   type RedisBackendConfig,
 } from './cache/config.js';
 export type { ModuleStats } from './cache/memoized-module.js';
+export type { LeaseRecord } from './cache/leases.js';
 export type { Store } from './cache/store.js';
 export { MemostrataError, isMemostrataError, type ErrorCode, type MemostrataErrorOptions } from './errors.js';
 export { BackendUnreachableError, BackendLimitError, isBackendUnreachable, isBackendLimit } from './backends/backend-errors.js';

@@ -10,6 +10,7 @@ import { resolveCacheOptions, resolveFlushPolicy, type CacheOptions, type FlushP
 import { releaseOnExit, closeOnExit } from './exit-hooks.js';
 import { didYouMean } from './closest-name.js';
 import { configError, MemoizedModule, type ModuleHost, type ModuleSettings, type ModuleStats } from './memoized-module.js';
+import { LeaseTable, leaseLostError, type Lease } from './leases.js';
 import { openStore, type Store } from './store.js';
 import { warnOnce } from '../warnings.js';
 
@@ -35,10 +36,19 @@ export interface MemoizeOptions {
   cacheErrors?: boolean;
   /** When new results reach the store. Default: the cache's policy (`{ everyMs: 1000 }` unless set). */
   flush?: FlushPolicy;
+  /**
+   * Claim a lease on each miss, so that other processes wait for this one's
+   * result instead of computing it too (see {@link CacheOptions.lease}).
+   * `false` for a module whose calls are cheaper than a conditional write.
+   * Ignored where the store has no leases (memory, LevelDB, or `lease: false` on the cache).
+   *
+   * @default true
+   */
+  lease?: boolean;
 }
 
 /** The options {@link Cache.memoize} knows; any other is a `CONFIG` error (a typo would silently keep the defaults). */
-const MEMOIZE_OPTIONS: ReadonlySet<string> = new Set(['version', 'ignore', 'dependsOn', 'cacheErrors', 'flush']);
+const MEMOIZE_OPTIONS: ReadonlySet<string> = new Set(['version', 'ignore', 'dependsOn', 'cacheErrors', 'flush', 'lease']);
 
 /** Hit-counter keys written by one cache after which close() compacts them (see `#compactCounters`). */
 const COMPACT_AFTER_COUNTERS = 10_000;
@@ -131,8 +141,11 @@ export class Cache {
         return closing();
       },
       snapshot: (value, path) => copyValue(value, path, store.types),
-      saveState: (key, state) => this.#saveState(key, state),
+      saveState: (key, state, lease) => this.#saveState(key, state, lease),
       restoreState: (key) => this.#assertOpen().serialized.get(key),
+      // One process holds a store that is not shared: nobody to share a computation with.
+      leases: options.lease === false || store.backend.manifest.shared !== true ? undefined : new LeaseTable(store.proxy, options.lease.ttlMs),
+      storeLeased: (module, key, lease) => this.#storeLeased(module, key, lease),
     };
   }
 
@@ -186,6 +199,7 @@ export class Cache {
       throw configError(name, 'dependsOn must be an array of memoized functions (results of cache.memoize).');
     }
     if (options.cacheErrors !== undefined && typeof options.cacheErrors !== 'boolean') throw configError(name, 'cacheErrors must be true or false.');
+    if (options.lease !== undefined && typeof options.lease !== 'boolean') throw configError(name, 'lease must be true or false.');
     const flush = resolveFlushPolicy(options.flush, `memoize('${name}') option flush`) ?? this.#options.flush;
     const deps = dependsOn.map((dep) => dep.fingerprint).sort().join(',');
     const settings: ModuleSettings = {
@@ -196,6 +210,7 @@ export class Cache {
       ignore: new Set(ignore),
       cacheErrors: options.cacheErrors ?? false,
       flush,
+      lease: options.lease ?? true,
     };
     this.#claimName(settings);
     const module = new MemoizedModule(this.#host, this.#databaseOf(name), settings, fn as (...args: unknown[]) => unknown);
@@ -304,6 +319,7 @@ export class Cache {
       ignore: [...settings.ignore].sort((a, b) => a - b),
       cacheErrors: settings.cacheErrors,
       flush: settings.flush,
+      lease: settings.lease,
     });
     const earlier = this.#settings.get(settings.name);
     if (earlier !== undefined && earlier !== described) {
@@ -435,9 +451,39 @@ export class Cache {
     }
   }
 
-  async #saveState(key: Uint8Array, state: SavedState): Promise<void> {
+  async #saveState(key: Uint8Array, state: SavedState, lease: Lease | undefined): Promise<void> {
     const store = this.#assertOpen();
-    await store.serialized.put(key, state, { sync: true });
+    if (lease === undefined) return store.serialized.put(key, state, { sync: true });
+    if (!(await lease.write([{ type: 'put', key, value: state }], false))) throw leaseLostError(lease.module);
+  }
+
+  /** See {@link ModuleHost.storeLeased}. */
+  async #storeLeased(module: MemoizedModule, key: string, lease: Lease): Promise<void> {
+    try {
+      await this.#serialize(async () => {
+        const prepared = await module.db.prepareFlush(key);
+        const values = await this.#store.values.internOperations(prepared.values);
+        if (await lease.write([...values.operations, ...prepared.operations], true)) {
+          values.commit();
+          prepared.commit();
+        } else {
+          // Taken over: the new owner's result is the one the store keeps.
+          module.db.discard(key);
+        }
+      });
+    } catch (error) {
+      if (isMemostrataError(error, 'UNSERIALIZABLE') || isBackendLimit(error)) {
+        // Cannot be stored anywhere: return it, let a waiter compute its own.
+        module.db.discard(key);
+        module.stats.unstorable += 1;
+        warnOnce(`memostrata: a result of module '${module.settings.name}' could not be written, so it was not stored: ${(error as Error).message}`, 'MEMOSTRATA_UNSTORABLE', `${module.settings.name}:flush`);
+        await lease.release();
+        return;
+      }
+      // The store is out of reach: the entry stays for the next flush, and the lease, unrenewed, expires.
+      lease.abandon();
+      await this.#flushOrRetry(module, false, 0);
+    }
   }
 }
 

@@ -25,8 +25,8 @@ export interface LevelBackendConfig {
  * write at the same time (a job array, a worker pool, MPI ranks on one node):
  * none gets `LOCKED`. The other options are those of
  * {@link LmdbBackendOptions}, with the same defaults. Two processes that
- * miss the same call at the same time both compute it (leases that would
- * share one computation are not there yet).
+ * miss the same call at the same time compute it once: see
+ * {@link CacheOptions.lease}.
  *
  * @category Configuration
  */
@@ -130,8 +130,36 @@ export interface CacheOptions {
    * with `BACKEND` saying how many results were not written. Default `3000`.
    */
   closeRetryMs?: number;
+  /**
+   * Leases, on a store that processes share (LMDB, Redis): a process that
+   * misses a call claims it first, and any other process that calls it
+   * meanwhile waits for its result instead of computing it too. `false`
+   * turns them off for the whole cache (`memoize(…, { lease: false })` for
+   * one module). On memory and LevelDB stores, which one process holds,
+   * there are none and they cost nothing.
+   *
+   * @default { ttlMs: 30000 }
+   */
+  lease?: LeaseOptions | false;
   /** Registered user types. Default: the process-wide registry that `registerType` fills. */
   types?: TypeRegistry;
+}
+
+/**
+ * How long a lease lives without a heartbeat. See {@link CacheOptions.lease}.
+ *
+ * @category Configuration
+ */
+export interface LeaseOptions {
+  /**
+   * A lease whose owner has not renewed it for this long (ms) is taken over
+   * by one waiting process, which resumes from the call's last saved state.
+   * The owner renews every third of it, from a timer: a synchronous stretch
+   * of computation longer than this lets another process take the call over.
+   *
+   * @default 30000
+   */
+  ttlMs?: number;
 }
 
 /** The options after the config file, the environment and the defaults are applied. */
@@ -141,6 +169,7 @@ export interface ResolvedCacheOptions {
   memoryBudget: number;
   handleExit: boolean;
   closeRetryMs: number;
+  lease: { ttlMs: number } | false;
   types: TypeRegistry | undefined;
 }
 
@@ -158,7 +187,7 @@ export const CONFIG_ENV = 'MEMOSTRATA_CONFIG';
  */
 export const DEFAULT_PATH = '.memostrata';
 
-const fileFields = new Set(['path', 'backend', 'flush', 'memoryBudget', 'handleExit', 'closeRetryMs']);
+const fileFields = new Set(['path', 'backend', 'flush', 'memoryBudget', 'handleExit', 'closeRetryMs', 'lease']);
 const optionFields = new Set([...fileFields, 'configFile', 'types']);
 
 /** The longest delay a Node.js timer takes; a longer one fires after 1 ms instead (with a `TimeoutOverflowWarning`). */
@@ -216,6 +245,7 @@ function resolveFields(options: CacheOptions, where: string): ResolvedCacheOptio
     memoryBudget: resolveMemoryBudget(options.memoryBudget, where),
     handleExit: resolveBoolean(options.handleExit, 'handleExit', where) ?? true,
     closeRetryMs: resolveCloseRetry(options.closeRetryMs, where),
+    lease: resolveLease(options.lease, where),
     types: resolveTypes(options.types, where),
   };
 }
@@ -300,6 +330,21 @@ function resolveCloseRetry(ms: unknown, where: string): number {
   if (ms === undefined) return 3000;
   if (typeof ms === 'number' && Number.isFinite(ms) && ms >= 0) return ms;
   throw new MemostrataError('CONFIG', `${where}: closeRetryMs must be a number of milliseconds >= 0; got ${JSON.stringify(ms)}.`);
+}
+
+/** The default lifetime of a lease without a heartbeat (ms). */
+const DEFAULT_LEASE_TTL_MS = 30_000;
+
+function resolveLease(lease: unknown, where: string): { ttlMs: number } | false {
+  if (lease === undefined) return { ttlMs: DEFAULT_LEASE_TTL_MS };
+  if (lease === false) return false;
+  if (lease !== null && typeof lease === 'object' && !Array.isArray(lease)) {
+    checkFields(lease, new Set(['ttlMs']), where, 'lease.');
+    const ttlMs = (lease as LeaseOptions).ttlMs ?? DEFAULT_LEASE_TTL_MS;
+    if (typeof ttlMs === 'number' && ttlMs >= 30 && ttlMs <= MAX_TIMER_MS) return { ttlMs };
+    throw new MemostrataError('CONFIG', `${where}: lease.ttlMs must be a number of milliseconds from 30 to ${MAX_TIMER_MS}; got ${JSON.stringify(ttlMs) ?? String(ttlMs)}.`);
+  }
+  throw new MemostrataError('CONFIG', `${where}: lease must be { ttlMs: <ms> } or false; got ${JSON.stringify(lease)}.`);
 }
 
 function resolveBoolean(value: unknown, field: string, where: string): boolean | undefined {

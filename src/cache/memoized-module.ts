@@ -8,6 +8,7 @@ import type { LiveEntry, NewEntry, PerModuleObjectDatabase } from '../layers/per
 import { UUIDDatabase, type InternedValue } from '../layers/uuid-database.js';
 import type { FlushPolicy } from './config.js';
 import { runAsCall, type CurrentCall } from './current-call.js';
+import type { Lease, LeaseClaim, LeaseTable } from './leases.js';
 import { warnOnce } from '../warnings.js';
 
 /**
@@ -53,10 +54,24 @@ export interface ModuleHost {
   serialize<T>(work: () => Promise<T>): Promise<T>;
   /** A copy of a value, as storing and reading it back would give: what a miss computes on. */
   snapshot(value: unknown, path: string): unknown;
-  /** Durably stores a call's saved state. */
-  saveState(key: Uint8Array, state: SavedState): Promise<void>;
+  /**
+   * Durably stores a call's saved state; under a lease, only while this
+   * process holds it.
+   *
+   * @throws MemostrataError `LEASE_LOST` when another process took the call over.
+   */
+  saveState(key: Uint8Array, state: SavedState, lease: Lease | undefined): Promise<void>;
   /** A call's saved state, or `undefined`. */
   restoreState(key: Uint8Array): Promise<unknown>;
+  /** The store's leases, or `undefined` where there are none (a store one process holds, or leases turned off). */
+  readonly leases: LeaseTable | undefined;
+  /**
+   * Writes a leased call's new entry (held in the module's memory under
+   * `key`) durably and releases the lease in the same atomic step. Never
+   * rejects: a lease taken over drops the entry; a store out of reach keeps
+   * it for the next flush and lets the lease expire.
+   */
+  storeLeased(module: MemoizedModule, key: string, lease: Lease): Promise<void>;
 }
 
 /** How a shared run of a call ended, for its caller and every caller that joined it. */
@@ -78,6 +93,8 @@ export interface ModuleSettings {
   cacheErrors: boolean;
   /** When new results are written. */
   flush: FlushPolicy;
+  /** Whether misses claim a lease, where the store has them. */
+  lease: boolean;
 }
 
 const encoder = new TextEncoder();
@@ -225,14 +242,23 @@ export class MemoizedModule {
       this.#reportUnreadable(error);
       replacesStored = error.code === 'CORRUPT';
     }
-    if (stored !== undefined && this.#usable(stored)) {
-      this.#countHit(stored);
-      return stored.error === undefined ? { ok: true, value: stored.result } : { ok: false, error: restoreError(stored.error) };
+    if (stored !== undefined && this.#usable(stored)) return this.#storedHit(stored);
+    let lease: Lease | undefined;
+    if (this.settings.lease && this.#host.leases !== undefined) {
+      const claimed = await this.#claim(this.#host.leases, key, call);
+      if (claimed.kind === 'done') return this.#storedHit(claimed.entry);
+      lease = claimed.lease;
     }
     this.stats.misses += 1;
     // UUIDs of the inputs before the run: the function may change its arguments in place.
-    const inputs = this.#inputs(args);
-    const current = this.#currentCall(call);
+    let inputs: InternedValue[];
+    try {
+      inputs = this.#inputs(args);
+    } catch (error) {
+      await lease?.release();
+      throw error;
+    }
+    const current = this.#currentCall(call, lease);
     const started = performance.now();
     let outcome: Outcome;
     try {
@@ -242,17 +268,61 @@ export class MemoizedModule {
     }
     const computeMs = performance.now() - started;
     this.stats.computeMs += computeMs;
+    // Taken over by another process: its result is the one stored (this one's, if it has one, is as good to return).
+    if (lease?.lost === true && !outcome.ok && isMemostrataError(outcome.error, 'LEASE_LOST')) return this.#lookupOrCompute(key, args);
+    const entry = this.#host.closing || (!outcome.ok && !this.settings.cacheErrors) ? undefined : this.#newEntry(call, inputs, outcome, current.earlierMs + computeMs);
     // A call that finishes after close() returns its result, but it is not stored.
-    if (this.#host.closing) return outcome;
-    if (!outcome.ok && !this.settings.cacheErrors) return outcome;
-    const entry = this.#newEntry(call, inputs, outcome, current.earlierMs + computeMs);
-    if (entry === undefined) return outcome;
-    // A call that used its saved state has it removed in the flush that stores the result.
+    if (entry === undefined) {
+      await lease?.release();
+      return outcome;
+    }
+    // A call that used its saved state has it removed in the write that stores the result.
     if (current.used) entry.obsoleteKeys = [stateKey(this.settings.name, call)];
     this.db.store(key, { ...entry, replacesStored: replacesStored || stored !== undefined });
-    await this.#afterStore();
+    // A leased result is stored before the lease is released, so that every waiter finds it.
+    if (lease !== undefined) await this.#host.storeLeased(this, key, lease);
+    else await this.#afterStore();
     // The caller that ran the call gets the original error; later hits get an equivalent one.
     return outcome;
+  }
+
+  #storedHit(stored: LiveEntry): Outcome {
+    this.#countHit(stored);
+    return stored.error === undefined ? { ok: true, value: stored.result } : { ok: false, error: restoreError(stored.error) };
+  }
+
+  /**
+   * Claims the call's lease, or waits for the process that holds it and
+   * returns the entry it stored. A store that cannot be read answers with no
+   * lease: the call is computed here, as every miss is while the store is away.
+   */
+  async #claim(leases: LeaseTable, key: string, call: string): Promise<{ kind: 'done'; entry: LiveEntry } | { kind: 'owner'; lease: Lease | undefined }> {
+    let found: LiveEntry | undefined;
+    const storedNow = async (): Promise<boolean> => {
+      try {
+        found = await this.db.lookup(key, call);
+      } catch (error) {
+        if (!isMemostrataError(error, 'CORRUPT') && !isMemostrataError(error, 'BACKEND')) throw error;
+        this.#reportUnreadable(error);
+        found = undefined;
+      }
+      return found !== undefined && this.#usable(found);
+    };
+    let claim: LeaseClaim;
+    try {
+      claim = await leases.claim(this.settings.name, call, storedNow);
+    } catch (error) {
+      if (!isMemostrataError(error, 'BACKEND') && !isMemostrataError(error, 'CORRUPT')) throw error;
+      this.#reportUnreadable(error);
+      return { kind: 'owner', lease: undefined };
+    }
+    if (claim.kind === 'done') return { kind: 'done', entry: found! };
+    // The owner before this claim may have stored the result just before releasing.
+    if (await storedNow()) {
+      await claim.lease.release();
+      return { kind: 'done', entry: found! };
+    }
+    return { kind: 'owner', lease: claim.lease };
   }
 
   /** Says once per module and kind that stored entries could not be read, and counts each. */
@@ -328,7 +398,7 @@ export class MemoizedModule {
   }
 
   /** The call's {@link CurrentCall}; `used` tells whether it touched saved state, `earlierMs` what earlier runs computed. */
-  #currentCall(call: string): CurrentCall & { used: boolean; earlierMs: number } {
+  #currentCall(call: string, lease: Lease | undefined): CurrentCall & { used: boolean; earlierMs: number } {
     const key = stateKey(this.settings.name, call);
     const host = this.#host;
     const started = performance.now();
@@ -347,7 +417,7 @@ export class MemoizedModule {
       },
       save: (state: unknown) => {
         current.used = true;
-        return host.saveState(key, sealState(state, current.earlierMs + performance.now() - started, host.digester));
+        return host.saveState(key, sealState(state, current.earlierMs + performance.now() - started, host.digester), lease);
       },
     };
     return current;

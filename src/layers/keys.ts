@@ -8,6 +8,7 @@ import { MemostrataError } from '../errors.js';
  *   m!<module>!<call digest>     a memo record: inputs and result by UUID, metadata
  *   s!<module>!<call digest>     the saved state of an unfinished call
  *   c!<module>!<call digest>!<writer>  hit counters of a call, one key per writer
+ *   l!<module>!<call digest>     the lease of a call running now (stores shared by processes)
  *   meta!format                  the store format version
  *   meta!module!<module>         per-module metadata
  *   meta!types                   names of registered types the store uses
@@ -25,6 +26,7 @@ export const KeyPrefix = {
   record: 'm!',
   state: 's!',
   counter: 'c!',
+  lease: 'l!',
   moduleMeta: 'meta!module!',
 } as const;
 
@@ -66,6 +68,16 @@ export function memoKey(module: string, callHex: string): Uint8Array {
 /** The key of an unfinished call's saved state. */
 export function stateKey(module: string, callHex: string): Uint8Array {
   return encoder.encode(`${statePrefix(module)}${callHex}`);
+}
+
+/** The prefix of the leases of `module`, or of every module. */
+export function leasePrefix(module?: string): string {
+  return module === undefined ? KeyPrefix.lease : `${KeyPrefix.lease}${module}!`;
+}
+
+/** The key of the lease of a call that a process is computing now. */
+export function leaseKey(module: string, callHex: string): Uint8Array {
+  return encoder.encode(`${leasePrefix(module)}${callHex}`);
 }
 
 /** The key of a module's metadata. */

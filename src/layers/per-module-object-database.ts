@@ -244,14 +244,19 @@ export class PerModuleObjectDatabase extends PassThroughLayer<unknown> {
    * (its content no longer matches its UUID) is not written but dropped, with
    * a process warning: storing it would put wrong content under a UUID that
    * other modules share. The next equal call computes again.
+   *
+   * With `only`, the operations that write that one entry (if it is dirty)
+   * and nothing else: a leased call's result, written at once under its lease.
    */
-  async prepareFlush(): Promise<PreparedFlush> {
+  async prepareFlush(only?: string): Promise<PreparedFlush> {
     const written: { slot: Slot; revision: number; pending: InternedValue[] | undefined }[] = [];
     const values: InternedValue[] = [];
     const records: BatchOperation<Uint8Array, unknown>[] = [];
     /** Calls whose stored hit counters go: their record is replaced by a new computation. */
     const resetCounters = new Set<string>();
-    for (const [key, slot] of this.#slots) {
+    const onlySlot = only === undefined ? undefined : this.#slots.get(only);
+    const slots: Iterable<[string, Slot]> = only === undefined ? this.#slots : onlySlot === undefined ? [] : [[only, onlySlot]];
+    for (const [key, slot] of slots) {
       if (slot.revision === slot.flushedRevision) continue;
       if (slot.pending !== undefined && !this.#unchanged(slot.pending)) {
         this.#drop(key, slot);
@@ -264,7 +269,7 @@ export class PerModuleObjectDatabase extends PassThroughLayer<unknown> {
       for (const obsolete of slot.obsoleteKeys ?? []) records.push({ type: 'del', key: obsolete });
       if (slot.replaces) resetCounters.add(slot.record.call);
     }
-    const hits = [...this.#pendingHits].map(([call, pending]): [string, PendingHits] => [call, { ...pending }]);
+    const hits = only !== undefined ? [] : [...this.#pendingHits].map(([call, pending]): [string, PendingHits] => [call, { ...pending }]);
     // One by one: spreading a large array into push() overflows the stack (150k counters did).
     for (const operation of await this.#counterOperations(hits, resetCounters)) records.push(operation);
     const metaOperation = await this.#metaOperation(written.filter((entry) => entry.pending !== undefined).map((entry) => entry.slot));
@@ -321,6 +326,12 @@ export class PerModuleObjectDatabase extends PassThroughLayer<unknown> {
       dropped += 1;
     }
     return dropped;
+  }
+
+  /** Drops a call's entry from memory without touching the store: its write was refused (another process owns the call). */
+  discard(key: string): void {
+    const slot = this.#slots.get(key);
+    if (slot !== undefined) this.#drop(key, slot);
   }
 
   /**

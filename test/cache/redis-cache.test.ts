@@ -119,17 +119,31 @@ describeWithRedis('a cache shared through Redis', () => {
     expect(second.location).toContain(server.url);
   });
 
-  it('does not serve what the other cache has not written yet', async () => {
+  it('does not serve what the other cache has not written yet (a module without leases)', async () => {
     const storePrefix = prefix();
     const first = await open(server.url, storePrefix);
     const second = await open(server.url, storePrefix);
-    await first.memoize('pending', (x: number) => x + 1)(1);
+    await first.memoize('pending', (x: number) => x + 1, { lease: false })(1);
     let computed = 0;
     expect(await second.memoize('pending', (x: number) => {
       computed += 1;
       return x + 1;
-    })(1)).toBe(2);
+    }, { lease: false })(1)).toBe(2);
     expect(computed).toBe(1);
+  });
+
+  it('stores a leased result before the call returns, so another cache hits it at once', async () => {
+    const storePrefix = prefix();
+    const first = await open(server.url, storePrefix);
+    const second = await open(server.url, storePrefix);
+    await first.memoize('leased', (x: number) => x + 1)(1);
+    expect(first.pendingWrites()).toBe(0);
+    let computed = 0;
+    expect(await second.memoize('leased', (x: number) => {
+      computed += 1;
+      return x + 1;
+    })(1)).toBe(2);
+    expect(computed).toBe(0);
   });
 
   it('lets one process hit what another process computed', async () => {
@@ -165,7 +179,7 @@ describeWithRedis('a cache shared through Redis', () => {
     const own = await startRedisServer();
     try {
       const cache = await open(own.url, prefix());
-      const square = cache.memoize('lost', (x: number) => x * x);
+      const square = cache.memoize('lost', (x: number) => x * x, { lease: false });
       expect(await square(3)).toBe(9);
       await own.kill();
       const started = Date.now();

@@ -1,0 +1,289 @@
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import type { BatchOperation, Database } from '../contract/database.js';
+import { MemostrataError, isMemostrataError } from '../errors.js';
+import { leaseKey } from '../layers/keys.js';
+
+/*
+ * Leases: on a store that processes share, the process that misses a call
+ * first claims `l!<module>!<call>` with a conditional write (batchIf), so that
+ * one process computes each distinct call while the others wait for its
+ * result. The protocol and its failure cases are in docs/architecture.md.
+ *
+ * Expiry is judged by each waiter on its own clock, never by comparing clocks
+ * across machines: a lease whose stored bytes have not changed for `ttlMs`
+ * (no heartbeat) is stale, and a waiter replaces exactly those bytes, so that
+ * one waiter wins the takeover.
+ */
+
+/**
+ * The lease as the store keeps it: who computes the call, since when, and
+ * its last heartbeat. Integers and strings only, so that it encodes to the
+ * same bytes each time: a conditional write compares bytes.
+ *
+ * @category Cache
+ */
+export interface LeaseRecord {
+  /** The owner's host name. */
+  host: string;
+  /** The owner's process id. */
+  pid: number;
+  /** A random token naming this claim: every write the owner makes is fenced by it. */
+  token: string;
+  /** When the owner claimed the call (ms since the epoch, the owner's clock). */
+  startedAt: number;
+  /** The owner's last heartbeat (ms since the epoch, the owner's clock). */
+  heartbeatAt: number;
+  /** Heartbeats so far: the stored bytes change at every one, whatever the clocks say. */
+  beat: number;
+}
+
+/** `value` as a lease record, or `undefined` when it is not one (damaged). */
+export function asLeaseRecord(value: unknown): LeaseRecord | undefined {
+  if (value === null || typeof value !== 'object') return undefined;
+  const lease = value as Partial<LeaseRecord>;
+  const integers = [lease.pid, lease.startedAt, lease.heartbeatAt, lease.beat];
+  if (typeof lease.host !== 'string' || typeof lease.token !== 'string' || !integers.every((n) => Number.isSafeInteger(n))) return undefined;
+  return lease as LeaseRecord;
+}
+
+/** The first and the longest wait between two looks at a lease someone else holds (ms). */
+const FIRST_POLL_MS = 5;
+const LONGEST_POLL_MS = 500;
+
+/** How a process that misses a call gets to compute it, or finds it computed. */
+export type LeaseClaim = { kind: 'owner'; lease: Lease } | { kind: 'done' };
+
+/**
+ * The leases of one cache's store. `db` is the store's object layer
+ * (SerializedDB): leases go through the same layers as every other write.
+ */
+export class LeaseTable {
+  readonly #db: Database<Uint8Array, unknown>;
+  readonly #ttlMs: number;
+  readonly #host = hostname();
+
+  constructor(db: Database<Uint8Array, unknown>, ttlMs: number) {
+    this.#db = db;
+    this.#ttlMs = ttlMs;
+  }
+
+  /**
+   * Claims the lease of a call, waiting while another live process holds it.
+   * Resolves `done` when the call's result turned up meanwhile (`stored()`
+   * says so), else `owner` with the lease: a lease that was taken over from a
+   * dead owner, or a fresh one. The caller checks the store once more after
+   * a fresh claim: the result may have been written just before it.
+   *
+   * @throws MemostrataError `BACKEND` when the store cannot be reached (the
+   *   caller then computes without a lease).
+   */
+  async claim(module: string, call: string, stored: () => Promise<boolean>): Promise<LeaseClaim> {
+    const key = leaseKey(module, call);
+    for (;;) {
+      const held = await this.#read(key);
+      const mine = this.#newRecord();
+      if (held === undefined) {
+        if (await this.#db.batchIf({ key, value: undefined }, [{ type: 'put', key, value: mine }], { sync: true })) return { kind: 'owner', lease: new Lease(this.#db, module, key, mine, this.#ttlMs) };
+        continue;
+      }
+      const outcome = await this.#waitOn(key, held);
+      if (outcome.kind === 'stale') {
+        // Exactly one waiter replaces the bytes it saw unchanged for ttlMs.
+        if (await this.#db.batchIf({ key, value: outcome.value }, [{ type: 'put', key, value: mine }], { sync: true })) return { kind: 'owner', lease: new Lease(this.#db, module, key, mine, this.#ttlMs) };
+        continue;
+      }
+      if (await stored()) return { kind: 'done' };
+    }
+  }
+
+  /** The lease at `key`: `undefined` when none; a damaged one is held by nobody alive, and reads as stale bytes. */
+  async #read(key: Uint8Array): Promise<unknown> {
+    try {
+      return await this.#db.get(key);
+    } catch (error) {
+      if (!isMemostrataError(error, 'CORRUPT')) throw error;
+      return DAMAGED;
+    }
+  }
+
+  /**
+   * Waits until the lease at `key` is released (`released`) or its owner
+   * stopped renewing it for `ttlMs` (`stale`, with the bytes to replace).
+   */
+  async #waitOn(key: Uint8Array, first: unknown): Promise<{ kind: 'released' } | { kind: 'stale'; value: unknown }> {
+    let seen = first;
+    let seenSince = Date.now();
+    for (let poll = FIRST_POLL_MS; ; poll = Math.min(poll * 1.5, LONGEST_POLL_MS, this.#ttlMs / 4)) {
+      if (seen === DAMAGED) {
+        // Damaged bytes cannot be compared: wait out a lifetime, then clear them for a new claim.
+        if (Date.now() - seenSince >= this.#ttlMs) {
+          await this.#db.delete(key, { sync: true });
+          return { kind: 'released' };
+        }
+      } else if (Date.now() - seenSince >= this.#ttlMs || this.#ownerIsGone(seen)) {
+        return { kind: 'stale', value: seen };
+      }
+      await this.#db.changed(key, poll);
+      const now = await this.#read(key);
+      if (now === undefined) return { kind: 'released' };
+      if (!sameLease(now, seen)) {
+        seen = now;
+        seenSince = Date.now();
+      }
+    }
+  }
+
+  /** Whether a lease's owner is a process of this machine that no longer exists: no need to wait out its lifetime. */
+  #ownerIsGone(value: unknown): boolean {
+    const lease = asLeaseRecord(value);
+    if (lease === undefined || lease.host !== this.#host || lease.pid === process.pid) return false;
+    try {
+      process.kill(lease.pid, 0);
+      return false;
+    } catch (error) {
+      // EPERM: it exists under another user. Only "no such process" is proof.
+      return (error as NodeJS.ErrnoException).code === 'ESRCH';
+    }
+  }
+
+  #newRecord(): LeaseRecord {
+    const now = Date.now();
+    return { host: this.#host, pid: process.pid, token: randomBytes(12).toString('hex'), startedAt: now, heartbeatAt: now, beat: 0 };
+  }
+
+}
+
+/** Marks a lease read back damaged: held by nobody, but not comparable. */
+const DAMAGED = Symbol('damaged lease');
+
+function sameLease(a: unknown, b: unknown): boolean {
+  const left = asLeaseRecord(a);
+  const right = asLeaseRecord(b);
+  if (left === undefined || right === undefined) return a === b;
+  return left.token === right.token && left.beat === right.beat && left.heartbeatAt === right.heartbeatAt;
+}
+
+/**
+ * A claimed lease: renewed every third of `ttlMs` while the call runs, and
+ * the fence of every write the call makes. Its writes run one at a time, so
+ * it always knows the bytes it last stored.
+ */
+export class Lease {
+  /** The module whose call this lease is for. */
+  readonly module: string;
+  readonly #db: Database<Uint8Array, unknown>;
+  readonly #key: Uint8Array;
+  #current: LeaseRecord;
+  #lost = false;
+  #ended = false;
+  #writes: Promise<unknown> = Promise.resolve();
+  readonly #heartbeat: ReturnType<typeof setInterval>;
+
+  constructor(db: Database<Uint8Array, unknown>, module: string, key: Uint8Array, record: LeaseRecord, ttlMs: number) {
+    this.module = module;
+    this.#db = db;
+    this.#key = key;
+    this.#current = record;
+    this.#heartbeat = setInterval(() => void this.#renew(), Math.max(1, Math.floor(ttlMs / 3)));
+    // A heartbeat alone must not keep a process alive: the computation it guards does that.
+    this.#heartbeat.unref();
+  }
+
+  /** The lease as last stored. */
+  get record(): LeaseRecord {
+    return this.#current;
+  }
+
+  /** Whether another process took the call over: this one may no longer write its state or result. */
+  get lost(): boolean {
+    return this.#lost;
+  }
+
+  /**
+   * Applies `operations` if this process still holds the lease, and, with
+   * `release`, gives the lease up in the same atomic step. Resolves `false`
+   * (writing nothing) when the lease was taken over. A store that lost the
+   * lease altogether (a server restarted empty) holds no one else's: the
+   * write then goes ahead, re-claiming the lease unless it releases it.
+   *
+   * @throws MemostrataError `BACKEND` when the store cannot be reached.
+   */
+  write(operations: readonly BatchOperation<Uint8Array, unknown>[], release: boolean): Promise<boolean> {
+    return this.#queue(() => this.#writeNow(operations, release));
+  }
+
+  async #writeNow(operations: readonly BatchOperation<Uint8Array, unknown>[], release: boolean): Promise<boolean> {
+    {
+      if (this.#lost) return false;
+      const next = this.#next();
+      const leaseOperation: BatchOperation<Uint8Array, unknown> = release ? { type: 'del', key: this.#key } : { type: 'put', key: this.#key, value: next };
+      const all = [...operations, leaseOperation];
+      let applied = await this.#db.batchIf({ key: this.#key, value: this.#current }, all, { sync: true });
+      if (!applied && (await this.#db.get(this.#key)) === undefined) {
+        applied = await this.#db.batchIf({ key: this.#key, value: undefined }, all, { sync: true });
+      }
+      if (!applied) this.#lose();
+      else if (!release) this.#current = next;
+      if (release) this.#end();
+      return applied;
+    }
+  }
+
+  /** Gives the lease up without writing anything else (the call failed, or its result cannot be stored). Never rejects. */
+  async release(): Promise<void> {
+    try {
+      await this.write([], true);
+    } catch {
+      // Out of reach: the lease expires by itself, since nobody renews it.
+    } finally {
+      this.#end();
+    }
+  }
+
+  /** Stops renewing: the lease expires by itself (used when the store cannot be reached). */
+  abandon(): void {
+    this.#end();
+  }
+
+  #renew(): Promise<unknown> {
+    return this.#queue(async () => {
+      if (this.#lost || this.#ended) return;
+      try {
+        await this.#writeNow([], false);
+      } catch (error) {
+        // A store out of reach: keep trying; if it stays away long enough, another process takes over.
+        if (!isMemostrataError(error, 'BACKEND') && !isMemostrataError(error, 'CLOSED')) throw error;
+      }
+    }).catch(() => undefined);
+  }
+
+  #next(): LeaseRecord {
+    return { ...this.#current, heartbeatAt: Date.now(), beat: this.#current.beat + 1 };
+  }
+
+  #lose(): void {
+    this.#lost = true;
+    this.#end();
+  }
+
+  #end(): void {
+    this.#ended = true;
+    clearInterval(this.#heartbeat);
+  }
+
+  /** Runs `work` after this lease's earlier writes; the chain holds no rejection. */
+  #queue<T>(work: () => Promise<T>): Promise<T> {
+    const run = this.#writes.then(work);
+    this.#writes = run.catch(() => undefined);
+    return run;
+  }
+}
+
+/** The error `currentCall().save()` rejects with once another process took the call over. */
+export function leaseLostError(module: string): MemostrataError {
+  return new MemostrataError(
+    'LEASE_LOST',
+    `Another process took over this call of module '${module}' (this one stopped renewing its lease for longer than lease.ttlMs, or was thought dead), so it may no longer save state or store the result. Its result is computed there; raise lease.ttlMs if a synchronous stretch of the computation can outlast it.`,
+  );
+}
