@@ -84,13 +84,13 @@ export class LeaseTable {
       const held = await this.#read(key);
       const mine = this.#newRecord();
       if (held === undefined) {
-        if (await this.#db.batchIf({ key, value: undefined }, [{ type: 'put', key, value: mine }], { sync: true })) return { kind: 'owner', lease: new Lease(this.#db, module, key, mine, this.#ttlMs) };
+        if (await this.#db.batchIf({ key, value: undefined }, [{ type: 'put', key, value: mine }])) return { kind: 'owner', lease: new Lease(this.#db, module, key, mine, this.#ttlMs) };
         continue;
       }
       const outcome = await this.#waitOn(key, held);
       if (outcome.kind === 'stale') {
         // Exactly one waiter replaces the bytes it saw unchanged for ttlMs.
-        if (await this.#db.batchIf({ key, value: outcome.value }, [{ type: 'put', key, value: mine }], { sync: true })) return { kind: 'owner', lease: new Lease(this.#db, module, key, mine, this.#ttlMs) };
+        if (await this.#db.batchIf({ key, value: outcome.value }, [{ type: 'put', key, value: mine }])) return { kind: 'owner', lease: new Lease(this.#db, module, key, mine, this.#ttlMs) };
         continue;
       }
       if (await stored()) return { kind: 'done' };
@@ -219,9 +219,11 @@ export class Lease {
       const next = this.#next();
       const leaseOperation: BatchOperation<Uint8Array, unknown> = release ? { type: 'del', key: this.#key } : { type: 'put', key: this.#key, value: next };
       const all = [...operations, leaseOperation];
-      let applied = await this.#db.batchIf({ key: this.#key, value: this.#current }, all, { sync: true });
+      // A lease alone need not survive a crash (one lost with the machine is one nobody holds); what it fences must.
+      const options = { sync: operations.length > 0 };
+      let applied = await this.#db.batchIf({ key: this.#key, value: this.#current }, all, options);
       if (!applied && (await this.#db.get(this.#key)) === undefined) {
-        applied = await this.#db.batchIf({ key: this.#key, value: undefined }, all, { sync: true });
+        applied = await this.#db.batchIf({ key: this.#key, value: undefined }, all, options);
       }
       if (!applied) this.#lose();
       else if (!release) this.#current = next;
