@@ -490,14 +490,14 @@ export class RedisBackend extends Database<Uint8Array, Uint8Array> {
         const what = largest === op.key ? 'key' : 'value';
         throw this.#limitError(
           `The ${what} at key ${describeKey(op.key)} is ${mebibytes(largest.length)}, over the Redis backend's limit of ${mebibytes(maxValueBytes)} per key or value (maxValueBytes, or the server's proto-max-bulk-len). It was not sent and nothing of this write was stored. Store a smaller result, or raise proto-max-bulk-len on the server and maxValueBytes.`,
-          { key: op.key, size: largest.length, limit: maxValueBytes },
+          { key: new Uint8Array(op.key), size: largest.length, limit: maxValueBytes },
         );
       }
       const size = framing + operationBytes(op, prefixBytes);
       if (size > maxBatchBytes) {
         throw this.#limitError(
           `The write at key ${describeKey(op.key)} is ${mebibytes(size)}, over the Redis backend's limit of ${mebibytes(maxBatchBytes)} per command (maxBatchBytes, or the server's client-query-buffer-limit). It was not sent and nothing of this write was stored. Raise client-query-buffer-limit on the server and maxBatchBytes.`,
-          { key: op.key, size, limit: maxBatchBytes },
+          { key: new Uint8Array(op.key), size, limit: maxBatchBytes },
         );
       }
     }

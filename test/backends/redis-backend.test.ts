@@ -87,15 +87,35 @@ describeWithRedis('RedisBackend', () => {
   }
   runDatabaseContract('PerModuleObjectDatabase over RedisBackend', perModuleFixture(open));
 
-  it('keeps its data in two Redis keys under its prefix, ordered by unsigned bytes', async () => {
+  it('keeps each entry in a Redis key of its own, listed by an index in unsigned byte order', async () => {
     const db = await open({ prefix: 'layout:' });
     await db.put(bytes(0xff), bytes(1));
     await db.put(bytes(0x00), bytes(2));
     await db.put(bytes(0x7f, 0x00), bytes(3));
-    expect((await admin.keys('layout:*')).sort()).toEqual(['layout:keys', 'layout:values']);
-    const members = await admin.zrangebylexBuffer('layout:keys', '-', '+');
+    const names = await admin.keysBuffer('layout:*');
+    const entries = names.filter((name) => !name.toString('latin1').startsWith('layout:index{'));
+    expect(entries.map((name) => name.toString('latin1').replace(/^layout:\{[0-9a-f]{8}\}/, '')).sort()).toEqual(['\u0000', '\u007f\u0000', '\u00ff']);
+    const index = names.find((name) => name.toString('latin1').startsWith('layout:index{'))!;
+    const members = await admin.zrangebylexBuffer(index, '-', '+');
     expect(members.map((member) => member.toString('hex'))).toEqual(['00', '7f00', 'ff']);
-    expect((await admin.hgetBuffer('layout:values', Buffer.from([0x7f, 0x00])))?.toString('hex')).toBe('03');
+    const stored = entries.find((name) => name.subarray(-2).equals(Buffer.from([0x7f, 0x00])))!;
+    expect((await admin.getBuffer(stored))?.toString('hex')).toBe('03');
+  });
+
+  it("gives a call's record, saved state, counters and lease one hash tag, whatever braces its module name holds", async () => {
+    const db = await open({ prefix: 'tags:' });
+    const text = new TextEncoder();
+    const call = ['m!{a}b}!c0ffee', 's!{a}b}!c0ffee', 'c!{a}b}!c0ffee!writer1', 'l!{a}b}!c0ffee'];
+    const other = ['m!{a}b}!beef', 'v!0f7c1a3e-1111-5111-8111-111111111111'];
+    for (const key of [...call, ...other]) await db.put(text.encode(key), bytes(1));
+    const tagOf = async (key: string): Promise<string> => {
+      const names = (await admin.keysBuffer('tags:{*')).map((name) => name.toString('latin1'));
+      const name = names.find((candidate) => candidate.endsWith(`}${key}`))!;
+      return /^tags:\{([0-9a-f]{8})\}/.exec(name)![1]!;
+    };
+    const callTags = await Promise.all(call.map(tagOf));
+    expect(new Set(callTags).size).toBe(1);
+    for (const key of other) expect(await tagOf(key)).not.toBe(callTags[0]);
   });
 
   it('keeps stores with different prefixes apart on one server', async () => {
@@ -138,35 +158,55 @@ describeWithRedis('RedisBackend', () => {
     expect(reads).toBeGreaterThan(0);
   });
 
-  it('writes nothing from a batch when the keyspace holds foreign data', async () => {
+  it('writes nothing from a batch when the index key holds foreign data', async () => {
     const db = await open({ prefix: 'foreign:' });
     await db.put(bytes(1), bytes(1));
-    // Someone replaces the key index with a string: every write must now fail before writing.
-    await admin.del('foreign:keys');
-    await admin.set('foreign:keys', 'not a sorted set');
+    // Someone replaces the index with a string: every write must now fail before writing.
+    const [index] = await admin.keys('foreign:index{*');
+    await admin.del(index!);
+    await admin.set(index!, 'not a sorted set');
     await expect(db.batch([{ type: 'put', key: bytes(2), value: bytes(2) }, { type: 'del', key: bytes(1) }])).rejects.toMatchObject(backendError);
-    expect(await admin.hkeys('foreign:values')).toEqual(['\u0001']);
+    expect(hex(await db.get(bytes(1)))).toBe('01');
+    expect(await db.get(bytes(2))).toBeUndefined();
+  });
+
+  it('refuses a store in the older two-key layout with FORMAT_VERSION, saying how to convert it', async () => {
+    await admin.hset('legacy:values', 'meta!format', 'x');
+    await admin.zadd('legacy:keys', 0, 'meta!format');
+    const error = await RedisBackend.open({ url: server.url, prefix: 'legacy:' }).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'FORMAT_VERSION', message: expect.stringMatching(/two-key layout.*memostrata export.*memostrata import/) });
+  });
+
+  it('refuses a prefix with braces, which would move the hash tag, with CONFIG', async () => {
+    await expect(RedisBackend.open({ url: server.url, prefix: 'a{b}:' })).rejects.toMatchObject({ code: 'CONFIG', message: expect.stringContaining('prefix') });
+  });
+
+  it('applies a batch larger than a chunk in order, across chunks', async () => {
+    const db = await open({ chunkOperations: 2 });
+    await db.batch([
+      { type: 'put', key: bytes(1), value: bytes(1) },
+      { type: 'put', key: bytes(2), value: bytes(2) },
+      { type: 'del', key: bytes(1) },
+      { type: 'put', key: bytes(2), value: bytes(0x22) },
+      { type: 'put', key: bytes(1), value: bytes(0x11) },
+    ]);
+    expect((await db.getMany([bytes(1), bytes(2)])).map(hex)).toEqual(['11', '22']);
+  });
+
+  it("wakes a waiter in changed() when another connection's batchIf changes the key, well before its timeout", async () => {
+    const waiter = await open({ prefix: 'changed:' });
+    const writer = await open({ prefix: 'changed:' });
+    // The first wait resolves once the subscription is live: a change before that could have been missed.
+    await waiter.changed(bytes(5), 30_000);
+    const woken = waiter.changed(bytes(5), 60_000).then(() => 'woken');
+    expect(await writer.batchIf({ key: bytes(5), value: undefined }, [{ type: 'put', key: bytes(5), value: bytes(1) }])).toBe(true);
+    const timedOut = new Promise<string>((resolve) => setTimeout(() => resolve('still waiting after 5 s'), 5000).unref());
+    expect(await Promise.race([woken, timedOut])).toBe('woken');
   });
 
   it('refuses to open a prefix whose keys hold other data', async () => {
     await admin.set('taken:values', 'someone else');
     await expect(RedisBackend.open({ url: server.url, prefix: 'taken:' })).rejects.toMatchObject({ code: 'NOT_A_STORE', message: expect.stringContaining('taken:') });
-  });
-
-  it('reads a range that fits in one page as a snapshot', async () => {
-    const db = await open({ pageSize: 100 });
-    for (let i = 0; i < 20; i += 1) await db.put(bytes(i), bytes(i));
-    const iterator = db.entries();
-    expect(hex((await iterator.next()).value?.[0])).toBe('00');
-    await db.delete(bytes(5));
-    await db.put(bytes(10), bytes(0xaa));
-    await db.put(bytes(30), bytes(30));
-    const rest: string[] = [];
-    for await (const [key, value] of { [Symbol.asyncIterator]: () => iterator }) {
-      expect(hex(value)).toBe(hex(key));
-      rest.push(hex(key)!);
-    }
-    expect(rest).toEqual(Array.from({ length: 19 }, (_, i) => hex(bytes(i + 1))));
   });
 
   it('returns every key present throughout a multi-page iteration exactly once, in order', async () => {
@@ -189,9 +229,9 @@ describeWithRedis('RedisBackend', () => {
     expect([...seen].sort()).toEqual(seen);
   });
 
-  it('says in its manifest that it persists but has no snapshots', async () => {
+  it('says in its manifest that it persists, but has no snapshots and sends batches in chunks', async () => {
     const db = await open();
-    expect(db.manifest).toMatchObject({ persistent: true, snapshots: false });
+    expect(db.manifest).toMatchObject({ persistent: true, snapshots: false, atomicBatches: false });
   });
 
   it('closes its connection on close()', async () => {
@@ -262,7 +302,7 @@ describeWithRedis('RedisBackend when the server goes away', () => {
     const admin = new Redis(server.url);
     try {
       // Nothing went to database 0 instead.
-      expect(await admin.exists('db99:values', 'db99:keys')).toBe(0);
+      expect(await admin.keys('db99:*')).toEqual([]);
     } finally {
       admin.disconnect();
     }

@@ -66,7 +66,7 @@ describeWithRedis('Redis write limits', () => {
     expect(error).toMatchObject({ code: 'BACKEND', message: expect.stringMatching(/'v!big'.*limit of 1\.0 MiB.*proto-max-bulk-len/) });
     expect(isBackendLimit(error)).toBe(true);
     expect(isBackendUnreachable(error)).toBe(false);
-    expect(await admin.exists('bulk:values')).toBe(0);
+    expect(await admin.keys('bulk:*')).toEqual([]);
     // The connection was never dropped: the next write goes through at once.
     await db.put(key('v!small'), new Uint8Array(10));
     expect((await db.get(key('v!small')))?.length).toBe(10);
@@ -80,19 +80,24 @@ describeWithRedis('Redis write limits', () => {
     ]).catch((e: unknown) => e);
     expect(error).toMatchObject({ code: 'BACKEND', message: expect.stringContaining("'v!over'") });
     expect((error as { cause: { key: Uint8Array; limit: number } }).cause).toMatchObject({ key: key('v!over'), limit: 1000 });
-    expect(await admin.exists('option:values')).toBe(0);
+    expect(await admin.keys('option:*')).toEqual([]);
   });
 
-  it("refuses a batch over the server's client-query-buffer-limit before sending it, writing nothing", async () => {
+  it("sends a batch over the server's client-query-buffer-limit in chunks that fit", async () => {
     const db = await open('batch:');
-    const operations = [1, 2, 3].map((i) => ({ type: 'put' as const, key: key(`v!part${i}`), value: new Uint8Array(400_000) }));
-    const error = await db.batch(operations).catch((e: unknown) => e);
-    expect(error).toMatchObject({ code: 'BACKEND', message: expect.stringMatching(/3 operations.*client-query-buffer-limit/) });
+    expect(db.chunkLimits.bytes).toBeLessThanOrEqual(MiB);
+    const operations = [1, 2, 3].map((i) => ({ type: 'put' as const, key: key(`v!part${i}`), value: new Uint8Array(400_000).fill(i) }));
+    await db.batch(operations);
+    expect((await db.getMany(operations.map((op) => op.key))).map((value) => value?.[0])).toEqual([1, 2, 3]);
+  });
+
+  it("refuses a conditional write whose atomic step is over the server's client-query-buffer-limit, writing nothing", async () => {
+    const db = await open('step:');
+    const operations = [1, 2, 3].map((i) => ({ type: 'put' as const, key: key(`m!mod!${i}`), value: new Uint8Array(400_000) }));
+    const error = await db.batchIf({ key: key('l!mod!1'), value: undefined }, operations).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'BACKEND', message: expect.stringMatching(/atomic step.*3 operations.*client-query-buffer-limit/) });
     expect(isBackendLimit(error)).toBe(true);
-    expect(await admin.exists('batch:values')).toBe(0);
-    // Two of them fit: split checkpoints go through.
-    await db.batch(operations.slice(0, 2));
-    expect(await admin.hlen('batch:values')).toBe(2);
+    expect(await admin.keys('step:*')).toEqual([]);
   });
 
   it('takes its limits from the configuration, through openStore', async () => {

@@ -143,12 +143,15 @@ describeWithRedis('RedisBackend through an outage', () => {
     const admin = new Redis(server.url);
     try {
       // A failure of the server's data, not of the connection: not "unreachable".
-      await admin.set('causes:keys', 'not a sorted set');
+      await db.put(bytes(1), bytes(1));
+      const [index] = await admin.keys('causes:index{*');
+      await admin.del(index!);
+      await admin.set(index!, 'not a sorted set');
       const wrongType = await db.put(bytes(1), bytes(1)).catch((e: unknown) => e);
       expect(wrongType).toMatchObject(backendError);
       expect(isBackendUnreachable(wrongType)).toBe(false);
       expect(isBackendLimit(wrongType)).toBe(false);
-      await admin.del('causes:keys');
+      await admin.del(index!);
     } finally {
       admin.disconnect();
     }

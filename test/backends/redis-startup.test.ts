@@ -124,7 +124,8 @@ describeWithRedis('a Redis store opened by several processes at once, or emptied
     await backend.put(new TextEncoder().encode('someone'), new Uint8Array([1]));
     await backend.close();
     await expect(open('foreign-data:')).rejects.toMatchObject({ code: 'NOT_A_STORE' });
-    expect(await admin.hkeys('foreign-data:values')).toEqual(['someone']);
+    const [index] = await admin.keys('foreign-data:index{*');
+    expect(await admin.zrange(index!, 0, -1)).toEqual(['someone']);
   });
 });
 
