@@ -267,6 +267,8 @@ export class Cache {
 
   async #close(): Promise<void> {
     try {
+      // Calls still running are not stored: let other processes have them now.
+      await this.#host.leases?.releaseAll();
       await this.#finalFlush();
       await this.#compactCounters();
     } finally {

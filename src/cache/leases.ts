@@ -62,6 +62,8 @@ export class LeaseTable {
   readonly #db: Database<Uint8Array, unknown>;
   readonly #ttlMs: number;
   readonly #host = hostname();
+  /** The leases this process holds now. */
+  readonly #held = new Set<Lease>();
 
   constructor(db: Database<Uint8Array, unknown>, ttlMs: number) {
     this.#db = db;
@@ -84,17 +86,32 @@ export class LeaseTable {
       const held = await this.#read(key);
       const mine = this.#newRecord();
       if (held === undefined) {
-        if (await this.#db.batchIf({ key, value: undefined }, [{ type: 'put', key, value: mine }])) return { kind: 'owner', lease: new Lease(this.#db, module, key, mine, this.#ttlMs) };
+        if (await this.#db.batchIf({ key, value: undefined }, [{ type: 'put', key, value: mine }])) return { kind: 'owner', lease: this.#hold(module, key, mine) };
         continue;
       }
       const outcome = await this.#waitOn(key, held);
       if (outcome.kind === 'stale') {
         // Exactly one waiter replaces the bytes it saw unchanged for ttlMs.
-        if (await this.#db.batchIf({ key, value: outcome.value }, [{ type: 'put', key, value: mine }])) return { kind: 'owner', lease: new Lease(this.#db, module, key, mine, this.#ttlMs) };
+        if (await this.#db.batchIf({ key, value: outcome.value }, [{ type: 'put', key, value: mine }])) return { kind: 'owner', lease: this.#hold(module, key, mine) };
         continue;
       }
       if (await stored()) return { kind: 'done' };
     }
+  }
+
+  /**
+   * Gives up every lease this process holds (the cache is closing: what its
+   * running calls compute is not stored), so that waiters need not wait out
+   * their lifetime. Never rejects.
+   */
+  async releaseAll(): Promise<void> {
+    await Promise.all([...this.#held].map((lease) => lease.release()));
+  }
+
+  #hold(module: string, key: Uint8Array, record: LeaseRecord): Lease {
+    const lease = new Lease(this.#db, module, key, record, this.#ttlMs, () => this.#held.delete(lease));
+    this.#held.add(lease);
+    return lease;
   }
 
   /** The lease at `key`: `undefined` when none; a damaged one is held by nobody alive, and reads as stale bytes. */
@@ -176,12 +193,15 @@ export class Lease {
   readonly #key: Uint8Array;
   #current: LeaseRecord;
   #lost = false;
+  /** Released, lost or abandoned: no longer renewed, and no write goes through it. */
   #ended = false;
+  readonly #onEnd: () => void;
   #writes: Promise<unknown> = Promise.resolve();
   readonly #heartbeat: ReturnType<typeof setInterval>;
 
-  constructor(db: Database<Uint8Array, unknown>, module: string, key: Uint8Array, record: LeaseRecord, ttlMs: number) {
+  constructor(db: Database<Uint8Array, unknown>, module: string, key: Uint8Array, record: LeaseRecord, ttlMs: number, onEnd: () => void) {
     this.module = module;
+    this.#onEnd = onEnd;
     this.#db = db;
     this.#key = key;
     this.#current = record;
@@ -215,7 +235,7 @@ export class Lease {
 
   async #writeNow(operations: readonly BatchOperation<Uint8Array, unknown>[], release: boolean): Promise<boolean> {
     {
-      if (this.#lost) return false;
+      if (this.#ended) return false;
       const next = this.#next();
       const leaseOperation: BatchOperation<Uint8Array, unknown> = release ? { type: 'del', key: this.#key } : { type: 'put', key: this.#key, value: next };
       const all = [...operations, leaseOperation];
@@ -235,6 +255,7 @@ export class Lease {
   /** Gives the lease up without writing anything else (the call failed, or its result cannot be stored). Never rejects. */
   async release(): Promise<void> {
     try {
+      // Queued behind a write under way, which may itself have released it.
       await this.write([], true);
     } catch {
       // Out of reach: the lease expires by itself, since nobody renews it.
@@ -272,6 +293,7 @@ export class Lease {
   #end(): void {
     this.#ended = true;
     clearInterval(this.#heartbeat);
+    this.#onEnd();
   }
 
   /** Runs `work` after this lease's earlier writes; the chain holds no rejection. */

@@ -190,6 +190,59 @@ describe('leases on a store two caches share (LMDB)', () => {
     expect(await observer.store.proxy.lookup('fenced', call)).toBeUndefined();
   });
 
+  it('lets a call whose save() met LEASE_LOST wait for the new owner, and take over when that one dies too', async () => {
+    const backend = lmdb();
+    const cache = await open(backend, { lease: { ttlMs: 300 } });
+    const observer = await open(backend);
+    const stealNow = gate();
+    const starts: unknown[] = [];
+    const f = cache.memoize('twice', async (x: number) => {
+      const call = currentCall();
+      const saved = await call.restore<number>();
+      starts.push(saved);
+      await call.save((saved ?? 0) + 1);
+      if (saved === undefined) {
+        stealNow.open();
+        await sleep(250);
+        // Taken over meanwhile: this save() rejects with LEASE_LOST, and the error ends this run.
+        await call.save(99);
+      }
+      return x + (saved ?? 0);
+    });
+    const running = f(1);
+    await stealNow.opened;
+    const call = await onlyLeaseCall(observer, 'twice');
+    const key = leaseKey('twice', call);
+    // A new owner on another machine takes the call over, then vanishes without renewing.
+    for (;;) {
+      const held = (await observer.store.proxy.get(key)) as LeaseRecord;
+      if (await observer.store.proxy.batchIf({ key, value: held }, [{ type: 'put', key, value: { ...held, host: 'elsewhere', token: 'thief' } }])) break;
+    }
+    expect(await running).toBe(2);
+    expect(starts).toEqual([undefined, 1]);
+  });
+
+  it('releases the leases of calls still running when the cache closes, so a waiter runs them at once', async () => {
+    const backend = lmdb();
+    // A day-long ttl: only the release at close can end the wait within the test.
+    const closing = await open(backend, { lease: { ttlMs: 86_400_000 } });
+    const other = await open(backend, { lease: { ttlMs: 86_400_000 } });
+    const never = gate();
+    let started = 0;
+    const stuck = closing.memoize('stuck', async (x: number) => {
+      started += 1;
+      await never.opened;
+      return x;
+    });
+    void stuck(1);
+    await waitFor(() => started === 1, 'the call to start');
+    const waiting = other.memoize('stuck', async (x: number) => x + 1)(1);
+    await sleep(30);
+    await closing.close();
+    expect(await waiting).toBe(2);
+    never.open();
+  });
+
   it('stores the result and releases the lease in one step, before the call returns', async () => {
     const backend = lmdb();
     const cache = await open(backend);
