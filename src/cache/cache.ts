@@ -230,7 +230,9 @@ export class Cache {
   /**
    * Writes every dirty entry of every module in one atomic batch and
    * resolves once it is durable (fsync). After a crash the store holds all of
-   * a checkpoint or none of it.
+   * a checkpoint or none of it; on a store that applies batches in chunks
+   * (Redis: its manifest says `atomicBatches: false`), each entry whole or
+   * not at all, its values always before its record.
    */
   async checkpoint(): Promise<void> {
     this.#assertOpen();
@@ -361,9 +363,17 @@ export class Cache {
         for (const db of databases) prepared.push(await db.prepareFlush());
         // Every module's values in one call: a value two modules share is written once.
         const values = await this.#store.values.internOperations(prepared.flatMap((flush) => flush.values));
-        const operations = [...values.operations, ...prepared.flatMap((flush) => flush.operations)];
+        const records = prepared.flatMap((flush) => flush.operations);
+        const operations = [...values.operations, ...records];
         try {
-          if (operations.length > 0) await this.#store.proxy.batch(operations, { sync });
+          if (this.#store.proxy.manifest.atomicBatches === false && values.operations.length > 0 && records.length > 0) {
+            // A batch applied chunk by chunk may stop anywhere: values are written, and acknowledged,
+            // before any record that names them.
+            await this.#store.proxy.batch(values.operations, { sync });
+            await this.#store.proxy.batch(records, { sync });
+          } else if (operations.length > 0) {
+            await this.#store.proxy.batch(operations, { sync });
+          }
         } catch (error) {
           // One value that cannot be stored must not block every later flush: drop its entries, write the rest.
           if (isMemostrataError(error, 'UNSERIALIZABLE') && this.#dropEntriesHolding(this.#unencodable(operations), databases) > 0) continue;
