@@ -55,7 +55,7 @@ describe('opening the store', () => {
     const run = await runCli(['info', '--config', join(dir, 'memory.json')]);
     expect(run.code).toBe(2);
     expect(run.stderr).toBe(
-      `memostrata: the store configured by --config ${join(dir, 'memory.json')} is in memory (backend.type 'memory'); the CLI works on a LevelDB store: pass --store <path>\n`,
+      `memostrata: the store configured by --config ${join(dir, 'memory.json')} is in memory (backend.type 'memory'); the CLI works on a LevelDB, LMDB or Redis store: pass --store <path>, or --config <file> naming one of those\n`,
     );
   });
 
