@@ -4,6 +4,7 @@ import { isMemostrataError } from '../errors.js';
 import { copyCommands } from './commands/copy.js';
 import { diffCommand } from './commands/diff.js';
 import { infoCommand } from './commands/info.js';
+import { leasesCommand } from './commands/leases.js';
 import { lsCommand } from './commands/ls.js';
 import { mergeCommand } from './commands/merge.js';
 import { migrateCommand } from './commands/migrate.js';
@@ -33,7 +34,7 @@ export function buildProgram(version: string): Command {
     .configureHelp({ showGlobalOptions: true, sortSubcommands: false })
     .showSuggestionAfterError(true)
     .exitOverride();
-  for (const add of [infoCommand, lsCommand, showCommand, statsCommand, removalCommands, pruneCommand, verifyCommand, copyCommands, diffCommand, transferCommands, mergeCommand, migrateCommand]) add(program);
+  for (const add of [infoCommand, lsCommand, showCommand, statsCommand, leasesCommand, removalCommands, pruneCommand, verifyCommand, copyCommands, diffCommand, transferCommands, mergeCommand, migrateCommand]) add(program);
   for (const command of program.commands) command.exitOverride();
   return program;
 }
