@@ -1,6 +1,6 @@
 /**
  * Store maintenance: inspection, pruning, garbage collection, verification,
- * backup and restore, comparison, export and import. Each operation is a
+ * backup and restore, comparison, export and import, merging stores. Each operation is a
  * function over an open {@link Store} that returns a plain result object
  * (for the CLI to print as text or JSON) and takes an optional `onProgress`.
  *
@@ -18,6 +18,8 @@ export { removeRecords, clearStore, type Removed, type RemoveOptions } from './r
 export { verify, type Problem, type ProblemKind, type VerifyOptions, type VerifyResult } from './verify.js';
 export { backup, restore, type CopyResult, type RestoreOptions } from './copy.js';
 export { diff, type DiffResult, type ModuleDiff } from './diff.js';
+export { merge, type MergeConflict, type MergeResult, type MergeSourceResult, type CounterCount } from './merge.js';
+export { storeKindAt, embeddedConfig, type EmbeddedKind } from './store-kind.js';
 export {
   exportStore,
   importStore,
