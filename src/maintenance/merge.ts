@@ -4,10 +4,10 @@ import { canonicalLocation } from '../backends/level-files.js';
 import { LmdbBackend } from '../backends/lmdb-backend.js';
 import type { Store } from '../cache/store.js';
 import { MemostrataError } from '../errors.js';
-import { counterKey, KeyPrefix, keyText, prefixRange } from '../layers/keys.js';
-import { asHitCounters } from '../layers/memo-record.js';
+import { counterKey, KeyPrefix, keyText, prefixRange, valueKey } from '../layers/keys.js';
+import { asHitCounters, type MemoRecord } from '../layers/memo-record.js';
 import { typesKey } from '../layers/serialized-db.js';
-import { BatchWriter, decodeRecord, parseKey, Progress, type ProgressOptions } from './common.js';
+import { BatchWriter, decodeRecord, parseKey, Progress, referencedUuids, undefinedUuidOf, type ProgressOptions } from './common.js';
 import { sameOutcome } from './diff.js';
 import type { MergeCount } from './export.js';
 import { recountModules } from './module-meta.js';
@@ -165,11 +165,35 @@ async function mergeOne(source: Store, target: Store, conflicts: MergeConflict[]
   }
   await writer.flush(true);
 
+  // The records are read from a later snapshot than the values: a job still writing the source may
+  // have stored a call meanwhile. Its values go first (earlier in the same ordered batches), or the
+  // call is left for the next merge if they are gone again.
+  const undefinedUuid = undefinedUuidOf(source);
+  const queued = new Set<string>();
+  const valuesOf = async (record: MemoRecord): Promise<[Uint8Array, Uint8Array][] | undefined> => {
+    const missing: [Uint8Array, Uint8Array][] = [];
+    for (const uuid of new Set(referencedUuids(record))) {
+      if (uuid === undefinedUuid || queued.has(uuid)) continue;
+      const key = valueKey(uuid);
+      if (await target.backend.has(key)) continue;
+      const bytes = await source.backend.get(key);
+      if (bytes === undefined) return undefined;
+      missing.push([key, bytes]);
+    }
+    return missing;
+  };
   for await (const [key, bytes] of source.backend.entries(prefixRange(KeyPrefix.record))) {
     progress.step();
     const theirs = decodeRecord(source, key, bytes);
     const held = await target.backend.get(key);
     if (held === undefined) {
+      const values = await valuesOf(theirs);
+      if (values === undefined) continue;
+      for (const [valueKeyBytes, valueBytes] of values) {
+        await writer.put(valueKeyBytes, valueBytes);
+        queued.add(keyText(valueKeyBytes).slice(KeyPrefix.value.length));
+        merged.values.added += 1;
+      }
       await writer.put(key, bytes);
       merged.records.added += 1;
       touched.add(theirs.module);
