@@ -4,8 +4,10 @@
  * function over an open {@link Store} that returns a plain result object
  * (for the CLI to print as text or JSON) and takes an optional `onProgress`.
  *
- * They assume that no other writer uses the store meanwhile: the CLI holds the
- * store's lock, and a program should not run them beside an open Cache on the same store.
+ * Those that change a store assume that no other writer uses it meanwhile: the
+ * CLI holds a LevelDB store's lock, but nothing holds an LMDB or Redis store
+ * (shared by design), and a program should not run them beside an open Cache
+ * on the same store. `merge` is the exception: see its documentation.
  *
  * @module
  */

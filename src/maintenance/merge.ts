@@ -27,6 +27,8 @@ import { verify } from './verify.js';
  *   add up, and merging one shard again rewrites its own counters only;
  * - values are written (durably) before the records that name them, so a
  *   merge cut short leaves a target that opens and serves; run it again.
+ *   Records are read after the values, from a later snapshot: a call a job
+ *   stored in between brings its own values along.
  */
 
 /** A call that two stores hold with different outcomes (results or cached errors). */
@@ -92,8 +94,10 @@ export interface MergeResult {
  * the same sources again writes nothing. Do not merge a store back into one of
  * its own sources: the counters it took from that source would count twice.
  *
- * Like every maintenance operation it assumes no other process writes the
- * sources meanwhile; a Cache may use the target.
+ * A Cache may use the target meanwhile, and jobs may still write the
+ * sources: each source is verified from one snapshot, and what a later read
+ * finds is merged as long as it is whole (a call's values are written before
+ * its record; a call whose values are gone again waits for the next merge).
  *
  * @throws MemostrataError `CONFIG` when a source is given twice or is the
  *   target; `CORRUPT` naming the first damaged source and `memostrata verify --fix`.
