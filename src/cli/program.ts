@@ -25,10 +25,10 @@ export interface ProgramIo {
 /** Builds the `memostrata` command with every subcommand. */
 export function buildProgram(version: string): Command {
   const program = new Command('memostrata')
-    .description('Inspect and maintain a memostrata store.')
+    .description('Inspect, maintain and merge memostrata stores (LevelDB, LMDB, Redis).')
     .version(version, '-V, --version')
-    .option('--store <path>', 'the store directory (default: the config file named by $MEMOSTRATA_CONFIG, else ./.memostrata)')
-    .option('--config <file>', 'a memostrata JSON config file naming the store')
+    .option('--store <path>', 'the store directory, LevelDB or LMDB (read from its files) (default: the config file named by $MEMOSTRATA_CONFIG, else ./.memostrata)')
+    .option('--config <file>', 'a memostrata JSON config file naming the store: LevelDB, LMDB or Redis')
     .option('--json', 'machine-readable output on stdout')
     .option('--debug', 'show stack traces on errors')
     .configureHelp({ showGlobalOptions: true, sortSubcommands: false })
