@@ -9,7 +9,8 @@
  * checkpoint every {@link CHECKPOINT_EVERY} calls and at the end, as a job that shares its results would;
  * every call must miss. The JSON options carry the store and any cache option under test.
  * Sends { type: 'ready' } once the cache is open, then on `go` the timed work and
- * { type: 'report', startedAt, endedAt, calls }, then on `close` closes the cache (not timed) and exits.
+ * { type: 'report', startedAt, endedAt, calls }, then on `close` closes the cache (not timed), sends
+ * { type: 'closed', closeError? } and exits.
  */
 import { performance } from 'node:perf_hooks';
 import { openCache, type CacheOptions } from 'memostrata';
@@ -53,5 +54,11 @@ if (stats?.hits !== expected.hits || stats.misses !== expected.misses) {
 }
 process.send!({ type: 'report', startedAt, endedAt, calls });
 await closing;
-await cache.close();
-process.disconnect();
+// close() writes this worker's hit counters; a failure there is reported, not thrown, so that the figures stand.
+let closeError: string | undefined;
+try {
+  await cache.close();
+} catch (error) {
+  closeError = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+}
+process.send!({ type: 'closed', closeError }, () => process.disconnect());

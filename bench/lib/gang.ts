@@ -15,6 +15,8 @@ export interface GangOutcome {
   aggregate: number;
   /** Each worker's own calls per second over its own span. */
   perProcess: number[];
+  /** Messages of the workers whose close() failed after their figures were taken. */
+  closeErrors: string[];
 }
 
 /**
@@ -24,8 +26,8 @@ export interface GangOutcome {
  * store and loading code are not timed and the timed parts overlap), each
  * sends a {@link GangReport}, and only when all have reported are they sent
  * `close` (so that one worker's close, which writes its hit counters, does
- * not run during another's timed work). `argsOf(i)` gives worker `i` its
- * arguments.
+ * not run during another's timed work); each answers `closed`, with the
+ * error of a close() that failed. `argsOf(i)` gives worker `i` its arguments.
  */
 export async function runGang(name: string, workers: number, argsOf: (worker: number) => string[]): Promise<GangOutcome> {
   const script = fileURLToPath(new URL(`../children/${name}.ts`, import.meta.url));
@@ -35,7 +37,9 @@ export async function runGang(name: string, workers: number, argsOf: (worker: nu
     const reports = Promise.all(children.map((child) => child.next('report')));
     for (const child of children) child.process.send('go');
     const figures = (await reports) as unknown as GangReport[];
+    const closed = Promise.all(children.map((child) => child.next('closed')));
     for (const child of children) child.process.send('close');
+    const closeErrors = (await closed).flatMap((message) => (typeof message.closeError === 'string' ? [message.closeError] : []));
     await Promise.all(children.map((child) => child.exited));
     const start = Math.min(...figures.map((figure) => figure.startedAt));
     const end = Math.max(...figures.map((figure) => figure.endedAt));
@@ -43,6 +47,7 @@ export async function runGang(name: string, workers: number, argsOf: (worker: nu
     return {
       aggregate: calls / ((end - start) / 1000),
       perProcess: figures.map((figure) => figure.calls / ((figure.endedAt - figure.startedAt) / 1000)),
+      closeErrors,
     };
   } finally {
     for (const child of children) if (child.process.exitCode === null && child.process.signalCode === null) child.process.kill('SIGKILL');
