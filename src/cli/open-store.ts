@@ -62,10 +62,10 @@ export type OpenMode = 'existing' | 'create';
  * @throws MemostrataError `LOCKED`, `NOT_A_STORE`, `FORMAT_VERSION`, `CORRUPT`, `BACKEND`.
  */
 export async function openCliStore(config: CliStoreConfig, mode: OpenMode, options: OpenStoreOptions = {}): Promise<Store> {
-  const directory = storeDirectory(config);
-  if (directory !== undefined) {
-    if (mode === 'existing' && !holdsSomething(directory)) throw new CliError(`no store at ${directory}`);
-    return openOnDisk({ ...config, path: directory } as LevelBackendConfig | LmdbBackendConfig, options);
+  if (config.type !== 'redis') {
+    const path = resolve(config.path ?? '.memostrata');
+    if (mode === 'existing' && !holdsSomething(path)) throw new CliError(`no store at ${path}`);
+    return openOnDisk({ ...config, path }, options);
   }
   // A shared store opened without its format check writes nothing: look before the check could start a new one.
   if (mode === 'existing') {
