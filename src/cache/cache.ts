@@ -144,7 +144,7 @@ export class Cache {
       saveState: (key, state, lease) => this.#saveState(key, state, lease),
       restoreState: (key) => this.#assertOpen().serialized.get(key),
       // One process holds a store that is not shared: nobody to share a computation with.
-      leases: options.lease === false || store.backend.manifest.shared !== true ? undefined : new LeaseTable(store.proxy, options.lease.ttlMs),
+      leases: options.lease === false || store.backend.manifest.shared !== true ? undefined : new LeaseTable(store.proxy, options.lease.ttlMs, store.backend),
       storeLeased: (module, key, lease) => this.#storeLeased(module, key, lease),
     };
   }

@@ -1,8 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
+import { performance } from 'node:perf_hooks';
 import type { BatchOperation, Database } from '../contract/database.js';
 import { MemostrataError, isMemostrataError } from '../errors.js';
-import { leaseKey } from '../layers/keys.js';
+import { leaseKey, memoKey } from '../layers/keys.js';
 
 /*
  * Leases: on a store that processes share, the process that misses a call
@@ -10,10 +11,12 @@ import { leaseKey } from '../layers/keys.js';
  * one process computes each distinct call while the others wait for its
  * result. The protocol and its failure cases are in docs/architecture.md.
  *
- * Expiry is judged by each waiter on its own clock, never by comparing clocks
- * across machines: a lease whose stored bytes have not changed for `ttlMs`
- * (no heartbeat) is stale, and a waiter replaces exactly those bytes, so that
- * one waiter wins the takeover.
+ * Expiry is judged by each waiter on its own monotonic clock, never by
+ * comparing clocks across machines (nor by a wall clock that NTP may step):
+ * a lease whose stored bytes have not changed for `ttlMs` (no heartbeat) is
+ * stale. Waiters compare the bytes below the object layers, so that damaged
+ * bytes, or a value that is not a lease, expire like any lease; a waiter
+ * removes exactly the bytes it saw, so that one waiter wins the takeover.
  */
 
 /**
@@ -60,13 +63,17 @@ export type LeaseClaim = { kind: 'owner'; lease: Lease } | { kind: 'done' };
  */
 export class LeaseTable {
   readonly #db: Database<Uint8Array, unknown>;
+  /** The store's bytes, below the layers that decode them: what waiters compare and takeovers are conditioned on. */
+  readonly #raw: Database<Uint8Array, Uint8Array>;
   readonly #ttlMs: number;
   readonly #host = hostname();
   /** The leases this process holds now. */
   readonly #held = new Set<Lease>();
 
-  constructor(db: Database<Uint8Array, unknown>, ttlMs: number) {
+  /** `db` is the store's object layer; `raw` the bytes below it (the backend), where `db` keeps them under the same keys. */
+  constructor(db: Database<Uint8Array, unknown>, ttlMs: number, raw: Database<Uint8Array, Uint8Array>) {
     this.#db = db;
+    this.#raw = raw;
     this.#ttlMs = ttlMs;
   }
 
@@ -83,16 +90,17 @@ export class LeaseTable {
   async claim(module: string, call: string, stored: () => Promise<boolean>): Promise<LeaseClaim> {
     const key = leaseKey(module, call);
     for (;;) {
-      const held = await this.#read(key);
-      const mine = this.#newRecord();
+      const held = await this.#raw.get(key);
       if (held === undefined) {
-        if (await this.#db.batchIf({ key, value: undefined }, [{ type: 'put', key, value: mine }])) return { kind: 'owner', lease: this.#hold(module, key, mine) };
+        const mine = this.#newRecord();
+        if (await this.#db.batchIf({ key, value: undefined }, [{ type: 'put', key, value: mine }])) return { kind: 'owner', lease: this.#hold(module, call, key, mine) };
         continue;
       }
       const outcome = await this.#waitOn(key, held);
       if (outcome.kind === 'stale') {
-        // Exactly one waiter replaces the bytes it saw unchanged for ttlMs.
-        if (await this.#db.batchIf({ key, value: outcome.value }, [{ type: 'put', key, value: mine }])) return { kind: 'owner', lease: this.#hold(module, key, mine) };
+        // Exactly one waiter removes the bytes it saw unchanged (a waiter that decided late finds them
+        // gone, or another's fresh lease, and removes nothing); then it claims like any newcomer.
+        await this.#raw.batchIf({ key, value: outcome.bytes }, [{ type: 'del', key }]);
         continue;
       }
       if (await stored()) return { kind: 'done' };
@@ -108,52 +116,51 @@ export class LeaseTable {
     await Promise.all([...this.#held].map((lease) => lease.release()));
   }
 
-  #hold(module: string, key: Uint8Array, record: LeaseRecord): Lease {
-    const lease = new Lease(this.#db, module, key, record, this.#ttlMs, () => this.#held.delete(lease));
+  #hold(module: string, call: string, key: Uint8Array, record: LeaseRecord): Lease {
+    const lease = new Lease(this.#db, module, call, key, record, this.#ttlMs, () => this.#held.delete(lease));
     this.#held.add(lease);
     return lease;
   }
 
-  /** The lease at `key`: `undefined` when none; a damaged one is held by nobody alive, and reads as stale bytes. */
-  async #read(key: Uint8Array): Promise<unknown> {
+  /**
+   * The lease record at `key` as it reads now, for the dead-owner check:
+   * `undefined` for damaged bytes or a value that is not a lease (held by
+   * nobody this process can check), or when none.
+   */
+  async #owner(key: Uint8Array): Promise<LeaseRecord | undefined> {
     try {
-      return await this.#db.get(key);
+      return asLeaseRecord(await this.#db.get(key));
     } catch (error) {
-      if (!isMemostrataError(error, 'CORRUPT')) throw error;
-      return DAMAGED;
+      if (!isMemostrataError(error, 'CORRUPT') && !isMemostrataError(error, 'UNKNOWN_TYPE')) throw error;
+      return undefined;
     }
   }
 
   /**
-   * Waits until the lease at `key` is released (`released`) or its owner
-   * stopped renewing it for `ttlMs` (`stale`, with the bytes to replace).
+   * Waits until the lease at `key` (whose stored bytes were `first`) is
+   * released (`released`), or its bytes stopped changing for `ttlMs` or name
+   * an owner of this host that is gone (`stale`, with the bytes to remove).
    */
-  async #waitOn(key: Uint8Array, first: unknown): Promise<{ kind: 'released' } | { kind: 'stale'; value: unknown }> {
+  async #waitOn(key: Uint8Array, first: Uint8Array): Promise<{ kind: 'released' } | { kind: 'stale'; bytes: Uint8Array }> {
     let seen = first;
-    let seenSince = Date.now();
+    // Read after the bytes: an owner read later than `seen` can only make the takeover's condition fail, never remove a newer lease.
+    let owner = await this.#owner(key);
+    let seenSince = performance.now();
     for (let poll = FIRST_POLL_MS; ; poll = Math.min(poll * 1.5, LONGEST_POLL_MS, this.#ttlMs / 4)) {
-      if (seen === DAMAGED) {
-        // Damaged bytes cannot be compared: wait out a lifetime, then clear them for a new claim.
-        if (Date.now() - seenSince >= this.#ttlMs) {
-          await this.#db.delete(key, { sync: true });
-          return { kind: 'released' };
-        }
-      } else if (Date.now() - seenSince >= this.#ttlMs || this.#ownerIsGone(seen)) {
-        return { kind: 'stale', value: seen };
-      }
-      await this.#db.changed(key, poll);
-      const now = await this.#read(key);
+      if (performance.now() - seenSince >= this.#ttlMs || this.#ownerIsGone(owner)) return { kind: 'stale', bytes: seen };
+      await this.#raw.changed(key, poll);
+      const now = await this.#raw.get(key);
       if (now === undefined) return { kind: 'released' };
-      if (!sameLease(now, seen)) {
+      if (!sameBytes(now, seen)) {
         seen = now;
-        seenSince = Date.now();
+        owner = await this.#owner(key);
+        seenSince = performance.now();
       }
     }
   }
 
   /** Whether a lease's owner is a process of this machine that no longer exists: no need to wait out its lifetime. */
-  #ownerIsGone(value: unknown): boolean {
-    const lease = asLeaseRecord(value);
+  #ownerIsGone(lease: LeaseRecord | undefined): boolean {
     if (lease === undefined || lease.host !== this.#host || lease.pid === process.pid) return false;
     try {
       process.kill(lease.pid, 0);
@@ -171,14 +178,8 @@ export class LeaseTable {
 
 }
 
-/** Marks a lease read back damaged: held by nobody, but not comparable. */
-const DAMAGED = Symbol('damaged lease');
-
-function sameLease(a: unknown, b: unknown): boolean {
-  const left = asLeaseRecord(a);
-  const right = asLeaseRecord(b);
-  if (left === undefined || right === undefined) return a === b;
-  return left.token === right.token && left.beat === right.beat && left.heartbeatAt === right.heartbeatAt;
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(b);
 }
 
 /**
@@ -191,6 +192,8 @@ export class Lease {
   readonly module: string;
   readonly #db: Database<Uint8Array, unknown>;
   readonly #key: Uint8Array;
+  /** The key of the call's memo record: once it is stored, a lease that vanished was released by whoever stored it. */
+  readonly #recordKey: Uint8Array;
   #current: LeaseRecord;
   #lost = false;
   /** Released, lost or abandoned: no longer renewed, and no write goes through it. */
@@ -199,11 +202,12 @@ export class Lease {
   #writes: Promise<unknown> = Promise.resolve();
   readonly #heartbeat: ReturnType<typeof setInterval>;
 
-  constructor(db: Database<Uint8Array, unknown>, module: string, key: Uint8Array, record: LeaseRecord, ttlMs: number, onEnd: () => void) {
+  constructor(db: Database<Uint8Array, unknown>, module: string, call: string, key: Uint8Array, record: LeaseRecord, ttlMs: number, onEnd: () => void) {
     this.module = module;
     this.#onEnd = onEnd;
     this.#db = db;
     this.#key = key;
+    this.#recordKey = memoKey(module, call);
     this.#current = record;
     this.#heartbeat = setInterval(() => void this.#renew(), Math.max(1, Math.floor(ttlMs / 3)));
     // A heartbeat alone must not keep a process alive: the computation it guards does that.
@@ -225,7 +229,9 @@ export class Lease {
    * `release`, gives the lease up in the same atomic step. Resolves `false`
    * (writing nothing) when the lease was taken over. A store that lost the
    * lease altogether (a server restarted empty) holds no one else's: the
-   * write then goes ahead, re-claiming the lease unless it releases it.
+   * write then goes ahead, re-claiming the lease unless it releases it;
+   * unless the call's result is stored, which means another process took
+   * the call over, finished it and released the lease.
    *
    * @throws MemostrataError `BACKEND` when the store cannot be reached.
    */
@@ -242,7 +248,9 @@ export class Lease {
       // A lease alone need not survive a crash (one lost with the machine is one nobody holds); what it fences must.
       const options = { sync: operations.length > 0 };
       let applied = await this.#db.batchIf({ key: this.#key, value: this.#current }, all, options);
-      if (!applied && (await this.#db.get(this.#key)) === undefined) {
+      // A new owner that finished left its result and no lease: that is not a store that forgot the lease.
+      // (One that claims, computes and finishes between these reads and the write below is not caught.)
+      if (!applied && !(await this.#db.has(this.#key)) && !(await this.#db.has(this.#recordKey))) {
         applied = await this.#db.batchIf({ key: this.#key, value: undefined }, all, options);
       }
       if (!applied) this.#lose();

@@ -252,8 +252,11 @@ export class MemoizedModule {
     this.stats.misses += 1;
     // UUIDs of the inputs before the run: the function may change its arguments in place.
     let inputs: InternedValue[];
+    // A leased run may end in LEASE_LOST and run again: it runs on a copy, so the next run sees the call-time arguments.
+    let runArgs = args;
     try {
       inputs = this.#inputs(args);
+      if (lease !== undefined) runArgs = this.#snapshot(args);
     } catch (error) {
       await lease?.release();
       throw error;
@@ -262,7 +265,7 @@ export class MemoizedModule {
     const started = performance.now();
     let outcome: Outcome;
     try {
-      outcome = { ok: true, value: await runAsCall(current, () => this.#fn(...args)) };
+      outcome = { ok: true, value: await runAsCall(current, () => this.#fn(...runArgs)) };
     } catch (caught) {
       outcome = { ok: false, error: caught };
     }
@@ -270,7 +273,14 @@ export class MemoizedModule {
     this.stats.computeMs += computeMs;
     // Taken over by another process: its result is the one stored (this one's, if it has one, is as good to return).
     if (lease?.lost === true && !outcome.ok && isMemostrataError(outcome.error, 'LEASE_LOST')) return this.#lookupOrCompute(key, args);
-    const entry = this.#host.closing || (!outcome.ok && !this.settings.cacheErrors) ? undefined : this.#newEntry(call, inputs, outcome, current.earlierMs + computeMs);
+    let entry: NewEntry | undefined;
+    try {
+      entry = this.#host.closing || (!outcome.ok && !this.settings.cacheErrors) ? undefined : this.#newEntry(call, inputs, outcome, current.earlierMs + computeMs);
+    } catch (error) {
+      // A result that throws while it is read (a getter): nobody may keep waiting on this lease.
+      await lease?.release();
+      throw error;
+    }
     // A call that finishes after close() returns its result, but it is not stored.
     if (entry === undefined) {
       await lease?.release();
