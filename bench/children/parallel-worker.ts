@@ -9,7 +9,7 @@
  * checkpoint every {@link CHECKPOINT_EVERY} calls and at the end, as a job that shares its results would;
  * every call must miss. The JSON options carry the store and any cache option under test.
  * Sends { type: 'ready' } once the cache is open, then on `go` the timed work and
- * { type: 'report', startedAt, endedAt, calls }, then on `close` closes the cache (not timed), sends
+ * { type: 'report', startedAt, endedAt, calls, cpuMs }, then on `close` closes the cache (not timed), sends
  * { type: 'closed', closeError? } and exits.
  */
 import { performance } from 'node:perf_hooks';
@@ -36,6 +36,7 @@ await go;
 
 const now = () => performance.timeOrigin + performance.now();
 const startedAt = now();
+const cpuAtStart = process.cpuUsage();
 if (phase === 'hit') {
   for (const callArgs of args) await memo(...callArgs);
 } else {
@@ -46,13 +47,14 @@ if (phase === 'hit') {
   await cache.checkpoint();
 }
 const endedAt = now();
+const cpu = process.cpuUsage(cpuAtStart);
 
 const stats = cache.stats().modules['bench.parallel'];
 const expected = phase === 'hit' ? { hits: calls, misses: 0 } : { hits: 0, misses: calls };
 if (stats?.hits !== expected.hits || stats.misses !== expected.misses) {
   throw new Error(`parallel ${phase}: expected ${expected.hits} hits and ${expected.misses} misses, got ${stats?.hits} and ${stats?.misses}`);
 }
-process.send!({ type: 'report', startedAt, endedAt, calls });
+process.send!({ type: 'report', startedAt, endedAt, calls, cpuMs: (cpu.user + cpu.system) / 1000 });
 await closing;
 // close() writes this worker's hit counters; a failure there is reported, not thrown, so that the figures stand.
 let closeError: string | undefined;

@@ -7,6 +7,8 @@ export interface GangReport {
   startedAt: number;
   endedAt: number;
   calls: number;
+  /** CPU time (user + system) the worker spent in its timed work. */
+  cpuMs: number;
 }
 
 /** The figures of one gang run. */
@@ -15,6 +17,10 @@ export interface GangOutcome {
   aggregate: number;
   /** Each worker's own calls per second over its own span. */
   perProcess: number[];
+  /** Each worker's CPU time per call, in µs: flat as workers are added when sharing costs no extra work per call. */
+  cpuMicrosPerCall: number[];
+  /** The workers' CPU time over the span: how many cores they had between them, when the others on the machine left them some. */
+  coresUsed: number;
   /** Messages of the workers whose close() failed after their figures were taken. */
   closeErrors: string[];
 }
@@ -47,6 +53,8 @@ export async function runGang(name: string, workers: number, argsOf: (worker: nu
     return {
       aggregate: calls / ((end - start) / 1000),
       perProcess: figures.map((figure) => figure.calls / ((figure.endedAt - figure.startedAt) / 1000)),
+      cpuMicrosPerCall: figures.map((figure) => (figure.cpuMs * 1000) / figure.calls),
+      coresUsed: figures.reduce((sum, figure) => sum + figure.cpuMs, 0) / (end - start),
       closeErrors,
     };
   } finally {

@@ -91,6 +91,8 @@ export const parallel: Scenario = {
       const aggregate = (phase: Phase, contender: Contender) => median((figures.get(key(phase, contender)) ?? []).map((outcome) => outcome.aggregate));
       /** The median over repetitions of the median worker's own rate. */
       const perProcess = (phase: Phase, contender: Contender) => median((figures.get(key(phase, contender)) ?? []).map((outcome) => median(outcome.perProcess)));
+      const cpuPerCall = (phase: Phase, contender: Contender) => median((figures.get(key(phase, contender)) ?? []).map((outcome) => median(outcome.cpuMicrosPerCall)));
+      const cores = (phase: Phase, contender: Contender) => median((figures.get(key(phase, contender)) ?? []).map((outcome) => outcome.coresUsed));
       const results: BenchResult[] = [];
       for (const phase of ['hit', 'miss'] as const) {
         const what = phase === 'hit' ? 'hit from the store' : 'miss + store';
@@ -107,6 +109,15 @@ export const parallel: Scenario = {
             results.push(
               result({ ...base, metric: `${what}, ${name}, ${processes} processes, aggregate`, value: aggregate(phase, { backend, processes }) }),
               result({ ...base, metric: `${what}, ${name}, ${processes} processes, per process`, value: perProcess(phase, { backend, processes }) }),
+              result({
+                scenario: 'parallel',
+                metric: `${what}, ${name}, ${processes} processes, worker CPU per call`,
+                unit: 'µs/call',
+                value: cpuPerCall(phase, { backend, processes }),
+                baselineName: `${name}, 1 process`,
+                baseline: cpuPerCall(phase, { backend, processes: 1 }),
+                better: 'lower',
+              }),
             );
           }
         }
@@ -116,10 +127,13 @@ export const parallel: Scenario = {
         ...(missingRedis === undefined ? {} : { skipped: `the Redis half: ${missingRedis}` }),
         notes: [
           ...[...closeFailures].map((failure) => `parallel: a worker's close() failed after its figures were taken (${failure})`),
+          `parallel, cores the workers had between them (CPU time over the span, median): ${contenders
+            .flatMap((contender) => (['hit', 'miss'] as const).map((phase) => `${phase} ${BACKEND_NAMES[contender.backend]} ×${contender.processes} ${cores(phase, contender).toFixed(2)}`))
+            .join(', ')}.`,
           `parallel: each run starts N worker processes (tsx loader, memostrata from dist/) that open the store, wait until all are open, then work at once. ` +
             `Hit: every worker awaits one call per entry of a store filled beforehand (${hitEntries.toLocaleString('en-US')} entries, the same ones in every worker), each read from the store as after a restart. ` +
             `Miss: every worker awaits ${missCalls.toLocaleString('en-US')} new calls of its own (no two workers share a call, so no computation is duplicated) with a checkpoint every 1,000 and at the end, into a new store each run. ` +
-            `Aggregate = all workers' calls over the span from the first start to the last end; per process = the median worker's calls over its own span; closes (which write hit counters) come after every worker has reported. ` +
+            `Aggregate = all workers' calls over the span from the first start to the last end; per process = the median worker's calls over its own span; worker CPU per call = the median worker's user + system CPU time over its calls (Redis's own CPU not included); closes (which write hit counters) come after every worker has reported. ` +
             `Redis: a redis-server of the bench's own on 127.0.0.1, no persistence, on the same 2 cores as the workers. Median of ${repetitions}, contenders interleaved.`,
         ],
       };
