@@ -62,6 +62,7 @@ export type ParsedKey =
   | { kind: 'record'; module: string; call: string }
   | { kind: 'state'; module: string; call: string }
   | { kind: 'counter'; module: string; call: string; writer: string }
+  | { kind: 'lease'; module: string; call: string }
   | { kind: 'format' }
   | { kind: 'types' }
   | { kind: 'module-meta'; module: string }
@@ -77,13 +78,13 @@ export function parseKey(text: string): ParsedKey {
     const uuid = text.slice(2);
     return isUuid(uuid) ? { kind: 'value', uuid } : { kind: 'unknown' };
   }
-  if (text.startsWith('m!') || text.startsWith('s!')) {
+  if (text.startsWith('m!') || text.startsWith('s!') || text.startsWith(KeyPrefix.lease)) {
     const rest = text.slice(2);
     const bang = rest.lastIndexOf('!');
     const module = rest.slice(0, bang);
     const call = rest.slice(bang + 1);
     if (bang < 0 || !MODULE_PATTERN.test(module) || !CALL_PATTERN.test(call)) return { kind: 'unknown' };
-    return { kind: text.startsWith('m!') ? 'record' : 'state', module, call };
+    return { kind: text.startsWith('m!') ? 'record' : text.startsWith('s!') ? 'state' : 'lease', module, call };
   }
   if (text.startsWith(KeyPrefix.counter)) {
     const [module = '', call = '', writer = '', ...rest] = text.slice(KeyPrefix.counter.length).split('!');

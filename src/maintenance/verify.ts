@@ -1,3 +1,4 @@
+import { asLeaseRecord } from '../cache/leases.js';
 import type { Store } from '../cache/store.js';
 import { isMemostrataError } from '../errors.js';
 import { FORMAT_VERSION, KeyPrefix, keyText, memoKey, prefixRange } from '../layers/keys.js';
@@ -31,7 +32,7 @@ export type ProblemKind =
   | 'unreadable'
   /**
    * A key that is not part of the store layout. Under a prefix of the layout
-   * (`v!`, `m!`, `s!`, `c!`) it is a damaged key, removed by `fix`; others are left alone.
+   * (`v!`, `m!`, `s!`, `c!`, `l!`) it is a damaged key, removed by `fix`; others are left alone.
    */
   | 'unknown-key';
 
@@ -177,7 +178,7 @@ async function check(store: Store, options: VerifyOptions): Promise<Checked> {
         soundValues.add(parsed.uuid);
         continue;
       }
-      const fixable = parsed.kind === 'value' || parsed.kind === 'record' || parsed.kind === 'state' || parsed.kind === 'counter';
+      const fixable = parsed.kind === 'value' || parsed.kind === 'record' || parsed.kind === 'state' || parsed.kind === 'counter' || parsed.kind === 'lease';
       report(key, 'corrupt', `does not decode: ${error instanceof Error ? error.message : String(error)}`, fixable);
       if (parsed.kind === 'value') brokenValues.add(parsed.uuid);
       if (parsed.kind === 'format') formatSeen = true;
@@ -202,6 +203,10 @@ async function check(store: Store, options: VerifyOptions): Promise<Checked> {
       }
       case 'state':
         if (asSavedState(value, store.digester) === undefined) report(key, 'corrupt', 'is not a saved state that matches its checksum (damaged)', true);
+        break;
+      case 'lease':
+        // A running call's claim: sound ones are left to their owners (and expire without them).
+        if (asLeaseRecord(value) === undefined) report(key, 'corrupt', 'is not a lease { host, pid, token, startedAt, heartbeatAt, beat } (damaged)', true);
         break;
       case 'counter':
         if (asHitCounters(value) === undefined) report(key, 'corrupt', 'is not a pair of hit counters { hits, lastHitAt }', true);
@@ -239,7 +244,7 @@ async function check(store: Store, options: VerifyOptions): Promise<Checked> {
 }
 
 /** The short prefixes of the store layout's keys (`meta!` keys are few and named in full). */
-const ourPrefixes = [KeyPrefix.value, KeyPrefix.record, KeyPrefix.state, KeyPrefix.counter];
+const ourPrefixes = [KeyPrefix.value, KeyPrefix.record, KeyPrefix.state, KeyPrefix.counter, KeyPrefix.lease];
 
 /** Whether `key` becomes a key of the layout when its first two characters are one of the layout's prefixes: a bit flipped there. */
 function ourKeyButItsPrefix(key: string): boolean {
