@@ -288,10 +288,18 @@ export class MemoizedModule {
     }
     // A call that used its saved state has it removed in the write that stores the result.
     if (current.used) entry.obsoleteKeys = [stateKey(this.settings.name, call)];
-    this.db.store(key, { ...entry, replacesStored: replacesStored || stored !== undefined });
-    // A leased result is stored before the lease is released, so that every waiter finds it.
-    if (lease !== undefined) await this.#host.storeLeased(this, key, lease);
-    else await this.#afterStore();
+    const newEntry = { ...entry, replacesStored: replacesStored || stored !== undefined };
+    if (lease === undefined) {
+      this.db.store(key, newEntry);
+      await this.#afterStore();
+    } else {
+      // A leased result is stored before the lease is released, so that every waiter finds it. It joins the
+      // module's dirty entries in the write queue, right before its fenced write: a flush queued earlier must
+      // not write it unfenced (over the result of a process that took the call over).
+      const held = this.#host.serialize(async () => this.db.store(key, newEntry));
+      await this.#host.storeLeased(this, key, lease);
+      await held;
+    }
     // The caller that ran the call gets the original error; later hits get an equivalent one.
     return outcome;
   }

@@ -252,3 +252,37 @@ describe('leases under attack (LMDB)', () => {
     expect(await storedResult(backend, 'mutating', [1, 2, 3])).toBe(6);
   }, 10_000);
 });
+
+describe('leased results and other writes of the same cache (LMDB)', () => {
+  it('does not let a checkpoint queued while a zombie owner finishes write its result over the new owner’s', async () => {
+    const backend = lmdb();
+    const zombie = await open(backend);
+    const other = await open(backend);
+    const release = gate();
+    const saved = gate();
+    const side = zombie.memoize('side', async (x: number) => x, { lease: false });
+    const f = zombie.memoize('zombie-flush', async (x: number) => {
+      await currentCall().save({ step: 1 });
+      saved.open();
+      await release.opened;
+      // Another task of this process checkpoints meanwhile: one flush under way, one queued behind it.
+      await side(1);
+      void zombie.checkpoint();
+      void zombie.checkpoint();
+      return `zombie's ${x}`;
+    });
+    const running = f(1);
+    await saved.opened;
+    const call = callDigestOf(zombie, f as Memoized<never[], unknown>, 1);
+    // Taken over while the zombie was stalled: the new owner holds the lease when the zombie finishes.
+    const key = leaseKey('zombie-flush', call);
+    const held = (await other.store.proxy.get(key)) as LeaseRecord;
+    const thief: LeaseRecord = { ...held, host: 'new-owner', token: 'thief', beat: 0 };
+    expect(await other.store.proxy.batchIf({ key, value: held }, [{ type: 'put', key, value: thief }])).toBe(true);
+    release.open();
+    expect(await running).toBe("zombie's 1");
+    await zombie.checkpoint();
+    expect(await other.store.proxy.lookup('zombie-flush', call)).toBeUndefined();
+    expect(await other.store.proxy.get(key)).toEqual(thief);
+  });
+});
