@@ -69,6 +69,10 @@ export class LeaseTable {
   readonly #host = hostname();
   /** The leases this process holds now. */
   readonly #held = new Set<Lease>();
+  /** Claims being written now: close() waits for them, so that none lands after it released the rest. */
+  readonly #claiming = new Set<Promise<unknown>>();
+  /** Set by {@link LeaseTable.releaseAll}: no new claim after it. */
+  #closing = false;
 
   /** `db` is the store's object layer; `raw` the bytes below it (the backend), where `db` keeps them under the same keys. */
   constructor(db: Database<Uint8Array, unknown>, ttlMs: number, raw: Database<Uint8Array, Uint8Array>) {
@@ -92,8 +96,8 @@ export class LeaseTable {
     for (;;) {
       const held = await this.#raw.get(key);
       if (held === undefined) {
-        const mine = this.#newRecord();
-        if (await this.#db.batchIf({ key, value: undefined }, [{ type: 'put', key, value: mine }])) return { kind: 'owner', lease: this.#hold(module, call, key, mine) };
+        const lease = await this.#claimAbsent(module, call, key);
+        if (lease !== undefined) return { kind: 'owner', lease };
         continue;
       }
       const outcome = await this.#waitOn(key, held);
@@ -113,7 +117,22 @@ export class LeaseTable {
    * their lifetime. Never rejects.
    */
   async releaseAll(): Promise<void> {
+    this.#closing = true;
+    await Promise.allSettled([...this.#claiming]);
     await Promise.all([...this.#held].map((lease) => lease.release()));
+  }
+
+  /** Claims the lease at `key`, which was absent: `undefined` when another process was first. */
+  async #claimAbsent(module: string, call: string, key: Uint8Array): Promise<Lease | undefined> {
+    if (this.#closing) throw new MemostrataError('CLOSED', `The cache is closing, so the call of module '${module}' claims no lease; open the cache again with openCache().`);
+    const mine = this.#newRecord();
+    const attempt = this.#db.batchIf({ key, value: undefined }, [{ type: 'put', key, value: mine }]).then((applied) => (applied ? this.#hold(module, call, key, mine) : undefined));
+    this.#claiming.add(attempt);
+    try {
+      return await attempt;
+    } finally {
+      this.#claiming.delete(attempt);
+    }
   }
 
   #hold(module: string, call: string, key: Uint8Array, record: LeaseRecord): Lease {

@@ -330,6 +330,8 @@ export class MemoizedModule {
     try {
       claim = await leases.claim(this.settings.name, call, storedNow);
     } catch (error) {
+      // A call that began before close() computes, unleased: its result is returned, not stored.
+      if (isMemostrataError(error, 'CLOSED') && this.#host.closing) return { kind: 'owner', lease: undefined };
       if (!isMemostrataError(error, 'BACKEND') && !isMemostrataError(error, 'CORRUPT')) throw error;
       this.#reportUnreadable(error);
       return { kind: 'owner', lease: undefined };

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 import { currentCall, digestToHex, openCache, type BackendConfig, type Cache, type CacheOptions, type Memoized } from '../../src/index.js';
-import type { LeaseRecord } from '../../src/cache/leases.js';
+import { LeaseTable, type LeaseRecord } from '../../src/cache/leases.js';
 import { KeyPrefix, keyText, leaseKey, prefixRange } from '../../src/layers/keys.js';
 import { removeTempDirs, tempDir } from '../helpers/temp-dir.js';
 
@@ -284,5 +284,46 @@ describe('leased results and other writes of the same cache (LMDB)', () => {
     await zombie.checkpoint();
     expect(await other.store.proxy.lookup('zombie-flush', call)).toBeUndefined();
     expect(await other.store.proxy.get(key)).toEqual(thief);
+  });
+});
+
+describe('close() and leases (LMDB)', () => {
+  it('releases at close a lease whose claim was being written when close() began', async () => {
+    const backend = lmdb();
+    const cache = await open(backend);
+    const { proxy, backend: raw } = cache.store;
+    const table = new LeaseTable(proxy, 30_000, raw);
+    const written = gate();
+    const original = proxy.batchIf.bind(proxy);
+    vi.spyOn(proxy, 'batchIf').mockImplementationOnce(async (...args) => {
+      await written.opened;
+      return original(...args);
+    });
+    const claim = table.claim('closing', 'a'.repeat(32), async () => false);
+    await waitFor(() => vi.mocked(proxy.batchIf).mock.calls.length === 1, 'the claim to be written');
+    // close() releases every lease first; the claim under way lands meanwhile.
+    const releasing = table.releaseAll();
+    written.open();
+    await releasing;
+    await claim.catch(() => undefined);
+    expect(await storedLeases(cache)).toEqual([]);
+  });
+
+  it('returns the result of a call made just before close(), and leaves no lease held', async () => {
+    const backend = lmdb();
+    const cache = await openCache({ backend, handleExit: false, flush: 'manual' });
+    const f = cache.memoize('just-before', async (x: number) => x * 7);
+    const result = f(3);
+    await cache.close();
+    expect(await result).toBe(21);
+    expect(await storedLeases(await open(backend))).toEqual([]);
+  });
+
+  it('refuses a claim that begins after close() with CLOSED', async () => {
+    const cache = await open(lmdb());
+    const table = new LeaseTable(cache.store.proxy, 30_000, cache.store.backend);
+    await table.releaseAll();
+    await expect(table.claim('closing', 'b'.repeat(32), async () => false)).rejects.toMatchObject({ code: 'CLOSED' });
+    expect(await storedLeases(cache)).toEqual([]);
   });
 });
