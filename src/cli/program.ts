@@ -10,6 +10,7 @@ import { mergeCommand } from './commands/merge.js';
 import { migrateCommand } from './commands/migrate.js';
 import { pruneCommand } from './commands/prune.js';
 import { removalCommands } from './commands/rm.js';
+import { serveCommand } from './commands/serve.js';
 import { showCommand } from './commands/show.js';
 import { statsCommand } from './commands/stats.js';
 import { transferCommands } from './commands/transfer.js';
@@ -34,7 +35,7 @@ export function buildProgram(version: string): Command {
     .configureHelp({ showGlobalOptions: true, sortSubcommands: false })
     .showSuggestionAfterError(true)
     .exitOverride();
-  for (const add of [infoCommand, lsCommand, showCommand, statsCommand, leasesCommand, removalCommands, pruneCommand, verifyCommand, copyCommands, diffCommand, transferCommands, mergeCommand, migrateCommand]) add(program);
+  for (const add of [infoCommand, lsCommand, showCommand, statsCommand, leasesCommand, removalCommands, pruneCommand, verifyCommand, copyCommands, diffCommand, transferCommands, mergeCommand, migrateCommand, serveCommand]) add(program);
   for (const command of program.commands) command.exitOverride();
   return program;
 }

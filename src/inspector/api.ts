@@ -1,0 +1,216 @@
+import { hostname } from 'node:os';
+import type { Store } from '../cache/store.js';
+import { isMemostrataError } from '../errors.js';
+import { assertModuleName, statePrefix } from '../layers/keys.js';
+import type { MemoRecord } from '../layers/memo-record.js';
+import { readModuleMeta } from '../layers/module-meta.js';
+import { findRecords, moduleSummaries, type ModuleSummary } from '../maintenance/inventory.js';
+import { runningCalls } from '../maintenance/leases.js';
+import { removeRecords, type Removed } from '../maintenance/remove.js';
+import { verify } from '../maintenance/verify.js';
+import { LevelBackend } from '../backends/level-backend.js';
+import { LmdbBackend } from '../backends/lmdb-backend.js';
+import { RedisBackend } from '../backends/redis-backend.js';
+import { isoTime } from '../cli/format.js';
+import { recordJson } from '../cli/record-json.js';
+import type { EntryRow } from './entry-index.js';
+import { EntryIndexes } from './entry-indexes.js';
+import { HttpError } from './http.js';
+import { previewEntry, type EntryPreview } from './preview.js';
+import { badRequest, type ListingQuery } from './query.js';
+
+/*
+ * What the JSON API answers (docs/inspector.md documents every shape). Every
+ * answer comes from the maintenance library over the open store's layers,
+ * so the inspector works on every backend and layer stack the CLI opens.
+ */
+
+/** Options of an {@link InspectorApi}. */
+export interface ApiOptions {
+  /** Whether the actions that change the store are enabled. */
+  allowWrite: boolean;
+  /** Encoded size above which a value is not loaded for a preview (bytes). */
+  maxValueBytes: number;
+}
+
+/** A module's figures in the overview: those of `memostrata stats --json`, and more of its summary. */
+export interface OverviewModule {
+  name: string;
+  entries: number;
+  hits: number;
+  /** Calls computed: one per stored entry, as `stats` counts them. */
+  misses: number;
+  hitRate: number | null;
+  computeMs: number;
+  savedMs: number;
+  bytes: number;
+  errors: number;
+  versions: string[];
+  latestVersion: string;
+  lastCreatedAt: number;
+  lastUsedAt: number;
+}
+
+/** The answers of the JSON API, over one open store. */
+export class InspectorApi {
+  readonly #store: Store;
+  readonly #options: ApiOptions;
+  readonly #indexes: EntryIndexes;
+
+  constructor(store: Store, options: ApiOptions) {
+    this.#store = store;
+    this.#options = options;
+    this.#indexes = new EntryIndexes(store);
+  }
+
+  /** `GET /api/overview`: the store and every module with its figures; totals as `stats --json` gives them. */
+  async overview() {
+    const store = this.#store;
+    const modules = (await moduleSummaries(store)).map(overviewModule);
+    const total = modules.reduce(
+      (sum, module) => ({ hits: sum.hits + module.hits, misses: sum.misses + module.misses, computeMs: sum.computeMs + module.computeMs, savedMs: sum.savedMs + module.savedMs, bytes: sum.bytes + module.bytes }),
+      { hits: 0, misses: 0, computeMs: 0, savedMs: 0, bytes: 0 },
+    );
+    return {
+      store: {
+        location: store.location,
+        backend: backendKind(store),
+        sizeOnDisk: (await store.backend.sizeOnDisk()) ?? null,
+        records: total.misses,
+        types: await store.serialized.storedTypeNames(),
+      },
+      readOnly: !this.#options.allowWrite,
+      modules,
+      total: { ...total, hitRate: total.hits + total.misses === 0 ? null : total.hits / (total.hits + total.misses) },
+    };
+  }
+
+  /** `GET /api/verify`: the `verify` summary (nothing is fixed from the inspector). */
+  async verify() {
+    const result = await verify(this.#store, { fix: false });
+    return { ok: result.problems.length === 0, checked: result.checked, unverified: result.unverified, problemCount: result.problems.length, problems: result.problems.slice(0, 100) };
+  }
+
+  /** `GET /api/modules/:module/entries`: one page of a module's entries, from its index. */
+  async entries(module: string, query: ListingQuery) {
+    const index = await this.#indexes.get(this.#moduleName(module), query.refresh);
+    // A module cleared of its entries keeps its metadata, and an empty table; a name never stored is not found.
+    if (index.size === 0 && (await readModuleMeta(this.#store.serialized, module).catch(() => undefined)) === undefined) {
+      throw new HttpError(404, 'NOT_FOUND', `No module ${module} in the store.`);
+    }
+    const page = index.page(query);
+    return {
+      module,
+      total: page.total,
+      matched: page.matched,
+      offset: query.offset,
+      limit: query.limit,
+      sort: query.sort,
+      order: query.descending ? 'desc' : 'asc',
+      versions: index.versions,
+      indexedAt: new Date(index.builtAt).toISOString(),
+      entries: page.rows.map(rowJson),
+    };
+  }
+
+  /** `GET /api/modules/:module/entries/:call`: the record, read afresh, and previews of its values. */
+  async entry(module: string, call: string) {
+    const record = await this.#record(module, call);
+    let preview: EntryPreview | { error: string };
+    try {
+      preview = await previewEntry(this.#store, record, this.#options.maxValueBytes);
+    } catch (error) {
+      // A damaged or missing value is worth showing next to its record, not a failed page.
+      if (!isMemostrataError(error, 'CORRUPT')) throw error;
+      preview = { error: error.message };
+    }
+    return { record: recordJson(record), ...preview, readOnly: !this.#options.allowWrite };
+  }
+
+  /** `GET /api/leases`: the calls running now, as `memostrata leases --json` lists them. */
+  async leases() {
+    const leases = [];
+    for await (const { module, call, owner, savedState, ownerStatus } of runningCalls(this.#store)) {
+      leases.push({
+        module,
+        call,
+        host: owner?.host ?? null,
+        pid: owner?.pid ?? null,
+        startedAt: owner === undefined ? null : isoTime(owner.startedAt),
+        heartbeatAt: owner === undefined ? null : isoTime(owner.heartbeatAt),
+        heartbeats: owner?.beat ?? null,
+        savedState,
+        ownerStatus,
+        damaged: owner === undefined,
+      });
+    }
+    return { now: new Date().toISOString(), host: hostname(), leases };
+  }
+
+  /** `POST /api/modules/:module/entries/:call/delete`: removes one entry, its saved state, and the values nothing else uses. */
+  async deleteEntry(module: string, call: string): Promise<{ removed: Removed }> {
+    this.#assertWritable();
+    const record = await this.#record(module, call);
+    const removed = await removeRecords(this.#store, [record], { statePrefix: `${statePrefix(module)}${call}` });
+    this.#indexes.forget(module);
+    return { removed };
+  }
+
+  /** `POST /api/modules/:module/clear`: removes every entry of a module, as `memostrata rm <module>` does. */
+  async clearModule(module: string): Promise<{ removed: Removed }> {
+    this.#assertWritable();
+    const records = await findRecords(this.#store, this.#moduleName(module), '');
+    if (records.length === 0) throw new HttpError(404, 'NOT_FOUND', `No entries of module ${module} in the store.`);
+    const removed = await removeRecords(this.#store, records, { statePrefix: statePrefix(module) });
+    this.#indexes.forget(module);
+    return { removed };
+  }
+
+  #assertWritable(): void {
+    if (!this.#options.allowWrite) throw new HttpError(403, 'READ_ONLY', 'The inspector is read-only; start it with `memostrata serve --allow-write` to change the store.');
+  }
+
+  #moduleName(module: string): string {
+    try {
+      assertModuleName(module);
+    } catch (error) {
+      if (isMemostrataError(error, 'INVALID_ARGUMENT')) throw badRequest(error.message);
+      throw error;
+    }
+    return module;
+  }
+
+  async #record(module: string, call: string): Promise<MemoRecord> {
+    const [record] = await findRecords(this.#store, this.#moduleName(module), call);
+    if (record === undefined) throw new HttpError(404, 'NOT_FOUND', `No entry ${call} of module ${module} in the store (removed since?).`);
+    return record;
+  }
+}
+
+function overviewModule(summary: ModuleSummary): OverviewModule {
+  const misses = summary.entries;
+  return {
+    name: summary.name,
+    entries: summary.entries,
+    hits: summary.hits,
+    misses,
+    hitRate: summary.hits + misses === 0 ? null : summary.hits / (summary.hits + misses),
+    computeMs: summary.computeMs,
+    savedMs: summary.savedMs,
+    bytes: summary.bytes,
+    errors: summary.errors,
+    versions: summary.versions,
+    latestVersion: summary.latestVersion,
+    lastCreatedAt: summary.lastCreatedAt,
+    lastUsedAt: summary.lastUsedAt,
+  };
+}
+
+function backendKind(store: Store): 'level' | 'lmdb' | 'redis' | 'other' {
+  const backend = store.backend;
+  return backend instanceof LevelBackend ? 'level' : backend instanceof LmdbBackend ? 'lmdb' : backend instanceof RedisBackend ? 'redis' : 'other';
+}
+
+function rowJson(row: EntryRow) {
+  return { ...row, createdAt: isoTime(row.createdAt), lastHitAt: isoTime(row.lastHitAt) };
+}
