@@ -1,0 +1,212 @@
+import { request } from 'node:http';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Store } from '../../src/cache/store.js';
+import { openCliStore } from '../../src/cli/open-store.js';
+import { startInspector, type Inspector } from '../../src/inspector/server.js';
+import { fixtureCache, makeStore, removeScratch, scratchDir } from '../cli/cli-helpers.js';
+import { startServe, type ServeFailure } from './serve-helpers.js';
+
+/*
+ * The inspector's HTTP surface without a browser: the token, the checks on
+ * writes, and validation of paths and parameters.
+ */
+
+let path: string;
+let store: Store;
+let readOnly: Inspector;
+let writable: Inspector;
+let internalErrors: unknown[];
+
+beforeAll(async () => {
+  path = join(scratchDir(), 'store');
+  await makeStore(path);
+  const cache = await fixtureCache(path);
+  const spare = cache.memoize('spare', (n: number) => n + 1);
+  for (let n = 0; n < 5; n += 1) await spare(n);
+  await cache.close();
+  store = await openCliStore({ type: 'level', path }, 'existing');
+  internalErrors = [];
+  const onInternalError = (error: unknown) => internalErrors.push(error);
+  readOnly = await startInspector(store, { onInternalError });
+  writable = await startInspector(store, { allowWrite: true, onInternalError, maxValueBytes: 100_000 });
+});
+
+afterAll(async () => {
+  await readOnly?.close();
+  await writable?.close();
+  await store?.proxy.close();
+  removeScratch();
+});
+
+function get(inspector: Inspector, target: string, headers: Record<string, string> = { 'x-memostrata-token': inspector.token }): Promise<Response> {
+  return fetch(`${inspector.origin}${target}`, { headers, redirect: 'manual' });
+}
+
+function post(inspector: Inspector, target: string, headers: Record<string, string>): Promise<Response> {
+  return fetch(`${inspector.origin}${target}`, { method: 'POST', headers, redirect: 'manual' });
+}
+
+async function firstCall(inspector: Inspector, module: string): Promise<string> {
+  const body = (await (await get(inspector, `/api/modules/${module}/entries?limit=1`)).json()) as { entries: { call: string }[] };
+  return body.entries[0]!.call;
+}
+
+describe('the inspector refuses requests without the token', () => {
+  it('answers 401 to a page, a static file and an API call without it, and to a wrong one', async () => {
+    for (const target of ['/', '/modules/spare', '/static/inspector.js', '/api/overview']) {
+      expect((await get(readOnly, target, {})).status).toBe(401);
+      expect((await get(readOnly, target, { 'x-memostrata-token': 'wrong' })).status).toBe(401);
+    }
+    const api = await get(readOnly, '/api/overview', {});
+    expect(await api.json()).toEqual({ error: { code: 'UNAUTHORIZED', message: expect.stringContaining('token') } });
+  });
+
+  it('turns the token of the printed URL into an HttpOnly SameSite=Strict cookie and takes it out of the address', async () => {
+    const first = await fetch(readOnly.url, { redirect: 'manual' });
+    expect(first.status).toBe(302);
+    expect(first.headers.get('location')).toBe('/');
+    const cookie = first.headers.get('set-cookie')!;
+    expect(cookie).toMatch(/HttpOnly/);
+    expect(cookie).toMatch(/SameSite=Strict/);
+    const page = await get(readOnly, '/', { cookie: cookie.split(';')[0]! });
+    expect(page.status).toBe(200);
+    expect(await page.text()).toContain('data-page="overview"');
+  });
+
+  it('refuses a loopback server reached under another host name (DNS rebinding)', async () => {
+    const port = new URL(readOnly.origin).port;
+    // fetch() will not send another Host header: node:http does.
+    const status = (host: string) =>
+      new Promise<number | undefined>((resolve, reject) => {
+        request(`${readOnly.origin}/api/overview`, { headers: { host, 'x-memostrata-token': readOnly.token } }, (response) => {
+          response.resume();
+          resolve(response.statusCode);
+        })
+          .on('error', reject)
+          .end();
+      });
+    expect(await status(`evil.example:${port}`)).toBe(403);
+    expect(await status(`localhost:${port}`)).toBe(200);
+  });
+});
+
+describe('writes', () => {
+  it('are refused by a read-only inspector, and nothing is removed', async () => {
+    const call = await firstCall(readOnly, 'spare');
+    const response = await post(readOnly, `/api/modules/spare/entries/${call}/delete`, { 'x-memostrata-token': readOnly.token });
+    expect(response.status).toBe(403);
+    expect(((await response.json()) as { error: { code: string } }).error.code).toBe('READ_ONLY');
+    expect((await get(readOnly, `/api/modules/spare/entries/${call}`)).status).toBe(200);
+  });
+
+  it('are refused when they come from another site, or carry the token only in the cookie', async () => {
+    const call = await firstCall(writable, 'spare');
+    const target = `/api/modules/spare/entries/${call}/delete`;
+    const token = writable.token;
+    const cookie = `memostrata-token-${new URL(writable.origin).port}=${token}`;
+    const refusals = [
+      { 'x-memostrata-token': token, origin: 'http://evil.example' },
+      { 'x-memostrata-token': token, 'sec-fetch-site': 'cross-site' },
+      { 'x-memostrata-token': token, 'sec-fetch-site': 'same-site' },
+      { cookie },
+      { cookie, origin: writable.origin, 'sec-fetch-site': 'same-origin' },
+    ];
+    for (const headers of refusals) expect((await post(writable, target, headers)).status).toBe(403);
+    expect((await post(writable, target, {})).status).toBe(401);
+    expect((await get(writable, `/api/modules/spare/entries/${call}`)).status).toBe(200);
+  });
+
+  it('delete an entry when sent by the inspector’s own page, and it is gone from the listing', async () => {
+    const call = await firstCall(writable, 'spare');
+    const before = (await (await get(writable, '/api/modules/spare/entries')).json()) as { total: number };
+    const response = await post(writable, `/api/modules/spare/entries/${call}/delete`, { 'x-memostrata-token': writable.token, origin: writable.origin, 'sec-fetch-site': 'same-origin' });
+    expect(response.status).toBe(200);
+    expect(((await response.json()) as { removed: { records: number } }).removed.records).toBe(1);
+    expect((await get(writable, `/api/modules/spare/entries/${call}`)).status).toBe(404);
+    const after = (await (await get(writable, '/api/modules/spare/entries')).json()) as { total: number; entries: { call: string }[] };
+    expect(after.total).toBe(before.total - 1);
+    expect(after.entries.map((entry) => entry.call)).not.toContain(call);
+  });
+
+  it('are POSTs only: a GET of an action is 405', async () => {
+    const response = await get(writable, '/api/modules/spare/clear');
+    expect(response.status).toBe(405);
+    expect(response.headers.get('allow')).toBe('POST');
+  });
+});
+
+describe('malformed requests get a 400 with a JSON error and no stack trace', () => {
+  const bad = [
+    '/api/modules/spare/entries?limit=9999',
+    '/api/modules/spare/entries?limit=0',
+    '/api/modules/spare/entries?offset=-1',
+    '/api/modules/spare/entries?sort=__proto__',
+    '/api/modules/spare/entries?order=sideways',
+    '/api/modules/spare/entries?call=xyz',
+    '/api/modules/spare/entries?status=maybe',
+    '/api/modules/spare/entries?limit=1&limit=2',
+    '/api/modules/spare/entries?select=*',
+    '/api/modules/spare/entries/not-a-digest',
+    '/api/modules/%E0%A4%A/entries',
+    '/api/modules/a!b/entries',
+  ];
+  for (const target of bad) {
+    it(`GET ${target}`, async () => {
+      const response = await get(readOnly, target);
+      expect(response.status).toBe(400);
+      expect(response.headers.get('content-type')).toMatch(/^application\/json/);
+      const body = (await response.json()) as { error: { code: string; message: string } };
+      expect(body.error.code).toBe('BAD_REQUEST');
+      expect(JSON.stringify(body)).not.toMatch(/\n\s+at |\.ts:\d+|\.js:\d+/);
+    });
+  }
+
+  it('serves static files from a fixed list: a path that climbs out finds nothing', async () => {
+    for (const target of ['/static/..%2Fpackage.json', '/static/%2e%2e%2f%2e%2e%2fpackage.json', '/static/../../package.json', '/static/inspector.js%00.png']) {
+      const response = await get(readOnly, target);
+      expect(response.status).toBe(404);
+      expect(await response.text()).not.toContain('"name": "memostrata"');
+    }
+    expect((await get(readOnly, '/static/uPlot.iife.min.js')).status).toBe(200);
+  });
+
+  it('answers 404 for a module the store does not have', async () => {
+    expect((await get(readOnly, '/api/modules/nope/entries')).status).toBe(404);
+    expect((await get(readOnly, `/api/modules/nope/entries/${'0'.repeat(32)}`)).status).toBe(404);
+  });
+
+  it('logged no internal error along the way', () => {
+    expect(internalErrors).toEqual([]);
+  });
+});
+
+describe('entry previews', () => {
+  it('summarise a large typed array with a downsampled plot, and do not load a value over the size cap', async () => {
+    const listing = (await (await get(readOnly, '/api/modules/physics.energy/entries')).json()) as { entries: { call: string }[] };
+    const call = listing.entries[0]!.call;
+    const loaded = (await (await get(readOnly, `/api/modules/physics.energy/entries/${call}`)).json()) as any;
+    expect(loaded.result.loaded).toBe(true);
+    expect(loaded.result.summary.grid).toMatchObject({ $type: 'Float64Array', length: 100_000, min: 0, max: 9999.9 });
+    expect(loaded.result.plots).toEqual([expect.objectContaining({ path: '.grid', type: 'Float64Array', length: 100_000, min: 0, max: 9999.9 })]);
+    expect(loaded.result.plots[0].y).toHaveLength(200);
+    // The writable inspector caps values at 100 000 bytes; this result is 800 kB.
+    const capped = (await (await get(writable, `/api/modules/physics.energy/entries/${call}`)).json()) as any;
+    expect(capped.result).toEqual({ loaded: false, bytes: expect.any(Number), reason: expect.stringContaining('issue 11') });
+    expect(capped.inputs[0]).toMatchObject({ loaded: true, summary: expect.anything() });
+  });
+});
+
+describe('memostrata serve on a store it cannot open', () => {
+  it('fails as the other commands do, before starting the server', async () => {
+    const missing = (await startServe(['--store', join(scratchDir(), 'nothing-here')]).catch((error: ServeFailure) => error)) as ServeFailure;
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toContain('no store at');
+    expect(missing.stdout).not.toContain('http://');
+    // The store this file holds open is locked for another process.
+    const locked = (await startServe(['--store', path]).catch((error: ServeFailure) => error)) as ServeFailure;
+    expect(locked.code).toBe(2);
+    expect(locked.stderr).toMatch(/in use|locked/i);
+    expect(locked.stdout).not.toContain('http://');
+  });
+});
