@@ -1,0 +1,172 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { currentCall, openCache } from '../../src/index.js';
+import { makeStore, removeScratch, runJson, scratchDir } from '../cli/cli-helpers.js';
+import { chromiumPath, describeWithChromium, startServe, type Serving } from './serve-helpers.js';
+
+/*
+ * The inspector in a real browser (Debian's chromium through playwright-core):
+ * one browser for the file, one page walking through the views in order.
+ */
+
+interface StatsRow {
+  name: string;
+  hits: number;
+  misses: number;
+  computeMs: number;
+  savedMs: number;
+  bytes: number;
+}
+
+describeWithChromium('memostrata serve in a browser', () => {
+  let path: string;
+  let stats: { modules: StatsRow[]; total: Omit<StatsRow, 'name'> };
+  let serving: Serving;
+  let browser: Browser;
+  let context: BrowserContext;
+  let page: Page;
+  let deletedCall: string;
+
+  beforeAll(async () => {
+    path = join(scratchDir(), 'store');
+    await makeStore(path);
+    // Before serve takes the store's lock.
+    stats = (await runJson(['--store', path, 'stats'])).json;
+    serving = await startServe(['--store', path, '--allow-write']);
+    browser = await chromium.launch({ executablePath: chromiumPath!, args: ['--no-sandbox'] });
+    context = await browser.newContext({ viewport: { width: 1200, height: 900 } });
+    page = await context.newPage();
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await serving?.stop();
+    removeScratch();
+  });
+
+  async function ready(): Promise<void> {
+    await page.waitForSelector('body[data-ready="true"]');
+  }
+
+  it('opens the overview from the printed URL, with the figures of `memostrata stats --json`', async () => {
+    await page.goto(serving.url);
+    await ready();
+    // The token left the address bar for a cookie.
+    expect(page.url()).toBe(`${serving.origin}/`);
+    for (const module of stats.modules) {
+      const row = page.locator(`#modules tr[data-module="${module.name}"]`);
+      for (const field of ['hits', 'misses', 'computeMs', 'savedMs', 'bytes'] as const) {
+        expect(Number(await row.locator(`td[data-field="${field}"]`).getAttribute('data-value')), `${module.name} ${field}`).toBe(module[field]);
+      }
+    }
+    expect(await page.locator('#modules tbody tr').count()).toBe(stats.modules.length);
+    for (const field of ['hits', 'savedMs', 'computeMs', 'bytes'] as const) {
+      expect(Number(await page.locator(`#store-figures dd[data-field="${field}"]`).getAttribute('data-value')), `total ${field}`).toBe(stats.total[field]);
+    }
+    // The chart of time saved is drawn by the chart library the package serves.
+    await expect.poll(() => page.locator('#saved-chart canvas').count()).toBeGreaterThan(0);
+    await page.click('#check-health');
+    await expect.poll(() => page.locator('#health-result').textContent()).toMatch(/^ok: \d+ keys checked, no problems/);
+  });
+
+  it('goes to a module, sorts its entries on the server, and opens an entry', async () => {
+    await page.click('#modules a[data-field="name"]:text("physics.energy")');
+    await page.waitForURL(`${serving.origin}/modules/physics.energy`);
+    await ready();
+    await expect.poll(() => page.locator('#entries tbody tr[data-call]').count()).toBe(3);
+    await page.click('#entries th[data-sort="hits"]');
+    await page.waitForURL(/sort=hits&order=desc/);
+    await expect.poll(() => page.locator('#entries tbody tr[data-call] >> nth=0').locator('td[data-field="hits"]').getAttribute('data-value')).toBe('2');
+    deletedCall = (await page.locator('#entries tbody tr[data-call] >> nth=0').getAttribute('data-call'))!;
+    await page.fill('#filter-call', deletedCall.slice(0, 6));
+    await expect.poll(() => page.locator('#range').getAttribute('data-matched')).toBe('1');
+    await page.click(`#entries a[title="${deletedCall}"]`);
+    await page.waitForURL(`${serving.origin}/modules/physics.energy/entries/${deletedCall}`);
+    await ready();
+    expect(await page.locator('#record dd[data-field="hits"]').getAttribute('data-value')).toBe('2');
+    expect(await page.locator('#record dd[data-field="version"]').getAttribute('data-value')).toBe('2');
+    await expect.poll(() => page.locator('#result .plot[data-plot=".grid"] canvas').count()).toBe(1);
+    expect(await page.locator('#result .plot .caption').textContent()).toContain('Float64Array(100,000)');
+    expect(await page.locator('.later[data-later="Lineage"]').count()).toBe(1);
+  });
+
+  it('deletes the entry (with --allow-write), and the module no longer lists it', async () => {
+    page.once('dialog', (dialog) => void dialog.accept());
+    await page.click('#delete-entry');
+    await page.waitForURL(`${serving.origin}/modules/physics.energy?deleted=${deletedCall}`);
+    await ready();
+    await expect.poll(() => page.locator('#range').getAttribute('data-total')).toBe('2');
+    expect(await page.locator(`#entries tr[data-call="${deletedCall}"]`).count()).toBe(0);
+    expect((await page.request.get(`${serving.origin}/api/modules/physics.energy/entries/${deletedCall}`)).status()).toBe(404);
+  });
+
+  it('refuses a browser without the token', async () => {
+    const stranger = await browser.newContext();
+    try {
+      const other = await stranger.newPage();
+      expect((await other.goto(`${serving.origin}/`))!.status()).toBe(401);
+      expect((await other.goto(`${serving.origin}/modules/physics.energy`))!.status()).toBe(401);
+      expect((await other.goto(`${serving.origin}/api/overview`))!.status()).toBe(401);
+    } finally {
+      await stranger.close();
+    }
+  });
+
+  it('refuses a POST that a page of another site sends from the signed-in browser', async () => {
+    const listing = await (await page.request.get(`${serving.origin}/api/modules/physics.energy/entries`)).json();
+    const target: string = listing.entries[0].call;
+    const action = `${serving.origin}/api/modules/physics.energy/entries/${target}/delete`;
+    const evil: Server = createServer((_, response) => {
+      response.writeHead(200, { 'Content-Type': 'text/html' });
+      response.end(`<form id="f" method="POST" action="${action}"><input name="x" value="1"></form><script>document.getElementById('f').submit()</script>`);
+    });
+    await new Promise<void>((resolve) => evil.listen(0, '127.0.0.1', resolve));
+    try {
+      const refused = page.waitForResponse(action);
+      // localhost is another site than 127.0.0.1 for the browser's cookies and origin checks.
+      await page.goto(`http://localhost:${(evil.address() as AddressInfo).port}/`);
+      expect([401, 403]).toContain((await refused).status());
+    } finally {
+      await new Promise((resolve) => evil.close(resolve));
+    }
+    expect((await page.request.get(`${serving.origin}/api/modules/physics.energy/entries/${target}`)).status()).toBe(200);
+  });
+
+  it('shows the calls running on a shared store, refreshed live', async () => {
+    const shared = join(scratchDir(), 'shared');
+    const cache = await openCache({ backend: { type: 'lmdb', path: shared }, handleExit: false, flush: 'manual' });
+    let finish!: () => void;
+    const finished = new Promise<void>((resolve) => (finish = resolve));
+    let started!: () => void;
+    const running = new Promise<void>((resolve) => (started = resolve));
+    const long = cache.memoize('long.run', async (steps: number) => {
+      await currentCall().save({ done: 1 });
+      started();
+      await finished;
+      return steps;
+    });
+    const call = long(3);
+    await running;
+    const leases = await startServe(['--store', shared]);
+    try {
+      await page.goto(leases.url);
+      await page.goto(`${leases.origin}/leases`);
+      await ready();
+      await expect.poll(() => page.locator('#leases tbody tr[data-call]').count()).toBe(1);
+      const row = await page.locator('#leases tbody tr[data-call]').textContent();
+      expect(row).toContain('long.run');
+      expect(row).toContain(`:${process.pid}`);
+      finish();
+      expect(await call).toBe(3);
+      // No reload: the page polls the API.
+      await expect.poll(() => page.locator('#leases tbody tr[data-call]').count(), { timeout: 10_000 }).toBe(0);
+    } finally {
+      finish();
+      await leases.stop();
+      await cache.close();
+    }
+  });
+});
