@@ -13,18 +13,55 @@ import { configError, MemoizedModule, type ModuleHost, type ModuleSettings, type
 import { LeaseTable, leaseLostError, type Lease } from './leases.js';
 import { openStore, type Store } from './store.js';
 import { warnOnce } from '../warnings.js';
+import { AUTO_PREFIX, AUTO_VERSION, autoVersion, keyFingerprint } from './fingerprint.js';
 
 /**
  * Options of {@link Cache.memoize}.
  *
  * @category Cache
  */
-export interface MemoizeOptions {
+export interface MemoizeOptions<A extends unknown[] = never[]> {
   /**
    * The module's version: part of every key, so bumping it turns the old
-   * entries into misses. Default `'1'`.
+   * entries into misses; entries of other versions stay in the store, and
+   * going back to a version hits them again.
+   *
+   * `'auto'`: the version is a fingerprint of the code, `auto:` and 16 hex
+   * digits, a digest of `fn`'s source tokenized (comments, whitespace and
+   * formatting do not count), of what {@link MemoizeOptions.uses} lists and
+   * of {@link MemoizeOptions.dependsOn}. Under a transpiler (tsx, esbuild)
+   * it is the emitted JavaScript that counts. A bound or built-in `fn` has
+   * no source: `CONFIG`. An explicit version may not start with `auto:`.
+   *
+   * @default '1'
    */
   version?: string | number;
+  /**
+   * With `version: 'auto'`: what else the function's result depends on, so
+   * that changing it changes the version. Functions count by their
+   * normalized source (not the functions *they* call: list those too),
+   * memoized functions by their identity, plain values (constants, tables)
+   * by their canonical digest; an array, plain object or module namespace
+   * (`import * as helpers`) by its entries. Without `version: 'auto'` it is
+   * a `CONFIG` error.
+   *
+   * @default []
+   */
+  uses?: readonly unknown[];
+  /**
+   * Normalizes the arguments into what keys the call: it returns an array of
+   * the values that key the call (and are stored as its inputs), for example
+   * floats rounded to a tolerance or an object without its irrelevant fields.
+   * The function still receives the original arguments. It must be
+   * deterministic and must not change its arguments; if it throws, the call
+   * rejects with its error and nothing is stored. Its source is part of the
+   * module's identity (a changed normalizer never reads another's keys).
+   * Cannot be combined with {@link MemoizeOptions.ignore} (`CONFIG`): leave
+   * out of the returned array what should not count.
+   *
+   * @default undefined (the arguments key the call as they are)
+   */
+  key?: (...args: A) => readonly unknown[];
   /** Argument positions that do not key the call (a log callback, a thread count). */
   ignore?: readonly number[];
   /** Memoized functions whose name and version key this one too. */
@@ -48,7 +85,7 @@ export interface MemoizeOptions {
 }
 
 /** The options {@link Cache.memoize} knows; any other is a `CONFIG` error (a typo would silently keep the defaults). */
-const MEMOIZE_OPTIONS: ReadonlySet<string> = new Set(['version', 'ignore', 'dependsOn', 'cacheErrors', 'flush', 'lease']);
+const MEMOIZE_OPTIONS: ReadonlySet<string> = new Set(['version', 'ignore', 'dependsOn', 'cacheErrors', 'flush', 'lease', 'uses', 'key']);
 
 /** Hit-counter keys written by one cache after which close() compacts them (see `#compactCounters`). */
 const COMPACT_AFTER_COUNTERS = 10_000;
@@ -176,7 +213,7 @@ export class Cache {
    *   without `!` (for example `'scf.energy'`).
    * @throws MemostrataError `CONFIG` for a wrong option, `INVALID_ARGUMENT` for a bad name.
    */
-  memoize<A extends unknown[], R>(name: string, fn: (...args: A) => R, options: MemoizeOptions = {}): Memoized<A, R> {
+  memoize<A extends unknown[], R>(name: string, fn: (...args: A) => R, options: MemoizeOptions<A> = {}): Memoized<A, R> {
     this.#assertOpen();
     assertModuleName(name);
     if (typeof fn !== 'function') throw configError(name, 'the second argument must be the function to memoize.');
@@ -186,10 +223,10 @@ export class Cache {
         throw configError(name, `unknown option '${option}'${didYouMean(option, MEMOIZE_OPTIONS)}; the options are ${[...MEMOIZE_OPTIONS].join(', ')}.`);
       }
     }
-    const version = options.version ?? '1';
-    if (typeof version !== 'string' && typeof version !== 'number') throw configError(name, 'version must be a string or a number.');
+    const declared = options.version ?? '1';
+    if (typeof declared !== 'string' && typeof declared !== 'number') throw configError(name, 'version must be a string or a number.');
     // Versions key the module as UTF-8: one with an unpaired surrogate would share entries with another.
-    if (typeof version === 'string' && loneSurrogate(version) !== null) throw configError(name, `version ${JSON.stringify(version)} has an unpaired surrogate; use valid Unicode.`);
+    if (typeof declared === 'string' && loneSurrogate(declared) !== null) throw configError(name, `version ${JSON.stringify(declared)} has an unpaired surrogate; use valid Unicode.`);
     const ignore = options.ignore ?? [];
     if (!Array.isArray(ignore) || !ignore.every((index) => Number.isInteger(index) && index >= 0)) {
       throw configError(name, 'ignore must be an array of argument positions (integers >= 0).');
@@ -202,27 +239,34 @@ export class Cache {
     if (options.lease !== undefined && typeof options.lease !== 'boolean') throw configError(name, 'lease must be true or false.');
     const flush = resolveFlushPolicy(options.flush, `memoize('${name}') option flush`) ?? this.#options.flush;
     const deps = dependsOn.map((dep) => dep.fingerprint).sort().join(',');
+    const depIdentities = dependsOn.map((dep) => dep.identity).sort();
+    const { version, keyNormalizer } = this.#codeIdentity(name, fn, declared, options, depIdentities);
     const settings: ModuleSettings = {
       name,
-      version: String(version),
+      version,
       deps,
-      depIdentities: dependsOn.map((dep) => dep.identity).sort(),
+      depIdentities,
       ignore: new Set(ignore),
       cacheErrors: options.cacheErrors ?? false,
       flush,
       lease: options.lease ?? true,
+      ...keyNormalizer,
     };
     this.#claimName(settings);
     const module = new MemoizedModule(this.#host, this.#databaseOf(name), settings, fn as (...args: unknown[]) => unknown);
     this.#modules.add(module);
-    const memoized = (...args: A): Promise<Awaited<R>> => module.call(args) as Promise<Awaited<R>>;
+    // Chosen once here, so that a module without a key normalizer does not test for one on every hit.
+    const memoized =
+      settings.key === undefined
+        ? (...args: A): Promise<Awaited<R>> => module.call(args) as Promise<Awaited<R>>
+        : (...args: A): Promise<Awaited<R>> => module.normalizedCall(args) as Promise<Awaited<R>>;
     return Object.assign(memoized, {
       has: (...args: A) => module.has(args),
       delete: (...args: A) => module.delete(args),
       clear: () => module.clear(),
       moduleName: name,
-      version: String(version),
-      fingerprint: `${name}@${String(version)}${deps === '' ? '' : `[${deps}]`}`,
+      version,
+      fingerprint: `${name}@${version}${deps === '' ? '' : `[${deps}]`}`,
       identity: digestToHex(module.identity),
     });
   }
@@ -315,6 +359,36 @@ export class Cache {
     if (written >= COMPACT_AFTER_COUNTERS) await this.#store.proxy.compact(prefixRange(KeyPrefix.counter));
   }
 
+  /**
+   * The module's version (`'auto'` fingerprints the code, see
+   * {@link MemoizeOptions.version}) and its key normalizer with the
+   * fingerprint of its source; checks `uses` and `key`.
+   */
+  #codeIdentity<A extends unknown[]>(
+    name: string,
+    fn: (...args: A) => unknown,
+    declared: string | number,
+    options: MemoizeOptions<A>,
+    depIdentities: readonly string[],
+  ): { version: string; keyNormalizer: Pick<ModuleSettings, 'key' | 'keyFingerprint'> } {
+    const { uses, key } = options;
+    if (uses !== undefined && !Array.isArray(uses)) throw configError(name, 'uses must be an array of the functions and values the function relies on.');
+    if (uses !== undefined && declared !== AUTO_VERSION) {
+      throw configError(name, "uses lists what version 'auto' fingerprints; with an explicit version it changes nothing. Remove it, or set version: 'auto'.");
+    }
+    if (typeof declared === 'string' && declared !== AUTO_VERSION && declared.startsWith(AUTO_PREFIX)) {
+      throw configError(name, `version ${JSON.stringify(declared)} starts with '${AUTO_PREFIX}', which marks fingerprints of code; use version: 'auto' or another version.`);
+    }
+    if (key !== undefined && typeof key !== 'function') throw configError(name, 'key must be a function that returns the values that key the call, as an array.');
+    if (key !== undefined && options.ignore !== undefined) {
+      throw configError(name, 'key and ignore cannot be combined: the key normalizer decides what keys the call; leave out of the array it returns what ignore would skip.');
+    }
+    const digester = this.#store.digester;
+    const version = declared === AUTO_VERSION ? autoVersion(digester, { module: name, fn: fn as (...args: never[]) => unknown, uses: uses ?? [], depIdentities }) : String(declared);
+    const keyNormalizer = key === undefined ? {} : { key: key as (...args: unknown[]) => readonly unknown[], keyFingerprint: keyFingerprint(digester, name, key as (...args: never[]) => unknown) };
+    return { version, keyNormalizer };
+  }
+
   /** Remembers the settings a module name is memoized with; the same name again with other settings is a `CONFIG` error. */
   #claimName(settings: ModuleSettings): void {
     const described = JSON.stringify({
@@ -324,6 +398,7 @@ export class Cache {
       cacheErrors: settings.cacheErrors,
       flush: settings.flush,
       lease: settings.lease,
+      ...(settings.keyFingerprint === undefined ? {} : { key: settings.keyFingerprint }),
     });
     const earlier = this.#settings.get(settings.name);
     if (earlier !== undefined && earlier !== described) {

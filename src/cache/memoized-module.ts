@@ -95,6 +95,10 @@ export interface ModuleSettings {
   flush: FlushPolicy;
   /** Whether misses claim a lease, where the store has them. */
   lease: boolean;
+  /** Normalizes the arguments into the values that key the call (the `key` option); unset: the arguments key it. */
+  key?: (...args: unknown[]) => readonly unknown[];
+  /** Fingerprint (hex) of the key normalizer's source: part of the identity. */
+  keyFingerprint?: string;
 }
 
 const encoder = new TextEncoder();
@@ -127,6 +131,8 @@ export class MemoizedModule {
     this.#fn = fn;
     // Length-prefixed parts: no name or version can be spelled to look like another's.
     const parts = [settings.name, settings.version, settings.depIdentities.join(','), [...settings.ignore].sort((a, b) => a - b).join(',')];
+    // A fifth part only with a normalizer: the identities of modules without one stay as they were.
+    if (settings.keyFingerprint !== undefined) parts.push(`key ${settings.keyFingerprint}`);
     this.identity = host.digester.digestParts(parts.map((part) => encoder.encode(part)));
   }
 
@@ -143,10 +149,43 @@ export class MemoizedModule {
     return this.#slowCall(key, args);
   }
 
+  /**
+   * A memoized call of a module with a key normalizer: keyed by what the
+   * normalizer returns, run on the original arguments. Apart from {@link
+   * MemoizedModule.call} so that modules without one pay nothing for it.
+   */
+  normalizedCall(args: unknown[]): Promise<unknown> {
+    let key: string;
+    try {
+      key = this.keyOf(args).key;
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    const entry = this.db.peek(key);
+    if (entry !== undefined && this.#usable(entry)) return this.#hit(entry);
+    return this.#slowCall(key, args);
+  }
+
+  /**
+   * The call's key, and the values it is keyed by: what the key normalizer
+   * returns, or the arguments themselves (`ignore` applies to those).
+   *
+   * @throws the normalizer's error; MemostrataError `CONFIG` when it returns no array; `UNSERIALIZABLE` for a value that cannot key a call.
+   */
+  keyOf(args: unknown[]): { key: string; keyArgs: readonly unknown[] } {
+    const normalize = this.settings.key;
+    if (normalize === undefined) return { key: this.#host.digester.callKey(this.identity, args, this.settings.ignore), keyArgs: args };
+    const keyArgs = normalize(...args);
+    if (!Array.isArray(keyArgs)) {
+      throw configError(this.settings.name, `the key normalizer must return an array of the values that key the call; it returned ${keyArgs === null ? 'null' : typeof keyArgs}.`);
+    }
+    return { key: this.#host.digester.callKey(this.identity, keyArgs, this.settings.ignore), keyArgs };
+  }
+
   /** Whether the call is stored, computing nothing. */
   async has(args: unknown[]): Promise<boolean> {
     this.#host.assertOpen();
-    const key = this.#host.digester.callKey(this.identity, args, this.settings.ignore);
+    const { key } = this.keyOf(args);
     return this.db.contains(key, this.#callDigest(key));
   }
 
@@ -156,7 +195,7 @@ export class MemoizedModule {
    */
   async delete(args: unknown[]): Promise<void> {
     this.#host.assertOpen();
-    const key = this.#host.digester.callKey(this.identity, args, this.settings.ignore);
+    const { key } = this.keyOf(args);
     const call = this.#callDigest(key);
     this.db.forgetCall(key, call);
     await this.#host.serialize(() => this.db.deleteStoredCall(call));
@@ -202,13 +241,16 @@ export class MemoizedModule {
     const running = this.#inFlight.get(key);
     if (running !== undefined) return running.then(settle);
     let callTimeArgs: unknown[];
+    let keyArgs: readonly unknown[];
     try {
       // The caller may change its arguments as soon as this returns: key, stored inputs and
       // the run all use their content as it is now.
       callTimeArgs = this.#snapshot(args);
       // Reading an argument twice may not give the same content (a getter, a Proxy): the copy is
       // what the function sees, so it is what keys the call.
-      const copyKey = this.#host.digester.callKey(this.identity, callTimeArgs, this.settings.ignore);
+      const keyed = this.keyOf(callTimeArgs);
+      const copyKey = keyed.key;
+      keyArgs = keyed.keyArgs;
       if (copyKey !== key) {
         // A copy of the copy that still keys otherwise never settles: a registered type whose decode(encode(x)) drifts.
         if (rekeyed) throw unstableArguments(this.settings.name);
@@ -217,7 +259,7 @@ export class MemoizedModule {
     } catch (error) {
       return Promise.reject(error);
     }
-    const run = this.#lookupOrCompute(key, callTimeArgs).finally(() => this.#inFlight.delete(key));
+    const run = this.#lookupOrCompute(key, callTimeArgs, keyArgs).finally(() => this.#inFlight.delete(key));
     this.#inFlight.set(key, run);
     return run.then(settle);
   }
@@ -228,7 +270,8 @@ export class MemoizedModule {
     return args.map((value, index) => (ignore.has(index) || isImmutable(value) ? value : this.#host.snapshot(value, `args[${index}]`)));
   }
 
-  async #lookupOrCompute(key: string, args: unknown[]): Promise<Outcome> {
+  /** `keyArgs`: what keys the call and is stored as its inputs (the arguments, or what the key normalizer made of them). */
+  async #lookupOrCompute(key: string, args: unknown[], keyArgs: readonly unknown[]): Promise<Outcome> {
     // After close() memory is empty, so every call ends up here: say which cache is closed.
     this.#host.assertOpen();
     const call = this.#callDigest(key);
@@ -255,7 +298,7 @@ export class MemoizedModule {
     // A leased run may end in LEASE_LOST and run again: it runs on a copy, so the next run sees the call-time arguments.
     let runArgs = args;
     try {
-      inputs = this.#inputs(args);
+      inputs = this.#inputs(keyArgs);
       if (lease !== undefined) runArgs = this.#snapshot(args);
     } catch (error) {
       await lease?.release();
@@ -272,7 +315,7 @@ export class MemoizedModule {
     const computeMs = performance.now() - started;
     this.stats.computeMs += computeMs;
     // Taken over by another process: its result is the one stored (this one's, if it has one, is as good to return).
-    if (lease?.lost === true && !outcome.ok && isMemostrataError(outcome.error, 'LEASE_LOST')) return this.#lookupOrCompute(key, args);
+    if (lease?.lost === true && !outcome.ok && isMemostrataError(outcome.error, 'LEASE_LOST')) return this.#lookupOrCompute(key, args, keyArgs);
     let entry: NewEntry | undefined;
     try {
       entry = this.#host.closing || (!outcome.ok && !this.settings.cacheErrors) ? undefined : this.#newEntry(call, inputs, outcome, current.earlierMs + computeMs);
@@ -356,7 +399,7 @@ export class MemoizedModule {
     );
   }
 
-  #inputs(args: unknown[]): InternedValue[] {
+  #inputs(args: readonly unknown[]): InternedValue[] {
     const inputs: InternedValue[] = [];
     const { ignore } = this.settings;
     args.forEach((value, index) => {
