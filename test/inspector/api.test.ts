@@ -105,7 +105,7 @@ describe('writes', () => {
     const target = `/api/modules/spare/entries/${call}/delete`;
     const token = writable.token;
     const cookie = `memostrata-token-${new URL(writable.origin).port}=${token}`;
-    const refusals = [
+    const refusals: Record<string, string>[] = [
       { 'x-memostrata-token': token, origin: 'http://evil.example' },
       { 'x-memostrata-token': token, 'sec-fetch-site': 'cross-site' },
       { 'x-memostrata-token': token, 'sec-fetch-site': 'same-site' },
