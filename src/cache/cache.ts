@@ -13,6 +13,10 @@ import { configError, MemoizedModule, type ModuleHost, type ModuleSettings, type
 import { LeaseTable, leaseLostError, type Lease } from './leases.js';
 import { openStore, type Store } from './store.js';
 import { warnOnce } from '../warnings.js';
+import type { Explanation } from './explain.js';
+import { Evictor, type EvictionResult } from './eviction.js';
+import { resolveMaxAge } from './expiry.js';
+import { queryRecords, entryInfo, type EntryInfo, type EntryQuery } from '../maintenance/inventory.js';
 import { AUTO_PREFIX, AUTO_VERSION, autoVersion, keyFingerprint } from './fingerprint.js';
 
 /**
@@ -82,10 +86,25 @@ export interface MemoizeOptions<A extends unknown[] = never[]> {
    * @default true
    */
   lease?: boolean;
+  /**
+   * Entries of this module stored longer ago than this many milliseconds are
+   * misses (recomputed and replaced); wins over the cache's `maxAge`.
+   * `Infinity` keeps them forever whatever the cache says.
+   *
+   * @default the cache's `maxAge` (none unless set)
+   */
+  maxAge?: number;
+  /**
+   * Keep this module's entries out of `maxBytes` eviction (they still count
+   * towards the size).
+   *
+   * @default false
+   */
+  pin?: boolean;
 }
 
 /** The options {@link Cache.memoize} knows; any other is a `CONFIG` error (a typo would silently keep the defaults). */
-const MEMOIZE_OPTIONS: ReadonlySet<string> = new Set(['version', 'ignore', 'dependsOn', 'cacheErrors', 'flush', 'lease', 'uses', 'key']);
+const MEMOIZE_OPTIONS: ReadonlySet<string> = new Set(['version', 'ignore', 'dependsOn', 'cacheErrors', 'flush', 'lease', 'uses', 'key', 'maxAge', 'pin']);
 
 /** Hit-counter keys written by one cache after which close() compacts them (see `#compactCounters`). */
 const COMPACT_AFTER_COUNTERS = 10_000;
@@ -122,6 +141,14 @@ export interface Memoized<A extends unknown[] = never[], R = unknown> extends Me
   delete(...args: A): Promise<void>;
   /** Forgets every result of this module (every version), and the saved state of its unfinished calls. */
   clear(): Promise<void>;
+  /**
+   * Why these arguments would hit or miss, computing nothing: on a miss, the
+   * stored call of this module closest to this one (fewest differences,
+   * comparing at most `EXPLAIN_SCAN_LIMIT` stored calls) and what differs.
+   * Arguments compare by content digest, so no stored value is loaded to
+   * tell them apart (small ones are read to show them).
+   */
+  explain(...args: A): Promise<Explanation>;
 }
 
 /**
@@ -156,6 +183,10 @@ export class Cache {
   /** Every write to the store goes through this chain, one at a time. */
   #writes: Promise<unknown> = Promise.resolve();
   #closing: Promise<void> | undefined;
+  /** Keeps the store under `maxBytes`; `undefined` without a limit. */
+  readonly #evictor: Evictor | undefined;
+  /** Modules memoized with `pin: true`: never evicted. */
+  readonly #pinned = new Set<string>();
 
   /** Use {@link openCache}. */
   private constructor(store: Store, options: ResolvedCacheOptions) {
@@ -183,7 +214,21 @@ export class Cache {
       // One process holds a store that is not shared: nobody to share a computation with.
       leases: options.lease === false || store.backend.manifest.shared !== true ? undefined : new LeaseTable(store.proxy, options.lease.ttlMs, store.backend),
       storeLeased: (module, key, lease) => this.#storeLeased(module, key, lease),
+      store,
+      explainMisses: options.explainMisses,
     };
+    if (options.maxBytes !== undefined) {
+      const pinned = this.#pinned;
+      this.#evictor = new Evictor({
+        store,
+        maxBytes: options.maxBytes,
+        pinned: (module) => pinned.has(module),
+        serialize: (work) => this.#serialize(work),
+        get closing() {
+          return closing();
+        },
+      });
+    }
   }
 
   /** Opens a cache; {@link openCache} is the entry point users call. */
@@ -237,6 +282,8 @@ export class Cache {
     }
     if (options.cacheErrors !== undefined && typeof options.cacheErrors !== 'boolean') throw configError(name, 'cacheErrors must be true or false.');
     if (options.lease !== undefined && typeof options.lease !== 'boolean') throw configError(name, 'lease must be true or false.');
+    const maxAge = resolveMaxAge(options.maxAge, `memoize('${name}')`) ?? this.#options.maxAge;
+    if (options.pin !== undefined && typeof options.pin !== 'boolean') throw configError(name, 'pin must be true or false.');
     const flush = resolveFlushPolicy(options.flush, `memoize('${name}') option flush`) ?? this.#options.flush;
     const deps = dependsOn.map((dep) => dep.fingerprint).sort().join(',');
     const depIdentities = dependsOn.map((dep) => dep.identity).sort();
@@ -251,8 +298,12 @@ export class Cache {
       flush,
       lease: options.lease ?? true,
       ...keyNormalizer,
+      // Infinity (never) costs nothing on a hit as no maxAge at all.
+      maxAgeMs: maxAge === Infinity ? undefined : maxAge,
+      pin: options.pin ?? false,
     };
     this.#claimName(settings);
+    if (settings.pin === true) this.#pinned.add(name);
     const module = new MemoizedModule(this.#host, this.#databaseOf(name), settings, fn as (...args: unknown[]) => unknown);
     this.#modules.add(module);
     // Chosen once here, so that a module without a key normalizer does not test for one on every hit.
@@ -264,6 +315,7 @@ export class Cache {
       has: (...args: A) => module.has(args),
       delete: (...args: A) => module.delete(args),
       clear: () => module.clear(),
+      explain: (...args: A) => module.explain(args),
       moduleName: name,
       version,
       fingerprint: `${name}@${version}${deps === '' ? '' : `[${deps}]`}`,
@@ -302,6 +354,34 @@ export class Cache {
   }
 
   /**
+   * The stored entries' metadata (module, call, version, created, last hit,
+   * hits, compute time, bytes), filtered and sorted as `query` says, without
+   * loading any result. It reads the store: entries and hits not written yet
+   * show after the next checkpoint. Without `sortBy` entries come in key
+   * order (by module, then call digest) as they are read; with it, the
+   * matching entries' metadata is gathered first (about 200 bytes each).
+   *
+   * @throws MemostrataError `INVALID_ARGUMENT` for a wrong query field; `CORRUPT` for a damaged record.
+   */
+  entries(query: EntryQuery = {}): AsyncIterableIterator<EntryInfo> {
+    this.#assertOpen();
+    const records = queryRecords(this.#store, query);
+    return (async function* () {
+      for await (const record of records) yield entryInfo(record);
+    })();
+  }
+
+  /**
+   * Keeps the store under `maxBytes` now (what the cache does in the
+   * background after each write of new entries), joining a pass under way;
+   * resolves with what it evicted. Without `maxBytes` it evicts nothing.
+   */
+  async evict(): Promise<EvictionResult> {
+    this.#assertOpen();
+    return this.#evictor === undefined ? { records: 0, bytes: 0, values: 0 } : this.#evictor.run();
+  }
+
+  /**
    * Checkpoints, then closes the store. Closing twice is fine; later use
    * rejects with `CLOSED`. Calls still computing when close() is called
    * return their results to their callers, but are not stored.
@@ -313,6 +393,7 @@ export class Cache {
 
   async #close(): Promise<void> {
     try {
+      await this.#evictor?.stop();
       // Calls still running are not stored: let other processes have them now.
       await this.#host.leases?.releaseAll();
       await this.#finalFlush();
@@ -399,6 +480,8 @@ export class Cache {
       flush: settings.flush,
       lease: settings.lease,
       ...(settings.keyFingerprint === undefined ? {} : { key: settings.keyFingerprint }),
+      maxAgeMs: settings.maxAgeMs,
+      pin: settings.pin,
     });
     const earlier = this.#settings.get(settings.name);
     if (earlier !== undefined && earlier !== described) {
@@ -457,6 +540,10 @@ export class Cache {
         }
         values.commit();
         for (const flush of prepared) flush.commit();
+        if (this.#evictor !== undefined && records.length > 0) {
+          this.#evictor.noteWritten(prepared.flatMap((flush) => flush.values.map((value) => value.uuid)));
+          this.#evictor.schedule();
+        }
         return;
       }
     });

@@ -5,6 +5,7 @@ import { REDIS_OPTION_NAMES, checkRedisOptions, type RedisBackendOptions } from 
 import { MemostrataError } from '../errors.js';
 import { TypeRegistry } from '../layers/type-registry.js';
 import { closestName } from './closest-name.js';
+import { resolveMaxAge } from './expiry.js';
 
 /**
  * The embedded LevelDB store (the default).
@@ -143,6 +144,40 @@ export interface CacheOptions {
   lease?: LeaseOptions | false;
   /** Registered user types. Default: the process-wide registry that `registerType` fills. */
   types?: TypeRegistry;
+  /**
+   * Print one line on stderr per miss: the module, and what differs from the
+   * nearest stored call of the module (an argument position, the version,
+   * the code, a dependency, or expiry; see `Memoized.explain`). A miss then
+   * reads up to `EXPLAIN_SCAN_LIMIT` records of its module before computing;
+   * when off, misses do no such work. `MEMOSTRATA_EXPLAIN=1` (or `0`) sets it
+   * when it is not given here.
+   *
+   * @default false
+   */
+  explainMisses?: boolean;
+  /**
+   * Entries stored longer ago than this many milliseconds (by their
+   * `createdAt`) are misses: recomputed and replaced. Also for entries held
+   * in memory. A module's own `maxAge` (`memoize`) wins.
+   * `memostrata prune --expired` removes them from the store.
+   *
+   * @default undefined (entries never expire)
+   */
+  maxAge?: number;
+  /**
+   * Keep the store's size under this many bytes, "size" being the sum of the
+   * stored entries' result sizes (the `bytes` column of `ls` and `stats`,
+   * kept in the store's module metadata so that checking it reads no
+   * record). After each write of new entries the cache checks it and, when
+   * over, evicts in the background and in bounded steps the entries worth
+   * least per byte (compute time × (1 + hits) / bytes) until under it; the
+   * values that other entries still use stay. Modules memoized with
+   * `pin: true` are never evicted. The disk holds more than this (inputs,
+   * records, the backend's own overhead): leave headroom.
+   *
+   * @default undefined (no limit)
+   */
+  maxBytes?: number;
 }
 
 /**
@@ -171,7 +206,18 @@ export interface ResolvedCacheOptions {
   closeRetryMs: number;
   lease: { ttlMs: number } | false;
   types: TypeRegistry | undefined;
+  explainMisses: boolean;
+  maxAge: number | undefined;
+  maxBytes: number | undefined;
 }
+
+/**
+ * The environment variable that turns `explainMisses` on (`1`, `true`) or off
+ * (`0`, `false`) when `openCache` is not given it.
+ *
+ * @category Configuration
+ */
+export const EXPLAIN_ENV = 'MEMOSTRATA_EXPLAIN';
 
 /**
  * The environment variable naming a JSON config file, read unless `configFile` is given; options given directly win over it.
@@ -187,7 +233,7 @@ export const CONFIG_ENV = 'MEMOSTRATA_CONFIG';
  */
 export const DEFAULT_PATH = '.memostrata';
 
-const fileFields = new Set(['path', 'backend', 'flush', 'memoryBudget', 'handleExit', 'closeRetryMs', 'lease']);
+const fileFields = new Set(['path', 'backend', 'flush', 'memoryBudget', 'handleExit', 'closeRetryMs', 'lease', 'explainMisses', 'maxAge', 'maxBytes']);
 const optionFields = new Set([...fileFields, 'configFile', 'types']);
 
 /** The longest delay a Node.js timer takes; a longer one fires after 1 ms instead (with a `TimeoutOverflowWarning`). */
@@ -213,7 +259,9 @@ export function resolveCacheOptions(options: CacheOptions | undefined, env: Read
     delete fromFile.backend;
   }
   // The file's fields were checked when it was read; what is wrong now was given directly.
-  return resolveFields({ ...fromFile, ...withoutUndefined(given) }, 'openCache()');
+  const resolved = resolveFields({ ...fromFile, ...withoutUndefined(given) }, 'openCache()');
+  if (given.explainMisses === undefined) resolved.explainMisses = explainFromEnv(env) ?? resolved.explainMisses;
+  return resolved;
 }
 
 /**
@@ -247,7 +295,25 @@ function resolveFields(options: CacheOptions, where: string): ResolvedCacheOptio
     closeRetryMs: resolveCloseRetry(options.closeRetryMs, where),
     lease: resolveLease(options.lease, where),
     types: resolveTypes(options.types, where),
+    explainMisses: resolveBoolean(options.explainMisses, 'explainMisses', where) ?? false,
+    maxAge: resolveMaxAge(options.maxAge, where),
+    maxBytes: resolveMaxBytes(options.maxBytes, where),
   };
+}
+
+/** `MEMOSTRATA_EXPLAIN` as a boolean, `undefined` when unset. @throws MemostrataError `CONFIG` for another value. */
+function explainFromEnv(env: Readonly<Record<string, string | undefined>>): boolean | undefined {
+  const value = env[EXPLAIN_ENV];
+  if (value === undefined || value === '') return undefined;
+  if (value === '1' || value === 'true') return true;
+  if (value === '0' || value === 'false') return false;
+  throw new MemostrataError('CONFIG', `${EXPLAIN_ENV} must be 1 or 0 (true or false); got ${JSON.stringify(value)}. Unset it to use the configured explainMisses.`);
+}
+
+function resolveMaxBytes(bytes: unknown, where: string): number | undefined {
+  if (bytes === undefined) return undefined;
+  if (typeof bytes === 'number' && Number.isFinite(bytes) && bytes >= 0) return bytes;
+  throw new MemostrataError('CONFIG', `${where}: maxBytes must be a number of bytes >= 0 (the store's size limit); got ${JSON.stringify(bytes) ?? String(bytes)}.`);
 }
 
 function readConfigFile(file: string, source: string): CacheOptions {

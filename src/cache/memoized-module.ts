@@ -10,6 +10,9 @@ import type { FlushPolicy } from './config.js';
 import { runAsCall, type CurrentCall } from './current-call.js';
 import type { Lease, LeaseClaim, LeaseTable } from './leases.js';
 import { warnOnce } from '../warnings.js';
+import { describeCall, explainCall, missLine, type Explanation } from './explain.js';
+import { isExpired } from './expiry.js';
+import type { Store } from './store.js';
 
 /**
  * Counters of one module, as {@link Cache.stats} reports them.
@@ -72,6 +75,10 @@ export interface ModuleHost {
    * it for the next flush and lets the lease expire.
    */
   storeLeased(module: MemoizedModule, key: string, lease: Lease): Promise<void>;
+  /** The store's layers, for explanations of misses (read only). */
+  readonly store: Store;
+  /** Whether each miss prints a line on stderr saying what differs from the nearest stored call. */
+  readonly explainMisses: boolean;
 }
 
 /** How a shared run of a call ended, for its caller and every caller that joined it. */
@@ -95,6 +102,10 @@ export interface ModuleSettings {
   flush: FlushPolicy;
   /** Whether misses claim a lease, where the store has them. */
   lease: boolean;
+  /** Entries stored longer ago than this (ms) are misses; `undefined` for never. */
+  maxAgeMs?: number;
+  /** Whether the module's entries are kept out of `maxBytes` eviction. */
+  pin?: boolean;
   /** Normalizes the arguments into the values that key the call (the `key` option); unset: the arguments key it. */
   key?: (...args: unknown[]) => readonly unknown[];
   /** Fingerprint (hex) of the key normalizer's source: part of the identity. */
@@ -186,7 +197,41 @@ export class MemoizedModule {
   async has(args: unknown[]): Promise<boolean> {
     this.#host.assertOpen();
     const { key } = this.keyOf(args);
-    return this.db.contains(key, this.#callDigest(key));
+    const call = this.#callDigest(key);
+    const { maxAgeMs } = this.settings;
+    if (maxAgeMs === undefined) return this.db.contains(key, call);
+    if (!(await this.db.contains(key, call))) return false;
+    // An expired entry is as good as gone.
+    const record = this.db.peek(key)?.record ?? (await this.#host.store.proxy.lookup(this.settings.name, call));
+    return record !== undefined && !isExpired(record, maxAgeMs);
+  }
+
+  /** Whether these arguments would hit, and on a miss the nearest stored call and what differs; computes nothing. */
+  async explain(args: unknown[]): Promise<Explanation> {
+    this.#host.assertOpen();
+    // Explained by what keys the call: with a key normalizer, what it returns.
+    const { key, keyArgs } = this.keyOf(args);
+    const call = this.#callDigest(key);
+    const live = this.db.peek(key)?.record;
+    const own = live ?? (await this.#host.store.proxy.lookup(this.settings.name, call));
+    return explainCall(this.#host.store, this.#explained(call, keyArgs), own, this.db.unwrittenEntries());
+  }
+
+  /** The call as an explanation compares it with stored ones. */
+  #explained(call: string, args: readonly unknown[]) {
+    const { name, version, deps, ignore, cacheErrors, maxAgeMs } = this.settings;
+    return describeCall(this.#host.store, { module: name, version, deps, ignore, cacheErrors, maxAgeMs: maxAgeMs ?? Infinity }, call, args);
+  }
+
+  /** Prints what differs from the nearest stored call (explainMisses); never fails the call. */
+  async #explainMiss(call: string, args: readonly unknown[]): Promise<void> {
+    let line: string;
+    try {
+      line = missLine(this.settings.name, await explainCall(this.#host.store, this.#explained(call, args), undefined, this.db.unwrittenEntries()));
+    } catch (error) {
+      line = `memostrata: miss in '${this.settings.name}': not explained (${(error as Error).message})`;
+    }
+    process.stderr.write(`${line}\n`);
   }
 
   /**
@@ -216,9 +261,10 @@ export class MemoizedModule {
     await this.#afterStore();
   }
 
-  /** A stored error is replayed only by a module that caches errors; otherwise the call runs again. */
+  /** A stored error is replayed only by a module that caches errors; otherwise the call runs again. An expired entry is a miss. */
   #usable(entry: LiveEntry): boolean {
-    return entry.error === undefined || this.settings.cacheErrors;
+    // With no maxAge this costs a hit one comparison with undefined, and no clock read.
+    return (entry.error === undefined || this.settings.cacheErrors) && (this.settings.maxAgeMs === undefined || !isExpired(entry.record, this.settings.maxAgeMs));
   }
 
   /** The call digest (hex) that addresses a call in the store. */
@@ -293,6 +339,7 @@ export class MemoizedModule {
       lease = claimed.lease;
     }
     this.stats.misses += 1;
+    if (this.#host.explainMisses) await this.#explainMiss(call, keyArgs);
     // UUIDs of the inputs before the run: the function may change its arguments in place.
     let inputs: InternedValue[];
     // A leased run may end in LEASE_LOST and run again: it runs on a copy, so the next run sees the call-time arguments.

@@ -160,6 +160,16 @@ export class PerModuleObjectDatabase extends PassThroughLayer<unknown> {
     return slot;
   }
 
+  /** The new entries held in memory that the store does not have yet, with their values (what an explanation of a miss compares too). */
+  *unwrittenEntries(): Generator<{ record: MemoRecord; values: readonly InternedValue[] }> {
+    for (const slot of this.#slots.values()) if (slot.pending !== undefined) yield { record: slot.record, values: slot.pending };
+  }
+
+  /** The entries held in memory, by in-memory key: what an invalidation searches for the users of a call. Read only. */
+  *liveEntries(): Generator<[string, LiveEntry]> {
+    yield* this.#slots;
+  }
+
   /**
    * Counts a hit served from `entry` (one this database returned); the next
    * flush adds it to the call's counter key. A hit never writes on its own,

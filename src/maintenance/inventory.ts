@@ -193,3 +193,142 @@ export async function findRecord(store: Store, module: string, digestPrefix: str
     `${found.length} records of ${module} have a call digest starting with ${JSON.stringify(digestPrefix)}: ${shown.join(', ')}${more}. Give more digits.`,
   );
 }
+
+/**
+ * The metadata of one stored entry, as {@link Cache.entries} yields it.
+ *
+ * @category Cache
+ */
+export interface EntryInfo {
+  /** The module name. */
+  module: string;
+  /** The call digest (hex), as `memostrata ls` and `show` name it. */
+  call: string;
+  /** The module version it was computed with (`auto:…` for a code fingerprint). */
+  version: string;
+  /** When it was stored (ms since the epoch). */
+  createdAt: number;
+  /** When it was last hit (ms since the epoch), 0 if never. */
+  lastHitAt: number;
+  /** Hits counted in the store. */
+  hits: number;
+  /** What computing it took (ms). */
+  computeMs: number;
+  /** Approximate encoded size of its result (bytes). */
+  bytes: number;
+  /** Whether it holds a cached error instead of a result. */
+  error: boolean;
+}
+
+/**
+ * The orders {@link EntryQuery.sortBy} knows, each largest (newest, most) first.
+ *
+ * @category Cache
+ */
+export const ENTRY_SORT_KEYS = ['createdAt', 'lastHitAt', 'hits', 'computeMs', 'bytes', 'savedMs'] as const;
+
+/** An order of {@link EntryQuery.sortBy}. @category Cache */
+export type EntrySortKey = (typeof ENTRY_SORT_KEYS)[number];
+
+/**
+ * Which stored entries {@link Cache.entries} (and `memostrata ls`) yields;
+ * every field is optional and they combine.
+ *
+ * @category Cache
+ */
+export interface EntryQuery {
+  /** Only this module. @default every module */
+  module?: string;
+  /** Only entries stored at or after this time (ms since the epoch, or a Date). @default no bound */
+  since?: number | Date;
+  /** Only entries stored before this time (ms since the epoch, or a Date). @default no bound */
+  before?: number | Date;
+  /** Only entries whose computation took at least this long (ms). @default 0 */
+  minComputeMs?: number;
+  /**
+   * Largest first by this field: `createdAt` (newest), `lastHitAt`, `hits`,
+   * `computeMs`, `bytes`, or `savedMs` (hits × compute time).
+   *
+   * @default key order (by module, then call digest)
+   */
+  sortBy?: EntrySortKey;
+  /** At most this many entries. @default no limit */
+  limit?: number;
+}
+
+const entryOrders: Record<EntrySortKey, (a: MemoRecord, b: MemoRecord) => number> = {
+  createdAt: (a, b) => b.createdAt - a.createdAt,
+  lastHitAt: (a, b) => b.lastHitAt - a.lastHitAt,
+  hits: (a, b) => b.hits - a.hits,
+  computeMs: (a, b) => b.computeMs - a.computeMs,
+  bytes: (a, b) => b.size - a.size,
+  savedMs: (a, b) => b.hits * b.computeMs - a.hits * a.computeMs,
+};
+
+/** A record's metadata, without its inputs and result. */
+export function entryInfo(record: MemoRecord): EntryInfo {
+  return {
+    module: record.module,
+    call: record.call,
+    version: record.version,
+    createdAt: record.createdAt,
+    lastHitAt: record.lastHitAt,
+    hits: record.hits,
+    computeMs: record.computeMs,
+    bytes: record.size,
+    error: record.error !== undefined,
+  };
+}
+
+/**
+ * The stored records that `query` selects, in its order; loads no value.
+ * Checks the query before reading anything.
+ *
+ * @throws MemostrataError `INVALID_ARGUMENT` naming a wrong field; `CORRUPT` for a damaged record.
+ */
+export function queryRecords(store: Store, query: EntryQuery): AsyncGenerator<MemoRecord> {
+  const { module, sortBy } = checkQuery(query);
+  const since = time(query.since) ?? -Infinity;
+  const before = time(query.before) ?? Infinity;
+  const minComputeMs = query.minComputeMs ?? 0;
+  const limit = query.limit ?? Infinity;
+  const selected = (record: MemoRecord): boolean => record.createdAt >= since && record.createdAt < before && record.computeMs >= minComputeMs;
+  return (async function* () {
+    if (limit === 0) return;
+    if (sortBy === undefined) {
+      let count = 0;
+      for await (const record of rawRecords(store, module)) {
+        if (!selected(record)) continue;
+        yield record;
+        if (++count >= limit) return;
+      }
+      return;
+    }
+    const matching: MemoRecord[] = [];
+    for await (const record of rawRecords(store, module)) if (selected(record)) matching.push(record);
+    matching.sort(entryOrders[sortBy]);
+    yield* matching.slice(0, limit);
+  })();
+}
+
+function time(value: number | Date | undefined): number | undefined {
+  return value instanceof Date ? value.getTime() : value;
+}
+
+function checkQuery(query: EntryQuery): EntryQuery {
+  const wrong = (field: string, expected: string, got: unknown): never => {
+    throw new MemostrataError('INVALID_ARGUMENT', `entries(): ${field} must be ${expected}; got ${JSON.stringify(got) ?? String(got)}.`);
+  };
+  if (query === null || typeof query !== 'object') wrong('the query', 'an object such as { module, since, limit }', query);
+  const known = new Set(['module', 'since', 'before', 'minComputeMs', 'sortBy', 'limit']);
+  for (const field of Object.keys(query)) if (!known.has(field)) wrong(`option '${field}'`, `one of ${[...known].join(', ')}`, field);
+  if (query.module !== undefined) assertModuleName(query.module);
+  for (const field of ['since', 'before'] as const) {
+    const value = query[field];
+    if (value !== undefined && !(value instanceof Date ? !Number.isNaN(value.getTime()) : typeof value === 'number' && !Number.isNaN(value))) wrong(field, 'a time (ms since the epoch, or a valid Date)', value);
+  }
+  if (query.minComputeMs !== undefined && !(typeof query.minComputeMs === 'number' && query.minComputeMs >= 0)) wrong('minComputeMs', 'a number of milliseconds >= 0', query.minComputeMs);
+  if (query.limit !== undefined && !(Number.isInteger(query.limit) && query.limit >= 0)) wrong('limit', 'a whole number >= 0', query.limit);
+  if (query.sortBy !== undefined && !(ENTRY_SORT_KEYS as readonly string[]).includes(query.sortBy)) wrong('sortBy', `one of ${ENTRY_SORT_KEYS.join(', ')}`, query.sortBy);
+  return query;
+}

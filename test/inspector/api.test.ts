@@ -24,6 +24,7 @@ beforeAll(async () => {
   const cache = await fixtureCache(path);
   const spare = cache.memoize('spare', (n: number) => n + 1);
   for (let n = 0; n < 5; n += 1) await spare(n);
+  await cache.memoize('dir/sub name', (n: number) => -n)(1);
   await cache.close();
   store = await openCliStore({ type: 'level', path }, 'existing');
   internalErrors = [];
@@ -169,6 +170,15 @@ describe('malformed requests get a 400 with a JSON error and no stack trace', ()
       expect(await response.text()).not.toContain('"name": "memostrata"');
     }
     expect((await get(readOnly, '/static/uPlot.iife.min.js')).status).toBe(200);
+  });
+
+  it('finds a module whose name holds a slash and a space, percent-encoded in one path segment', async () => {
+    const response = await get(readOnly, `/api/modules/${encodeURIComponent('dir/sub name')}/entries`);
+    expect(response.status).toBe(200);
+    const body = (await response.json()) as { module: string; total: number; entries: { call: string }[] };
+    expect(body).toMatchObject({ module: 'dir/sub name', total: 1 });
+    expect((await get(readOnly, `/api/modules/${encodeURIComponent('dir/sub name')}/entries/${body.entries[0]!.call}`)).status).toBe(200);
+    expect((await get(readOnly, '/api/modules/dir/sub%20name/entries')).status).toBe(404);
   });
 
   it('answers 404 for a module the store does not have', async () => {

@@ -44,6 +44,8 @@ for (const target of [
   '/api/modules/square/entries?limit=50&call=abc',
   '/api/modules/square/entries?limit=50&sort=size&status=ok&call=7',
   '/api/modules/square/entries?limit=500&offset=999000',
+  '/api/modules/square/entries?limit=50&refresh=1',
+  '/api/overview',
 ]) {
   const { ms, body } = await get(target);
   console.log(`${ms.toFixed(0).padStart(6)} ms  ${target}  (matched ${body.matched?.toLocaleString('en-US')}, rows ${body.entries?.length})`);
