@@ -43,6 +43,7 @@ export { ValueCodec } from './layers/value-codec.js';
 export { loadDigester, digestToHex, DIGEST_BYTES, type Digester } from './layers/digest.js';
 export { UUIDDatabase, UUID_NAMESPACE, type InternedValue, type PreparedValues } from './layers/uuid-database.js';
 export { ProxyObjectDatabase, type MemoRecord, type StoredError, type UnproxiedRecord } from './layers/proxy-object-database.js';
+export type { CallRef } from './layers/memo-record.js';
 export {
   PerModuleObjectDatabase,
   type LiveEntry,

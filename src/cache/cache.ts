@@ -13,6 +13,8 @@ import { configError, MemoizedModule, type ModuleHost, type ModuleSettings, type
 import { LeaseTable, leaseLostError, type Lease } from './leases.js';
 import { openStore, type Store } from './store.js';
 import { warnOnce } from '../warnings.js';
+import { invalidateCalls } from './lineage.js';
+import type { CallRef } from '../layers/memo-record.js';
 import type { Explanation } from './explain.js';
 import { Evictor, type EvictionResult } from './eviction.js';
 import { resolveMaxAge } from './expiry.js';
@@ -139,6 +141,18 @@ export interface Memoized<A extends unknown[] = never[], R = unknown> extends Me
   has(...args: A): Promise<boolean>;
   /** Forgets the result for these arguments. */
   delete(...args: A): Promise<void>;
+  /**
+   * Removes the result for these arguments and, transitively, every stored
+   * call whose computation used it (its lineage: the memoized calls a call
+   * made while it ran, recorded in the same cache): from memory, unwritten
+   * entries included, and from the store. Calls of this cache still running
+   * that used a removed call return their result but do not store it; a run
+   * of this very call that finishes after it is stored, as with `delete`.
+   *
+   * @returns the calls removed (module name and call digest, as `memostrata ls` shows them),
+   *   this one first when it was stored; empty when nothing was.
+   */
+  invalidate(...args: A): Promise<CallRef[]>;
   /** Forgets every result of this module (every version), and the saved state of its unfinished calls. */
   clear(): Promise<void>;
   /**
@@ -214,6 +228,7 @@ export class Cache {
       // One process holds a store that is not shared: nobody to share a computation with.
       leases: options.lease === false || store.backend.manifest.shared !== true ? undefined : new LeaseTable(store.proxy, options.lease.ttlMs, store.backend),
       storeLeased: (module, key, lease) => this.#storeLeased(module, key, lease),
+      invalidate: (roots) => this.#serialize(() => invalidateCalls({ proxy: store.proxy, databases: this.#databases, owner: this.#host }, roots)),
       store,
       explainMisses: options.explainMisses,
     };
@@ -314,6 +329,7 @@ export class Cache {
     return Object.assign(memoized, {
       has: (...args: A) => module.has(args),
       delete: (...args: A) => module.delete(args),
+      invalidate: (...args: A) => module.invalidate(args),
       clear: () => module.clear(),
       explain: (...args: A) => module.explain(args),
       moduleName: name,

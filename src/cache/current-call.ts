@@ -45,3 +45,8 @@ export function currentCall(): CurrentCall {
 export function runAsCall<T>(call: CurrentCall, work: () => T): T {
   return running.run(call, work);
 }
+
+/** The memoized call this code runs inside, or `undefined`: one store read, for lineage recording. */
+export function runningCall(): CurrentCall | undefined {
+  return running.getStore();
+}

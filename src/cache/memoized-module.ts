@@ -2,12 +2,13 @@ import { performance } from 'node:perf_hooks';
 import { MemostrataError, isMemostrataError } from '../errors.js';
 import { digestToHex, type Digester } from '../layers/digest.js';
 import { stateKey } from '../layers/keys.js';
-import type { MemoRecord, StoredError } from '../layers/memo-record.js';
+import type { CallRef, MemoRecord, StoredError } from '../layers/memo-record.js';
 import { asSavedState, sealState, type SavedState } from '../layers/saved-state.js';
 import type { LiveEntry, NewEntry, PerModuleObjectDatabase } from '../layers/per-module-object-database.js';
 import { UUIDDatabase, type InternedValue } from '../layers/uuid-database.js';
 import type { FlushPolicy } from './config.js';
 import { runAsCall, type CurrentCall } from './current-call.js';
+import { LineageCollector, noteUse, runningCollectors, type LineageModule } from './lineage.js';
 import type { Lease, LeaseClaim, LeaseTable } from './leases.js';
 import { warnOnce } from '../warnings.js';
 import { describeCall, explainCall, missLine, type Explanation } from './explain.js';
@@ -75,6 +76,8 @@ export interface ModuleHost {
    * it for the next flush and lets the lease expire.
    */
   storeLeased(module: MemoizedModule, key: string, lease: Lease): Promise<void>;
+  /** Removes `roots` and every call computed from them, in the write queue; resolves with the calls removed. */
+  invalidate(roots: readonly CallRef[]): Promise<CallRef[]>;
   /** The store's layers, for explanations of misses (read only). */
   readonly store: Store;
   /** Whether each miss prints a line on stderr saying what differs from the nearest stored call. */
@@ -119,7 +122,7 @@ const encoder = new TextEncoder();
  * concurrent identical calls and stores new results in its
  * {@link PerModuleObjectDatabase}.
  */
-export class MemoizedModule {
+export class MemoizedModule implements LineageModule {
   /** The checked settings. */
   readonly settings: ModuleSettings;
   /** The module's in-memory layer (shared by every memoize() of the same name). */
@@ -147,6 +150,26 @@ export class MemoizedModule {
     this.identity = host.digester.digestParts(parts.map((part) => encoder.encode(part)));
   }
 
+  /** The cache this module belongs to, for lineage: only calls of one cache are recorded together. */
+  get owner(): object {
+    return this.#host;
+  }
+
+  /** The stored identity of the call held under in-memory `key`. */
+  refOf(key: string): CallRef {
+    return { module: this.settings.name, call: this.#callDigest(key) };
+  }
+
+  /**
+   * Removes one call and, transitively, every call whose computation used it
+   * (from memory, unwritten entries too, and the store); resolves with the
+   * calls removed. A run of the call that finishes after it is kept.
+   */
+  async invalidate(args: unknown[]): Promise<CallRef[]> {
+    this.#host.assertOpen();
+    return this.#host.invalidate([this.refOf(this.keyOf(args).key)]);
+  }
+
   /** A memoized call: the hot path. A hit hashes nothing and writes nothing. */
   call(args: unknown[]): Promise<unknown> {
     let key: string;
@@ -155,6 +178,8 @@ export class MemoizedModule {
     } catch (error) {
       return Promise.reject(error);
     }
+    // Inside a running memoized call, this call is part of its lineage; outside one, a hit pays one size check.
+    if (runningCollectors.size !== 0) noteUse(this, key);
     const entry = this.db.peek(key);
     if (entry !== undefined && this.#usable(entry)) return this.#hit(entry);
     return this.#slowCall(key, args);
@@ -172,6 +197,8 @@ export class MemoizedModule {
     } catch (error) {
       return Promise.reject(error);
     }
+    // Inside a running memoized call, this call is part of its lineage; outside one, a hit pays one size check.
+    if (runningCollectors.size !== 0) noteUse(this, key);
     const entry = this.db.peek(key);
     if (entry !== undefined && this.#usable(entry)) return this.#hit(entry);
     return this.#slowCall(key, args);
@@ -354,10 +381,13 @@ export class MemoizedModule {
     const current = this.#currentCall(call, lease);
     const started = performance.now();
     let outcome: Outcome;
+    runningCollectors.add(current.lineage);
     try {
       outcome = { ok: true, value: await runAsCall(current, () => this.#fn(...runArgs)) };
     } catch (caught) {
       outcome = { ok: false, error: caught };
+    } finally {
+      runningCollectors.delete(current.lineage);
     }
     const computeMs = performance.now() - started;
     this.stats.computeMs += computeMs;
@@ -371,8 +401,10 @@ export class MemoizedModule {
       await lease?.release();
       throw error;
     }
-    // A call that finishes after close() returns its result, but it is not stored.
-    if (entry === undefined) {
+    const uses = current.lineage.refs();
+    if (entry !== undefined && uses !== undefined) entry.record.uses = uses;
+    // A call that finishes after close(), or used a call invalidated while it ran, returns its result, but it is not stored.
+    if (entry === undefined || current.lineage.tainted) {
       await lease?.release();
       return outcome;
     }
@@ -508,7 +540,7 @@ export class MemoizedModule {
   }
 
   /** The call's {@link CurrentCall}; `used` tells whether it touched saved state, `earlierMs` what earlier runs computed. */
-  #currentCall(call: string, lease: Lease | undefined): CurrentCall & { used: boolean; earlierMs: number } {
+  #currentCall(call: string, lease: Lease | undefined): CurrentCall & { used: boolean; earlierMs: number; lineage: LineageCollector } {
     const key = stateKey(this.settings.name, call);
     const host = this.#host;
     const started = performance.now();
@@ -517,6 +549,7 @@ export class MemoizedModule {
       call,
       used: false,
       earlierMs: 0,
+      lineage: new LineageCollector(this.#host),
       restore: async <T>() => {
         current.used = true;
         const saved = await host.restoreState(key);

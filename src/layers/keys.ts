@@ -9,13 +9,19 @@ import { MemostrataError } from '../errors.js';
  *   s!<module>!<call digest>     the saved state of an unfinished call
  *   c!<module>!<call digest>!<writer>  hit counters of a call, one key per writer
  *   l!<module>!<call digest>     the lease of a call running now (stores shared by processes)
+ *   u!<used module>!<used call>!<user module>!<user call>
+ *                                lineage, reverse direction: the user call's computation used the
+ *                                used call (format 3; the forward list is the user record's `uses`)
  *   meta!format                  the store format version
  *   meta!module!<module>         per-module metadata
  *   meta!types                   names of registered types the store uses
  */
 
-/** The store format this code writes and reads. */
-export const FORMAT_VERSION = 2;
+/**
+ * The store format this code writes and reads. 3: records may list the calls
+ * they used (`uses`), and `u!` keys index them the other way (see docs/store-format.md).
+ */
+export const FORMAT_VERSION = 3;
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -27,6 +33,7 @@ export const KeyPrefix = {
   state: 's!',
   counter: 'c!',
   lease: 'l!',
+  usedBy: 'u!',
   moduleMeta: 'meta!module!',
 } as const;
 
@@ -140,6 +147,8 @@ export function assertModuleName(name: unknown): asserts name is string {
  */
 export function colocationPart(key: Uint8Array): Uint8Array {
   const BANG = 0x21;
+  // u: a lineage key goes with its user call (the record it is written with), its last two parts.
+  if (key[0] === 0x75 && key[1] === BANG) return usedByColocation(key);
   // m, s, c, l: record, saved state, counters, lease.
   if (key.length < 5 || key[1] !== BANG || ![0x6d, 0x73, 0x63, 0x6c].includes(key[0]!)) return key;
   const moduleEnd = key.indexOf(BANG, 2);
@@ -147,4 +156,28 @@ export function colocationPart(key: Uint8Array): Uint8Array {
   const callEnd = key.indexOf(BANG, moduleEnd + 1);
   if (callEnd === moduleEnd + 1) return key;
   return key.subarray(2, callEnd === -1 ? key.length : callEnd);
+}
+
+/** The prefix of the lineage keys of the calls that used `module`'s call `callHex` (or any call of `module`, or anything). */
+export function usedByPrefix(module?: string, callHex?: string): string {
+  if (module === undefined) return KeyPrefix.usedBy;
+  return callHex === undefined ? `${KeyPrefix.usedBy}${module}!` : `${KeyPrefix.usedBy}${module}!${callHex}!`;
+}
+
+/**
+ * The lineage key saying that call `userCall` of `userModule` used call
+ * `usedCall` of `usedModule` while it ran: the reverse of the user record's
+ * `uses`, so that the calls computed from a call are found by one range read.
+ */
+export function usedByKey(usedModule: string, usedCall: string, userModule: string, userCall: string): Uint8Array {
+  return encoder.encode(`${usedByPrefix(usedModule, usedCall)}${userModule}!${userCall}`);
+}
+
+/** `u!<used>!<call>!<user>!<call>` goes with `<user>!<call>`: written in one atomic step with the user's record. */
+function usedByColocation(key: Uint8Array): Uint8Array {
+  const BANG = 0x21;
+  const callStart = key.lastIndexOf(BANG) + 1;
+  const moduleStart = key.lastIndexOf(BANG, callStart - 2) + 1;
+  // Malformed (fewer parts): its own part.
+  return moduleStart <= 2 || callStart === key.length ? key : key.subarray(moduleStart);
 }

@@ -1,4 +1,6 @@
+import type { BatchOperation } from '../contract/database.js';
 import type { Digester } from './digest.js';
+import { usedByKey } from './keys.js';
 
 /*
  * The memo record: its shape, and the one check of a stored record (used by
@@ -13,6 +15,19 @@ export interface StoredError {
   message: string;
   /** The error's `code` property, when it had a string or number one. */
   code?: string | number;
+}
+
+/**
+ * One memoized call, by module name and call digest (hex): what a record's
+ * lineage lists.
+ *
+ * @category Cache
+ */
+export interface CallRef {
+  /** The module (memoized function) name. */
+  module: string;
+  /** The call digest (hex). */
+  call: string;
 }
 
 /**
@@ -35,6 +50,13 @@ export interface MemoRecord {
   result?: string;
   /** The cached error of a rejected call. */
   error?: StoredError;
+  /**
+   * The memoized calls (of any module of the cache) this call made while it
+   * ran, hits and misses alike, each once, in the order of first use: its
+   * lineage. Absent when it made none (and in records stored before format 3,
+   * whose lineage was not recorded).
+   */
+  uses?: CallRef[];
   /** When the call was first stored (ms since the epoch). */
   createdAt: number;
   /** How long the original call took (ms), over every resumed run of it. */
@@ -91,7 +113,9 @@ export function isUuid(text: unknown): text is string {
  */
 export function recordChecksum(record: MemoRecord, digester: Digester): string {
   const error = record.error === undefined ? null : [record.error.name, record.error.message, record.error.code ?? null];
-  const fields = [record.module, record.version, record.deps, record.call, record.inputs, record.result ?? null, error, record.createdAt, record.computeMs, record.size];
+  const fields: unknown[] = [record.module, record.version, record.deps, record.call, record.inputs, record.result ?? null, error, record.createdAt, record.computeMs, record.size];
+  // Appended only when present, so a record without lineage keeps the checksum it had in format 2.
+  if (record.uses !== undefined) fields.push(record.uses.map((used) => [used.module, used.call]));
   return digester.checksum(JSON.stringify(fields));
 }
 
@@ -120,6 +144,7 @@ export function recordProblem(value: unknown, module: string, call: string, dige
     const error = record.error as Record<string, unknown> | null | undefined;
     if (error === null || typeof error !== 'object' || typeof error.name !== 'string' || typeof error.message !== 'string') return 'has neither a result UUID nor an error { name, message }';
   }
+  if (record.uses !== undefined && !isCallRefList(record.uses)) return 'has uses that are not a list of { module, call }';
   for (const field of ['createdAt', 'computeMs', 'size', 'hits', 'lastHitAt'] as const) {
     if (typeof record[field] !== 'number' || !Number.isFinite(record[field])) return `has no numeric ${field}`;
   }
@@ -132,4 +157,33 @@ export function recordProblem(value: unknown, module: string, call: string, dige
     return 'has fields that cannot be checksummed';
   }
   return record.check === checksum ? undefined : 'does not match its checksum (damaged)';
+}
+
+const CALL_HEX = /^[0-9a-f]{32}$/;
+const MODULE_NAME = /^[^!\u0000-\u001f\u007f]{1,200}$/;
+
+/** Whether `value` is a list of call references as records store them. */
+function isCallRefList(value: unknown): value is CallRef[] {
+  if (!Array.isArray(value)) return false;
+  return value.every((item: unknown) => {
+    if (item === null || typeof item !== 'object') return false;
+    const { module, call } = item as Partial<CallRef>;
+    return typeof module === 'string' && MODULE_NAME.test(module) && typeof call === 'string' && CALL_HEX.test(call);
+  });
+}
+
+/**
+ * The reverse lineage keys a record is written with (`u!<used>!<user>`, one
+ * per call it used), put before the record in the same batch: a store that
+ * applies a batch in pieces may keep a key without its record (a stale hint,
+ * which readers check against the record), never a record without its keys.
+ */
+export function lineageOperations(record: MemoRecord): BatchOperation<Uint8Array, unknown>[] {
+  if (record.uses === undefined) return [];
+  return record.uses.map((used) => ({ type: 'put', key: usedByKey(used.module, used.call, record.module, record.call), value: 0 }));
+}
+
+/** Whether `record` lists `used` among the calls it used. */
+export function recordUses(record: MemoRecord, used: CallRef): boolean {
+  return record.uses?.some((ref) => ref.module === used.module && ref.call === used.call) === true;
 }

@@ -1,7 +1,7 @@
 import type { BatchOperation } from '../contract/database.js';
 import { warnOnce } from '../warnings.js';
 import { counterKey, counterPrefix, memoKey, prefixRange, recordPrefix, stateKey, statePrefix } from './keys.js';
-import { asHitCounters, type HitCounters } from './memo-record.js';
+import { asHitCounters, lineageOperations, type HitCounters } from './memo-record.js';
 import { emptyModuleMeta, moduleMetaOperation, readModuleMeta } from './module-meta.js';
 import { PassThroughLayer } from './pass-through-layer.js';
 import type { MemoRecord, ProxyObjectDatabase, StoredError } from './proxy-object-database.js';
@@ -275,6 +275,8 @@ export class PerModuleObjectDatabase extends PassThroughLayer<unknown> {
       }
       written.push({ slot, revision: slot.revision, pending: slot.pending });
       if (slot.pending !== undefined) for (const value of slot.pending) values.push(value);
+      // Its lineage keys go before it: see lineageOperations.
+      for (const operation of lineageOperations(slot.record)) records.push(operation);
       records.push(this.#proxy.recordOperation(slot.record));
       for (const obsolete of slot.obsoleteKeys ?? []) records.push({ type: 'del', key: obsolete });
       if (slot.replaces) resetCounters.add(slot.record.call);

@@ -9,6 +9,12 @@ import { BatchWriter, parseKey, Progress, type ProgressOptions } from './common.
  * Format 1 → 2: memo records gain their checksum (`check`), saved states are
  * wrapped as { state, check, computeMs }. Everything else is unchanged.
  *
+ * Format 2 → 3: nothing to convert. Format 3 adds lineage (an optional `uses`
+ * in records, covered by the checksum only when present, and `u!` keys), so a
+ * format-2 record is a format-3 record with no lineage recorded. Only the
+ * format key changes, which is what keeps memostrata versions that do not
+ * record lineage from writing to the store (their calls would miss from it).
+ *
  * Crash safety without a second copy of the store: every converted entry is
  * valid in both formats' keyspace, a converted entry is recognised as such
  * (a sealed record matches its checksum; a wrapped state matches its own),
@@ -17,8 +23,11 @@ import { BatchWriter, parseKey, Progress, type ProgressOptions } from './common.
  * batch, after every converted entry is durable.
  */
 
-/** The format {@link migrateStore} converts from. */
+/** The oldest format {@link migrateStore} converts from. */
 export const MIGRATES_FROM = 1;
+
+/** The format whose records and states need converting (sealing, wrapping); later ones are already sound. */
+const UNSEALED_FORMAT = 1;
 
 /** What {@link migrateStore} did. */
 export interface MigrateResult {
@@ -39,9 +48,10 @@ export interface MigrateResult {
 }
 
 /**
- * Converts a store of format 1 to the current format, in place. Killed at any
- * moment, the store is either still of format 1 (run it again: what was
- * converted is skipped) or of the current format, complete.
+ * Converts a store of an older format (1 or 2) to the current format, in
+ * place. Killed at any moment, the store is either still of its old format
+ * (run it again: what was converted is skipped) or of the current format,
+ * complete.
  *
  * Open the store without the format check (`openStore(config, types, {
  * checkFormat: false })`) and with no other writer on it.
@@ -57,10 +67,10 @@ export async function migrateStore(store: Store, options: ProgressOptions = {}):
   const result: MigrateResult = { from, to: FORMAT_VERSION, upToDate: from === FORMAT_VERSION, records: 0, states: 0, alreadyDone: 0, damaged: [] };
   if (result.upToDate) return result;
 
-  const progress = new Progress(options.onProgress, await countKeys(store));
-  const writer = new BatchWriter(store.backend);
   const codec = store.serialized.codec;
-  for (const prefix of [KeyPrefix.record, KeyPrefix.state]) {
+  const progress = new Progress(options.onProgress, from === UNSEALED_FORMAT ? await countKeys(store) : 0);
+  const writer = new BatchWriter(store.backend);
+  for (const prefix of from === UNSEALED_FORMAT ? [KeyPrefix.record, KeyPrefix.state] : []) {
     // LevelDB iterators read a snapshot: the writes below do not disturb them.
     for await (const [key, bytes] of store.backend.entries(prefixRange(prefix))) {
       progress.step();
@@ -89,10 +99,10 @@ async function readVersion(store: Store): Promise<number> {
     throw new MemostrataError('NOT_A_STORE', `${store.location} is not a memostrata store: its format record does not decode.`, { cause: error });
   }
   if (version === undefined) throw new MemostrataError('NOT_A_STORE', `${store.location} holds no format version: it is not a memostrata store, so there is nothing to migrate.`);
-  if (version !== MIGRATES_FROM && version !== FORMAT_VERSION) {
+  if (typeof version !== 'number' || !Number.isInteger(version) || version < MIGRATES_FROM || version > FORMAT_VERSION) {
     throw new MemostrataError(
       'FORMAT_VERSION',
-      `The store at ${store.location} has format version ${JSON.stringify(version)}; this memostrata migrates version ${MIGRATES_FROM} to ${FORMAT_VERSION} only. Upgrade memostrata to read it.`,
+      `The store at ${store.location} has format version ${JSON.stringify(version)}; this memostrata migrates versions ${MIGRATES_FROM} to ${FORMAT_VERSION - 1} into ${FORMAT_VERSION} only. Upgrade memostrata to read it.`,
     );
   }
   return version;
@@ -118,7 +128,7 @@ function convert(store: Store, text: string, bytes: Uint8Array): Conversion {
   } catch (error) {
     // Not damage: this registry lacks the type. Stop before the format key, so a re-run with the type resumes.
     if (isMemostrataError(error) && error.code === 'UNKNOWN_TYPE') {
-      throw new MemostrataError('UNKNOWN_TYPE', `${text} holds a value of a type this program has not registered, so it cannot be migrated here; run \`memostrata migrate\` (it reads every type), or register the type first. The store is still of format ${MIGRATES_FROM}.`, { cause: error });
+      throw new MemostrataError('UNKNOWN_TYPE', `${text} holds a value of a type this program has not registered, so it cannot be migrated here; run \`memostrata migrate\` (it reads every type), or register the type first. The store is still of format ${UNSEALED_FORMAT}.`, { cause: error });
     }
     return 'damaged';
   }

@@ -23,6 +23,6 @@ describe('memostrata migrate', () => {
     const again = await runCli(['migrate', path]);
     expect(again.stderr).toBe('');
     expect(again.code).toBe(0);
-    expect(again.stdout).toBe('migrated format 1 to 2: sealed 0 records, wrapped 0 saved states\n11 keys already converted by an interrupted run\n');
+    expect(again.stdout).toBe('migrated format 1 to 3: sealed 0 records, wrapped 0 saved states; calls stored before the migration have no recorded lineage\n11 keys already converted by an interrupted run\n');
   });
 });

@@ -123,13 +123,13 @@ describe('migrate', () => {
     const first = await runCli(['migrate', path]);
     expect(first.stderr).toBe('');
     expect(first.code).toBe(0);
-    expect(first.stdout).toContain('migrated format 1 to 2: sealed 10 records, wrapped 1 saved state');
+    expect(first.stdout).toContain('migrated format 1 to 3: sealed 10 records, wrapped 1 saved state');
 
     const again = await runCli(['migrate', path, '--json']);
     expect(again.code).toBe(0);
     expect(JSON.parse(again.stdout)).toMatchObject({ from: FORMAT_VERSION, to: FORMAT_VERSION, upToDate: true, records: 0, states: 0 });
     const text = await runCli(['migrate', '--store', path]);
-    expect(text.stdout).toContain('nothing to do: the store already has format 2');
+    expect(text.stdout).toContain(`nothing to do: the store already has format ${FORMAT_VERSION}`);
   });
 
   it('says there is nothing to do on a store of the current format, and writes nothing', async () => {
@@ -175,7 +175,7 @@ describe('migrate', () => {
     }
   });
 
-  it('leaves a store that opens as format 1 or 2, never half, when killed with SIGKILL at any point, and a re-run completes it', async () => {
+  it('leaves a store that opens as format 1 or the current format, never half, when killed with SIGKILL at any point, and a re-run completes it', async () => {
     const pristine = join(tempDir('memostrata-migrate-'), 'v1');
     await makeV1Store(pristine);
     // Progress lines come every 1000 entries of 2520, and the last once the format key is written: kill early, in the middle, near the end, after it.
@@ -197,6 +197,61 @@ describe('migrate', () => {
       }
       await expectGeneratedCallsHit(path);
     }
+  });
+});
+
+const v2Fixture = new URL('../fixtures/v2-store', import.meta.url).pathname;
+
+/** A copy of the committed format-2 fixture (test/fixtures/make-v2-store.ts made it). */
+function v2FixtureCopy(): string {
+  const path = join(tempDir('memostrata-migrate-'), 'store');
+  cpSync(v2Fixture, path, { recursive: true });
+  return path;
+}
+
+describe('migrate from format 2', () => {
+  it('refuses the format-2 fixture before migration, naming `memostrata migrate <store>`', async () => {
+    const path = v2FixtureCopy();
+    await expect(openCache({ path, handleExit: false, types: fixtureTypes() })).rejects.toThrow(`memostrata migrate ${path}`);
+  });
+
+  it('changes nothing but the format key; every call hits, the saved state restores, and new calls record lineage', async () => {
+    const path = v2FixtureCopy();
+    const before = (await rawEntries(path)).filter((entry) => !entry.startsWith('meta!format='));
+    const result = await migrate(path);
+    expect(result).toMatchObject({ from: 2, to: FORMAT_VERSION, upToDate: false, records: 0, states: 0, damaged: [] });
+    expect(await formatOf(path)).toBe(FORMAT_VERSION);
+    expect((await rawEntries(path)).filter((entry) => !entry.startsWith('meta!format='))).toEqual(before);
+
+    const cache = await openCache({ path, handleExit: false, flush: 'manual', types: fixtureTypes() });
+    try {
+      await expectFixtureCallsHit(cache);
+      const square = cache.memoize(finishedCalls.square.module, mustHit(finishedCalls.square.module) as (n: number) => number, { version: finishedCalls.square.version });
+      // The nested call stored by format 2 hits, with no lineage recorded: invalidating what it used leaves it.
+      const outer = cache.memoize('v2.outer', async (n: number) => (await square(n)) + 1);
+      expect(await outer(3)).toBe(10);
+      expect(cache.stats().modules['v2.outer']?.misses).toBe(0);
+      const removed = await square.invalidate(3);
+      expect(removed.map((ref) => ref.module)).toEqual([finishedCalls.square.module]);
+      expect(await outer.has(3)).toBe(true);
+
+      const lifted = cache.memoize('v3.outer', async (n: number) => (await square(n)) * 2);
+      await lifted(2);
+      await cache.checkpoint();
+      const records = [];
+      for await (const record of cache.store.proxy.records('v3.outer')) records.push(record);
+      expect(records[0]?.uses).toEqual([{ module: finishedCalls.square.module, call: expect.stringMatching(/^[0-9a-f]{32}$/) }]);
+    } finally {
+      await cache.close();
+    }
+  });
+
+  it('migrates the format-2 fixture through the CLI, saying that older calls have no lineage', async () => {
+    const path = v2FixtureCopy();
+    const first = await runCli(['migrate', path]);
+    expect(first.stderr).toBe('');
+    expect(first.code).toBe(0);
+    expect(first.stdout).toBe(`migrated format 2 to ${FORMAT_VERSION}: no entry needed converting; calls stored before the migration have no recorded lineage\n`);
   });
 });
 
