@@ -11,8 +11,10 @@
  * `1`). Two formatting habits that cannot change what code means are
  * undone: a trailing comma before a closing bracket (`f(a, b,)`), and
  * parentheses around a lone arrow parameter (`(x) => x`). Everything else
- * counts, semicolons included: `return\nx` and `return x` differ in meaning
- * and a tokenizer cannot tell where automatic semicolon insertion happened.
+ * counts, semicolons and braces included. Line breaks count only where the
+ * language gives them meaning (its "restricted productions": after `return`,
+ * `break`, `continue`, `throw`, `yield` and `async`, before `++`, `--` and
+ * `=>`): `return\nx` returns nothing, `return x` returns x.
  *
  * @module
  */
@@ -54,9 +56,16 @@ export function normalizedSource(fn: (...args: never[]) => unknown): string {
   if (source === undefined) {
     throw new NoSourceError(fn.name.startsWith('bound ') ? `a bound function (${fn.name}) shows no source` : `a built-in function (${fn.name || 'anonymous'}) shows no source`);
   }
-  let tokens: string[][];
+  const tokens: string[][] = [];
   try {
-    tokens = [...tokenizer(source, { ecmaVersion: 'latest', allowHashBang: true })].map((token) => describe(token, source));
+    let previous: Token | undefined;
+    for (const token of tokenizer(source, { ecmaVersion: 'latest', allowHashBang: true })) {
+      const described = describe(token, source);
+      // A comment that spans lines is a line break too.
+      if (previous !== undefined && breakMatters(previous, token) && LINE_BREAK.test(source.slice(previous.end, token.start))) described.push('after a line break');
+      tokens.push(described);
+      previous = token;
+    }
   } catch (error) {
     throw new NoSourceError(`its source does not tokenize as JavaScript (${(error as Error).message})`);
   }
@@ -76,6 +85,18 @@ function describe(token: Token, source: string): string[] {
 }
 
 const CLOSERS = new Set([')', ']', '}']);
+const LINE_BREAK = /[\n\r\u2028\u2029]/;
+/** Tokens after which a line break ends the statement or expression (`return`, `async`, …). */
+const BREAK_AFTER = new Set(['return', 'break', 'continue', 'throw', 'yield', 'async']);
+/** Tokens before which a line break changes the meaning (`a\n++b` is `a; ++b`) or is an error. */
+const BREAK_BEFORE = new Set(['++', '--', '=>']);
+
+/** Whether a line break between `previous` and `token` can change what the code means. */
+function breakMatters(previous: Token, token: Token): boolean {
+  const before = (previous as Token & { value?: unknown }).value ?? previous.type.label;
+  const after = (token as Token & { value?: unknown }).value ?? token.type.label;
+  return (typeof before === 'string' && BREAK_AFTER.has(before)) || (typeof after === 'string' && BREAK_BEFORE.has(after));
+}
 
 /**
  * Drops a comma that follows an element and precedes a closing bracket
