@@ -6,6 +6,7 @@ import type { MemoRecord } from '../layers/memo-record.js';
 import { readModuleMeta } from '../layers/module-meta.js';
 import { findRecords, moduleSummaries, type ModuleSummary } from '../maintenance/inventory.js';
 import { runningCalls } from '../maintenance/leases.js';
+import { rawRecords } from '../maintenance/common.js';
 import { removeRecords, type Removed } from '../maintenance/remove.js';
 import { verify } from '../maintenance/verify.js';
 import { LevelBackend } from '../backends/level-backend.js';
@@ -91,26 +92,32 @@ export class InspectorApi {
     return { ok: result.problems.length === 0, checked: result.checked, unverified: result.unverified, problemCount: result.problems.length, problems: result.problems.slice(0, 100) };
   }
 
-  /** `GET /api/modules/:module/entries`: one page of a module's entries, from its index. */
+  /**
+   * `GET /api/modules/:module/entries`: one page of a module's entries, from
+   * its index. The default view (key order, no filter) of a module whose
+   * index is not built yet is read from the store's key range instead, up
+   * to the page's end, while the index builds for the next request: the
+   * first look at a module of a million entries does not wait for the build.
+   */
   async entries(module: string, query: ListingQuery) {
-    const index = await this.#indexes.get(this.#moduleName(module), query.refresh);
+    const name = this.#moduleName(module);
+    const plain = query.sort === 'call' && !query.descending && query.callPrefix === undefined && query.version === undefined && query.status === undefined;
+    if (plain && !query.refresh && query.offset + query.limit <= KEY_ORDER_WINDOW) {
+      const status = await this.#indexes.status(name);
+      if (!status.ready && status.entries !== undefined) {
+        // Errors of the build surface on the request that waits for it.
+        this.#indexes.get(name).catch(() => undefined);
+        const rows = await keyOrderWindow(this.#store, name, query.offset, query.limit);
+        return { ...listingHead(name, query), total: status.entries, matched: status.entries, versions: [...new Set(rows.map((row) => row.version))], indexedAt: null, entries: rows.map(rowJson) };
+      }
+    }
+    const index = await this.#indexes.get(name, query.refresh);
     // A module cleared of its entries keeps its metadata, and an empty table; a name never stored is not found.
-    if (index.size === 0 && (await readModuleMeta(this.#store.serialized, module).catch(() => undefined)) === undefined) {
+    if (index.size === 0 && (await readModuleMeta(this.#store.serialized, name).catch(() => undefined)) === undefined) {
       throw new HttpError(404, 'NOT_FOUND', `No module ${module} in the store.`);
     }
     const page = index.page(query);
-    return {
-      module,
-      total: page.total,
-      matched: page.matched,
-      offset: query.offset,
-      limit: query.limit,
-      sort: query.sort,
-      order: query.descending ? 'desc' : 'asc',
-      versions: index.versions,
-      indexedAt: new Date(index.builtAt).toISOString(),
-      entries: page.rows.map(rowJson),
-    };
+    return { ...listingHead(name, query), total: page.total, matched: page.matched, versions: index.versions, indexedAt: new Date(index.builtAt).toISOString(), entries: page.rows.map(rowJson) };
   }
 
   /** `GET /api/modules/:module/entries/:call`: the record, read afresh, and previews of its values. */
@@ -209,6 +216,39 @@ function overviewModule(summary: ModuleSummary): OverviewModule {
 function backendKind(store: Store): 'level' | 'lmdb' | 'redis' | 'other' {
   const backend = store.backend;
   return backend instanceof LevelBackend ? 'level' : backend instanceof LmdbBackend ? 'lmdb' : backend instanceof RedisBackend ? 'redis' : 'other';
+}
+
+/** How far into a module's key order a page is read from the store rather than from its index. */
+const KEY_ORDER_WINDOW = 10_000;
+
+function listingHead(module: string, query: ListingQuery) {
+  return { module, offset: query.offset, limit: query.limit, sort: query.sort, order: query.descending ? 'desc' : 'asc' };
+}
+
+/** The rows `offset` to `offset + limit` of a module in key order, read up to there and no further. */
+async function keyOrderWindow(store: Store, module: string, offset: number, limit: number): Promise<EntryRow[]> {
+  const rows: EntryRow[] = [];
+  let position = 0;
+  for await (const record of rawRecords(store, module)) {
+    if (position >= offset) rows.push(rowOf(record));
+    position += 1;
+    if (position >= offset + limit) break;
+  }
+  return rows;
+}
+
+function rowOf(record: MemoRecord): EntryRow {
+  return {
+    call: record.call,
+    version: record.version,
+    createdAt: record.createdAt,
+    lastHitAt: record.lastHitAt,
+    hits: record.hits,
+    size: record.size,
+    computeMs: record.computeMs,
+    savedMs: record.hits * record.computeMs,
+    error: record.error !== undefined,
+  };
 }
 
 function rowJson(row: EntryRow) {

@@ -1,5 +1,5 @@
 import type { Store } from '../cache/store.js';
-import { readModuleMeta } from '../layers/module-meta.js';
+import { readModuleMeta, type ModuleMeta } from '../layers/module-meta.js';
 import { rawRecords } from '../maintenance/common.js';
 import { EntryIndex } from './entry-index.js';
 
@@ -17,6 +17,8 @@ export const KEPT_INDEXES = 4;
 interface Kept {
   stamp: string;
   index: Promise<EntryIndex>;
+  /** The index once its build finished. */
+  built?: EntryIndex;
 }
 
 /** Entry indexes by module, for one store. */
@@ -28,10 +30,21 @@ export class EntryIndexes {
     this.#store = store;
   }
 
+  /**
+   * The module's entry count from its metadata (`undefined` without
+   * metadata), and whether its index is built and up to date, so a page
+   * request can be answered from it at once.
+   */
+  async status(module: string): Promise<{ entries: number | undefined; ready: boolean }> {
+    const meta = await readModuleMeta(this.#store.serialized, module).catch(() => undefined);
+    const kept = this.#kept.get(module);
+    return { entries: meta?.entries, ready: kept?.built !== undefined && kept.stamp === stampOf(meta) };
+  }
+
   /** The index of `module`, built now if it is missing, out of date, or `refresh` is asked for. */
   async get(module: string, refresh = false): Promise<EntryIndex> {
     const meta = await readModuleMeta(this.#store.serialized, module).catch(() => undefined);
-    const stamp = meta === undefined ? 'none' : `${meta.entries}:${meta.updatedAt}`;
+    const stamp = stampOf(meta);
     const kept = this.#kept.get(module);
     if (kept !== undefined && kept.stamp === stamp && !refresh) {
       // Most recently used last: the first one is dropped when too many are kept.
@@ -40,12 +53,18 @@ export class EntryIndexes {
       return kept.index;
     }
     const index = EntryIndex.build(rawRecords(this.#store, module), meta?.entries);
+    const entry: Kept = { stamp, index };
     this.#kept.delete(module);
-    this.#kept.set(module, { stamp, index });
-    // A failed build is not kept: the next request tries again.
-    index.catch(() => {
-      if (this.#kept.get(module)?.index === index) this.#kept.delete(module);
-    });
+    this.#kept.set(module, entry);
+    index.then(
+      (built) => {
+        entry.built = built;
+      },
+      // A failed build is not kept: the next request tries again.
+      () => {
+        if (this.#kept.get(module) === entry) this.#kept.delete(module);
+      },
+    );
     while (this.#kept.size > KEPT_INDEXES) this.#kept.delete(this.#kept.keys().next().value!);
     return index;
   }
@@ -54,4 +73,8 @@ export class EntryIndexes {
   forget(module: string): void {
     this.#kept.delete(module);
   }
+}
+
+function stampOf(meta: ModuleMeta | undefined): string {
+  return meta === undefined ? 'none' : `${meta.entries}:${meta.updatedAt}`;
 }

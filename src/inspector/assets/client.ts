@@ -282,7 +282,7 @@ export const CLIENT_SCRIPT = String.raw`
       pager.appendChild(prev);
       pager.appendChild(el('span', { id: 'range', 'data-matched': data.matched, 'data-total': data.total, text: number(first) + '–' + number(last) + ' of ' + number(data.matched) + (data.matched !== data.total ? ' matching (' + number(data.total) + ' entries)' : ' entries') }));
       pager.appendChild(next);
-      pager.appendChild(el('span', { 'class': 'muted', text: 'listed at ' + time(data.indexedAt) + ' (hit counts as of then; an entry page reads its record afresh)' }));
+      pager.appendChild(el('span', { 'class': 'muted', id: 'indexed-at', text: data.indexedAt ? 'listed at ' + time(data.indexedAt) + ' (hit counts as of then; an entry page reads its record afresh)' : 'read from the store in key order; sorting and filtering are ready once the index of this module is built' }));
     }
     await load(false);
   }
