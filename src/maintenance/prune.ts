@@ -4,6 +4,7 @@ import { KeyPrefix, keyText, prefixRange } from '../layers/keys.js';
 import type { MemoRecord } from '../layers/proxy-object-database.js';
 import { lastUsedAt, Progress, rawRecords, referencedUuids, type ProgressOptions } from './common.js';
 import { removeRecords } from './remove.js';
+import { staleRecords } from './code-versions.js';
 import { sweepValues } from './garbage.js';
 
 /** What {@link prune} removes; criteria combine (a record that meets any one is removed). */
@@ -19,7 +20,10 @@ export interface PruneOptions extends ProgressOptions {
   maxBytes?: number;
   /**
    * Remove the records of every module whose version (or dependency
-   * fingerprint) differs from that of the module's most recently created record.
+   * fingerprint) is not the module's current one: the version its metadata
+   * says it last stored calls with, or that was hit since (a revert), see
+   * {@link CodeVersionTally}. Run it when no job of older code still runs:
+   * that job's calls would be removed, and stored again.
    */
   staleVersions?: boolean;
   /** Only these modules; default every module. */
@@ -70,15 +74,7 @@ export async function prune(store: Store, options: PruneOptions = {}): Promise<P
   const doomed = new Set<MemoRecord>();
 
   if (options.staleVersions === true) {
-    const latest = new Map<string, MemoRecord>();
-    for (const record of records) {
-      const newest = latest.get(record.module);
-      if (newest === undefined || record.createdAt > newest.createdAt) latest.set(record.module, record);
-    }
-    for (const record of records) {
-      const newest = latest.get(record.module)!;
-      if (inScope(record) && (record.version !== newest.version || record.deps !== newest.deps)) doomed.add(record);
-    }
+    for (const record of await staleRecords(store, records)) if (inScope(record)) doomed.add(record);
   }
   if (olderThanMs !== undefined) {
     for (const record of records) if (inScope(record) && lastUsedAt(record) < now - olderThanMs) doomed.add(record);
