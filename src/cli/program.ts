@@ -5,6 +5,7 @@ import { copyCommands } from './commands/copy.js';
 import { diffCommand } from './commands/diff.js';
 import { infoCommand } from './commands/info.js';
 import { leasesCommand } from './commands/leases.js';
+import { lineageCommand } from './commands/lineage.js';
 import { lsCommand } from './commands/ls.js';
 import { mergeCommand } from './commands/merge.js';
 import { migrateCommand } from './commands/migrate.js';
@@ -35,7 +36,7 @@ export function buildProgram(version: string): Command {
     .configureHelp({ showGlobalOptions: true, sortSubcommands: false })
     .showSuggestionAfterError(true)
     .exitOverride();
-  for (const add of [infoCommand, lsCommand, showCommand, statsCommand, leasesCommand, removalCommands, pruneCommand, verifyCommand, copyCommands, diffCommand, transferCommands, mergeCommand, migrateCommand, serveCommand]) add(program);
+  for (const add of [infoCommand, lsCommand, showCommand, statsCommand, leasesCommand, removalCommands, lineageCommand, pruneCommand, verifyCommand, copyCommands, diffCommand, transferCommands, mergeCommand, migrateCommand, serveCommand]) add(program);
   for (const command of program.commands) command.exitOverride();
   return program;
 }

@@ -2,7 +2,7 @@ import type { Store } from '../cache/store.js';
 import { MemostrataError } from '../errors.js';
 import { withHitCounters } from '../layers/hit-counters.js';
 import { counterPrefix, KeyPrefix, keyText, prefixRange, recordPrefix } from '../layers/keys.js';
-import { isUuid, recordProblem as checkRecord, type MemoRecord } from '../layers/memo-record.js';
+import { isUuid, recordProblem as checkRecord, type CallRef, type MemoRecord } from '../layers/memo-record.js';
 import { UUIDDatabase } from '../layers/uuid-database.js';
 
 /**
@@ -63,6 +63,7 @@ export type ParsedKey =
   | { kind: 'state'; module: string; call: string }
   | { kind: 'counter'; module: string; call: string; writer: string }
   | { kind: 'lease'; module: string; call: string }
+  | { kind: 'used-by'; used: CallRef; user: CallRef }
   | { kind: 'format' }
   | { kind: 'types' }
   | { kind: 'module-meta'; module: string }
@@ -90,6 +91,11 @@ export function parseKey(text: string): ParsedKey {
     const [module = '', call = '', writer = '', ...rest] = text.slice(KeyPrefix.counter.length).split('!');
     if (rest.length > 0 || !MODULE_PATTERN.test(module) || !CALL_PATTERN.test(call) || !WRITER_PATTERN.test(writer)) return { kind: 'unknown' };
     return { kind: 'counter', module, call, writer };
+  }
+  if (text.startsWith(KeyPrefix.usedBy)) {
+    const [usedModule = '', usedCall = '', userModule = '', userCall = '', ...rest] = text.slice(KeyPrefix.usedBy.length).split('!');
+    const sound = rest.length === 0 && MODULE_PATTERN.test(usedModule) && CALL_PATTERN.test(usedCall) && MODULE_PATTERN.test(userModule) && CALL_PATTERN.test(userCall);
+    return sound ? { kind: 'used-by', used: { module: usedModule, call: usedCall }, user: { module: userModule, call: userCall } } : { kind: 'unknown' };
   }
   if (text === 'meta!format') return { kind: 'format' };
   if (text === 'meta!types') return { kind: 'types' };

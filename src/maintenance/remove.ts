@@ -1,5 +1,5 @@
 import type { Store } from '../cache/store.js';
-import { counterPrefix, KeyPrefix, memoKey, prefixRange } from '../layers/keys.js';
+import { counterPrefix, KeyPrefix, memoKey, prefixRange, stateKey, usedByKey, usedByPrefix } from '../layers/keys.js';
 import type { MemoRecord } from '../layers/proxy-object-database.js';
 import { BatchWriter, type ProgressOptions } from './common.js';
 import { collectGarbage } from './garbage.js';
@@ -21,6 +21,15 @@ export interface Removed {
 export interface RemoveOptions extends ProgressOptions {
   /** Also remove the saved states whose key starts with this (`s!<module>!<digest prefix>`). */
   statePrefix?: string;
+  /**
+   * The records are a whole cascade (calls and every call computed from
+   * them, see `dependentsOf`): their saved states go too, and so do the
+   * lineage keys naming them as used, whose users are all among them.
+   * Otherwise those keys stay: the calls that used a removed call still
+   * depend on it if it is computed again.
+   * @default false
+   */
+  cascade?: boolean;
 }
 
 /**
@@ -33,14 +42,22 @@ export interface RemoveOptions extends ProgressOptions {
 export async function removeRecords(store: Store, records: Iterable<MemoRecord>, options: RemoveOptions = {}): Promise<Removed> {
   const writer = new BatchWriter(store.backend);
   const modules = new Set<string>();
+  // Lineage keys go after the records, so that no batch boundary leaves a record without them.
+  const lineageKeys: Uint8Array[] = [];
   let count = 0;
   for (const record of records) {
     await writer.del(memoKey(record.module, record.call));
     // Its hit counters go with it: a later call of the same inputs starts counting afresh.
     for await (const key of store.backend.keys(prefixRange(counterPrefix(record.module, record.call)))) await writer.del(key);
+    for (const used of record.uses ?? []) lineageKeys.push(usedByKey(used.module, used.call, record.module, record.call));
+    if (options.cascade === true) {
+      await writer.del(stateKey(record.module, record.call));
+      for await (const key of store.backend.keys(prefixRange(usedByPrefix(record.module, record.call)))) lineageKeys.push(key);
+    }
     modules.add(record.module);
     count += 1;
   }
+  for (const key of lineageKeys) await writer.del(key);
   let states = 0;
   if (options.statePrefix !== undefined) {
     for await (const key of store.backend.keys(prefixRange(options.statePrefix))) {
@@ -61,7 +78,7 @@ export async function clearStore(store: Store): Promise<Removed> {
   const removed: Removed = { records: 0, states: 0, values: 0, bytes: 0 };
   const writer = new BatchWriter(store.backend);
   // Records before values, so that an interrupted clear never leaves a record without its values.
-  for (const prefix of [KeyPrefix.record, KeyPrefix.state, KeyPrefix.counter, KeyPrefix.value, KeyPrefix.moduleMeta]) {
+  for (const prefix of [KeyPrefix.record, KeyPrefix.state, KeyPrefix.counter, KeyPrefix.usedBy, KeyPrefix.value, KeyPrefix.moduleMeta]) {
     for await (const [key, bytes] of store.backend.entries(prefixRange(prefix))) {
       if (prefix === KeyPrefix.record) removed.records += 1;
       else if (prefix === KeyPrefix.state) removed.states += 1;

@@ -32,7 +32,7 @@ export type ProblemKind =
   | 'unreadable'
   /**
    * A key that is not part of the store layout. Under a prefix of the layout
-   * (`v!`, `m!`, `s!`, `c!`, `l!`) it is a damaged key, removed by `fix`; others are left alone.
+   * (`v!`, `m!`, `s!`, `c!`, `l!`, `u!`) it is a damaged key, removed by `fix`; others are left alone.
    */
   | 'unknown-key';
 
@@ -178,7 +178,7 @@ async function check(store: Store, options: VerifyOptions): Promise<Checked> {
         soundValues.add(parsed.uuid);
         continue;
       }
-      const fixable = parsed.kind === 'value' || parsed.kind === 'record' || parsed.kind === 'state' || parsed.kind === 'counter' || parsed.kind === 'lease';
+      const fixable = parsed.kind === 'value' || parsed.kind === 'record' || parsed.kind === 'state' || parsed.kind === 'counter' || parsed.kind === 'lease' || parsed.kind === 'used-by';
       report(key, 'corrupt', `does not decode: ${error instanceof Error ? error.message : String(error)}`, fixable);
       if (parsed.kind === 'value') brokenValues.add(parsed.uuid);
       if (parsed.kind === 'format') formatSeen = true;
@@ -212,6 +212,11 @@ async function check(store: Store, options: VerifyOptions): Promise<Checked> {
         if (asHitCounters(value) === undefined) report(key, 'corrupt', 'is not a pair of hit counters { hits, lastHitAt }', true);
         else counters.push({ key, record: memoKey(parsed.module, parsed.call) });
         break;
+      case 'used-by':
+        // A hint that its user call used the call it names; readers check it against the user's record, so one whose
+        // user is gone or recomputed (stale) is no problem. Its value carries nothing: anything else is damage.
+        if (value !== 0) report(key, 'corrupt', 'is a lineage key whose value is not 0 (damaged)', true);
+        break;
       case 'format':
         formatSeen = true;
         if (value !== FORMAT_VERSION) report(key, 'format', `is ${JSON.stringify(value)}, not ${FORMAT_VERSION}`, false);
@@ -244,7 +249,7 @@ async function check(store: Store, options: VerifyOptions): Promise<Checked> {
 }
 
 /** The short prefixes of the store layout's keys (`meta!` keys are few and named in full). */
-const ourPrefixes = [KeyPrefix.value, KeyPrefix.record, KeyPrefix.state, KeyPrefix.counter, KeyPrefix.lease];
+const ourPrefixes = [KeyPrefix.value, KeyPrefix.record, KeyPrefix.state, KeyPrefix.counter, KeyPrefix.lease, KeyPrefix.usedBy];
 
 /** Whether `key` becomes a key of the layout when its first two characters are one of the layout's prefixes: a bit flipped there. */
 function ourKeyButItsPrefix(key: string): boolean {
