@@ -20,11 +20,12 @@ import { checkpointScenario } from './scenarios/checkpoint.js';
 import { coldRestart } from './scenarios/cold-restart.js';
 import { hitMemory } from './scenarios/hit-memory.js';
 import { large } from './scenarios/large.js';
+import { leaseCost } from './scenarios/lease-cost.js';
 import { parallel } from './scenarios/parallel.js';
 import { pythonPeers } from './scenarios/python-peers.js';
 import { scale } from './scenarios/scale.js';
 
-const scenarios: Scenario[] = [hitMemory, coldRestart, checkpointScenario, large, pythonPeers, scale, parallel];
+const scenarios: Scenario[] = [hitMemory, coldRestart, checkpointScenario, large, pythonPeers, scale, parallel, leaseCost];
 
 const { values } = parseArgs({
   options: {
