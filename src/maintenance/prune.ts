@@ -6,6 +6,8 @@ import { lastUsedAt, Progress, rawRecords, referencedUuids, type ProgressOptions
 import { removeRecords } from './remove.js';
 import { staleRecords } from './code-versions.js';
 import { sweepValues } from './garbage.js';
+import { byWorth } from '../cache/eviction.js';
+import { isExpired } from '../cache/expiry.js';
 
 /** What {@link prune} removes; criteria combine (a record that meets any one is removed). */
 export interface PruneOptions extends ProgressOptions {
@@ -18,6 +20,20 @@ export interface PruneOptions extends ProgressOptions {
    * size, each shared value counted once).
    */
   maxBytes?: number;
+  /**
+   * Which records `maxBytes` removes first: `'lru'`, the least recently used
+   * (see `maxBytes`); `'cost'`, those worth least per byte, compute time ×
+   * (1 + hits) / result bytes, as `openCache({ maxBytes })` evicts.
+   *
+   * @default 'lru'
+   */
+  policy?: 'lru' | 'cost';
+  /**
+   * Remove the expired records: those stored (`createdAt`) more than this
+   * many milliseconds before `now`, which a cache with this `maxAge` would
+   * recompute anyway.
+   */
+  maxAge?: number;
   /**
    * Remove the records of every module whose version (or dependency
    * fingerprint) is not the module's current one: the version its metadata
@@ -55,7 +71,10 @@ export interface PruneResult {
  *   `CORRUPT` when a record does not decode (nothing is removed).
  */
 export async function prune(store: Store, options: PruneOptions = {}): Promise<PruneResult> {
-  const { olderThanMs, maxBytes } = options;
+  const { olderThanMs, maxBytes, maxAge } = options;
+  const policy = options.policy ?? 'lru';
+  if (policy !== 'lru' && policy !== 'cost') throw new MemostrataError('INVALID_ARGUMENT', `prune() option policy must be 'lru' or 'cost'; got ${JSON.stringify(policy)}.`);
+  if (maxAge !== undefined && !(typeof maxAge === 'number' && maxAge > 0)) throw new MemostrataError('INVALID_ARGUMENT', `prune() option maxAge must be a number of milliseconds > 0; got ${String(maxAge)}.`);
   for (const [name, limit] of [['olderThanMs', olderThanMs], ['maxBytes', maxBytes]] as const) {
     if (limit !== undefined && (typeof limit !== 'number' || Number.isNaN(limit) || limit < 0)) {
       throw new MemostrataError('INVALID_ARGUMENT', `prune() option ${name} must be a number >= 0; got ${String(limit)}.`);
@@ -79,7 +98,10 @@ export async function prune(store: Store, options: PruneOptions = {}): Promise<P
   if (olderThanMs !== undefined) {
     for (const record of records) if (inScope(record) && lastUsedAt(record) < now - olderThanMs) doomed.add(record);
   }
-  if (maxBytes !== undefined) await shrinkTo(store, maxBytes, records, doomed, inScope);
+  if (maxAge !== undefined) {
+    for (const record of records) if (inScope(record) && isExpired(record, maxAge, now)) doomed.add(record);
+  }
+  if (maxBytes !== undefined) await shrinkTo(store, maxBytes, records, doomed, inScope, policy);
 
   const result: PruneResult = { records: doomed.size, byModule: {}, values: 0, bytes: 0 };
   for (const record of doomed) result.byModule[record.module] = (result.byModule[record.module] ?? 0) + 1;
@@ -95,8 +117,8 @@ export async function prune(store: Store, options: PruneOptions = {}): Promise<P
   return { ...result, values, bytes };
 }
 
-/** Adds least recently used records to `doomed` until the remaining records' values fit `maxBytes`. */
-async function shrinkTo(store: Store, maxBytes: number, records: MemoRecord[], doomed: Set<MemoRecord>, inScope: (record: MemoRecord) => boolean): Promise<void> {
+/** Adds least recently used (or, by `policy`, least worth per byte) records to `doomed` until the remaining records' values fit `maxBytes`. */
+async function shrinkTo(store: Store, maxBytes: number, records: MemoRecord[], doomed: Set<MemoRecord>, inScope: (record: MemoRecord) => boolean, policy: 'lru' | 'cost'): Promise<void> {
   const sizes = await valueSizes(store);
   const references = new Map<string, number>();
   let total = 0;
@@ -111,7 +133,7 @@ async function shrinkTo(store: Store, maxBytes: number, records: MemoRecord[], d
   // Least recently used first; among records used at the same moment (one ms), the largest first, so fewer go.
   const candidates = records
     .filter((record) => !doomed.has(record) && inScope(record))
-    .sort((a, b) => lastUsedAt(a) - lastUsedAt(b) || b.size - a.size);
+    .sort(policy === 'cost' ? byWorth : (a, b) => lastUsedAt(a) - lastUsedAt(b) || b.size - a.size);
   for (const record of candidates) {
     if (total <= maxBytes) return;
     doomed.add(record);

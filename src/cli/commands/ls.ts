@@ -1,9 +1,9 @@
 import { Option, type Command } from 'commander';
 import type { MemoRecord } from '../../layers/proxy-object-database.js';
-import { listRecords } from '../../maintenance/inventory.js';
+import { queryRecords, type EntrySortKey } from '../../maintenance/inventory.js';
 import type { CommandContext } from '../context.js';
 import { CliError } from '../errors.js';
-import { formatDuration, formatSize, formatTable, formatTime } from '../format.js';
+import { formatDuration, formatSize, formatTable, formatTime, parseDuration } from '../format.js';
 import { recordJson, savedMs } from '../record-json.js';
 import { withStore } from '../open-store.js';
 import { action } from './action.js';
@@ -17,6 +17,9 @@ type SortKey = (typeof sortKeys)[number];
 interface LsOptions {
   sort?: SortKey;
   limit?: string;
+  since?: string;
+  before?: string;
+  minCompute?: string;
 }
 
 /** `memostrata ls [module]`: one line per memoized call. */
@@ -27,25 +30,49 @@ export function lsCommand(program: Command): void {
     .argument('[module]', 'only this module')
     .addOption(new Option('--sort <key>', 'largest / most / newest first').choices(sortKeys))
     .option('--limit <n>', 'show at most n calls')
+    .option('--since <time>', 'only calls stored since then: a date (2026-05-01, 2026-05-01T12:00Z) or a duration ago (2d, 12h)')
+    .option('--before <time>', 'only calls stored before then: a date or a duration ago')
+    .option('--min-compute <duration>', 'only calls whose computation took at least this long (500ms, 2min)')
     .action(action(ls));
 }
 
 
-const orders: Record<SortKey, (a: MemoRecord, b: MemoRecord) => number> = {
-  created: (a, b) => b.createdAt - a.createdAt,
-  size: (a, b) => b.size - a.size,
-  hits: (a, b) => b.hits - a.hits,
-  saved: (a, b) => savedMs(b) - savedMs(a),
-  compute: (a, b) => b.computeMs - a.computeMs,
-  'last-hit': (a, b) => b.lastHitAt - a.lastHitAt,
+/** The `--sort` keys as `cache.entries({ sortBy })` names them: one home for the orders. */
+const orders: Record<SortKey, EntrySortKey> = {
+  created: 'createdAt',
+  size: 'bytes',
+  hits: 'hits',
+  saved: 'savedMs',
+  compute: 'computeMs',
+  'last-hit': 'lastHitAt',
 };
+
+/** A time given as a date, or as a duration before now. */
+function parseTime(text: string, option: string, now = Date.now()): number {
+  if (/^\s*\d+(?:\.\d+)?\s*[a-z]+\s*$/i.test(text)) return now - parseDuration(text, option);
+  const time = Date.parse(text);
+  if (Number.isNaN(time)) throw new CliError(`${option} takes a date (2026-05-01, 2026-05-01T12:00Z) or a duration ago (2d, 12h); got '${text}'`);
+  return time;
+}
 
 async function ls(context: CommandContext, module: string | undefined, options: LsOptions): Promise<number> {
   const limit = options.limit === undefined ? Infinity : Number(options.limit);
   if (options.limit !== undefined && !(Number.isInteger(limit) && limit >= 0)) throw new CliError(`--limit takes a whole number >= 0; got '${options.limit}'`);
-  let records = await withStore(context.store(), 'existing', (store) => context.withProgress('listing', (onProgress) => listRecords(store, module, { onProgress })));
-  // Without --sort: key order, which is by module, then by call digest.
-  if (options.sort !== undefined) records.sort(orders[options.sort]);
+  const query = {
+    ...(module === undefined ? {} : { module }),
+    ...(options.since === undefined ? {} : { since: parseTime(options.since, '--since') }),
+    ...(options.before === undefined ? {} : { before: parseTime(options.before, '--before') }),
+    ...(options.minCompute === undefined ? {} : { minComputeMs: parseDuration(options.minCompute, '--min-compute') }),
+    // Without --sort: key order, which is by module, then by call digest.
+    ...(options.sort === undefined ? {} : { sortBy: orders[options.sort] }),
+  };
+  let records = await withStore(context.store(), 'existing', (store) =>
+    context.withProgress('listing', async (onProgress) => {
+      const found: MemoRecord[] = [];
+      for await (const record of queryRecords(store, query)) if (found.push(record) % 1000 === 0) onProgress(found.length, undefined);
+      return found;
+    }),
+  );
   const total = records.length;
   if (limit < records.length) records = records.slice(0, limit);
   if (context.json) {
