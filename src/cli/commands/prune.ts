@@ -29,7 +29,7 @@ export function pruneCommand(program: Command): void {
     .addOption(new Option('--policy <policy>', 'which calls --max-size removes first: lru (least recently used) or cost (least compute time × (1 + hits) per byte)').choices(['lru', 'cost']).default('lru'))
     .option('--expired', 'calls stored longer ago than the maxAge of --max-age, else of the configuration (--config, MEMOSTRATA_CONFIG)')
     .option('--max-age <duration>', 'the maxAge --expired uses (30d, 12h, 90min)')
-    .option('--stale-versions', "calls of a module's older versions (all but the newest call's version)")
+    .option('--stale-versions', "calls of a module's older code: all but its current version (the one it last stored calls with, or hit since)")
     .option('--module <name...>', 'only these modules')
     .option('--dry-run', 'report what would be removed; remove nothing')
     .action(action(pruneStore));

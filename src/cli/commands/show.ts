@@ -1,4 +1,6 @@
 import type { Command } from 'commander';
+import { CodeVersionTally } from '../../maintenance/code-versions.js';
+import { rawRecords } from '../../maintenance/common.js';
 import { findRecord } from '../../maintenance/inventory.js';
 import type { CommandContext } from '../context.js';
 import { formatDuration, formatSize, formatTime } from '../format.js';
@@ -17,14 +19,27 @@ export function showCommand(program: Command): void {
     .action(action(show));
 }
 
+/** Whether the call's code is the module's current code, in words. */
+function versionNote(version: string, currentVersion: string, stale: boolean): string {
+  if (!stale) return ' (current)';
+  const why = version === currentVersion ? 'older dependencies' : `the module's current version is ${currentVersion}`;
+  return ` (older code: ${why}; prune --stale-versions removes this call)`;
+}
+
 async function show(context: CommandContext, module: string, digestPrefix: string): Promise<number> {
-  const { record, inputs, result } = await withStore(context.store(), 'existing', async (store) => {
+  const { record, inputs, result, currentVersion, stale } = await withStore(context.store(), 'existing', async (store) => {
     const found = await findRecord(store, module, digestPrefix);
-    return { record: found, ...(await store.proxy.unproxy(found)) };
+    // The module's records' metadata (no results): is this call's code the module's current code?
+    const tally = new CodeVersionTally();
+    for await (const other of rawRecords(store, found.module)) tally.add(other);
+    const current = (await tally.current(store)).get(found.module) ?? { version: found.version, deps: found.deps };
+    return { record: found, currentVersion: current.version, stale: current.version !== found.version || current.deps !== found.deps, ...(await store.proxy.unproxy(found)) };
   });
   if (context.json) {
     context.printJson({
       ...recordJson(record),
+      currentVersion,
+      stale,
       inputs: inputs.map((input) => summarizeValue(input)),
       result: record.error === undefined ? summarizeValue(result) : null,
     });
@@ -32,7 +47,7 @@ async function show(context: CommandContext, module: string, digestPrefix: strin
   }
   const lines = [
     `module    ${record.module}`,
-    `version   ${record.version}`,
+    `version   ${record.version}${versionNote(record.version, currentVersion, stale)}`,
     ...(record.deps === '' ? [] : [`depends   ${record.deps}`]),
     `call      ${record.call}`,
     `created   ${formatTime(record.createdAt)}`,
