@@ -136,7 +136,7 @@ describe('memostrata stats', () => {
     const run = await runCli(['stats', '--store', store]);
     expect(run.code).toBe(0);
     const lines = run.stdout.trimEnd().split('\n');
-    expect(lines[0]).toMatch(/^module +hits +misses +hit rate +compute +saved +results$/);
+    expect(lines[0]).toMatch(/^module +hits +misses +hit rate +compute +saved +results +version +older versions$/);
     expect(lines[1]).toMatch(/^geometry\.relax +0 +2 +0\.0% /);
     expect(lines[2]).toMatch(/^physics\.energy +2 +3 +40\.0% /);
     expect(lines[3]).toMatch(/^total +2 +5 +28\.6% /);
@@ -148,8 +148,18 @@ describe('memostrata stats', () => {
     const { json: listing } = await runJson(['ls', 'physics.energy', '--store', store]);
     const saved = listing.entries.reduce((sum: number, entry: { hits: number; computeMs: number }) => sum + entry.hits * entry.computeMs, 0);
     expect(json.modules).toEqual([
-      { name: 'geometry.relax', hits: 0, misses: 2, hitRate: 0, computeMs: expect.any(Number), savedMs: 0, bytes: expect.any(Number) },
-      { name: 'physics.energy', hits: 2, misses: 3, hitRate: 0.4, computeMs: expect.any(Number), savedMs: expect.closeTo(saved, 6), bytes: expect.any(Number) },
+      { name: 'geometry.relax', hits: 0, misses: 2, hitRate: 0, computeMs: expect.any(Number), savedMs: 0, bytes: expect.any(Number), version: expect.any(String), versions: expect.any(Array) },
+      {
+        name: 'physics.energy',
+        hits: 2,
+        misses: 3,
+        hitRate: 0.4,
+        computeMs: expect.any(Number),
+        savedMs: expect.closeTo(saved, 6),
+        bytes: expect.any(Number),
+        version: expect.any(String),
+        versions: expect.any(Array),
+      },
     ]);
     expect(json.total).toMatchObject({ hits: 2, misses: 5 });
     expect(json.total.savedMs).toBeCloseTo(saved, 6);
