@@ -18,6 +18,7 @@ import type { BenchResult, Scenario } from './lib/results.js';
 import { markdownTable } from './lib/table.js';
 import { checkpointScenario } from './scenarios/checkpoint.js';
 import { coldRestart } from './scenarios/cold-restart.js';
+import { explainMisses } from './scenarios/explain-misses.js';
 import { hitMemory } from './scenarios/hit-memory.js';
 import { large } from './scenarios/large.js';
 import { leaseCost } from './scenarios/lease-cost.js';
@@ -25,7 +26,7 @@ import { parallel } from './scenarios/parallel.js';
 import { pythonPeers } from './scenarios/python-peers.js';
 import { scale } from './scenarios/scale.js';
 
-const scenarios: Scenario[] = [hitMemory, coldRestart, checkpointScenario, large, pythonPeers, scale, parallel, leaseCost];
+const scenarios: Scenario[] = [hitMemory, coldRestart, checkpointScenario, large, pythonPeers, scale, parallel, leaseCost, explainMisses];
 
 const { values } = parseArgs({
   options: {

@@ -1,6 +1,6 @@
 import type { Store } from './store.js';
-import type { MemoRecord } from '../layers/memo-record.js';
-import { valueKey } from '../layers/keys.js';
+import { recordProblem, type MemoRecord } from '../layers/memo-record.js';
+import { keyText, prefixRange, recordPrefix, valueKey } from '../layers/keys.js';
 import { UUIDDatabase } from '../layers/uuid-database.js';
 import { isExpired } from './expiry.js';
 
@@ -158,7 +158,7 @@ export async function explainCall(store: Store, current: ExplainedCall, own: Mem
     }
   }
   if (!done) {
-    for await (const record of store.proxy.records(current.module)) {
+    for await (const record of storedRecords(store, current.module)) {
       if (scanned >= EXPLAIN_SCAN_LIMIT) {
         truncated = true;
         break;
@@ -176,6 +176,18 @@ export async function explainCall(store: Store, current: ExplainedCall, own: Mem
       ? `the nearest stored call has the same version, dependencies and arguments but was keyed with other settings (ignored positions or key normalizer)${limit}`
       : `no stored call has these arguments; the nearest differs in ${found.differences.map(summary).join(', ')}${limit}`;
   return { hit: false, reason, nearest: nearestOf(found.record, found.differences), scanned, truncated };
+}
+
+/**
+ * The module's stored records in key order, read for comparison only: no
+ * hit counters and no checksum (nothing read here is served), and a record
+ * that is not one is skipped (damage is reported where records are served).
+ */
+async function* storedRecords(store: Store, module: string): AsyncGenerator<MemoRecord> {
+  const prefix = recordPrefix(module);
+  for await (const [key, value] of store.proxy.entries(prefixRange(prefix))) {
+    if (recordProblem(value, module, keyText(key).slice(prefix.length), undefined) === undefined) yield value as MemoRecord;
+  }
 }
 
 /** One line for `explainMisses`: the module and what differs from the nearest stored call. */
