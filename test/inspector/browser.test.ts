@@ -21,6 +21,11 @@ interface StatsRow {
   bytes: number;
 }
 
+/** Waits for what the page shows; the bound is generous because the machine running the suite may be busy. */
+function eventually<T>(read: () => Promise<T> | T) {
+  return expect.poll(read, { timeout: 20_000 });
+}
+
 describeWithChromium('memostrata serve in a browser', () => {
   let path: string;
   let stats: { modules: StatsRow[]; total: Omit<StatsRow, 'name'> };
@@ -67,28 +72,28 @@ describeWithChromium('memostrata serve in a browser', () => {
       expect(Number(await page.locator(`#store-figures dd[data-field="${field}"]`).getAttribute('data-value')), `total ${field}`).toBe(stats.total[field]);
     }
     // The chart of time saved is drawn by the chart library the package serves.
-    await expect.poll(() => page.locator('#saved-chart canvas').count()).toBeGreaterThan(0);
+    await eventually(() => page.locator('#saved-chart canvas').count()).toBeGreaterThan(0);
     await page.click('#check-health');
-    await expect.poll(() => page.locator('#health-result').textContent()).toMatch(/^ok: \d+ keys checked, no problems/);
+    await eventually(() => page.locator('#health-result').textContent()).toMatch(/^ok: \d+ keys checked, no problems/);
   });
 
   it('goes to a module, sorts its entries on the server, and opens an entry', async () => {
     await page.click('#modules a[data-field="name"]:text("physics.energy")');
     await page.waitForURL(`${serving.origin}/modules/physics.energy`);
     await ready();
-    await expect.poll(() => page.locator('#entries tbody tr[data-call]').count()).toBe(3);
+    await eventually(() => page.locator('#entries tbody tr[data-call]').count()).toBe(3);
     await page.click('#entries th[data-sort="hits"]');
     await page.waitForURL(/sort=hits&order=desc/);
-    await expect.poll(() => page.locator('#entries tbody tr[data-call] >> nth=0').locator('td[data-field="hits"]').getAttribute('data-value')).toBe('2');
+    await eventually(() => page.locator('#entries tbody tr[data-call] >> nth=0').locator('td[data-field="hits"]').getAttribute('data-value')).toBe('2');
     deletedCall = (await page.locator('#entries tbody tr[data-call] >> nth=0').getAttribute('data-call'))!;
     await page.fill('#filter-call', deletedCall.slice(0, 6));
-    await expect.poll(() => page.locator('#range').getAttribute('data-matched')).toBe('1');
+    await eventually(() => page.locator('#range').getAttribute('data-matched')).toBe('1');
     await page.click(`#entries a[title="${deletedCall}"]`);
     await page.waitForURL(`${serving.origin}/modules/physics.energy/entries/${deletedCall}`);
     await ready();
     expect(await page.locator('#record dd[data-field="hits"]').getAttribute('data-value')).toBe('2');
     expect(await page.locator('#record dd[data-field="version"]').getAttribute('data-value')).toBe('2');
-    await expect.poll(() => page.locator('#result .plot[data-plot=".grid"] canvas').count()).toBe(1);
+    await eventually(() => page.locator('#result .plot[data-plot=".grid"] canvas').count()).toBe(1);
     expect(await page.locator('#result .plot .caption').textContent()).toContain('Float64Array(100,000)');
     expect(await page.locator('.later[data-later="Lineage"]').count()).toBe(1);
   });
@@ -98,7 +103,7 @@ describeWithChromium('memostrata serve in a browser', () => {
     await page.click('#delete-entry');
     await page.waitForURL(`${serving.origin}/modules/physics.energy?deleted=${deletedCall}`);
     await ready();
-    await expect.poll(() => page.locator('#range').getAttribute('data-total')).toBe('2');
+    await eventually(() => page.locator('#range').getAttribute('data-total')).toBe('2');
     expect(await page.locator(`#entries tr[data-call="${deletedCall}"]`).count()).toBe(0);
     expect((await page.request.get(`${serving.origin}/api/modules/physics.energy/entries/${deletedCall}`)).status()).toBe(404);
   });
@@ -155,14 +160,14 @@ describeWithChromium('memostrata serve in a browser', () => {
       await page.goto(leases.url);
       await page.goto(`${leases.origin}/leases`);
       await ready();
-      await expect.poll(() => page.locator('#leases tbody tr[data-call]').count()).toBe(1);
+      await eventually(() => page.locator('#leases tbody tr[data-call]').count()).toBe(1);
       const row = await page.locator('#leases tbody tr[data-call]').textContent();
       expect(row).toContain('long.run');
       expect(row).toContain(`:${process.pid}`);
       finish();
       expect(await call).toBe(3);
       // No reload: the page polls the API.
-      await expect.poll(() => page.locator('#leases tbody tr[data-call]').count(), { timeout: 10_000 }).toBe(0);
+      await eventually(() => page.locator('#leases tbody tr[data-call]').count()).toBe(0);
     } finally {
       finish();
       await leases.stop();
