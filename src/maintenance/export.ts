@@ -5,6 +5,9 @@ import { makeDirectory } from '../backends/level-files.js';
 import type { Store } from '../cache/store.js';
 import { MemostrataError, isMemostrataError } from '../errors.js';
 import { FORMAT_VERSION, keyText, valueKey } from '../layers/keys.js';
+
+/** Store formats whose exports import: a format-2 store is a format-3 store without lineage (see migrate.ts). */
+const IMPORTS_STORE_FORMATS: readonly number[] = [2, FORMAT_VERSION];
 import { typesKey } from '../layers/serialized-db.js';
 import { BatchWriter, contentUuidOf, parseKey, Progress, recordProblem, referencedUuids, undefinedUuidOf, type ProgressOptions } from './common.js';
 import type { MemoRecord } from '../layers/proxy-object-database.js';
@@ -179,7 +182,7 @@ export async function importStore(store: Store, file: string, options: ProgressO
           parsed.kind === 'value' ? result.values : parsed.kind === 'record' ? result.records : parsed.kind === 'state' ? result.states : undefined;
         if ((pass === 'values') !== (parsed.kind === 'value')) continue;
         // Module metadata is recounted from the merged records below, never copied.
-        if (parsed.kind !== 'value' && parsed.kind !== 'record' && parsed.kind !== 'state') continue;
+        if (parsed.kind !== 'value' && parsed.kind !== 'record' && parsed.kind !== 'state' && parsed.kind !== 'used-by') continue;
         if (await store.backend.has(item.key)) {
           if (count !== undefined) count.skipped += 1;
           continue;
@@ -230,7 +233,7 @@ async function checkExport(store: Store, handle: FileHandle, size: number, path:
   if (header.version !== EXPORT_VERSION) {
     throw new MemostrataError('FORMAT_VERSION', `${path} is export format version ${JSON.stringify(header.version)}; this memostrata reads version ${EXPORT_VERSION}.`);
   }
-  if (header.storeFormat !== FORMAT_VERSION) {
+  if (!IMPORTS_STORE_FORMATS.includes(header.storeFormat as number)) {
     throw new MemostrataError('FORMAT_VERSION', `${path} holds store format version ${JSON.stringify(header.storeFormat)}; this memostrata reads version ${FORMAT_VERSION}.`);
   }
 
@@ -273,7 +276,7 @@ async function checkExport(store: Store, handle: FileHandle, size: number, path:
         break;
       }
       case 'format':
-        if (value !== FORMAT_VERSION) throw new MemostrataError('FORMAT_VERSION', `${path} holds meta!format ${JSON.stringify(value)}; this memostrata reads version ${FORMAT_VERSION}.`);
+        if (!IMPORTS_STORE_FORMATS.includes(value as number)) throw new MemostrataError('FORMAT_VERSION', `${path} holds meta!format ${JSON.stringify(value)}; this memostrata reads version ${FORMAT_VERSION}.`);
         break;
       case 'types':
         if (!Array.isArray(value) || !value.every((name) => typeof name === 'string')) throw reader.corrupt(offset, 'meta!types is not a list of type names');

@@ -4,7 +4,7 @@ import { canonicalLocation } from '../backends/level-files.js';
 import { LmdbBackend } from '../backends/lmdb-backend.js';
 import type { Store } from '../cache/store.js';
 import { MemostrataError } from '../errors.js';
-import { counterKey, KeyPrefix, keyText, prefixRange, valueKey } from '../layers/keys.js';
+import { counterKey, KeyPrefix, keyText, prefixRange, usedByKey, valueKey } from '../layers/keys.js';
 import { asHitCounters, type MemoRecord } from '../layers/memo-record.js';
 import { typesKey } from '../layers/serialized-db.js';
 import { BatchWriter, decodeRecord, parseKey, Progress, referencedUuids, undefinedUuidOf, type ProgressOptions } from './common.js';
@@ -198,6 +198,8 @@ async function mergeOne(source: Store, target: Store, conflicts: MergeConflict[]
         queued.add(keyText(valueKeyBytes).slice(KeyPrefix.value.length));
         merged.values.added += 1;
       }
+      // Its lineage keys before it, as a checkpoint writes them.
+      for (const used of theirs.uses ?? []) await writer.put(usedByKey(used.module, used.call, theirs.module, theirs.call), target.serialized.codec.encode(0, 'a lineage key'));
       await writer.put(key, bytes);
       merged.records.added += 1;
       touched.add(theirs.module);
