@@ -242,6 +242,7 @@ export class Cache {
         get closing() {
           return closing();
         },
+        forget: (module, calls) => this.#forgetEvicted(module, calls),
       });
     }
   }
@@ -484,6 +485,33 @@ export class Cache {
     const version = declared === AUTO_VERSION ? autoVersion(digester, { module: name, fn: fn as (...args: never[]) => unknown, uses: uses ?? [], depIdentities }) : String(declared);
     const keyNormalizer = key === undefined ? {} : { key: key as (...args: unknown[]) => readonly unknown[], keyFingerprint: keyFingerprint(digester, name, key as (...args: never[]) => unknown) };
     return { version, keyNormalizer };
+  }
+
+  /**
+   * Drops calls that eviction removes from the module's memory, as an
+   * invalidation does (forgetCall, then deleteStoredCall once the records
+   * are gone), except one whose memory holds another computation than the
+   * stored record judged (`createdAt` differs): that one is not evicted.
+   */
+  #forgetEvicted(module: string, calls: ReadonlyMap<string, number>): { evictable: ReadonlySet<string>; done(): Promise<void> } {
+    const db = this.#databases.get(module);
+    if (db === undefined) return { evictable: new Set(calls.keys()), done: async () => undefined };
+    const keys = new Map<string, string>();
+    const evictable = new Set(calls.keys());
+    for (const [key, entry] of db.liveEntries()) {
+      const createdAt = calls.get(entry.record.call);
+      if (createdAt === undefined) continue;
+      if (entry.record.createdAt === createdAt) keys.set(entry.record.call, key);
+      else evictable.delete(entry.record.call);
+    }
+    for (const call of evictable) db.forgetCall(keys.get(call) ?? '', call);
+    return {
+      evictable,
+      // Ends the deletions forgetCall began (the records are gone by then) and lets read-throughs resume.
+      done: async () => {
+        for (const call of evictable) await db.deleteStoredCall(call);
+      },
+    };
   }
 
   /** Remembers the settings a module name is memoized with; the same name again with other settings is a `CONFIG` error. */

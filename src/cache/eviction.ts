@@ -64,6 +64,15 @@ export interface EvictionHost {
   serialize<T>(work: () => Promise<T>): Promise<T>;
   /** Whether the cache is closing: a pass stops at its next step. */
   readonly closing: boolean;
+  /**
+   * Drops these calls of `module` (call digest → `createdAt` of the stored
+   * record judged) from the cache's memory before their records are
+   * deleted, so that this process stops serving them and writes no hit
+   * counter for them. Returns the calls it may evict (not one whose memory
+   * holds a newer computation) and a function to call once the records are
+   * deleted.
+   */
+  forget(module: string, calls: ReadonlyMap<string, number>): { evictable: ReadonlySet<string>; done(): Promise<void> };
 }
 
 /** Records read between two turns of the event loop while a pass scans. */
@@ -203,10 +212,22 @@ export class Evictor {
     const removed = new Map<string, { entries: number; bytes: number }>();
     const result: EvictionResult = { records: 0, bytes: 0, values: 0 };
     const freed: string[] = [];
+    const current: Candidate[] = [];
     for (const victim of victims) {
       const stored = await store.proxy.lookup(victim.module, victim.call).catch(() => undefined);
       // Recomputed since the scan (or gone): the new entry is not the one judged.
-      if (stored === undefined || stored.createdAt !== victim.createdAt) continue;
+      if (stored !== undefined && stored.createdAt === victim.createdAt) current.push(victim);
+    }
+    const byModule = new Map<string, Map<string, number>>();
+    for (const victim of current) {
+      const calls = byModule.get(victim.module) ?? new Map<string, number>();
+      calls.set(victim.call, victim.createdAt);
+      byModule.set(victim.module, calls);
+    }
+    const forgotten = [...byModule].map(([module, calls]) => ({ module, ...this.#host.forget(module, calls) }));
+    const evictable = new Set(forgotten.flatMap(({ module, evictable: calls }) => [...calls].map((call) => `${module}!${call}`)));
+    for (const victim of current) {
+      if (!evictable.has(`${victim.module}!${victim.call}`)) continue;
       operations.push({ type: 'del', key: memoKey(victim.module, victim.call) });
       for await (const key of store.proxy.keys(prefixRange(counterPrefix(victim.module, victim.call)))) operations.push({ type: 'del', key });
       const count = removed.get(victim.module) ?? { entries: 0, bytes: 0 };
@@ -233,8 +254,11 @@ export class Evictor {
         result.values += 1;
       }
     }
-    if (operations.length === 0) return result;
-    await store.proxy.batch(operations);
+    try {
+      if (operations.length > 0) await store.proxy.batch(operations);
+    } finally {
+      for (const { done } of forgotten) await done();
+    }
     // The value layer remembers what is stored to skip rewriting it: a value deleted here must be written again.
     if (result.values > 0) store.values.forgetStored();
     return result;

@@ -3,6 +3,7 @@ import { afterAll, describe, expect, it, vi } from 'vitest';
 import { openedCaches, storedRecords } from '../helpers/open-caches.js';
 import { removeTempDirs } from '../helpers/temp-dir.js';
 import type { Cache } from '../../src/index.js';
+import { keyText, prefixRange } from '../../src/layers/keys.js';
 
 afterAll(removeTempDirs);
 
@@ -56,6 +57,28 @@ describe('maxBytes', () => {
     const evictedResults = ['c'.repeat(LARGE) + 1, 'c'.repeat(LARGE) + 2, 'c'.repeat(LARGE) + 3, 'c'.repeat(LARGE) + 4].map((value) => cache.store.values.uuidOf(value));
     const kept = new Set((await storedRecords(cache, 'cheap.large')).map((record) => record.result));
     for (const uuid of evictedResults) if (!kept.has(uuid)) expect(await cache.store.values.has(new TextEncoder().encode(`v!${uuid}`))).toBe(false);
+  });
+
+  it('stops serving an evicted entry from memory, and leaves no hit counter of it behind', async () => {
+    const cache = await open(undefined, { maxBytes: 35_000 });
+    await fill(cache);
+    let runs = 0;
+    const cheap = cache.memoize('cheap.large', (i: number) => {
+      runs += 1;
+      return i === 0 ? 'p'.repeat(LARGE) + 0 : 'c'.repeat(LARGE) + i;
+    });
+    await cache.checkpoint();
+    // Hits not written yet: their counters would name records that eviction removes.
+    for (let i = 0; i < 5; i++) await cheap(i);
+    expect(runs).toBe(0);
+    await cache.evict();
+    await cache.checkpoint();
+    const kept = new Set((await storedRecords(cache, 'cheap.large')).map((record) => record.call));
+    const counters: string[] = [];
+    for await (const key of cache.store.proxy.keys(prefixRange('c!cheap.large!'))) counters.push(keyText(key).split('!')[2]!);
+    expect(counters.filter((call) => !kept.has(call))).toEqual([]);
+    for (let i = 0; i < 5; i++) await cheap(i);
+    expect(runs).toBe(4);
   });
 
   it('runs by itself after a checkpoint', async () => {
