@@ -213,6 +213,10 @@ export function autoVersion(digester: Digester, input: FingerprintInput): string
       `version 'auto' needs the function's source, but ${error.message}. Memoize a function written in JavaScript (for a bound one: (...args) => original(...args), with original listed in uses), or give an explicit version.`,
     );
   }
+  if (source.startsWith('["class","class"]')) {
+    const name = input.fn.name || 'Model';
+    throw configError(input.module, `${name} is a class, which cannot be called without new; memoize a function that makes one, such as (...args) => new ${name}(...args), with ${name} listed in uses.`);
+  }
   const context: UseContext = { module: input.module, digester, seen: new Set() };
   const uses = input.uses.map((value, index) => usePart(context, value, `uses[${index}]`));
   const parts = [FINGERPRINT_FORMAT, source, String(uses.length), ...uses, input.depIdentities.join(',')];

@@ -20,6 +20,12 @@ async function autoVersionOf(fn: (...args: never[]) => unknown, uses?: unknown[]
   return cache.memoize('f', fn, { version: 'auto', ...(uses === undefined ? {} : { uses }) }).version;
 }
 
+/** The version of code given as source: a function memoized itself, a class through uses (it cannot be memoized). */
+function versionOfSource(source: string): Promise<string> {
+  const code = fromSource(source);
+  return source.startsWith('class') ? autoVersionOf(() => 0, [code]) : autoVersionOf(code);
+}
+
 const sources = [
   `function energy(atoms, scale) { let total = 0; for (const charge of atoms) total += charge * charge; return total * scale; }`,
   `async (mesh, { tolerance = 1e-6, label = 'run' } = {}) => { const nodes = mesh.nodes.map((node) => node * 2); if (nodes.length === 0) throw new Error("empty"); return { label, sum: nodes.reduce((a, b) => a + b, 0) / tolerance }; }`,
@@ -58,7 +64,7 @@ describe("version: 'auto'", () => {
   it('gives formatting-only rewrites of a function the same version (whitespace, comments, quote style)', async () => {
     const separator = fc.constantFrom(' ', '  ', '\n', '\n\t\t', ' /* note */ ', ' // note\n', ' /**\n * doc\n */ ');
     const inlineSeparator = fc.constantFrom(' ', '\t', ' /* note */ ');
-    const originals = await Promise.all(sources.map((source) => autoVersionOf(fromSource(source))));
+    const originals = await Promise.all(sources.map(versionOfSource));
     await fc.assert(
       fc.asyncProperty(
         fc.integer({ min: 0, max: sources.length - 1 }),
@@ -68,7 +74,7 @@ describe("version: 'auto'", () => {
         async (which, separators, inlineSeparators, flips) => {
           const rewritten = reformat(sources[which]!, separators, inlineSeparators, flips);
           expect(normalizedSource(fromSource(rewritten))).toBe(normalizedSource(fromSource(sources[which]!)));
-          expect(await autoVersionOf(fromSource(rewritten))).toBe(originals[which]);
+          expect(await versionOfSource(rewritten)).toBe(originals[which]);
         },
       ),
       { numRuns: 60 },
@@ -201,6 +207,15 @@ describe("version: 'auto'", () => {
       expect(await autoVersionOf(fn as (...args: never[]) => unknown, [Solver])).toMatch(/^auto:[0-9a-f]{16}$/);
     }
     expect(await autoVersionOf(solver.solve)).not.toBe(await autoVersionOf(Solver.create));
+  });
+
+  it('refuses a class as the function (it cannot be called without new), saying how to memoize one', async () => {
+    const cache = await open();
+    class Model {}
+    expect(() => cache.memoize('model', Model as unknown as () => Model, { version: 'auto' })).toThrow(
+      expect.objectContaining({ code: 'CONFIG', message: expect.stringContaining('(...args) => new Model(...args), with Model listed in uses') }),
+    );
+    expect(cache.memoize('model', () => new Model(), { version: 'auto', uses: [Model] }).version).toMatch(/^auto:/);
   });
 
   it('refuses uses with a class instance, uses without version auto, and an explicit version that looks like a fingerprint', async () => {
