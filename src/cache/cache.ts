@@ -98,7 +98,9 @@ export interface MemoizeOptions<A extends unknown[] = never[]> {
   maxAge?: number;
   /**
    * Keep this module's entries out of `maxBytes` eviction (they still count
-   * towards the size).
+   * towards the size). A cache knows the pins of the modules it memoizes:
+   * another process with its own `maxBytes` that does not memoize this
+   * module with `pin: true` may evict its entries.
    *
    * @default false
    */
