@@ -2,6 +2,7 @@ import { afterAll, describe, expect, it, vi } from 'vitest';
 import fc from 'fast-check';
 import { join } from 'node:path';
 import { resolveCacheOptions } from '../../src/cache/config.js';
+import { EXPLAIN_SCAN_LIMIT } from '../../src/index.js';
 import { openedCaches } from '../helpers/open-caches.js';
 import { removeTempDirs, tempDir } from '../helpers/temp-dir.js';
 
@@ -81,6 +82,18 @@ describe('f.explain(...args)', () => {
     const cache = await open();
     const f = cache.memoize('explain.empty', (a: number) => a);
     expect(await f.explain(1)).toMatchObject({ hit: false, nearest: undefined, reason: 'no call of this module is stored' });
+  });
+
+  it('compares at most EXPLAIN_SCAN_LIMIT stored calls and says when it stopped there', async () => {
+    const cache = await open(undefined, { flush: 'manual' });
+    const f = cache.memoize('explain.bound', (a: number, b: string) => a + b.length);
+    for (let i = 0; i <= EXPLAIN_SCAN_LIMIT; i++) await f(i, `a${i}`);
+    await cache.checkpoint();
+    // Every stored call differs in both arguments: nothing stops the scan early.
+    const explanation = await f.explain(-1, 'zz');
+    expect(explanation).toMatchObject({ hit: false, scanned: EXPLAIN_SCAN_LIMIT, truncated: true });
+    expect(explanation.nearest?.differences).toHaveLength(2);
+    expect(explanation.reason).toContain(`compared the first ${EXPLAIN_SCAN_LIMIT.toLocaleString('en-US')} stored calls only`);
   });
 
   it('explains by what a key normalizer returns', async () => {
