@@ -250,11 +250,14 @@ export class MemoizedModule implements LineageModule {
     return describeCall(this.#host.store, { module: name, version, deps, ignore, cacheErrors, maxAgeMs: maxAgeMs ?? Infinity }, call, args);
   }
 
-  /** Prints what differs from the nearest stored call (explainMisses); never fails the call. */
-  async #explainMiss(call: string, args: readonly unknown[]): Promise<void> {
+  /**
+   * Prints what differs from the nearest stored call (explainMisses); never
+   * fails the call. `own`: this call's entry that could not be served (expired, or a stored error).
+   */
+  async #explainMiss(call: string, args: readonly unknown[], own: MemoRecord | undefined): Promise<void> {
     let line: string;
     try {
-      line = missLine(this.settings.name, await explainCall(this.#host.store, this.#explained(call, args), undefined, this.db.unwrittenEntries()));
+      line = missLine(this.settings.name, await explainCall(this.#host.store, this.#explained(call, args), own, this.db.unwrittenEntries()));
     } catch (error) {
       line = `memostrata: miss in '${this.settings.name}': not explained (${(error as Error).message})`;
     }
@@ -366,7 +369,7 @@ export class MemoizedModule implements LineageModule {
       lease = claimed.lease;
     }
     this.stats.misses += 1;
-    if (this.#host.explainMisses) await this.#explainMiss(call, keyArgs);
+    if (this.#host.explainMisses) await this.#explainMiss(call, keyArgs, stored?.record);
     // UUIDs of the inputs before the run: the function may change its arguments in place.
     let inputs: InternedValue[];
     // A leased run may end in LEASE_LOST and run again: it runs on a copy, so the next run sees the call-time arguments.

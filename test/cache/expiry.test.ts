@@ -1,4 +1,4 @@
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { join } from 'node:path';
 import { openedCaches, storedRecords } from '../helpers/open-caches.js';
 import { removeTempDirs, tempDir } from '../helpers/temp-dir.js';
@@ -17,17 +17,18 @@ describe('maxAge', () => {
     const cache = await open(undefined, { maxAge: 20 });
     let runs = 0;
     const f = cache.memoize('expiry.cache', (x: number) => ({ x, run: ++runs }));
-    const started = Date.now();
-    const first = await f(1);
-    expect(await f(1)).toEqual(first);
-    await pastAge(started, 20);
+    await f(1);
+    // Stored by now: its createdAt is at most this.
+    const storedBy = Date.now();
+    await pastAge(storedBy, 20);
     const again = await f(1);
     expect(again.run).toBe(2);
     expect(runs).toBe(2);
     await cache.checkpoint();
+    // Replaced: one record, the recomputed one.
     const records = await storedRecords(cache, 'expiry.cache');
     expect(records).toHaveLength(1);
-    expect(await f(1)).toEqual(again);
+    expect(records[0]!.createdAt).toBeGreaterThan(storedBy);
   });
 
   it('expires entries read back from the store after a restart', async () => {
@@ -52,6 +53,25 @@ describe('maxAge', () => {
     expect(runs).toBe(2);
   });
 
+  it('has explainMisses say that a miss is an expired entry', async () => {
+    const cache = await open(undefined, { maxAge: 20, explainMisses: true });
+    const f = cache.memoize('expiry.explained', (x: number) => x);
+    const lines: string[] = [];
+    const spy = vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
+      lines.push(String(chunk));
+      return true;
+    });
+    try {
+      await f(1);
+      await pastAge(Date.now(), 20);
+      await f(1);
+    } finally {
+      spy.mockRestore();
+    }
+    expect(lines).toHaveLength(2);
+    expect(lines[1]).toMatch(/^memostrata: miss in 'expiry\.explained': expired \(stored .* ago, maxAge 20 ms\) vs stored call [0-9a-f]{12}\n$/);
+  });
+
   it("lets a module's maxAge win over the cache's, Infinity included", async () => {
     const cache = await open(undefined, { maxAge: 10 });
     let runs = 0;
@@ -63,9 +83,8 @@ describe('maxAge', () => {
       },
       { maxAge: Infinity },
     );
-    const started = Date.now();
     await forever(1);
-    await pastAge(started, 10);
+    await pastAge(Date.now(), 10);
     await forever(1);
     expect(runs).toBe(1);
     expect(await forever.has(1)).toBe(true);
