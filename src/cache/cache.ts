@@ -60,8 +60,10 @@ export interface MemoizeOptions<A extends unknown[] = never[]> {
    * floats rounded to a tolerance or an object without its irrelevant fields.
    * The function still receives the original arguments. It must be
    * deterministic and must not change its arguments; if it throws, the call
-   * rejects with its error and nothing is stored. Its source is part of the
-   * module's identity (a changed normalizer never reads another's keys).
+   * rejects with its error and nothing is stored. What it returns keys by the
+   * digest rules: `-0` is not `0`, and `Math.round(-0.2)` is `-0` (add `+ 0`).
+   * Its source is part of the module's identity (a changed normalizer never
+   * reads another's keys).
    * Cannot be combined with {@link MemoizeOptions.ignore} (`CONFIG`): leave
    * out of the returned array what should not count.
    *

@@ -7,8 +7,8 @@ import { removeTempDirs, tempDir } from '../helpers/temp-dir.js';
 const open = openedCaches();
 afterAll(removeTempDirs);
 
-/** Rounds to three decimals: the tolerance the tests key by. */
-const toMilli = (x: number): number => Math.round(x * 1000) / 1000;
+/** Rounds to three decimals: the tolerance the tests key by. `+ 0` turns the -0 of Math.round(-0.4) into 0, which keys apart from -0. */
+const toMilli = (x: number): number => Math.round(x * 1000) / 1000 + 0;
 
 describe('memoize key normalizer', () => {
   it('keys calls by what it returns: values equal after rounding are one call', async () => {
@@ -37,7 +37,7 @@ describe('memoize key normalizer', () => {
     await fc.assert(
       fc.asyncProperty(fc.integer({ min: -10_000, max: 10_000 }), fc.double({ min: -0.0004, max: 0.0004, noNaN: true }), async (milli, jitter) => {
         const base = milli / 1000;
-        fc.pre(toMilli(base + jitter) === toMilli(base));
+        fc.pre(Object.is(toMilli(base + jitter), toMilli(base)));
         const before = runs;
         const first = await f(base);
         const second = await f(base + jitter);
@@ -46,6 +46,19 @@ describe('memoize key normalizer', () => {
       }),
       { numRuns: 100 },
     );
+  });
+
+  it('keys -0 apart from 0, as arguments are: a rounding normalizer has to say + 0', async () => {
+    const cache = await open();
+    let runs = 0;
+    const naive = cache.memoize('rounded.naive', (x: number) => ((runs += 1), x), { key: (x) => [Math.round(x)] });
+    await naive(0.2);
+    await naive(-0.2);
+    expect(runs).toBe(2);
+    const careful = cache.memoize('rounded.careful', (x: number) => ((runs += 1), x), { key: (x) => [Math.round(x) + 0] });
+    await careful(0.2);
+    await careful(-0.2);
+    expect(runs).toBe(3);
   });
 
   it('gives the function the original arguments, irrelevant fields included', async () => {
