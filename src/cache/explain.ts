@@ -183,7 +183,7 @@ export async function explainCall(store: Store, current: ExplainedCall, own: Mem
  * hit counters and no checksum (nothing read here is served), and a record
  * that is not one is skipped (damage is reported where records are served).
  */
-async function* storedRecords(store: Store, module: string): AsyncGenerator<MemoRecord> {
+export async function* storedRecords(store: Store, module: string): AsyncGenerator<MemoRecord> {
   const prefix = recordPrefix(module);
   for await (const [key, value] of store.proxy.entries(prefixRange(prefix))) {
     if (recordProblem(value, module, keyText(key).slice(prefix.length), undefined) === undefined) yield value as MemoRecord;

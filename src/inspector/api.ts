@@ -7,6 +7,8 @@ import { readModuleMeta } from '../layers/module-meta.js';
 import { findRecords, moduleSummaries, type ModuleSummary } from '../maintenance/inventory.js';
 import { runningCalls } from '../maintenance/leases.js';
 import { rawRecords } from '../maintenance/common.js';
+import { dependentsOf, lineageOf, type LineageNode } from '../maintenance/lineage.js';
+import { neighboursOf } from '../maintenance/neighbours.js';
 import { removeRecords, type Removed } from '../maintenance/remove.js';
 import { verify } from '../maintenance/verify.js';
 import { LevelBackend } from '../backends/level-backend.js';
@@ -163,6 +165,48 @@ export class InspectorApi {
     return { removed };
   }
 
+  /**
+   * `GET /api/modules/:module/entries/:call/lineage`: the calls the entry was
+   * computed from (`uses`) and those computed from it (`usedBy`), each tree
+   * `depth` levels deep at most, as `memostrata lineage` finds them.
+   */
+  async lineage(module: string, call: string, depth: number) {
+    const record = await this.#record(module, call);
+    const [lineage] = await lineageOf(this.#store, record.module, record.call, { depth });
+    if (lineage === undefined) throw new HttpError(404, 'NOT_FOUND', `No entry ${call} of module ${module} in the store (removed since?).`);
+    return { depth, call: nodeJson(lineage.call), uses: lineage.uses.map(nodeJson), usedBy: lineage.usedBy.map(nodeJson) };
+  }
+
+  /** `GET /api/modules/:module/entries/:call/neighbours`: the nearest stored calls of the module and how each differs. */
+  async neighbours(module: string, call: string, limit: number) {
+    const record = await this.#record(module, call);
+    const found = await neighboursOf(this.#store, record, { limit });
+    return { ...found, neighbours: found.neighbours.map((neighbour) => ({ ...neighbour, createdAt: isoTime(neighbour.createdAt) })) };
+  }
+
+  /**
+   * `GET /api/modules/:module/entries/:call/cascade`: what invalidating the
+   * entry with its dependents would remove (a dry run: nothing changes).
+   */
+  async cascadePlan(module: string, call: string) {
+    const doomed = await this.#cascade(module, call);
+    return { calls: doomed.map(callJson) };
+  }
+
+  /** `POST /api/modules/:module/entries/:call/cascade`: removes the entry and every stored call computed from it, as `memostrata rm --cascade` does. */
+  async cascade(module: string, call: string) {
+    this.#assertWritable();
+    const doomed = await this.#cascade(module, call);
+    const removed = await removeRecords(this.#store, doomed, { statePrefix: `${statePrefix(module)}${call}`, cascade: true });
+    for (const name of new Set(doomed.map((record) => record.module))) this.#indexes.forget(name);
+    return { removed, calls: doomed.map(callJson) };
+  }
+
+  async #cascade(module: string, call: string): Promise<MemoRecord[]> {
+    const record = await this.#record(module, call);
+    return [record, ...(await dependentsOf(this.#store, [record]))];
+  }
+
   /** `POST /api/modules/:module/clear`: removes every entry of a module, as `memostrata rm <module>` does. */
   async clearModule(module: string): Promise<{ removed: Removed }> {
     this.#assertWritable();
@@ -211,6 +255,32 @@ function overviewModule(summary: ModuleSummary): OverviewModule {
     lastCreatedAt: summary.lastCreatedAt,
     lastUsedAt: summary.lastUsedAt,
   };
+}
+
+interface LineageNodeJson {
+  module: string;
+  call: string;
+  state: LineageNode['state'];
+  version: string | null;
+  createdAt: string | null;
+  cut: LineageNode['cut'] | null;
+  children: LineageNodeJson[];
+}
+
+function nodeJson(node: LineageNode): LineageNodeJson {
+  return {
+    module: node.module,
+    call: node.call,
+    state: node.state,
+    version: node.version ?? null,
+    createdAt: node.createdAt === undefined ? null : isoTime(node.createdAt),
+    cut: node.cut ?? null,
+    children: node.children.map(nodeJson),
+  };
+}
+
+function callJson({ module, call, version }: MemoRecord) {
+  return { module, call, version };
 }
 
 function backendKind(store: Store): 'level' | 'lmdb' | 'redis' | 'other' {

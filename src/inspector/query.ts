@@ -74,3 +74,15 @@ function integer(params: URLSearchParams, name: string, fallback: number, min: n
   if (!(value >= min && value <= max)) throw badRequest(`${name} is a whole number from ${min} to ${max}; got ${JSON.stringify(text.slice(0, 40))}.`);
   return value;
 }
+
+/**
+ * Parses a query that takes at most one bounded whole number, `name`
+ * (`depth` of a lineage, `limit` of neighbours); any other parameter is an
+ * error, as in the listing. @throws HttpError 400.
+ */
+export function parseBoundedQuery(params: URLSearchParams, name: string, fallback: number, max: number): number {
+  for (const key of params.keys()) {
+    if (key !== name && key !== 'token') throw badRequest(`Unknown query parameter ${JSON.stringify(key)}; known: ${name}.`);
+  }
+  return integer(params, name, fallback, 1, max);
+}

@@ -6,7 +6,7 @@ import { Access, newToken, TOKEN_PARAMETER } from './access.js';
 import { InspectorApi } from './api.js';
 import { drainBody, HttpError, send, sendError, sendJson, type RequestContext } from './http.js';
 import { pageHtml, UNAUTHORIZED_HTML, type PageName } from './pages.js';
-import { parseCall, parseListingQuery } from './query.js';
+import { parseBoundedQuery, parseCall, parseListingQuery } from './query.js';
 import { Router } from './router.js';
 import { staticFile } from './static-files.js';
 
@@ -94,6 +94,12 @@ export async function startInspector(store: Store, options: InspectorOptions = {
   };
 }
 
+// A lineage tree can fan out widely; a page shows a few levels and links on.
+const DEFAULT_LINEAGE_DEPTH = 3;
+const MAX_LINEAGE_DEPTH = 10;
+const DEFAULT_NEIGHBOURS = 5;
+const MAX_NEIGHBOURS = 20;
+
 function routes(api: InspectorApi, token: string, allowWrite: boolean): Router {
   const page = (name: PageName) => async ({ response }: RequestContext) => send(response, 200, 'text/html; charset=utf-8', pageHtml(name, token, allowWrite));
   const json = (answer: (context: RequestContext) => Promise<unknown>) => async (context: RequestContext) => sendJson(context.response, 200, await answer(context));
@@ -126,6 +132,10 @@ function routes(api: InspectorApi, token: string, allowWrite: boolean): Router {
     .add('GET', '/api/leases', json(() => api.leases()))
     .add('GET', '/api/modules/:module/entries', json(({ params, url }) => api.entries(params.module!, parseListingQuery(url.searchParams))))
     .add('GET', '/api/modules/:module/entries/:call', json(({ params }) => api.entry(params.module!, parseCall(params.call!))))
+    .add('GET', '/api/modules/:module/entries/:call/lineage', json(({ params, url }) => api.lineage(params.module!, parseCall(params.call!), parseBoundedQuery(url.searchParams, 'depth', DEFAULT_LINEAGE_DEPTH, MAX_LINEAGE_DEPTH))))
+    .add('GET', '/api/modules/:module/entries/:call/neighbours', json(({ params, url }) => api.neighbours(params.module!, parseCall(params.call!), parseBoundedQuery(url.searchParams, 'limit', DEFAULT_NEIGHBOURS, MAX_NEIGHBOURS))))
+    .add('GET', '/api/modules/:module/entries/:call/cascade', json(({ params }) => api.cascadePlan(params.module!, parseCall(params.call!))))
+    .add('POST', '/api/modules/:module/entries/:call/cascade', json(({ params }) => serialized(() => api.cascade(params.module!, parseCall(params.call!)))))
     .add('POST', '/api/modules/:module/entries/:call/delete', json(({ params }) => serialized(() => api.deleteEntry(params.module!, parseCall(params.call!)))))
     .add('POST', '/api/modules/:module/clear', json(({ params }) => serialized(() => api.clearModule(params.module!))));
 }

@@ -25,7 +25,20 @@ beforeAll(async () => {
   const spare = cache.memoize('spare', (n: number) => n + 1);
   for (let n = 0; n < 5; n += 1) await spare(n);
   await cache.memoize('dir/sub name', (n: number) => -n)(1);
+  // Lineage: report(n) uses square(n), which uses load(n).
+  const load = cache.memoize('load', (n: number) => n * 10);
+  const square = cache.memoize('square', async (n: number) => (await load(n)) ** 2);
+  const report = cache.memoize('report', async (n: number) => (await square(n)) + 1);
+  await report(2);
+  await report(3);
+  const near = cache.memoize('near', (a: number, b: string) => `${a}${b}`, { version: '1' });
+  await near(1, 'x');
+  await near(1, 'y');
+  await near(2, 'y');
   await cache.close();
+  const later = await fixtureCache(path);
+  await later.memoize('near', (a: number, b: string) => `${a}${b}`, { version: '2' })(1, 'x');
+  await later.close();
   store = await openCliStore({ type: 'level', path }, 'existing');
   internalErrors = [];
   const onInternalError = (error: unknown) => internalErrors.push(error);
@@ -151,6 +164,11 @@ describe('malformed requests get a 400 with a JSON error and no stack trace', ()
     '/api/modules/spare/entries/not-a-digest',
     '/api/modules/%E0%A4%A/entries',
     '/api/modules/a!b/entries',
+    `/api/modules/spare/entries/${'0'.repeat(32)}/lineage?depth=0`,
+    `/api/modules/spare/entries/${'0'.repeat(32)}/lineage?depth=11`,
+    `/api/modules/spare/entries/${'0'.repeat(32)}/lineage?deep=2`,
+    `/api/modules/spare/entries/${'0'.repeat(32)}/neighbours?limit=21`,
+    '/api/modules/spare/entries/not-a-digest/cascade',
   ];
   for (const target of bad) {
     it(`GET ${target}`, async () => {
@@ -188,6 +206,104 @@ describe('malformed requests get a 400 with a JSON error and no stack trace', ()
 
   it('logged no internal error along the way', () => {
     expect(internalErrors).toEqual([]);
+  });
+});
+
+/** The call of `module` whose arguments' previews are `args`. */
+async function callWith(inspector: Inspector, module: string, ...args: unknown[]): Promise<string> {
+  const listing = (await (await get(inspector, `/api/modules/${module}/entries`)).json()) as { entries: { call: string; version: string }[] };
+  for (const { call } of listing.entries) {
+    const entry = (await (await get(inspector, `/api/modules/${module}/entries/${call}`)).json()) as { record: { version: string }; inputs: { summary: unknown }[] };
+    if (JSON.stringify(entry.inputs.map((input) => input.summary)) === JSON.stringify(args)) return call;
+  }
+  throw new Error(`no call of ${module} with ${JSON.stringify(args)}`);
+}
+
+interface NodeJson {
+  module: string;
+  call: string;
+  state: string;
+  cut: string | null;
+  children: NodeJson[];
+}
+
+describe('lineage', () => {
+  it('names the calls an entry was computed from and those computed from it', async () => {
+    const [load2, square2, report2] = [await callWith(readOnly, 'load', 2), await callWith(readOnly, 'square', 2), await callWith(readOnly, 'report', 2)];
+    const response = await get(readOnly, `/api/modules/square/entries/${square2}/lineage`);
+    expect(response.status).toBe(200);
+    const lineage = (await response.json()) as { depth: number; call: NodeJson; uses: NodeJson[]; usedBy: NodeJson[] };
+    expect(lineage.depth).toBe(3);
+    expect(lineage.call).toMatchObject({ module: 'square', call: square2, state: 'stored' });
+    expect(lineage.uses).toEqual([expect.objectContaining({ module: 'load', call: load2, state: 'stored', cut: null, children: [] })]);
+    expect(lineage.usedBy).toEqual([expect.objectContaining({ module: 'report', call: report2, state: 'stored', children: [] })]);
+  });
+
+  it('stops each tree at the depth asked for, and says so', async () => {
+    const load2 = await callWith(readOnly, 'load', 2);
+    const deep = (await (await get(readOnly, `/api/modules/load/entries/${load2}/lineage`)).json()) as { usedBy: NodeJson[] };
+    expect(deep.usedBy[0]).toMatchObject({ module: 'square', cut: null, children: [expect.objectContaining({ module: 'report' })] });
+    const shallow = (await (await get(readOnly, `/api/modules/load/entries/${load2}/lineage?depth=1`)).json()) as { usedBy: NodeJson[] };
+    expect(shallow.usedBy[0]).toMatchObject({ module: 'square', cut: 'depth', children: [] });
+  });
+});
+
+describe('neighbours', () => {
+  it('lists the nearest stored calls of the module, fewest differences first, with what differs', async () => {
+    const listing = (await (await get(readOnly, '/api/modules/near/entries')).json()) as { entries: { call: string; version: string }[] };
+    const v1 = listing.entries.filter((entry) => entry.version === '1').map((entry) => entry.call);
+    // near(1, 'x') of version 1: the one of its calls stored with version 1 whose arguments are 1 and 'x'.
+    let own = '';
+    for (const candidate of v1) {
+      const entry = (await (await get(readOnly, `/api/modules/near/entries/${candidate}`)).json()) as { inputs: { summary: unknown }[] };
+      if (JSON.stringify(entry.inputs.map((input) => input.summary)) === '[1,"x"]') own = candidate;
+    }
+    const response = await get(readOnly, `/api/modules/near/entries/${own}/neighbours`);
+    expect(response.status).toBe(200);
+    const body = (await response.json()) as { scanned: number; truncated: boolean; neighbours: { call: string; differences: { kind: string; position?: number; detail: string }[] }[] };
+    expect(body).toMatchObject({ scanned: 3, truncated: false });
+    const kinds = body.neighbours.map((neighbour) => neighbour.differences.map((difference) => `${difference.kind}${difference.position ?? ''}`));
+    expect(kinds.slice(0, 2).sort()).toEqual([['argument1'], ['version']]);
+    expect(kinds[2]).toEqual(['argument0', 'argument1']);
+    expect(body.neighbours.flatMap((neighbour) => neighbour.differences).find((difference) => difference.kind === 'version')!.detail).toBe('this call "1", neighbour "2"');
+    const one = (await (await get(readOnly, `/api/modules/near/entries/${own}/neighbours?limit=1`)).json()) as { neighbours: unknown[] };
+    expect(one.neighbours).toHaveLength(1);
+  });
+});
+
+describe('invalidate with cascade', () => {
+  const sameOrigin = () => ({ 'x-memostrata-token': writable.token, origin: writable.origin, 'sec-fetch-site': 'same-origin' });
+
+  it('lists, as a dry run, the entry and every call computed from it, and removes nothing', async () => {
+    const load2 = await callWith(readOnly, 'load', 2);
+    const plan = (await (await get(readOnly, `/api/modules/load/entries/${load2}/cascade`)).json()) as { calls: { module: string; call: string }[] };
+    expect(plan.calls.map((call) => call.module)).toEqual(['load', 'square', 'report']);
+    expect(plan.calls[0]!.call).toBe(load2);
+    expect((await get(readOnly, `/api/modules/load/entries/${load2}`)).status).toBe(200);
+  });
+
+  it('is refused read-only and from another site, and nothing is removed', async () => {
+    const load2 = await callWith(readOnly, 'load', 2);
+    const target = `/api/modules/load/entries/${load2}/cascade`;
+    const refused = await post(readOnly, target, { 'x-memostrata-token': readOnly.token });
+    expect(refused.status).toBe(403);
+    expect(((await refused.json()) as { error: { code: string } }).error.code).toBe('READ_ONLY');
+    expect((await post(writable, target, { 'x-memostrata-token': writable.token, origin: 'http://evil.example' })).status).toBe(403);
+    expect((await get(readOnly, `/api/modules/load/entries/${load2}`)).status).toBe(200);
+  });
+
+  it('removes the entry and its dependents, and leaves the other lineage alone', async () => {
+    const gone = [['load', await callWith(readOnly, 'load', 2)], ['square', await callWith(readOnly, 'square', 2)], ['report', await callWith(readOnly, 'report', 2)]] as const;
+    const kept = [['load', await callWith(readOnly, 'load', 3)], ['report', await callWith(readOnly, 'report', 3)]] as const;
+    const response = await post(writable, `/api/modules/load/entries/${gone[0][1]}/cascade`, sameOrigin());
+    expect(response.status).toBe(200);
+    const body = (await response.json()) as { removed: { records: number }; calls: { module: string; call: string }[] };
+    expect(body.removed.records).toBe(3);
+    expect(body.calls.map(({ module, call }) => [module, call])).toEqual(gone);
+    for (const [module, call] of gone) expect((await get(writable, `/api/modules/${module}/entries/${call}`)).status).toBe(404);
+    for (const [module, call] of kept) expect((await get(writable, `/api/modules/${module}/entries/${call}`)).status).toBe(200);
+    const listing = (await (await get(writable, '/api/modules/report/entries?refresh=1')).json()) as { total: number };
+    expect(listing.total).toBe(1);
   });
 });
 
