@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { currentCall, openCache } from '../../src/index.js';
-import { makeStore, removeScratch, runJson, scratchDir } from '../cli/cli-helpers.js';
+import { fixtureCache, makeStore, removeScratch, runJson, scratchDir } from '../cli/cli-helpers.js';
 import { chromiumPath, describeWithChromium, startServe, type Serving } from './serve-helpers.js';
 
 /*
@@ -38,6 +38,11 @@ describeWithChromium('memostrata serve in a browser', () => {
   beforeAll(async () => {
     path = join(scratchDir(), 'store');
     await makeStore(path);
+    // Lineage: square(2) is computed from load(2).
+    const cache = await fixtureCache(path);
+    const load = cache.memoize('load', (n: number) => n * 10);
+    await cache.memoize('square', async (n: number) => (await load(n)) ** 2)(2);
+    await cache.close();
     // Before serve takes the store's lock.
     stats = (await runJson(['--store', path, 'stats'])).json;
     serving = await startServe(['--store', path, '--allow-write']);
@@ -95,7 +100,10 @@ describeWithChromium('memostrata serve in a browser', () => {
     expect(await page.locator('#record dd[data-field="version"]').getAttribute('data-value')).toBe('2');
     await eventually(() => page.locator('#result .plot[data-plot=".grid"] canvas').count()).toBe(1);
     expect(await page.locator('#result .plot .caption').textContent()).toContain('Float64Array(100,000)');
-    expect(await page.locator('.later[data-later="Lineage"]').count()).toBe(1);
+    expect(await page.locator('#lineage-uses').textContent()).toBe('(none recorded)');
+    await page.click('#explain-neighbours');
+    await eventually(() => page.locator('#neighbour-table tbody tr').count()).toBe(2);
+    expect(await page.locator('#neighbour-table td[data-field="differences"]').allTextContents()).toContainEqual(expect.stringMatching(/^argument 0 \(other content\)/));
   });
 
   it('deletes the entry (with --allow-write), and the module no longer lists it', async () => {
@@ -106,6 +114,32 @@ describeWithChromium('memostrata serve in a browser', () => {
     await eventually(() => page.locator('#range').getAttribute('data-total')).toBe('2');
     expect(await page.locator(`#entries tr[data-call="${deletedCall}"]`).count()).toBe(0);
     expect((await page.request.get(`${serving.origin}/api/modules/physics.energy/entries/${deletedCall}`)).status()).toBe(404);
+  });
+
+  it('follows lineage links between entries, and invalidates an entry with the calls computed from it', async () => {
+    await page.goto(`${serving.origin}/modules/square`);
+    await ready();
+    await eventually(() => page.locator('#entries tbody tr[data-call]').count()).toBe(1);
+    const square = (await page.locator('#entries tbody tr[data-call]').getAttribute('data-call'))!;
+    await page.click(`#entries a[title="${square}"]`);
+    await page.waitForURL(`${serving.origin}/modules/square/entries/${square}`);
+    await ready();
+    const load = (await page.locator('#lineage-uses a[data-module="load"]').getAttribute('data-call'))!;
+    await page.click('#lineage-uses a[data-module="load"]');
+    await page.waitForURL(`${serving.origin}/modules/load/entries/${load}`);
+    await ready();
+    expect(await page.locator(`#lineage-used-by a[data-call="${square}"]`).count()).toBe(1);
+    let question = '';
+    page.once('dialog', (dialog) => {
+      question = dialog.message();
+      void dialog.accept();
+    });
+    await page.click('#cascade-entry');
+    await page.waitForURL(`${serving.origin}/modules/load?deleted=${load}&cascade=2`);
+    expect(question).toContain(`square ${square.slice(0, 12)}`);
+    for (const [module, call] of [['load', load], ['square', square]]) {
+      expect((await page.request.get(`${serving.origin}/api/modules/${module}/entries/${call}`)).status()).toBe(404);
+    }
   });
 
   it('refuses a browser without the token', async () => {

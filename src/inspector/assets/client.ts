@@ -77,9 +77,6 @@ export const CLIENT_SCRIPT = String.raw`
   function showError(error) {
     main.appendChild(el('p', { 'class': 'error', role: 'alert', text: error.message }));
   }
-  function later(title, text) {
-    return el('div', { 'class': 'later', 'data-later': title }, [el('strong', { text: title + ': ' }), text]);
-  }
   function chart(target, title, xs, ys, options) {
     if (typeof uPlot !== 'function') return;
     var width = Math.min(target.clientWidth || 640, 900);
@@ -168,8 +165,6 @@ export const CLIENT_SCRIPT = String.raw`
       ]);
     });
     main.appendChild(el('table', { id: 'modules' }, [el('thead', null, [head]), el('tbody', null, rows)]));
-    main.appendChild(el('h2', { text: 'Coming next' }));
-    main.appendChild(later('Code fingerprints, lineage and miss explanations', 'come with issue 12; the code versions above are the versions each module was memoized with, and each entry shows its dependency fingerprint.'));
   }
 
   // ---- module ---------------------------------------------------------------
@@ -195,7 +190,7 @@ export const CLIENT_SCRIPT = String.raw`
     clear(main);
     main.appendChild(el('div', { 'class': 'crumbs' }, [el('a', { href: '/', text: 'Overview' }), ' › module']));
     main.appendChild(el('h1', { id: 'module-name', text: name }));
-    if (query.get('deleted')) main.appendChild(el('div', { 'class': 'notice', id: 'notice', text: 'Deleted entry ' + query.get('deleted') + '.' }));
+    if (query.get('deleted')) main.appendChild(el('div', { 'class': 'notice', id: 'notice', text: query.get('cascade') ? 'Invalidated entry ' + query.get('deleted') + ' with the calls computed from it: ' + query.get('cascade') + ' calls removed.' : 'Deleted entry ' + query.get('deleted') + '.' }));
     var callInput = el('input', { id: 'filter-call', placeholder: 'hex prefix', size: 14, value: view.call });
     var versionSelect = el('select', { id: 'filter-version' }, [el('option', { value: '', text: 'all' })]);
     var statusSelect = el('select', { id: 'filter-status' }, [el('option', { value: '', text: 'all' }), el('option', { value: 'ok', text: 'result' }), el('option', { value: 'error', text: 'error' })]);
@@ -305,6 +300,36 @@ export const CLIENT_SCRIPT = String.raw`
     return box;
   }
 
+  function lineageTree(nodes, id) {
+    if (nodes.length === 0) return el('p', { 'class': 'muted', id: id, text: '(none recorded)' });
+    return el('ul', { 'class': 'tree', id: id }, nodes.map(function (n) { return lineageItem(n); }));
+  }
+  function lineageItem(n) {
+    var text = n.module + ' ' + n.call.slice(0, 12);
+    var label = n.state === 'stored'
+      ? el('a', { href: entryHref(n.module, n.call), 'class': 'mono', 'data-module': n.module, 'data-call': n.call, title: n.call, text: text })
+      : el('span', { 'class': 'mono muted', title: n.call, text: text + ' (' + (n.state === 'missing' ? 'not stored' : 'damaged record') + ')' });
+    var note = n.cut === 'depth' ? ' …more' : n.cut === 'repeated' ? ' (shown above)' : n.cut === 'cycle' ? ' (cycle)' : '';
+    return el('li', null, [label, n.version !== null && n.version !== '' ? ' ' : null, n.version !== null && n.version !== '' ? el('span', { 'class': 'badge', text: n.version }) : null, note,
+      n.children.length > 0 ? el('ul', { 'class': 'tree' }, n.children.map(lineageItem)) : null]);
+  }
+  function showNeighbours(box, name, data) {
+    clear(box);
+    if (data.neighbours.length === 0) { box.appendChild(el('p', { 'class': 'muted', text: 'No other call of this module is stored.' })); return; }
+    var rows = data.neighbours.map(function (n) {
+      var what = n.differences.length === 0 ? 'same version, dependencies and arguments (keyed with other settings)'
+        : n.differences.map(function (d) { return (d.kind === 'argument' ? 'argument ' + d.position : d.kind) + ' (' + d.detail + ')'; }).join('; ');
+      return el('tr', { 'data-call': n.call }, [
+        el('td', null, [el('a', { href: entryHref(name, n.call), 'class': 'mono', title: n.call, text: n.call.slice(0, 12) })]),
+        el('td', { text: n.version === '' ? '(none)' : n.version }),
+        el('td', { text: time(n.createdAt) }),
+        el('td', { 'data-field': 'differences', text: what }),
+      ]);
+    });
+    box.appendChild(el('table', { id: 'neighbour-table' }, [el('thead', null, [el('tr', null, ['call', 'version', 'created', 'what differs'].map(function (h) { return el('th', { text: h }); }))]), el('tbody', null, rows)]));
+    box.appendChild(el('p', { 'class': 'muted', text: 'Compared ' + number(data.scanned) + ' stored calls' + (data.truncated ? ' (the first ones only)' : '') + '; arguments by content, numbered among the keyed ones.' }));
+  }
+
   async function entryPage(name, call) {
     var data = await api('/api/modules/' + encodeURIComponent(name) + '/entries/' + call);
     var r = data.record;
@@ -331,9 +356,26 @@ export const CLIENT_SCRIPT = String.raw`
       main.appendChild(inputs);
       main.appendChild(valueSection('Result', data.result, 'result'));
     }
-    main.appendChild(el('h2', { text: 'Lineage and neighbours' }));
-    main.appendChild(later('Lineage', 'the calls this result was computed from, and those computed from it, come with issue 12.'));
-    main.appendChild(later('Why its neighbours differ', 'a miss explanation against the nearest stored calls comes with issue 12.'));
+    main.appendChild(el('h2', { text: 'Lineage' }));
+    var entryApi = '/api/modules/' + encodeURIComponent(name) + '/entries/' + call;
+    try {
+      var lineage = await api(entryApi + '/lineage');
+      main.appendChild(el('div', { 'class': 'card lineage' }, [
+        el('h3', { text: 'Computed from' }), lineageTree(lineage.uses, 'lineage-uses'),
+        el('h3', { text: 'Computed from it' }), lineageTree(lineage.usedBy, 'lineage-used-by'),
+        el('p', { 'class': 'muted', text: 'Up to ' + lineage.depth + ' levels; open a call to follow it further.' }),
+      ]));
+    } catch (error) { main.appendChild(el('p', { 'class': 'error', role: 'alert', text: 'Lineage: ' + error.message })); }
+    main.appendChild(el('h2', { text: 'Why its neighbours differ' }));
+    var neighbourBox = el('div', { id: 'neighbours' });
+    var explain = el('button', { id: 'explain-neighbours', text: 'Compare with the nearest stored calls', onclick: async function () {
+      explain.disabled = true;
+      clear(neighbourBox).appendChild(el('p', { 'class': 'muted', text: 'comparing…' }));
+      try { showNeighbours(neighbourBox, name, await api(entryApi + '/neighbours')); }
+      catch (error) { clear(neighbourBox).appendChild(el('p', { 'class': 'error', role: 'alert', text: error.message })); }
+      explain.disabled = false;
+    } });
+    main.appendChild(el('div', { 'class': 'card' }, [explain, neighbourBox]));
     if (!data.readOnly) {
       main.appendChild(el('h2', { text: 'Actions' }));
       main.appendChild(el('button', { 'class': 'danger', id: 'delete-entry', text: 'Delete this entry', onclick: async function () {
@@ -341,6 +383,18 @@ export const CLIENT_SCRIPT = String.raw`
         try {
           await api('/api/modules/' + encodeURIComponent(name) + '/entries/' + call + '/delete', { method: 'POST' });
           location.href = moduleHref(name) + '?deleted=' + call;
+        } catch (error) { showError(error); }
+      } }));
+      main.appendChild(document.createTextNode(' '));
+      main.appendChild(el('button', { 'class': 'danger', id: 'cascade-entry', text: 'Invalidate with cascade', onclick: async function () {
+        try {
+          // A dry run first: the confirmation lists what goes.
+          var plan = await api(entryApi + '/cascade');
+          var lines = plan.calls.slice(0, 30).map(function (c) { return '  ' + c.module + ' ' + c.call.slice(0, 12); });
+          if (plan.calls.length > 30) lines.push('  … and ' + (plan.calls.length - 30) + ' more');
+          if (!confirm('Remove this entry and every call computed from it (' + plan.calls.length + ' calls)?\n' + lines.join('\n'))) return;
+          var done = await api(entryApi + '/cascade', { method: 'POST' });
+          location.href = moduleHref(name) + '?deleted=' + call + '&cascade=' + done.removed.records;
         } catch (error) { showError(error); }
       } }));
     }

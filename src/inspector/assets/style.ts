@@ -46,5 +46,8 @@ pre.value { background: #fff; border: 1px solid var(--line); border-radius: 6px;
 .plot { background: #fff; border: 1px solid var(--line); border-radius: 6px; padding: 0.5rem; margin-bottom: 0.8rem; display: inline-block; }
 .plot .caption { font-size: 12px; color: var(--muted); margin-bottom: 0.2rem; }
 .later { border: 1px dashed #b8c0cc; border-radius: 8px; padding: 0.7rem 1rem; color: var(--muted); background: #fbfcfd; margin-bottom: 0.8rem; }
+ul.tree { margin: 0.2rem 0 0.6rem; padding-left: 1.2rem; }
+.lineage h3 { font-size: 13px; margin: 0.3rem 0; color: var(--muted); }
+#neighbour-table td[data-field="differences"] { white-space: normal; }
 .notice { padding: 0.5rem 0.8rem; border-radius: 6px; background: #e6f4ea; margin-bottom: 0.8rem; }
 `;
