@@ -1,3 +1,4 @@
+import { FORMAT_VERSION } from '../../src/layers/keys.js';
 import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
@@ -27,7 +28,7 @@ describe('an LMDB store given by --store', () => {
     const store = await lmdbStore();
     const info = await runJson(['info', store]);
     expect(info.code).toBe(0);
-    expect(info.json).toMatchObject({ store, backend: 'lmdb', formatVersion: 2, records: 6 });
+    expect(info.json).toMatchObject({ store, backend: 'lmdb', formatVersion: FORMAT_VERSION, records: 6 });
     expect((await runCli(['info', '--store', store])).stdout).toMatch(/^backend {3}LMDB/m);
     const ls = await runJson(['ls', 'square', '--store', store, '--sort', 'hits']);
     expect(ls.json.total).toBe(5);
@@ -86,7 +87,7 @@ describe('an LMDB store given by --store', () => {
   it('has nothing to migrate when it has the current format', async () => {
     const store = await lmdbStore();
     const migrate = await runJson(['migrate', store]);
-    expect(migrate.json).toMatchObject({ upToDate: true, to: 2 });
+    expect(migrate.json).toMatchObject({ upToDate: true, to: FORMAT_VERSION });
   });
 
   it('is opened by a config file naming it too', async () => {
