@@ -61,6 +61,8 @@ export function createClient(options: ResolvedRedisOptions, state: ConnectionSta
             enableOfflineQueue: false,
             // Commands to different nodes go out together: a chunk's slot groups are one round trip.
             enableAutoPipelining: true,
+            // ioredis groups an auto-pipelined command by its first argument, which for these scripts is the key count, not a key.
+            autoPipeliningIgnoredCommands: ['memostrataServerChunk', 'memostrataSlot'],
             slotsRefreshTimeout: connectTimeoutMs,
             clusterRetryStrategy: retry,
             redisOptions: common,

@@ -125,7 +125,7 @@ describeWithRedis('a Redis store opened by several processes at once, or emptied
     await backend.close();
     await expect(open('foreign-data:')).rejects.toMatchObject({ code: 'NOT_A_STORE' });
     const [index] = await admin.keys('foreign-data:index{*');
-    expect(await admin.zrange(index!, 0, -1)).toEqual(['someone']);
+    expect(await admin.zrange(index!, '0', '-1')).toEqual(['someone']);
   });
 });
 
