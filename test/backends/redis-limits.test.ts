@@ -15,6 +15,11 @@ describe('Redis options in the configuration', () => {
     expect(resolveCacheOptions({ backend }).backend).toEqual(backend);
   });
 
+  it('takes a Redis Cluster URL naming several nodes, and chunk limits', () => {
+    const backend = { type: 'redis', url: 'redis+cluster://:pw@10.0.0.5:7000,10.0.0.6:7001', chunkOperations: 500, chunkBytes: 65_536 } as const;
+    expect(resolveCacheOptions({ backend }).backend).toEqual(backend);
+  });
+
   it('refuses a timeout or limit that is not a usable number, with CONFIG naming it', () => {
     const wrong: [Record<string, unknown>, RegExp][] = [
       [{ commandTimeoutMs: 0 }, /backend\.commandTimeoutMs/],
@@ -25,6 +30,10 @@ describe('Redis options in the configuration', () => {
       [{ maxBatchBytes: 0 }, /backend\.maxBatchBytes/],
       [{ url: 'redis://127.0.0.1:6379/abc' }, /backend\.url.*non-negative integer/],
       [{ comandTimeoutMs: 10 }, /commandTimeoutMs/],
+      [{ chunkOperations: 0 }, /backend\.chunkOperations/],
+      [{ url: 'redis+cluster://10.0.0.5:7000/2' }, /backend\.url.*no database number/],
+      [{ url: 'redis+cluster://10.0.0.5:7000,10.0.0.6:99999' }, /backend\.url.*10\.0\.0\.6:99999/],
+      [{ prefix: 'scan{1}:' }, /backend\.prefix.*'\{'/],
     ];
     for (const [fields, message] of wrong) {
       expect(() => resolveCacheOptions({ backend: { type: 'redis', ...fields } as never }), JSON.stringify(fields)).toThrow(
