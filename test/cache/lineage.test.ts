@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { openCache, type Cache, type CacheOptions, type CallRef, type MemoRecord } from '../../src/index.js';
+import { openCache, type Cache, type CacheOptions, type CallRef, type Memoized, type MemoRecord } from '../../src/index.js';
 import { removeTempDirs, tempDir } from '../helpers/temp-dir.js';
 
 afterAll(removeTempDirs);
@@ -273,7 +273,7 @@ describe('invalidate on a random graph of calls', () => {
         // After a checkpoint a memory budget of 1 byte evicts every stored entry: the users are found through the store alone.
         const cache = await openCache({ backend: { type: 'memory' }, handleExit: false, flush: 'manual', ...(checkpointFirst ? { memoryBudget: 1 } : {}) });
         try {
-          const node: (i: number) => Promise<number> = cache.memoize('node', async (i: number) => {
+          const node: Memoized<[number], number> = cache.memoize('node', async (i: number): Promise<number> => {
             let sum = i;
             for (const used of uses[i]!) sum += await node(used);
             return sum;
