@@ -24,9 +24,10 @@ import { large } from './scenarios/large.js';
 import { leaseCost } from './scenarios/lease-cost.js';
 import { parallel } from './scenarios/parallel.js';
 import { pythonPeers } from './scenarios/python-peers.js';
+import { redisCheckpoint } from './scenarios/redis-checkpoint.js';
 import { scale } from './scenarios/scale.js';
 
-const scenarios: Scenario[] = [hitMemory, coldRestart, checkpointScenario, large, pythonPeers, scale, parallel, leaseCost, explainMisses];
+const scenarios: Scenario[] = [hitMemory, coldRestart, checkpointScenario, large, pythonPeers, scale, parallel, leaseCost, redisCheckpoint, explainMisses];
 
 const { values } = parseArgs({
   options: {
