@@ -15,7 +15,7 @@ import { LevelBackend } from '../backends/level-backend.js';
 import { LmdbBackend } from '../backends/lmdb-backend.js';
 import { RedisBackend } from '../backends/redis-backend.js';
 import { isoTime } from '../cli/format.js';
-import { recordJson } from '../cli/record-json.js';
+import { recordJson, runningCallJson } from '../cli/record-json.js';
 import type { EntryRow } from './entry-index.js';
 import { EntryIndexes } from './entry-indexes.js';
 import { HttpError } from './http.js';
@@ -139,20 +139,7 @@ export class InspectorApi {
   /** `GET /api/leases`: the calls running now, as `memostrata leases --json` lists them. */
   async leases() {
     const leases = [];
-    for await (const { module, call, owner, savedState, ownerStatus } of runningCalls(this.#store)) {
-      leases.push({
-        module,
-        call,
-        host: owner?.host ?? null,
-        pid: owner?.pid ?? null,
-        startedAt: owner === undefined ? null : isoTime(owner.startedAt),
-        heartbeatAt: owner === undefined ? null : isoTime(owner.heartbeatAt),
-        heartbeats: owner?.beat ?? null,
-        savedState,
-        ownerStatus,
-        damaged: owner === undefined,
-      });
-    }
+    for await (const running of runningCalls(this.#store)) leases.push(runningCallJson(running));
     return { now: new Date().toISOString(), host: hostname(), leases };
   }
 

@@ -1,7 +1,8 @@
 import type { Command } from 'commander';
 import { runningCalls, type RunningCall } from '../../maintenance/leases.js';
 import type { CommandContext } from '../context.js';
-import { formatDuration, formatTable, formatTime, isoTime } from '../format.js';
+import { formatDuration, formatTable, formatTime } from '../format.js';
+import { runningCallJson } from '../record-json.js';
 import { withStore } from '../open-store.js';
 import { action } from './action.js';
 import { SHORT_DIGEST } from './ls.js';
@@ -23,20 +24,7 @@ async function leases(context: CommandContext, module: string | undefined): Prom
   });
   const now = Date.now();
   if (context.json) {
-    context.printJson({
-      leases: running.map(({ module: name, call, owner, savedState, ownerStatus }) => ({
-        module: name,
-        call,
-        host: owner?.host ?? null,
-        pid: owner?.pid ?? null,
-        startedAt: owner === undefined ? null : isoTime(owner.startedAt),
-        heartbeatAt: owner === undefined ? null : isoTime(owner.heartbeatAt),
-        heartbeats: owner?.beat ?? null,
-        savedState,
-        ownerStatus,
-        damaged: owner === undefined,
-      })),
-    });
+    context.printJson({ leases: running.map(runningCallJson) });
     return 0;
   }
   if (running.length === 0) {
