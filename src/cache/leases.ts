@@ -166,11 +166,11 @@ export class LeaseTable {
     let owner = await this.#owner(key);
     let seenSince = performance.now();
     for (let poll = FIRST_POLL_MS; ; poll = Math.min(poll * 1.5, LONGEST_POLL_MS, this.#ttlMs / 4)) {
-      if (performance.now() - seenSince >= this.#ttlMs || this.#ownerIsGone(owner)) return { kind: 'stale', bytes: seen };
+      if (performance.now() - seenSince >= this.#ttlMs || (owner !== undefined && owner.pid !== process.pid && ownerStatus(owner) === 'gone')) return { kind: 'stale', bytes: seen };
       await this.#raw.changed(key, poll);
       const now = await this.#raw.get(key);
       if (now === undefined) return { kind: 'released' };
-      if (!sameBytes(now, seen)) {
+      if (Buffer.compare(now, seen) !== 0) {
         seen = now;
         owner = await this.#owner(key);
         seenSince = performance.now();
@@ -178,27 +178,26 @@ export class LeaseTable {
     }
   }
 
-  /** Whether a lease's owner is a process of this machine that no longer exists: no need to wait out its lifetime. */
-  #ownerIsGone(lease: LeaseRecord | undefined): boolean {
-    if (lease === undefined || lease.host !== this.#host || lease.pid === process.pid) return false;
-    try {
-      process.kill(lease.pid, 0);
-      return false;
-    } catch (error) {
-      // EPERM: it exists under another user. Only "no such process" is proof.
-      return (error as NodeJS.ErrnoException).code === 'ESRCH';
-    }
-  }
-
   #newRecord(): LeaseRecord {
     const now = Date.now();
     return { host: this.#host, pid: process.pid, token: randomBytes(12).toString('hex'), startedAt: now, heartbeatAt: now, beat: 0 };
   }
-
 }
 
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  return Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(b);
+/**
+ * Whether a lease's owner still runs: `gone` for a process of this machine
+ * that no longer exists (no need to wait out its lease), `running` for one
+ * that does, `unknown` for another machine's process.
+ */
+export function ownerStatus(owner: LeaseRecord): 'running' | 'gone' | 'unknown' {
+  if (owner.host !== hostname()) return 'unknown';
+  try {
+    process.kill(owner.pid, 0);
+    return 'running';
+  } catch (error) {
+    // EPERM: it exists under another user. Only "no such process" is proof.
+    return (error as NodeJS.ErrnoException).code === 'ESRCH' ? 'gone' : 'running';
+  }
 }
 
 /**
@@ -233,11 +232,6 @@ export class Lease {
     this.#heartbeat.unref();
   }
 
-  /** The lease as last stored. */
-  get record(): LeaseRecord {
-    return this.#current;
-  }
-
   /** Whether another process took the call over: this one may no longer write its state or result. */
   get lost(): boolean {
     return this.#lost;
@@ -259,24 +253,22 @@ export class Lease {
   }
 
   async #writeNow(operations: readonly BatchOperation<Uint8Array, unknown>[], release: boolean): Promise<boolean> {
-    {
-      if (this.#ended) return false;
-      const next = this.#next();
-      const leaseOperation: BatchOperation<Uint8Array, unknown> = release ? { type: 'del', key: this.#key } : { type: 'put', key: this.#key, value: next };
-      const all = [...operations, leaseOperation];
-      // A lease alone need not survive a crash (one lost with the machine is one nobody holds); what it fences must.
-      const options = { sync: operations.length > 0 };
-      let applied = await this.#db.batchIf({ key: this.#key, value: this.#current }, all, options);
-      // A new owner that finished left its result and no lease: that is not a store that forgot the lease.
-      // (One that claims, computes and finishes between these reads and the write below is not caught.)
-      if (!applied && !(await this.#db.has(this.#key)) && !(await this.#db.has(this.#recordKey))) {
-        applied = await this.#db.batchIf({ key: this.#key, value: undefined }, all, options);
-      }
-      if (!applied) this.#lose();
-      else if (!release) this.#current = next;
-      if (release) this.#end();
-      return applied;
+    if (this.#ended) return false;
+    const next = this.#next();
+    const leaseOperation: BatchOperation<Uint8Array, unknown> = release ? { type: 'del', key: this.#key } : { type: 'put', key: this.#key, value: next };
+    const all = [...operations, leaseOperation];
+    // A lease alone need not survive a crash (one lost with the machine is one nobody holds); what it fences must.
+    const options = { sync: operations.length > 0 };
+    let applied = await this.#db.batchIf({ key: this.#key, value: this.#current }, all, options);
+    // A new owner that finished left its result and no lease: that is not a store that forgot the lease.
+    // (One that claims, computes and finishes between these reads and the write below is not caught.)
+    if (!applied && !(await this.#db.has(this.#key)) && !(await this.#db.has(this.#recordKey))) {
+      applied = await this.#db.batchIf({ key: this.#key, value: undefined }, all, options);
     }
+    if (!applied) this.#lose();
+    else if (!release) this.#current = next;
+    if (release) this.#end();
+    return applied;
   }
 
   /** Gives the lease up without writing anything else (the call failed, or its result cannot be stored). Never rejects. */
@@ -298,7 +290,7 @@ export class Lease {
 
   #renew(): Promise<unknown> {
     return this.#queue(async () => {
-      if (this.#lost || this.#ended) return;
+      if (this.#ended) return;
       try {
         await this.#writeNow([], false);
       } catch (error) {

@@ -1,5 +1,4 @@
-import { hostname } from 'node:os';
-import { asLeaseRecord, type LeaseRecord } from '../cache/leases.js';
+import { asLeaseRecord, ownerStatus, type LeaseRecord } from '../cache/leases.js';
 import type { Store } from '../cache/store.js';
 import { isMemostrataError } from '../errors.js';
 import { KeyPrefix, keyText, leasePrefix, prefixRange, stateKey } from '../layers/keys.js';
@@ -34,7 +33,7 @@ export async function* runningCalls(store: Store, module?: string): AsyncGenerat
     const leaseModule = text.slice(0, bang);
     const call = text.slice(bang + 1);
     const owner = asLeaseRecord(value);
-    yield { module: leaseModule, call, owner, savedState: await store.proxy.has(stateKey(leaseModule, call)), ownerStatus: statusOf(owner) };
+    yield { module: leaseModule, call, owner, savedState: await store.proxy.has(stateKey(leaseModule, call)), ownerStatus: owner === undefined ? 'unknown' : ownerStatus(owner) };
   }
 }
 
@@ -51,15 +50,5 @@ async function* leaseEntries(store: Store, module: string | undefined): AsyncGen
     // Released between the listing and the read.
     if (value === undefined && !(await store.proxy.has(key))) continue;
     yield [key, value];
-  }
-}
-
-function statusOf(owner: LeaseRecord | undefined): RunningCall['ownerStatus'] {
-  if (owner === undefined || owner.host !== hostname()) return 'unknown';
-  try {
-    process.kill(owner.pid, 0);
-    return 'running';
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'ESRCH' ? 'gone' : 'running';
   }
 }
