@@ -12,6 +12,8 @@ import { MemostrataError } from '../errors.js';
  *   u!<used module>!<used call>!<user module>!<user call>
  *                                lineage, reverse direction: the user call's computation used the
  *                                used call (format 3; the forward list is the user record's `uses`)
+ *   p!<module>!<call digest>     a stored pin: the call's entry is never removed to save space
+ *   meta!pin!<module>            a stored pin of a whole module (every entry, present and future)
  *   meta!format                  the store format version
  *   meta!module!<module>         per-module metadata
  *   meta!types                   names of registered types the store uses
@@ -34,7 +36,9 @@ export const KeyPrefix = {
   counter: 'c!',
   lease: 'l!',
   usedBy: 'u!',
+  pin: 'p!',
   moduleMeta: 'meta!module!',
+  modulePin: 'meta!pin!',
 } as const;
 
 /** The prefix of the memo records of `module`, or of every module. */
@@ -92,6 +96,24 @@ export function moduleMetaKey(module: string): Uint8Array {
   return encoder.encode(`${KeyPrefix.moduleMeta}${module}`);
 }
 
+/** The prefix of the pins of `module`'s calls, or of every module's. */
+export function pinPrefix(module?: string): string {
+  return module === undefined ? KeyPrefix.pin : `${KeyPrefix.pin}${module}!`;
+}
+
+/**
+ * The key of a stored pin of one call: its entry is kept out of size limits
+ * (`maxBytes` eviction, `prune --max-size`) by every process. Removed with the entry.
+ */
+export function pinKey(module: string, callHex: string): Uint8Array {
+  return encoder.encode(`${pinPrefix(module)}${callHex}`);
+}
+
+/** The key of a stored pin of a whole module: every entry of it, stored now or later, is pinned. */
+export function modulePinKey(module: string): Uint8Array {
+  return encoder.encode(`${KeyPrefix.modulePin}${module}`);
+}
+
 /** The key of the format version. */
 export const formatKey: Uint8Array = encoder.encode('meta!format');
 
@@ -140,17 +162,17 @@ export function assertModuleName(name: unknown): asserts name is string {
 /**
  * The part of `key` that decides which keys a store that spreads its keys
  * over nodes (Redis Cluster) keeps together: the keys of one call
- * (`m!`, `s!`, `c!` and `l!` with the same `<module>!<call>`) share it, so that
+ * (`m!`, `s!`, `c!`, `l!` and `p!` with the same `<module>!<call>`) share it, so that
  * one atomic step can write a call's record, delete its saved state and
- * release its lease. Any other key is its own part. This is the one home of
+ * release its lease, or remove its record with its pin. Any other key is its own part. This is the one home of
  * that rule; the backend hashes the part into a slot tag of its own.
  */
 export function colocationPart(key: Uint8Array): Uint8Array {
   const BANG = 0x21;
   // u: a lineage key goes with its user call (the record it is written with), its last two parts.
   if (key[0] === 0x75 && key[1] === BANG) return usedByColocation(key);
-  // m, s, c, l: record, saved state, counters, lease.
-  if (key.length < 5 || key[1] !== BANG || ![0x6d, 0x73, 0x63, 0x6c].includes(key[0]!)) return key;
+  // m, s, c, l, p: record, saved state, counters, lease, pin.
+  if (key.length < 5 || key[1] !== BANG || ![0x6d, 0x73, 0x63, 0x6c, 0x70].includes(key[0]!)) return key;
   const moduleEnd = key.indexOf(BANG, 2);
   if (moduleEnd <= 2 || moduleEnd === key.length - 1) return key;
   const callEnd = key.indexOf(BANG, moduleEnd + 1);
