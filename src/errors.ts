@@ -15,6 +15,8 @@
  * - `NO_CALL`: `currentCall()` was used outside a memoized function.
  * - `LEASE_LOST`: another process took over a call this one was computing (its lease expired), so
  *   `currentCall().save()` may no longer write; the call's result comes from the new owner.
+ * - `KEY`: a stored value is encrypted with a key this process was not given (the message names the key id):
+ *   add that key file to `previousKeyFiles`, or open the store with the key it was written with.
  *
  * @category Errors
  */
@@ -30,7 +32,8 @@ export type ErrorCode =
   | 'BACKEND'
   | 'INVALID_ARGUMENT'
   | 'NO_CALL'
-  | 'LEASE_LOST';
+  | 'LEASE_LOST'
+  | 'KEY';
 
 /**
  * Options of {@link MemostrataError}.
