@@ -64,6 +64,8 @@ export type ParsedKey =
   | { kind: 'counter'; module: string; call: string; writer: string }
   | { kind: 'lease'; module: string; call: string }
   | { kind: 'used-by'; used: CallRef; user: CallRef }
+  | { kind: 'pin'; module: string; call: string }
+  | { kind: 'module-pin'; module: string }
   | { kind: 'format' }
   | { kind: 'types' }
   | { kind: 'module-meta'; module: string }
@@ -79,13 +81,13 @@ export function parseKey(text: string): ParsedKey {
     const uuid = text.slice(2);
     return isUuid(uuid) ? { kind: 'value', uuid } : { kind: 'unknown' };
   }
-  if (text.startsWith('m!') || text.startsWith('s!') || text.startsWith(KeyPrefix.lease)) {
+  if (text.startsWith('m!') || text.startsWith('s!') || text.startsWith(KeyPrefix.lease) || text.startsWith(KeyPrefix.pin)) {
     const rest = text.slice(2);
     const bang = rest.lastIndexOf('!');
     const module = rest.slice(0, bang);
     const call = rest.slice(bang + 1);
     if (bang < 0 || !MODULE_PATTERN.test(module) || !CALL_PATTERN.test(call)) return { kind: 'unknown' };
-    return { kind: text.startsWith('m!') ? 'record' : text.startsWith('s!') ? 'state' : 'lease', module, call };
+    return { kind: text.startsWith('m!') ? 'record' : text.startsWith('s!') ? 'state' : text.startsWith(KeyPrefix.pin) ? 'pin' : 'lease', module, call };
   }
   if (text.startsWith(KeyPrefix.counter)) {
     const [module = '', call = '', writer = '', ...rest] = text.slice(KeyPrefix.counter.length).split('!');
@@ -99,6 +101,10 @@ export function parseKey(text: string): ParsedKey {
   }
   if (text === 'meta!format') return { kind: 'format' };
   if (text === 'meta!types') return { kind: 'types' };
+  if (text.startsWith(KeyPrefix.modulePin)) {
+    const module = text.slice(KeyPrefix.modulePin.length);
+    return MODULE_PATTERN.test(module) ? { kind: 'module-pin', module } : { kind: 'unknown' };
+  }
   if (text.startsWith('meta!module!')) {
     const module = text.slice('meta!module!'.length);
     return MODULE_PATTERN.test(module) ? { kind: 'module-meta', module } : { kind: 'unknown' };

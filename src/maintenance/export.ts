@@ -9,6 +9,7 @@ import { FORMAT_VERSION, keyText, valueKey } from '../layers/keys.js';
 /** Store formats whose exports import: a format-2 store is a format-3 store without lineage (see migrate.ts). */
 const IMPORTS_STORE_FORMATS: readonly number[] = [2, FORMAT_VERSION];
 import { typesKey } from '../layers/serialized-db.js';
+import { asPinRecord } from './pins.js';
 import { BatchWriter, contentUuidOf, parseKey, Progress, recordProblem, referencedUuids, undefinedUuidOf, type ProgressOptions } from './common.js';
 import type { MemoRecord } from '../layers/proxy-object-database.js';
 import { recountModules } from './module-meta.js';
@@ -182,7 +183,7 @@ export async function importStore(store: Store, file: string, options: ProgressO
           parsed.kind === 'value' ? result.values : parsed.kind === 'record' ? result.records : parsed.kind === 'state' ? result.states : undefined;
         if ((pass === 'values') !== (parsed.kind === 'value')) continue;
         // Module metadata is recounted from the merged records below, never copied.
-        if (parsed.kind !== 'value' && parsed.kind !== 'record' && parsed.kind !== 'state' && parsed.kind !== 'used-by') continue;
+        if (parsed.kind !== 'value' && parsed.kind !== 'record' && parsed.kind !== 'state' && parsed.kind !== 'used-by' && parsed.kind !== 'pin' && parsed.kind !== 'module-pin') continue;
         if (await store.backend.has(item.key)) {
           if (count !== undefined) count.skipped += 1;
           continue;
@@ -275,6 +276,10 @@ async function checkExport(store: Store, handle: FileHandle, size: number, path:
         for (const uuid of referencedUuids(value as MemoRecord)) if (uuid !== undefinedUuid) needed.set(uuid, text);
         break;
       }
+      case 'pin':
+      case 'module-pin':
+        if (asPinRecord(value) === undefined) throw reader.corrupt(offset, `the pin ${text} is not { pinnedAt }`);
+        break;
       case 'format':
         if (!IMPORTS_STORE_FORMATS.includes(value as number)) throw new MemostrataError('FORMAT_VERSION', `${path} holds meta!format ${JSON.stringify(value)}; this memostrata reads version ${FORMAT_VERSION}.`);
         break;

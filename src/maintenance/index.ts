@@ -16,6 +16,7 @@ export { recountModules } from './module-meta.js';
 export { listRecords, moduleSummaries, storeSummary, findRecords, findRecord, type ModuleSummary, type StoreSummary } from './inventory.js';
 export { collectGarbage, referencedValues, type GarbageOptions, type GarbageResult } from './garbage.js';
 export { prune, type PruneOptions, type PruneResult } from './prune.js';
+export { pin, unpin, readPins, isPinned, StoredPins, type PinRecord, type PinTarget } from './pins.js';
 export { CodeVersionTally, staleRecords, type CodeVersion, type CurrentCode } from './code-versions.js';
 export { removeRecords, clearStore, type Removed, type RemoveOptions } from './remove.js';
 export { verify, type Problem, type ProblemKind, type VerifyOptions, type VerifyResult } from './verify.js';

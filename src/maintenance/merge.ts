@@ -221,6 +221,14 @@ async function mergeOne(source: Store, target: Store, conflicts: MergeConflict[]
     }
   }
 
+  // Pins travel with the calls they keep (a pin of a call not stored yet too); one the target has stays as it is.
+  for (const prefix of [KeyPrefix.pin, KeyPrefix.modulePin]) {
+    for await (const [key, bytes] of source.backend.entries(prefixRange(prefix))) {
+      progress.step();
+      if (!(await target.backend.has(key))) await writer.put(key, bytes);
+    }
+  }
+
   const shard = identity(source);
   for await (const [key, bytes] of source.backend.entries(prefixRange(KeyPrefix.counter))) {
     progress.step();

@@ -1,5 +1,5 @@
 import type { Store } from '../cache/store.js';
-import { counterPrefix, KeyPrefix, memoKey, prefixRange, stateKey, usedByKey, usedByPrefix } from '../layers/keys.js';
+import { counterPrefix, KeyPrefix, memoKey, pinKey, prefixRange, stateKey, usedByKey, usedByPrefix } from '../layers/keys.js';
 import type { MemoRecord } from '../layers/proxy-object-database.js';
 import { BatchWriter, type ProgressOptions } from './common.js';
 import { collectGarbage } from './garbage.js';
@@ -47,6 +47,8 @@ export async function removeRecords(store: Store, records: Iterable<MemoRecord>,
   let count = 0;
   for (const record of records) {
     await writer.del(memoKey(record.module, record.call));
+    // A pin goes with its entry: removing a pinned entry on purpose is what unpins it.
+    await writer.del(pinKey(record.module, record.call));
     // Its hit counters go with it: a later call of the same inputs starts counting afresh.
     for await (const key of store.backend.keys(prefixRange(counterPrefix(record.module, record.call)))) await writer.del(key);
     for (const used of record.uses ?? []) lineageKeys.push(usedByKey(used.module, used.call, record.module, record.call));
@@ -73,12 +75,12 @@ export async function removeRecords(store: Store, records: Iterable<MemoRecord>,
   return { records: count, states, ...freed };
 }
 
-/** Removes every record, saved state, value and module metadata; the format version and type names stay. */
+/** Removes every record, saved state, value, pin and module metadata; the format version and type names stay. */
 export async function clearStore(store: Store): Promise<Removed> {
   const removed: Removed = { records: 0, states: 0, values: 0, bytes: 0 };
   const writer = new BatchWriter(store.backend);
   // Records before values, so that an interrupted clear never leaves a record without its values.
-  for (const prefix of [KeyPrefix.record, KeyPrefix.state, KeyPrefix.counter, KeyPrefix.usedBy, KeyPrefix.value, KeyPrefix.moduleMeta]) {
+  for (const prefix of [KeyPrefix.record, KeyPrefix.state, KeyPrefix.counter, KeyPrefix.usedBy, KeyPrefix.pin, KeyPrefix.value, KeyPrefix.moduleMeta, KeyPrefix.modulePin]) {
     for await (const [key, bytes] of store.backend.entries(prefixRange(prefix))) {
       if (prefix === KeyPrefix.record) removed.records += 1;
       else if (prefix === KeyPrefix.state) removed.states += 1;

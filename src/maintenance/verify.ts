@@ -2,6 +2,7 @@ import { asLeaseRecord } from '../cache/leases.js';
 import type { Store } from '../cache/store.js';
 import { isMemostrataError } from '../errors.js';
 import { FORMAT_VERSION, KeyPrefix, keyText, memoKey, prefixRange } from '../layers/keys.js';
+import { asPinRecord } from './pins.js';
 import { asHitCounters } from '../layers/memo-record.js';
 import { asSavedState } from '../layers/saved-state.js';
 import type { MemoRecord } from '../layers/proxy-object-database.js';
@@ -164,7 +165,7 @@ async function check(store: Store, options: VerifyOptions): Promise<Checked> {
     if (parsed.kind === 'unknown') {
       // Under a prefix of the layout, or one of ours but for a flipped bit in its prefix, it is one of ours
       // with a damaged key (bit rot): nothing can reach it.
-      const damaged = ourPrefixes.some((prefix) => key.startsWith(prefix)) || ourKeyButItsPrefix(key);
+      const damaged = ourPrefixes.some((prefix) => key.startsWith(prefix)) || key.startsWith(KeyPrefix.modulePin) || ourKeyButItsPrefix(key);
       report(key, 'unknown-key', damaged ? 'is a malformed key under a prefix of the store layout (damaged)' : 'is not a key of the memostrata store layout', damaged);
       continue;
     }
@@ -178,7 +179,7 @@ async function check(store: Store, options: VerifyOptions): Promise<Checked> {
         soundValues.add(parsed.uuid);
         continue;
       }
-      const fixable = parsed.kind === 'value' || parsed.kind === 'record' || parsed.kind === 'state' || parsed.kind === 'counter' || parsed.kind === 'lease' || parsed.kind === 'used-by';
+      const fixable = parsed.kind === 'value' || parsed.kind === 'record' || parsed.kind === 'state' || parsed.kind === 'counter' || parsed.kind === 'lease' || parsed.kind === 'used-by' || parsed.kind === 'pin' || parsed.kind === 'module-pin';
       report(key, 'corrupt', `does not decode: ${error instanceof Error ? error.message : String(error)}`, fixable);
       if (parsed.kind === 'value') brokenValues.add(parsed.uuid);
       if (parsed.kind === 'format') formatSeen = true;
@@ -217,6 +218,11 @@ async function check(store: Store, options: VerifyOptions): Promise<Checked> {
         // user is gone or recomputed (stale) is no problem. Its value carries nothing: anything else is damage.
         if (value !== 0) report(key, 'corrupt', 'is a lineage key whose value is not 0 (damaged)', true);
         break;
+      case 'pin':
+      case 'module-pin':
+        // A pin without its entry is sound: a call may be pinned before it is stored.
+        if (asPinRecord(value) === undefined) report(key, 'corrupt', 'is a pin whose value is not { pinnedAt } (damaged)', true);
+        break;
       case 'format':
         formatSeen = true;
         if (value !== FORMAT_VERSION) report(key, 'format', `is ${JSON.stringify(value)}, not ${FORMAT_VERSION}`, false);
@@ -249,7 +255,7 @@ async function check(store: Store, options: VerifyOptions): Promise<Checked> {
 }
 
 /** The short prefixes of the store layout's keys (`meta!` keys are few and named in full). */
-const ourPrefixes = [KeyPrefix.value, KeyPrefix.record, KeyPrefix.state, KeyPrefix.counter, KeyPrefix.lease, KeyPrefix.usedBy];
+const ourPrefixes = [KeyPrefix.value, KeyPrefix.record, KeyPrefix.state, KeyPrefix.counter, KeyPrefix.lease, KeyPrefix.usedBy, KeyPrefix.pin];
 
 /** Whether `key` becomes a key of the layout when its first two characters are one of the layout's prefixes: a bit flipped there. */
 function ourKeyButItsPrefix(key: string): boolean {
