@@ -3,6 +3,7 @@ import { dirname, resolve } from 'node:path';
 import type { LmdbBackendOptions } from '../backends/lmdb-backend.js';
 import { REDIS_OPTION_NAMES, checkRedisOptions, type RedisBackendOptions } from '../backends/redis-options.js';
 import { MemostrataError } from '../errors.js';
+import { resolveLayers, type LayerConfig } from '../layers/bytes/layer-config.js';
 import { TypeRegistry } from '../layers/type-registry.js';
 import { closestName } from './closest-name.js';
 import { resolveMaxAge } from './expiry.js';
@@ -178,6 +179,17 @@ export interface CacheOptions {
    * @default undefined (no limit)
    */
   maxBytes?: number;
+  /**
+   * Byte layers between the stored values and the backend: `encrypt`
+   * (AES-256-GCM), `sign` (HMAC-SHA256 or Ed25519; a value whose signature
+   * does not check is a miss), `audit` (a JSON-lines log of every write), or
+   * a function `(below) => layer` of your own. Applied in order on write and
+   * in reverse on read. Key files in a config file are relative to it.
+   * Every process that opens the store needs the same layers (and keys).
+   *
+   * @default [] (values stored as the codec writes them)
+   */
+  layers?: LayerConfig[];
 }
 
 /**
@@ -209,6 +221,7 @@ export interface ResolvedCacheOptions {
   explainMisses: boolean;
   maxAge: number | undefined;
   maxBytes: number | undefined;
+  layers: LayerConfig[];
 }
 
 /**
@@ -233,7 +246,7 @@ export const CONFIG_ENV = 'MEMOSTRATA_CONFIG';
  */
 export const DEFAULT_PATH = '.memostrata';
 
-const fileFields = new Set(['path', 'backend', 'flush', 'memoryBudget', 'handleExit', 'closeRetryMs', 'lease', 'explainMisses', 'maxAge', 'maxBytes']);
+const fileFields = new Set(['path', 'backend', 'flush', 'memoryBudget', 'handleExit', 'closeRetryMs', 'lease', 'explainMisses', 'maxAge', 'maxBytes', 'layers']);
 const optionFields = new Set([...fileFields, 'configFile', 'types']);
 
 /** The longest delay a Node.js timer takes; a longer one fires after 1 ms instead (with a `TimeoutOverflowWarning`). */
@@ -298,6 +311,7 @@ function resolveFields(options: CacheOptions, where: string): ResolvedCacheOptio
     explainMisses: resolveBoolean(options.explainMisses, 'explainMisses', where) ?? false,
     maxAge: resolveMaxAge(options.maxAge, where),
     maxBytes: resolveMaxBytes(options.maxBytes, where),
+    layers: resolveLayers(options.layers, where),
   };
 }
 
@@ -338,6 +352,7 @@ function readConfigFile(file: string, source: string): CacheOptions {
   // Paths in a config file are relative to the file, so a job can be started from anywhere.
   const base = dirname(resolve(file));
   if (typeof config.path === 'string') config.path = resolve(base, config.path);
+  if (config.layers !== undefined) config.layers = resolveLayers(config.layers, file, base);
   const backend = config.backend as { type?: unknown; path?: unknown } | undefined;
   if (backend !== null && typeof backend === 'object' && typeof backend.path === 'string') backend.path = resolve(base, backend.path);
   return config;
