@@ -229,8 +229,10 @@ export class Cache {
       snapshot: (value, path) => copyValue(value, path, store.types),
       saveState: (key, state, lease) => this.#saveState(key, state, lease),
       restoreState: (key) => this.#assertOpen().serialized.get(key),
-      // One process holds a store that is not shared: nobody to share a computation with.
-      leases: options.lease === false || store.backend.manifest.shared !== true ? undefined : new LeaseTable(store.proxy, options.lease.ttlMs, store.backend),
+      // One process holds a store that is not shared: nobody to share a computation with. A reader
+      // (signed store, public keys only) stores nothing, so it has nothing to claim.
+      // Leases compare the bytes the codec wrote: those above the byte layers (encrypt's nonces differ per write).
+      leases: options.lease === false || store.backend.manifest.shared !== true || store.readOnly ? undefined : new LeaseTable(store.proxy, options.lease.ttlMs, store.bytes),
       storeLeased: (module, key, lease) => this.#storeLeased(module, key, lease),
       invalidate: (roots) => this.#serialize(() => invalidateCalls({ proxy: store.proxy, databases: this.#databases, owner: this.#host }, roots)),
       store,
@@ -254,7 +256,7 @@ export class Cache {
   /** Opens a cache; {@link openCache} is the entry point users call. */
   static async open(options?: CacheOptions): Promise<Cache> {
     const resolved = resolveCacheOptions(options);
-    const store = await openStore(resolved.backend, resolved.types);
+    const store = await openStore(resolved.backend, resolved.types, { layers: resolved.layers });
     const cache = new Cache(store, resolved);
     if (resolved.handleExit) closeOnExit(cache);
     return cache;

@@ -5,6 +5,8 @@ import { RedisBackend } from '../backends/redis-backend.js';
 import type { Database } from '../contract/database.js';
 import { MemostrataError } from '../errors.js';
 import { loadDigester, type Digester } from '../layers/digest.js';
+import { loadLayers } from '../layers/bytes/build-layers.js';
+import type { LayerConfig } from '../layers/bytes/layer-config.js';
 import { FORMAT_VERSION, formatKey } from '../layers/keys.js';
 import { ProxyObjectDatabase } from '../layers/proxy-object-database.js';
 import { SerializedDB } from '../layers/serialized-db.js';
@@ -16,8 +18,18 @@ import type { BackendConfig } from './config.js';
 export interface Store {
   /** Where the store lives, for messages: a path, a Redis URL and prefix, or `memory`. */
   readonly location: string;
-  /** The bytes-to-bytes backend at the bottom. */
+  /** The bytes-to-bytes backend at the bottom, under the byte layers: what it holds may be ciphertext or signed. */
   readonly backend: Database<Uint8Array, Uint8Array>;
+  /**
+   * The top of the byte layers (`encrypt`, `sign`, …), right under
+   * {@link Store.serialized}: the bytes the codec wrote. Tools read and
+   * write store bytes here. The backend itself when there are no layers.
+   */
+  readonly bytes: Database<Uint8Array, Uint8Array>;
+  /** The byte layers, bottom to top (empty without layers). */
+  readonly byteLayers: readonly Database<Uint8Array, Uint8Array>[];
+  /** A byte layer drops every write (a signed store opened with public keys only): the cache stores nothing. */
+  readonly readOnly: boolean;
   /** Values to bytes and back. */
   readonly serialized: SerializedDB;
   /** Values by content UUID. */
@@ -40,6 +52,13 @@ export interface OpenStoreOptions {
    * @default true
    */
   checkFormat?: boolean;
+  /**
+   * Byte layers stacked between the serialized values and the backend
+   * (their keys are read before the backend opens).
+   *
+   * @default []
+   */
+  layers?: readonly LayerConfig[];
 }
 
 /**
@@ -52,18 +71,26 @@ export interface OpenStoreOptions {
  */
 export async function openStore(config: BackendConfig, types: TypeRegistry = defaultTypes, options: OpenStoreOptions = {}): Promise<Store> {
   const digester = await loadDigester(types);
+  const stackLayers = loadLayers(options.layers ?? []);
   const backend = await openBackend(config);
   const location = backend instanceof LevelBackend || backend instanceof LmdbBackend ? backend.path : backend instanceof RedisBackend ? `${backend.url} (prefix ${backend.prefix})` : 'memory';
-  const serialized = new SerializedDB(backend, { types });
+  let stack: ReturnType<typeof stackLayers>;
   try {
-    if (options.checkFormat !== false) await checkFormat(serialized, backend, location);
+    stack = stackLayers(backend);
+  } catch (error) {
+    await backend.close();
+    throw error;
+  }
+  const serialized = new SerializedDB(stack.top, { types });
+  try {
+    if (options.checkFormat !== false) await checkFormat(serialized, stack.top, location);
   } catch (error) {
     await serialized.close();
     throw error;
   }
   const values = new UUIDDatabase(serialized, digester);
   const proxy = new ProxyObjectDatabase(values);
-  return { location, backend, serialized, values, proxy, digester, types };
+  return { location, backend, bytes: stack.top, byteLayers: stack.layers, readOnly: stack.readOnly, serialized, values, proxy, digester, types };
 }
 
 async function openBackend(config: BackendConfig): Promise<Database<Uint8Array, Uint8Array>> {
