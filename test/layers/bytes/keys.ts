@@ -1,6 +1,8 @@
 import { generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { LevelBackend } from '../../../src/backends/level-backend.js';
+import { KeyPrefix, prefixRange } from '../../../src/layers/keys.js';
 
 /** A fresh 256-bit key. */
 export function newKey(): Buffer {
@@ -27,4 +29,21 @@ export function writeSignerFiles(dir: string, name: string): { privateKeyFile: s
   writeFileSync(privateKeyFile, privateKey.export({ type: 'pkcs8', format: 'pem' }));
   writeFileSync(publicKeyFile, publicKey.export({ type: 'spki', format: 'pem' }));
   return { privateKeyFile, publicKeyFile };
+}
+
+/** Flips one byte near the end of every stored value (`v!` keys) of the LevelDB store at `path`, in the bare backend; returns how many. */
+export async function flipValueBytes(path: string): Promise<number> {
+  const backend = await LevelBackend.open(path);
+  let flipped = 0;
+  try {
+    for await (const [key, value] of backend.entries(prefixRange(KeyPrefix.value))) {
+      const damaged = Uint8Array.from(value);
+      damaged[Math.max(0, damaged.length - 20)]! ^= 0x01;
+      await backend.put(key, damaged);
+      flipped += 1;
+    }
+  } finally {
+    await backend.close();
+  }
+  return flipped;
 }
