@@ -2,7 +2,8 @@ import { isBackendLimit, type BackendLimitError } from '../backends/backend-erro
 import type { BatchOperation } from '../contract/database.js';
 import { MemostrataError, isMemostrataError } from '../errors.js';
 import { digestToHex } from '../layers/digest.js';
-import { assertModuleName, KeyPrefix, keyText, loneSurrogate, prefixRange } from '../layers/keys.js';
+import { assertModuleName, KeyPrefix, keyText, loneSurrogate, pinPrefix, prefixRange } from '../layers/keys.js';
+import { pin, unpin } from '../maintenance/pins.js';
 import { PerModuleObjectDatabase, type PreparedFlush } from '../layers/per-module-object-database.js';
 import type { SavedState } from '../layers/saved-state.js';
 import { copyValue } from '../layers/value-copy.js';
@@ -99,10 +100,11 @@ export interface MemoizeOptions<A extends unknown[] = never[]> {
    */
   maxAge?: number;
   /**
-   * Keep this module's entries out of `maxBytes` eviction (they still count
-   * towards the size). A cache knows the pins of the modules it memoizes:
-   * another process with its own `maxBytes` that does not memoize this
-   * module with `pin: true` may evict its entries.
+   * Keep this module's entries out of `maxBytes` eviction and `memostrata
+   * prune --max-size` (they still count towards the size). The pin is stored
+   * (`meta!pin!<module>`), so every process and tool honours it; leaving the
+   * option out later does not remove it: `memostrata unpin <module>` does.
+   * To pin single calls, see {@link Memoized.pin}.
    *
    * @default false
    */
@@ -143,8 +145,26 @@ export interface Memoized<A extends unknown[] = never[], R = unknown> extends Me
   (...args: A): Promise<Awaited<R>>;
   /** Whether a result for these arguments is stored; computes nothing. */
   has(...args: A): Promise<boolean>;
-  /** Forgets the result for these arguments. */
+  /** Forgets the result for these arguments, and its pin (see {@link Memoized.pin}). */
   delete(...args: A): Promise<void>;
+  /**
+   * Pins the entry of these arguments in the store: no process evicts it for
+   * `maxBytes`, and `memostrata prune --max-size` keeps it (it still counts
+   * towards the size). The call need not be stored yet: its result is pinned
+   * once it is. The pin goes when the entry is removed on purpose
+   * (`delete`, `invalidate`, `clear`, `memostrata rm`, `prune` by age or
+   * version) or by {@link Memoized.unpin}.
+   *
+   * @returns `true` when the pin is new, `false` when the call was pinned already.
+   */
+  pin(...args: A): Promise<boolean>;
+  /**
+   * Removes the pin of the entry of these arguments; the entry stays. A call
+   * of a module pinned whole (`pin: true`, `memostrata pin <module>`) stays pinned.
+   *
+   * @returns `true` when there was a pin to remove.
+   */
+  unpin(...args: A): Promise<boolean>;
   /**
    * Removes the result for these arguments and, transitively, every stored
    * call whose computation used it (its lineage: the memoized calls a call
@@ -157,7 +177,7 @@ export interface Memoized<A extends unknown[] = never[], R = unknown> extends Me
    *   this one first when it was stored; empty when nothing was.
    */
   invalidate(...args: A): Promise<CallRef[]>;
-  /** Forgets every result of this module (every version), and the saved state of its unfinished calls. */
+  /** Forgets every result of this module (every version), the saved state of its unfinished calls and the pins of its calls (a pin of the whole module stays). */
   clear(): Promise<void>;
   /**
    * Why these arguments would hit or miss, computing nothing: on a miss, the
@@ -325,7 +345,13 @@ export class Cache {
       pin: options.pin ?? false,
     };
     this.#claimName(settings);
-    if (settings.pin === true) this.#pinned.add(name);
+    if (settings.pin === true) {
+      this.#pinned.add(name);
+      // Stored, so that prune and other processes keep the module too; this process keeps it meanwhile.
+      void this.#serialize(() => pin(this.#store, { module: name })).catch((error: unknown) => {
+        warnOnce(`memostrata: could not store the pin of module '${name}' (${(error as Error).message}); this process keeps its entries, others may not.`, 'MEMOSTRATA_PIN_FAILED', name);
+      });
+    }
     const module = new MemoizedModule(this.#host, this.#databaseOf(name), settings, fn as (...args: unknown[]) => unknown);
     this.#modules.add(module);
     // Chosen once here, so that a module without a key normalizer does not test for one on every hit.
@@ -335,9 +361,24 @@ export class Cache {
         : (...args: A): Promise<Awaited<R>> => module.normalizedCall(args) as Promise<Awaited<R>>;
     return Object.assign(memoized, {
       has: (...args: A) => module.has(args),
-      delete: (...args: A) => module.delete(args),
-      invalidate: (...args: A) => module.invalidate(args),
-      clear: () => module.clear(),
+      delete: async (...args: A) => {
+        const ref = module.refOf(module.keyOf(args).key);
+        await module.delete(args);
+        await this.#unpinCalls([ref]);
+      },
+      invalidate: async (...args: A) => {
+        const removed = await module.invalidate(args);
+        await this.#unpinCalls(removed);
+        return removed;
+      },
+      clear: async () => {
+        await module.clear();
+        await this.#serialize(async () => {
+          for await (const key of this.#store.backend.keys(prefixRange(pinPrefix(name)))) await this.#store.backend.delete(key);
+        });
+      },
+      pin: (...args: A) => this.#pinCall(module, args, true),
+      unpin: (...args: A) => this.#pinCall(module, args, false),
       explain: (...args: A) => module.explain(args),
       moduleName: name,
       version,
@@ -541,6 +582,21 @@ export class Cache {
       );
     }
     this.#settings.set(settings.name, described);
+  }
+
+  /** Stores or removes the pin of one call ({@link Memoized.pin}, {@link Memoized.unpin}). */
+  async #pinCall(module: MemoizedModule, args: unknown[], on: boolean): Promise<boolean> {
+    this.#assertOpen();
+    const target = module.refOf(module.keyOf(args).key);
+    return this.#serialize(() => (on ? pin(this.#store, target) : unpin(this.#store, target)));
+  }
+
+  /** Removes the pins of calls removed on purpose: a pin goes with its entry. */
+  async #unpinCalls(calls: readonly CallRef[]): Promise<void> {
+    if (calls.length === 0) return;
+    await this.#serialize(async () => {
+      for (const call of calls) await unpin(this.#store, call);
+    });
   }
 
   #assertOpen(): Store {

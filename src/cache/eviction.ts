@@ -2,6 +2,7 @@ import type { BatchOperation } from '../contract/database.js';
 import { counterPrefix, KeyPrefix, memoKey, prefixRange, valueKey } from '../layers/keys.js';
 import type { MemoRecord } from '../layers/memo-record.js';
 import { emptyModuleMeta, moduleMetaOperation, readModuleMeta } from '../layers/module-meta.js';
+import { readPins } from '../maintenance/pins.js';
 import { warnOnce } from '../warnings.js';
 import type { Store } from './store.js';
 
@@ -58,7 +59,7 @@ export interface EvictionResult {
 export interface EvictionHost {
   readonly store: Store;
   readonly maxBytes: number;
-  /** Whether the module's entries are kept out of eviction (`pin: true`). */
+  /** Whether the module's entries are kept out of eviction (`pin: true`); pins stored in the store are read besides. */
   pinned(module: string): boolean;
   /** Runs `work` in the cache's write queue, between flushes. */
   serialize<T>(work: () => Promise<T>): Promise<T>;
@@ -168,15 +169,17 @@ export class Evictor {
     try {
       const references = new Map<string, number>();
       const candidates: (Candidate & Pick<MemoRecord, 'computeMs' | 'hits'>)[] = [];
+      // Pins stored by any process (the CLI, the inspector, f.pin), besides this cache's own `pin: true` modules.
+      const pins = await readPins(store);
       let size = 0;
+      let pinnedSize = 0;
       let scanned = 0;
       for await (const record of store.proxy.records()) {
         const uuids = [...new Set(record.result === undefined ? record.inputs : [...record.inputs, record.result])];
         for (const uuid of uuids) references.set(uuid, (references.get(uuid) ?? 0) + 1);
         size += record.size;
-        if (!this.#host.pinned(record.module)) {
-          candidates.push({ module: record.module, call: record.call, createdAt: record.createdAt, size: record.size, computeMs: record.computeMs, hits: record.hits, uuids });
-        }
+        if (this.#host.pinned(record.module) || pins.has(record.module, record.call)) pinnedSize += record.size;
+        else candidates.push({ module: record.module, call: record.call, createdAt: record.createdAt, size: record.size, computeMs: record.computeMs, hits: record.hits, uuids });
         if (++scanned % SCAN_STEP === 0) {
           await turn();
           if (this.#stopping) return result;
@@ -185,6 +188,14 @@ export class Evictor {
       // The records themselves say how much is stored: metadata that drifted only decides when to look.
       let excess = size - maxBytes;
       if (excess <= 0) return result;
+      if (pinnedSize > maxBytes) {
+        warnOnce(
+          `memostrata: the pinned entries of the store at ${store.location} alone take ${pinnedSize} bytes, more than maxBytes (${maxBytes}); they are kept, so the store stays over the limit. ` +
+            'Unpin some (f.unpin(...args), memostrata unpin <module>) or raise maxBytes.',
+          'MEMOSTRATA_PINNED_OVER_LIMIT',
+          store.location,
+        );
+      }
       candidates.sort(byWorth);
       const victims: Candidate[] = [];
       for (const candidate of candidates) {
@@ -213,7 +224,10 @@ export class Evictor {
     const result: EvictionResult = { records: 0, bytes: 0, values: 0 };
     const freed: string[] = [];
     const current: Candidate[] = [];
+    // Pinned since the scan (by another process, or f.pin in this one): kept.
+    const pins = await readPins(store);
     for (const victim of victims) {
+      if (pins.has(victim.module, victim.call)) continue;
       const stored = await store.proxy.lookup(victim.module, victim.call).catch(() => undefined);
       // Recomputed since the scan (or gone): the new entry is not the one judged.
       if (stored !== undefined && stored.createdAt === victim.createdAt) current.push(victim);

@@ -1,6 +1,7 @@
 import type { Store } from '../cache/store.js';
 import { MemostrataError } from '../errors.js';
-import { KeyPrefix, keyText, prefixRange } from '../layers/keys.js';
+import { KeyPrefix, keyText, prefixRange, valueKey } from '../layers/keys.js';
+import { readPins } from './pins.js';
 import type { MemoRecord } from '../layers/proxy-object-database.js';
 import { lastUsedAt, Progress, rawRecords, referencedUuids, type ProgressOptions } from './common.js';
 import { removeRecords } from './remove.js';
@@ -17,7 +18,9 @@ export interface PruneOptions extends ProgressOptions {
    * Then remove the least recently used records (by the later of creation and
    * last hit; among equally recent ones the largest first) until the values
    * the remaining records refer to take at most this many bytes (encoded
-   * size, each shared value counted once).
+   * size, each shared value counted once). Pinned entries (stored pins, see
+   * `memostrata pin`) are never removed for this; they still count towards the
+   * size, and {@link PruneResult.pinned} says when they alone exceed it.
    */
   maxBytes?: number;
   /**
@@ -60,6 +63,13 @@ export interface PruneResult {
   values: number;
   /** Encoded bytes of the freed values. */
   bytes: number;
+  /**
+   * With `maxBytes`: the pinned records it kept (in the modules pruned) and
+   * the bytes of the values they refer to, each shared value counted once;
+   * `overLimit` is `true` when those bytes alone exceed `maxBytes`, so that
+   * the store cannot get under the limit until something is unpinned.
+   */
+  pinned?: { records: number; bytes: number; overLimit: boolean };
 }
 
 /**
@@ -101,9 +111,16 @@ export async function prune(store: Store, options: PruneOptions = {}): Promise<P
   if (maxAge !== undefined) {
     for (const record of records) if (inScope(record) && isExpired(record, maxAge, now)) doomed.add(record);
   }
-  if (maxBytes !== undefined) await shrinkTo(store, maxBytes, records, doomed, inScope, policy);
+  const pins = maxBytes === undefined ? undefined : await readPins(store);
+  const pinned = pins === undefined ? undefined : records.filter((record) => inScope(record) && !doomed.has(record) && pins.has(record.module, record.call));
+  const doomedBefore = new Set(doomed);
+  if (maxBytes !== undefined) await shrinkTo(store, maxBytes, records, doomed, (record) => inScope(record) && !pins!.has(record.module, record.call), policy);
 
   const result: PruneResult = { records: doomed.size, byModule: {}, values: 0, bytes: 0 };
+  if (pinned !== undefined) {
+    const bytes = await referencedBytes(store, pinned);
+    result.pinned = { records: pinned.length, bytes, overLimit: bytes > maxBytes! };
+  }
   for (const record of doomed) result.byModule[record.module] = (result.byModule[record.module] ?? 0) + 1;
   if (options.dryRun === true) {
     const live = new Set<string>();
@@ -111,6 +128,14 @@ export async function prune(store: Store, options: PruneOptions = {}): Promise<P
     const freed = await sweepValues(store, live, true);
     progress.finish();
     return { ...result, ...freed };
+  }
+  // A pin set by another process (a shared store) since the pins were read keeps an entry chosen for size.
+  if (pins !== undefined) {
+    const current = await readPins(store);
+    for (const record of doomed) if (!doomedBefore.has(record) && current.has(record.module, record.call)) doomed.delete(record);
+    result.records = doomed.size;
+    result.byModule = {};
+    for (const record of doomed) result.byModule[record.module] = (result.byModule[record.module] ?? 0) + 1;
   }
   const { values, bytes } = await removeRecords(store, doomed);
   progress.finish();
@@ -143,6 +168,15 @@ async function shrinkTo(store: Store, maxBytes: number, records: MemoRecord[], d
       if (count === 0) total -= sizes.get(uuid) ?? 0;
     }
   }
+}
+
+/** The encoded bytes of the values `records` refer to, each counted once. */
+async function referencedBytes(store: Store, records: readonly MemoRecord[]): Promise<number> {
+  const uuids = new Set<string>();
+  for (const record of records) for (const uuid of referencedUuids(record)) uuids.add(uuid);
+  let bytes = 0;
+  for (const uuid of uuids) bytes += (await store.backend.get(valueKey(uuid)))?.length ?? 0;
+  return bytes;
 }
 
 /** Encoded size of every stored value, by UUID. */

@@ -56,7 +56,7 @@ async function pruneStore(context: CommandContext, options: PruneCliOptions): Pr
   );
   const dryRun = options.dryRun === true;
   if (context.json) {
-    context.printJson({ dryRun, records: result.records, byModule: result.byModule, values: result.values, bytes: result.bytes, disk });
+    context.printJson({ dryRun, records: result.records, byModule: result.byModule, values: result.values, bytes: result.bytes, disk, ...(result.pinned === undefined ? {} : { pinned: result.pinned }) });
     return 0;
   }
   const verb = dryRun ? 'would remove' : 'removed';
@@ -67,6 +67,12 @@ async function pruneStore(context: CommandContext, options: PruneCliOptions): Pr
     `${verb} ${plural(result.records, 'call', 'calls')}${modules === '' ? '' : ` (${modules})`}; ` +
       `${dryRun ? 'would free' : 'freed'} ${plural(result.values, 'value', 'values')} (${formatSize(result.bytes)})${dryRun ? '' : diskChange(disk)}`,
   );
+  if (result.pinned?.overLimit === true) {
+    context.print(
+      `note: pinned calls alone take ${formatSize(result.pinned.bytes)} (${plural(result.pinned.records, 'call', 'calls')}), more than --max-size ${options.maxSize}; ` +
+        'they were kept. Unpin some (memostrata unpin <module> [--call <digest>]) to get under the limit.',
+    );
+  }
   return 0;
 }
 
