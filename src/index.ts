@@ -53,5 +53,25 @@ export {
   type PreparedFlush,
 } from './layers/per-module-object-database.js';
 export { PassThroughLayer, type LayerOptions } from './layers/pass-through-layer.js';
+export {
+  AuditLayer,
+  EncryptLayer,
+  SignLayer,
+  ValueTransformLayer,
+  buildLayers,
+  keyId,
+  readKeyEnv,
+  readKeyFile,
+  type AuditEntry,
+  type AuditLayerConfig,
+  type AuditLayerOptions,
+  type ByteStack,
+  type EncryptLayerConfig,
+  type EncryptLayerOptions,
+  type LayerConfig,
+  type LayerFactory,
+  type SignLayerConfig,
+  type SignLayerOptions,
+} from './layers/bytes/index.js';
 export { FORMAT_VERSION } from './layers/keys.js';
 export { readModuleMeta, type ModuleMeta } from './layers/module-meta.js';

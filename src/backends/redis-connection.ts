@@ -1,6 +1,6 @@
 import { Cluster, Redis } from 'ioredis';
 import { MemostrataError } from '../errors.js';
-import type { RedisEndpoint, ResolvedRedisOptions } from './redis-options.js';
+import type { RedisEndpoint, ResolvedRedisOptions, ResolvedRedisTls } from './redis-options.js';
 import { indexScript, initializeFormatScript, serverChunkScript, slotScript } from './redis-scripts.js';
 
 /** An argument of a script command. */
@@ -44,7 +44,7 @@ export function createClient(options: ResolvedRedisOptions, state: ConnectionSta
     return Math.min(50 * 2 ** attempt, 1000);
   };
   const common = {
-    ...credentials(endpoint),
+    ...credentials(endpoint, options.tls),
     lazyConnect: true,
     connectTimeout: connectTimeoutMs,
     commandTimeout: options.commandTimeoutMs,
@@ -93,7 +93,7 @@ export function createClient(options: ResolvedRedisOptions, state: ConnectionSta
  */
 export function createSubscriber(options: ResolvedRedisOptions, node: RedisEndpoint): Redis {
   return new Redis({
-    ...credentials(node),
+    ...credentials(node, options.tls),
     host: node.host,
     port: node.port,
     lazyConnect: true,
@@ -103,11 +103,11 @@ export function createSubscriber(options: ResolvedRedisOptions, node: RedisEndpo
   });
 }
 
-function credentials(endpoint: RedisEndpoint): { username?: string; password?: string; tls?: object } {
+function credentials(endpoint: RedisEndpoint, tls: ResolvedRedisTls | undefined): { username?: string; password?: string; tls?: ResolvedRedisTls } {
   return {
     ...(endpoint.username === undefined ? {} : { username: endpoint.username }),
     ...(endpoint.password === undefined ? {} : { password: endpoint.password }),
-    ...(endpoint.tls ? { tls: {} } : {}),
+    ...(endpoint.tls ? { tls: { ...tls } } : {}),
   };
 }
 
@@ -129,12 +129,55 @@ export function isConnectionError(error: Error): boolean {
 
 /** Why opening failed, in words that say what to do. */
 export function connectError(shownUrl: string, reason: Error): MemostrataError {
-  const message = reason.message;
-  if (/WRONGPASS|NOAUTH|NOPERM/.test(message)) {
-    return new MemostrataError('CONFIG', `The Redis server at ${shownUrl} refused the credentials (${message}); check the user and password in backend.url.`, { cause: reason });
+  // A cluster reports that no node answered; the node's own failure says why.
+  const nodeError = (reason as { lastNodeError?: unknown }).lastNodeError;
+  const cause = nodeError instanceof Error ? nodeError : reason;
+  const message = cause.message;
+  const code = (cause as NodeJS.ErrnoException).code ?? '';
+  const fail = (kind: 'CONFIG' | 'BACKEND', text: string): MemostrataError => new MemostrataError(kind, `The Redis server at ${shownUrl} ${text}`, { cause });
+  if (/WRONGPASS|NOAUTH/.test(message)) {
+    return fail('CONFIG', `refused the credentials (${message}); check backend.username and backend.password (or the user and password in backend.url).`);
+  }
+  if (/NOPERM/.test(message)) {
+    return fail('CONFIG', `refused a command to this ACL user (${message}); give the user the keys under the prefix and the commands memostrata needs (e.g. ACL SETUSER <user> ~<prefix>* &* +@all).`);
   }
   if (/DB index is out of range|invalid DB index/i.test(message)) {
-    return new MemostrataError('CONFIG', `The Redis server at ${shownUrl} has no such database (${message}); check the number at the end of backend.url.`, { cause: reason });
+    return fail('CONFIG', `has no such database (${message}); check the number at the end of backend.url.`);
   }
-  return new MemostrataError('BACKEND', `The Redis server at ${shownUrl} is unreachable or not answering (${message}). Start it, or point backend.url at a running server.`, { cause: reason });
+  if (UNTRUSTED_CERTIFICATE.has(code)) {
+    return fail('CONFIG', `presented a certificate this client does not trust (${code}: ${message}); set backend.tls.caFile to the PEM file of the CA that signed the server's certificate.`);
+  }
+  if (code === 'ERR_TLS_CERT_ALTNAME_INVALID') {
+    return fail('CONFIG', `presented a certificate for another name (${message}); connect by a name the certificate carries, or set backend.tls.servername to one of them.`);
+  }
+  if (code === 'CERT_HAS_EXPIRED' || code === 'CERT_NOT_YET_VALID') {
+    return fail('CONFIG', `presented a certificate that is not valid now (${code}: ${message}); renew the server's certificate (or check this machine's clock).`);
+  }
+  if (/certificate required|CERTIFICATE_REQUIRED|alert bad certificate|ALERT_BAD_CERTIFICATE|unknown ca|ALERT_UNKNOWN_CA/i.test(message + code)) {
+    return fail('CONFIG', `refused this client's certificate (${message}); set backend.tls.certFile and backend.tls.keyFile to a certificate signed by a CA the server trusts (its tls-ca-cert-file).`);
+  }
+  const tls = /^rediss/.test(shownUrl);
+  const reset = /ECONNRESET|Connection is closed|EPIPE/.test(`${message} ${code}`);
+  // A TLS port resets a plain client at once, and a plain port never answers
+  // a TLS hello. Under TLS 1.3 a server checks the client's certificate only
+  // after the handshake: a missing or refused one shows as a reset too.
+  const hint = !tls
+    ? reset
+      ? ' If the server speaks only TLS (its tls-port), use a rediss:// URL.'
+      : ''
+    : reset
+      ? ' If the server asks for client certificates (tls-auth-clients yes), set backend.tls.certFile and backend.tls.keyFile to a certificate signed by a CA it trusts.'
+      : ' If the server does not speak TLS, use a redis:// URL.';
+  return fail('BACKEND', `is unreachable or not answering (${message}). Start it, or point backend.url at a running server.${hint}`);
 }
+
+/** Node's codes for a server certificate that no trusted CA vouches for. */
+const UNTRUSTED_CERTIFICATE = new Set([
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'CERT_UNTRUSTED',
+  'CERT_SIGNATURE_FAILURE',
+]);

@@ -1,4 +1,41 @@
+import { readFileSync } from 'node:fs';
+import { createSecureContext } from 'node:tls';
 import { MemostrataError } from '../errors.js';
+
+/**
+ * How a `rediss://` connection proves the server is the right one, and
+ * proves this client to a server that asks. Files are PEM, read when the
+ * backend opens; in a JSON configuration, relative to the file.
+ */
+export interface RedisTlsOptions {
+  /**
+   * The CA certificate(s) that signed the server's certificate: the CA of a
+   * self-run server. Trusted instead of Node's bundled public CAs.
+   *
+   * @default undefined (Node's bundled public CAs)
+   */
+  caFile?: string;
+  /**
+   * This client's certificate, for a server started with
+   * `tls-auth-clients yes`. Needs {@link RedisTlsOptions.keyFile}.
+   *
+   * @default undefined (no client certificate)
+   */
+  certFile?: string;
+  /**
+   * The unencrypted private key of {@link RedisTlsOptions.certFile}.
+   *
+   * @default undefined
+   */
+  keyFile?: string;
+  /**
+   * The name the server's certificate must carry (also sent as SNI): for a
+   * server reached by an address its certificate does not name.
+   *
+   * @default the URL's host
+   */
+  servername?: string;
+}
 
 /** Options of the Redis backend: of `RedisBackend.open`, and of `backend: { type: 'redis', … }` in a configuration. */
 export interface RedisBackendOptions {
@@ -13,6 +50,26 @@ export interface RedisBackendOptions {
    * @default 'redis://127.0.0.1:6379'
    */
   url?: string;
+  /**
+   * The ACL user to log in as (Redis 6+). Give it here or in `url`, not both.
+   *
+   * @default the user in `url`; else Redis's `default` user
+   */
+  username?: string;
+  /**
+   * The password of the user (or of `requirepass`). Give it here or in
+   * `url`, not both; it never appears in messages.
+   *
+   * @default the password in `url`; else none
+   */
+  password?: string;
+  /**
+   * Certificates of a TLS connection; only with a `rediss://` or
+   * `rediss+cluster://` URL.
+   *
+   * @default {} (the server's certificate checked against Node's bundled public CAs)
+   */
+  tls?: RedisTlsOptions;
   /**
    * Namespace of the store in the server's keyspace: every entry is one Redis
    * key `<prefix>{<tag>}<key>`, beside the index `<prefix>index{…}` (see
@@ -112,6 +169,9 @@ export const DEFAULT_REDIS_PREFIX = 'memostrata:';
 /** The names of {@link RedisBackendOptions}, for checking a configuration's fields. */
 export const REDIS_OPTION_NAMES: readonly (keyof RedisBackendOptions)[] = [
   'url',
+  'username',
+  'password',
+  'tls',
   'prefix',
   'connectTimeoutMs',
   'commandTimeoutMs',
@@ -123,6 +183,17 @@ export const REDIS_OPTION_NAMES: readonly (keyof RedisBackendOptions)[] = [
   'maxValueBytes',
   'maxBatchBytes',
 ];
+
+/** The names of {@link RedisTlsOptions}, for checking a configuration's fields. */
+export const REDIS_TLS_OPTION_NAMES: readonly (keyof RedisTlsOptions)[] = ['caFile', 'certFile', 'keyFile', 'servername'];
+
+/** What a TLS connection is made with: the files' contents, read and checked. */
+export interface ResolvedRedisTls {
+  ca?: Buffer;
+  cert?: Buffer;
+  key?: Buffer;
+  servername?: string;
+}
 
 /** Where to connect, from the URL. */
 export interface RedisEndpoint {
@@ -137,7 +208,9 @@ export interface RedisEndpoint {
 }
 
 /** Every option, checked, with its default applied. */
-export type ResolvedRedisOptions = Required<Omit<RedisBackendOptions, 'url'>> & {
+export type ResolvedRedisOptions = Required<Omit<RedisBackendOptions, 'url' | 'username' | 'password' | 'tls'>> & {
+  /** For a `rediss:` URL; `undefined` otherwise. */
+  tls: ResolvedRedisTls | undefined;
   /** The server, or the first node named of a cluster. */
   endpoint: RedisEndpoint;
   /** Every node the URL names, when it names a cluster; `undefined` for a single server. */
@@ -157,9 +230,24 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
  */
 export function checkRedisOptions(options: RedisBackendOptions, where: string): RedisBackendOptions {
   const checked: RedisBackendOptions = {};
-  if (options.url !== undefined) {
-    parseRedisUrls(options.url, `${where}url`);
-    checked.url = options.url;
+  const { endpoints } = parseRedisUrls(options.url ?? DEFAULT_REDIS_URL, `${where}url`);
+  if (options.url !== undefined) checked.url = options.url;
+  for (const name of ['username', 'password'] as const) {
+    const value = options[name];
+    if (value === undefined) continue;
+    if (typeof value !== 'string' || value === '') {
+      throw new MemostrataError('CONFIG', `${where}${name} must be a non-empty string; got ${name === 'password' ? `a ${value === '' ? 'empty string' : typeof value}` : JSON.stringify(value)}.`);
+    }
+    if (endpoints[0]![name] !== undefined) {
+      throw new MemostrataError('CONFIG', `${where}${name} is given twice, in ${where}url and in ${where}${name}: remove one of them.`);
+    }
+    checked[name] = value;
+  }
+  if (options.tls !== undefined) {
+    checked.tls = checkTls(options.tls, where);
+    if (!endpoints[0]!.tls) {
+      throw new MemostrataError('CONFIG', `${where}tls is set but ${where}url is not a TLS URL: use rediss:// (or rediss+cluster:// for a cluster), or remove ${where}tls.`);
+    }
   }
   if (options.prefix !== undefined) {
     if (typeof options.prefix !== 'string') {
@@ -198,10 +286,16 @@ export function checkRedisOptions(options: RedisBackendOptions, where: string): 
 export function resolveRedisOptions(options: RedisBackendOptions, where: string): ResolvedRedisOptions {
   const checked = checkRedisOptions(options, where);
   const url = checked.url ?? DEFAULT_REDIS_URL;
-  const { endpoints, cluster } = parseRedisUrls(url, `${where}url`);
+  const parsed = parseRedisUrls(url, `${where}url`);
+  const endpoints = parsed.endpoints.map((endpoint) => ({
+    ...endpoint,
+    username: checked.username ?? endpoint.username,
+    password: checked.password ?? endpoint.password,
+  }));
   return {
     endpoint: endpoints[0]!,
-    clusterNodes: cluster ? endpoints : undefined,
+    clusterNodes: parsed.cluster ? endpoints : undefined,
+    tls: endpoints[0]!.tls ? readTls(checked.tls ?? {}, where) : undefined,
     shownUrl: masked(url),
     prefix: checked.prefix ?? DEFAULT_REDIS_PREFIX,
     connectTimeoutMs: checked.connectTimeoutMs ?? 5000,
@@ -214,6 +308,71 @@ export function resolveRedisOptions(options: RedisBackendOptions, where: string)
     maxValueBytes: checked.maxValueBytes ?? 512 * 2 ** 20,
     maxBatchBytes: checked.maxBatchBytes ?? 1000 * 2 ** 20,
   };
+}
+
+/** Checks the types of the TLS options (their fields are checked by name where a configuration is read). */
+function checkTls(tls: unknown, where: string): RedisTlsOptions {
+  if (tls === null || typeof tls !== 'object' || Array.isArray(tls)) {
+    throw new MemostrataError('CONFIG', `${where}tls must be an object such as { caFile: 'ca.crt' }; got ${JSON.stringify(tls)}.`);
+  }
+  const checked: RedisTlsOptions = {};
+  for (const name of REDIS_TLS_OPTION_NAMES) {
+    const value = (tls as Record<string, unknown>)[name];
+    if (value === undefined) continue;
+    if (typeof value !== 'string' || value === '') {
+      const what = name === 'servername' ? 'a host name' : 'the path of a PEM file';
+      throw new MemostrataError('CONFIG', `${where}tls.${name} must be ${what}; got ${JSON.stringify(value)}.`);
+    }
+    checked[name] = value;
+  }
+  if ((checked.certFile === undefined) !== (checked.keyFile === undefined)) {
+    throw new MemostrataError('CONFIG', `${where}tls.certFile and ${where}tls.keyFile go together (a client certificate and its private key): give both or neither.`);
+  }
+  return checked;
+}
+
+/**
+ * Reads the TLS files and checks that Node can use them, so that a wrong
+ * file is named now rather than surfacing as a failed handshake.
+ *
+ * @throws MemostrataError `CONFIG` naming the option and the file.
+ */
+function readTls(tls: RedisTlsOptions, where: string): ResolvedRedisTls {
+  const read = (name: 'caFile' | 'certFile' | 'keyFile', file: string): Buffer => {
+    try {
+      return readFileSync(file);
+    } catch (error) {
+      throw new MemostrataError('CONFIG', `${where}tls.${name}: cannot read ${file} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}); point it at a readable PEM file.`, { cause: error });
+    }
+  };
+  const resolved: ResolvedRedisTls = {};
+  if (tls.caFile !== undefined) {
+    resolved.ca = read('caFile', tls.caFile);
+    try {
+      createSecureContext({ ca: resolved.ca });
+    } catch (error) {
+      throw new MemostrataError('CONFIG', `${where}tls.caFile: ${tls.caFile} is not a PEM CA certificate (${(error as Error).message}).`, { cause: error });
+    }
+    // Node ignores text that is not a certificate: a file with none trusts nothing, and every handshake would fail.
+    if (!resolved.ca.includes('-----BEGIN CERTIFICATE-----')) {
+      throw new MemostrataError('CONFIG', `${where}tls.caFile: ${tls.caFile} holds no PEM certificate (-----BEGIN CERTIFICATE-----).`);
+    }
+  }
+  if (tls.certFile !== undefined && tls.keyFile !== undefined) {
+    resolved.cert = read('certFile', tls.certFile);
+    resolved.key = read('keyFile', tls.keyFile);
+    try {
+      createSecureContext({ cert: resolved.cert, key: resolved.key });
+    } catch (error) {
+      throw new MemostrataError(
+        'CONFIG',
+        `${where}tls.certFile and ${where}tls.keyFile (${tls.certFile}, ${tls.keyFile}) are not a PEM certificate and its unencrypted private key (${(error as Error).message}).`,
+        { cause: error },
+      );
+    }
+  }
+  if (tls.servername !== undefined) resolved.servername = tls.servername;
+  return resolved;
 }
 
 /**

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { LmdbBackendOptions } from '../backends/lmdb-backend.js';
-import { REDIS_OPTION_NAMES, checkRedisOptions, type RedisBackendOptions } from '../backends/redis-options.js';
+import { REDIS_OPTION_NAMES, REDIS_TLS_OPTION_NAMES, checkRedisOptions, type RedisBackendOptions } from '../backends/redis-options.js';
 import { MemostrataError } from '../errors.js';
 import { resolveLayers, type LayerConfig } from '../layers/bytes/layer-config.js';
 import { TypeRegistry } from '../layers/type-registry.js';
@@ -353,9 +353,17 @@ function readConfigFile(file: string, source: string): CacheOptions {
   const base = dirname(resolve(file));
   if (typeof config.path === 'string') config.path = resolve(base, config.path);
   if (config.layers !== undefined) config.layers = resolveLayers(config.layers, file, base);
-  const backend = config.backend as { type?: unknown; path?: unknown } | undefined;
+  const backend = config.backend as { type?: unknown; path?: unknown; tls?: Record<string, unknown> } | undefined;
   if (backend !== null && typeof backend === 'object' && typeof backend.path === 'string') backend.path = resolve(base, backend.path);
+  const tls = backend?.tls;
+  if (isPlainObject(tls)) {
+    for (const name of ['caFile', 'certFile', 'keyFile']) if (typeof tls[name] === 'string') tls[name] = resolve(base, tls[name]);
+  }
   return config;
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === 'object' && !Array.isArray(value);
 }
 
 function resolveBackend(options: CacheOptions, where: string): BackendConfig {
@@ -391,6 +399,7 @@ function resolveBackend(options: CacheOptions, where: string): BackendConfig {
     }
     case 'redis': {
       checkFields(backend, new Set(['type', ...REDIS_OPTION_NAMES]), where, 'backend.');
+      if (isPlainObject(backend.tls)) checkFields(backend.tls, new Set(REDIS_TLS_OPTION_NAMES), where, 'backend.tls.');
       return { type: 'redis', ...checkRedisOptions(backend, `${where}: backend.`) };
     }
     default:
