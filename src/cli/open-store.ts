@@ -6,6 +6,7 @@ import { isMemostrataError, MemostrataError } from '../errors.js';
 import { embeddedConfig, type EmbeddedKind } from '../maintenance/store-kind.js';
 import { CliError } from './errors.js';
 import { OpaqueTypes } from './opaque-types.js';
+import type { LayerConfig } from '../layers/bytes/layer-config.js';
 import { formatKey } from '../layers/keys.js';
 
 /** Where the store options of a command come from. */
@@ -16,8 +17,11 @@ export interface StoreOptions {
   config?: string;
 }
 
-/** A store the CLI can work on: one on disk (LevelDB, LMDB) or on a Redis server. */
-export type CliStoreConfig = LevelBackendConfig | LmdbBackendConfig | RedisBackendConfig;
+/**
+ * A store the CLI can work on: one on disk (LevelDB, LMDB) or on a Redis
+ * server, with the byte layers (encrypt, sign, audit) its config file names.
+ */
+export type CliStoreConfig = (LevelBackendConfig | LmdbBackendConfig | RedisBackendConfig) & { layers?: readonly LayerConfig[] };
 
 /**
  * The store a command works on: a path given on the command line (a
@@ -33,14 +37,14 @@ export function resolveStore(options: StoreOptions, path?: string, env: Readonly
   const given = path ?? options.store;
   if (given !== undefined) return embeddedConfig(given, newKind);
   const source = options.config !== undefined ? `--config ${options.config}` : env[CONFIG_ENV] !== undefined ? `${CONFIG_ENV}=${env[CONFIG_ENV]}` : undefined;
-  const backend = resolveCacheOptions(options.config === undefined ? undefined : { configFile: options.config }, env).backend;
+  const { backend, layers } = resolveCacheOptions(options.config === undefined ? undefined : { configFile: options.config }, env);
   if (backend.type === 'memory') {
     throw new CliError(
       `the store configured by ${source ?? 'default'} is in memory (backend.type 'memory'); the CLI works on a LevelDB, LMDB or Redis store: pass --store <path>, or --config <file> naming one of those`,
     );
   }
-  if (backend.type === 'redis') return backend;
-  return { ...backend, path: resolve(backend.path ?? '.memostrata') };
+  if (backend.type === 'redis') return { ...backend, layers };
+  return { ...backend, path: resolve(backend.path ?? '.memostrata'), layers };
 }
 
 /** The directory of a store on disk, or `undefined` for a store on a server. */
@@ -61,7 +65,9 @@ export type OpenMode = 'existing' | 'create';
  * @throws CliError `no store at <location>`.
  * @throws MemostrataError `LOCKED`, `NOT_A_STORE`, `FORMAT_VERSION`, `CORRUPT`, `BACKEND`.
  */
-export async function openCliStore(config: CliStoreConfig, mode: OpenMode, options: OpenStoreOptions = {}): Promise<Store> {
+export async function openCliStore(configWithLayers: CliStoreConfig, mode: OpenMode, given: OpenStoreOptions = {}): Promise<Store> {
+  const { layers, ...config } = configWithLayers;
+  const options: OpenStoreOptions = layers === undefined ? given : { ...given, layers };
   if (config.type !== 'redis') {
     const path = resolve(config.path ?? '.memostrata');
     if (mode === 'existing' && !holdsSomething(path)) throw new CliError(`no store at ${path}`);
