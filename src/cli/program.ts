@@ -4,12 +4,14 @@ import { isMemostrataError } from '../errors.js';
 import { copyCommands } from './commands/copy.js';
 import { diffCommand } from './commands/diff.js';
 import { infoCommand } from './commands/info.js';
+import { keygenCommand } from './commands/keygen.js';
 import { leasesCommand } from './commands/leases.js';
 import { lineageCommand } from './commands/lineage.js';
 import { lsCommand } from './commands/ls.js';
 import { mergeCommand } from './commands/merge.js';
 import { migrateCommand } from './commands/migrate.js';
 import { pruneCommand } from './commands/prune.js';
+import { rekeyCommand } from './commands/rekey.js';
 import { removalCommands } from './commands/rm.js';
 import { serveCommand } from './commands/serve.js';
 import { showCommand } from './commands/show.js';
@@ -36,7 +38,7 @@ export function buildProgram(version: string): Command {
     .configureHelp({ showGlobalOptions: true, sortSubcommands: false })
     .showSuggestionAfterError(true)
     .exitOverride();
-  for (const add of [infoCommand, lsCommand, showCommand, statsCommand, leasesCommand, removalCommands, lineageCommand, pruneCommand, verifyCommand, copyCommands, diffCommand, transferCommands, mergeCommand, migrateCommand, serveCommand]) add(program);
+  for (const add of [infoCommand, lsCommand, showCommand, statsCommand, leasesCommand, removalCommands, lineageCommand, pruneCommand, verifyCommand, copyCommands, diffCommand, transferCommands, mergeCommand, migrateCommand, keygenCommand, rekeyCommand, serveCommand]) add(program);
   for (const command of program.commands) command.exitOverride();
   return program;
 }

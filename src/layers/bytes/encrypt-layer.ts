@@ -1,9 +1,10 @@
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import type { Database } from '../../contract/database.js';
-import { MemostrataError } from '../../errors.js';
+import type { BatchOperation } from '../../contract/database.js';
+import { MemostrataError, isMemostrataError } from '../../errors.js';
 import type { LayerOptions } from '../pass-through-layer.js';
 import { KEY_BYTES, KEY_ID_BYTES, keyId } from './key-file.js';
-import { describeKey } from './key-text.js';
+import { describeKey, keyAsText } from './key-text.js';
 import { ValueTransformLayer } from './value-transform-layer.js';
 
 /** Marks an encrypted value and its layout version: a value without it was not written by this layer. */
@@ -63,6 +64,58 @@ export class EncryptLayer extends ValueTransformLayer {
     return stored.length >= HEADER_BYTES && hasMagic(stored) && Buffer.compare(stored.subarray(MAGIC.length, MAGIC.length + KEY_ID_BYTES), this.#keyId) === 0;
   }
 
+  /**
+   * Rewrites every value encrypted with a previous key with the current key,
+   * `batchSize` keys per atomic batch, so a crash loses nothing and a rerun
+   * skips what is done. A value read, then changed by another writer before
+   * its batch is written, is left to that writer. Values that fail their
+   * authentication are left as they are and counted (`memostrata verify
+   * --fix` removes them).
+   *
+   * @throws MemostrataError `KEY` for a value of a key this layer does not hold (nothing of its batch is written).
+   */
+  async reencrypt(options: ReencryptOptions = {}): Promise<ReencryptResult> {
+    this.assertOpen();
+    const batchSize = options.batchSize ?? 256;
+    const result: ReencryptResult = { rewritten: 0, current: 0, damaged: [] };
+    let total = 0;
+    for await (const _ of this.below.keys()) total += 1;
+    let done = 0;
+    let pending: [Uint8Array, Uint8Array][] = [];
+    const writePending = async (): Promise<void> => {
+      if (pending.length === 0) return;
+      const batch = pending;
+      pending = [];
+      const now = await this.below.getMany(batch.map(([key]) => key));
+      const operations: BatchOperation<Uint8Array, Uint8Array>[] = [];
+      for (const [index, [key, stored]] of batch.entries()) {
+        const still = now[index];
+        if (still === undefined || Buffer.compare(still, stored) !== 0) continue;
+        let value: Uint8Array;
+        try {
+          value = this.open(key, stored);
+        } catch (error) {
+          if (!isMemostrataError(error, 'CORRUPT')) throw error;
+          result.damaged.push(keyAsText(key));
+          continue;
+        }
+        operations.push({ type: 'put', key, value: this.seal(key, value) });
+      }
+      if (operations.length > 0) await this.below.batch(operations, { sync: true });
+      result.rewritten += operations.length;
+    };
+    for await (const [key, stored] of this.below.entries()) {
+      done += 1;
+      if (this.isCurrent(stored)) result.current += 1;
+      else pending.push([key, stored]);
+      if (pending.length >= batchSize) await writePending();
+      if (done % 1000 === 0) options.onProgress?.(done, total);
+    }
+    await writePending();
+    options.onProgress?.(done, Math.max(total, done));
+    return result;
+  }
+
   protected seal(key: Uint8Array, value: Uint8Array): Uint8Array {
     const nonce = randomBytes(NONCE_BYTES);
     const cipher = createCipheriv('aes-256-gcm', this.#key, nonce, { authTagLength: TAG_BYTES });
@@ -95,6 +148,24 @@ export class EncryptLayer extends ValueTransformLayer {
       throw new MemostrataError('CORRUPT', `The value at ${describeKey(key)} fails its authentication (key ${id}): it was damaged or changed after it was written. It is not served; its call is recomputed.`, { cause: error });
     }
   }
+}
+
+/** Options of {@link EncryptLayer.reencrypt}. */
+export interface ReencryptOptions {
+  /** Keys per atomic batch. @default 256 */
+  batchSize?: number;
+  /** Called with (keys looked at, keys in the store) as work proceeds. @default undefined */
+  onProgress?: (done: number, total: number | undefined) => void;
+}
+
+/** What {@link EncryptLayer.reencrypt} did. */
+export interface ReencryptResult {
+  /** Values rewritten with the current key. */
+  rewritten: number;
+  /** Values already under the current key, left as they were. */
+  current: number;
+  /** Keys (as text) whose values fail their authentication: left as they were. */
+  damaged: string[];
 }
 
 function checkKey(key: Uint8Array, field: string): Buffer {
