@@ -10,6 +10,7 @@ import { lineageCommand } from './commands/lineage.js';
 import { lsCommand } from './commands/ls.js';
 import { mergeCommand } from './commands/merge.js';
 import { migrateCommand } from './commands/migrate.js';
+import { pinCommands } from './commands/pin.js';
 import { pruneCommand } from './commands/prune.js';
 import { rekeyCommand } from './commands/rekey.js';
 import { removalCommands } from './commands/rm.js';
@@ -38,7 +39,7 @@ export function buildProgram(version: string): Command {
     .configureHelp({ showGlobalOptions: true, sortSubcommands: false })
     .showSuggestionAfterError(true)
     .exitOverride();
-  for (const add of [infoCommand, lsCommand, showCommand, statsCommand, leasesCommand, removalCommands, lineageCommand, pruneCommand, verifyCommand, copyCommands, diffCommand, transferCommands, mergeCommand, migrateCommand, keygenCommand, rekeyCommand, serveCommand]) add(program);
+  for (const add of [infoCommand, lsCommand, showCommand, statsCommand, leasesCommand, removalCommands, pinCommands, lineageCommand, pruneCommand, verifyCommand, copyCommands, diffCommand, transferCommands, mergeCommand, migrateCommand, keygenCommand, rekeyCommand, serveCommand]) add(program);
   for (const command of program.commands) command.exitOverride();
   return program;
 }

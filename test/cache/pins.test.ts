@@ -5,7 +5,7 @@ import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { openStore, type Store } from '../../src/cache/store.js';
 import { Evictor } from '../../src/cache/eviction.js';
-import { openCache, type BackendConfig, type Cache } from '../../src/index.js';
+import type { BackendConfig, Cache } from '../../src/index.js';
 import { modulePinKey, pinKey } from '../../src/layers/keys.js';
 import { pin, readPins, unpin } from '../../src/maintenance/pins.js';
 import { prune } from '../../src/maintenance/prune.js';

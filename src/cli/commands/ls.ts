@@ -6,6 +6,7 @@ import { CliError } from '../errors.js';
 import { formatDuration, formatSize, formatTable, formatTime, parseDuration } from '../format.js';
 import { recordJson, savedMs } from '../record-json.js';
 import { withStore } from '../open-store.js';
+import { readPins } from '../../maintenance/pins.js';
 import { action } from './action.js';
 
 /** Characters of the call digest that `ls` shows; `show` and `rm` take any unique prefix. */
@@ -20,6 +21,7 @@ interface LsOptions {
   since?: string;
   before?: string;
   minCompute?: string;
+  pinned?: boolean;
 }
 
 /** `memostrata ls [module]`: one line per memoized call. */
@@ -33,6 +35,7 @@ export function lsCommand(program: Command): void {
     .option('--since <time>', 'only calls stored since then: a date (2026-05-01, 2026-05-01T12:00Z) or a duration ago (2d, 12h)')
     .option('--before <time>', 'only calls stored before then: a date or a duration ago')
     .option('--min-compute <duration>', 'only calls whose computation took at least this long (500ms, 2min)')
+    .option('--pinned', 'only pinned calls (memostrata pin): those prune --max-size and maxBytes eviction keep')
     .action(action(ls));
 }
 
@@ -66,24 +69,30 @@ async function ls(context: CommandContext, module: string | undefined, options: 
     // Without --sort: key order, which is by module, then by call digest.
     ...(options.sort === undefined ? {} : { sortBy: orders[options.sort] }),
   };
-  let records = await withStore(context.store(), 'existing', (store) =>
+  const { found, pins } = await withStore(context.store(), 'existing', (store) =>
     context.withProgress('listing', async (onProgress) => {
+      const pins = await readPins(store, module);
       const found: MemoRecord[] = [];
-      for await (const record of queryRecords(store, query)) if (found.push(record) % 1000 === 0) onProgress(found.length, undefined);
-      return found;
+      for await (const record of queryRecords(store, query)) {
+        if (options.pinned === true && !pins.has(record.module, record.call)) continue;
+        if (found.push(record) % 1000 === 0) onProgress(found.length, undefined);
+      }
+      return { found, pins };
     }),
   );
+  let records = found;
+  const pinMark = (record: MemoRecord): string => (pins.hasOwn(record.module, record.call) ? 'pinned' : pins.modules.has(record.module) ? 'module' : '');
   const total = records.length;
   if (limit < records.length) records = records.slice(0, limit);
   if (context.json) {
     context.printJson({
       total,
-      entries: records.map(recordJson),
+      entries: records.map((record) => ({ ...recordJson(record), pinned: pins.has(record.module, record.call) })),
     });
     return 0;
   }
   if (total === 0) {
-    context.print(module === undefined ? 'no calls' : `no calls for module ${module}`);
+    context.print(`no ${options.pinned === true ? 'pinned ' : ''}calls${module === undefined ? '' : ` for module ${module}`}`);
     return 0;
   }
   const rows = records.map((record) => [
@@ -96,6 +105,7 @@ async function ls(context: CommandContext, module: string | undefined, options: 
     record.error === undefined ? formatSize(record.size) : 'error',
     formatDuration(record.computeMs),
     formatDuration(savedMs(record)),
+    ...(pins.empty ? [] : [pinMark(record)]),
   ]);
   context.print(
     formatTable(
@@ -109,6 +119,8 @@ async function ls(context: CommandContext, module: string | undefined, options: 
         { header: 'size', align: 'right' as const },
         { header: 'compute', align: 'right' as const },
         { header: 'saved', align: 'right' as const },
+        // Only a store with pins shows the column: 'pinned' by its own pin, 'module' by its module's.
+        ...(pins.empty ? [] : [{ header: 'pin' }]),
       ],
       rows,
     ),
