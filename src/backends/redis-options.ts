@@ -239,14 +239,14 @@ export function checkRedisOptions(options: RedisBackendOptions, where: string): 
       throw new MemostrataError('CONFIG', `${where}${name} must be a non-empty string; got ${name === 'password' ? `a ${value === '' ? 'empty string' : typeof value}` : JSON.stringify(value)}.`);
     }
     if (endpoints[0]![name] !== undefined) {
-      throw new MemostrataError('CONFIG', `${where}${name} is given twice, in ${where}url and in ${where}${name}: remove one of them.`);
+      throw new MemostrataError('CONFIG', `${where}${name} is given twice, here and in the url: remove one of them.`);
     }
     checked[name] = value;
   }
   if (options.tls !== undefined) {
     checked.tls = checkTls(options.tls, where);
     if (!endpoints[0]!.tls) {
-      throw new MemostrataError('CONFIG', `${where}tls is set but ${where}url is not a TLS URL: use rediss:// (or rediss+cluster:// for a cluster), or remove ${where}tls.`);
+      throw new MemostrataError('CONFIG', `${where}tls is set, but the url is not a TLS URL: use rediss:// (or rediss+cluster:// for a cluster), or remove tls.`);
     }
   }
   if (options.prefix !== undefined) {
@@ -326,7 +326,7 @@ function checkTls(tls: unknown, where: string): RedisTlsOptions {
     checked[name] = value;
   }
   if ((checked.certFile === undefined) !== (checked.keyFile === undefined)) {
-    throw new MemostrataError('CONFIG', `${where}tls.certFile and ${where}tls.keyFile go together (a client certificate and its private key): give both or neither.`);
+    throw new MemostrataError('CONFIG', `${where}tls.certFile and tls.keyFile go together (a client certificate and its private key): give both or neither.`);
   }
   return checked;
 }
@@ -366,7 +366,7 @@ function readTls(tls: RedisTlsOptions, where: string): ResolvedRedisTls {
     } catch (error) {
       throw new MemostrataError(
         'CONFIG',
-        `${where}tls.certFile and ${where}tls.keyFile (${tls.certFile}, ${tls.keyFile}) are not a PEM certificate and its unencrypted private key (${(error as Error).message}).`,
+        `${where}tls.certFile and tls.keyFile (${tls.certFile}, ${tls.keyFile}) are not a PEM certificate and its unencrypted private key (${(error as Error).message}).`,
         { cause: error },
       );
     }

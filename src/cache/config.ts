@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
+import type { LevelBackendOptions } from '../backends/level-backend.js';
 import type { LmdbBackendOptions } from '../backends/lmdb-backend.js';
 import { REDIS_OPTION_NAMES, REDIS_TLS_OPTION_NAMES, checkRedisOptions, type RedisBackendOptions } from '../backends/redis-options.js';
 import { MemostrataError } from '../errors.js';
@@ -9,17 +10,20 @@ import { closestName } from './closest-name.js';
 import { resolveMaxAge } from './expiry.js';
 
 /**
- * The embedded LevelDB store (the default).
+ * The embedded LevelDB store (the default). The other options are those of
+ * {@link LevelBackendOptions}, with the same defaults.
  *
  * @category Configuration
  */
-export interface LevelBackendConfig {
+export interface LevelBackendConfig extends LevelBackendOptions {
   /** The embedded LevelDB backend. */
   type: 'level';
-  /** Store directory. Default `./.memostrata`. */
+  /**
+   * Store directory.
+   *
+   * @default the top-level `path`, else './.memostrata'
+   */
   path?: string;
-  /** fsync every write, not only checkpoints and write-through calls. Default `false`. */
-  sync?: boolean;
 }
 
 /**
@@ -380,22 +384,20 @@ function resolveBackend(options: CacheOptions, where: string): BackendConfig {
       checkFields(backend, new Set(['type']), where, 'backend.');
       return { type: 'memory' };
     case 'level': {
-      checkFields(backend, new Set(['type', 'path', 'sync']), where, 'backend.');
+      checkFields(backend, new Set(['type', 'path', ...Object.keys(LEVEL_OPTIONS)]), where, 'backend.');
       const levelPath = backend.path ?? path ?? DEFAULT_PATH;
       if (typeof levelPath !== 'string' || levelPath.length === 0) {
         throw new MemostrataError('CONFIG', `${where}: backend.path must be a non-empty string; got ${JSON.stringify(backend.path)}.`);
       }
-      const sync = resolveBoolean(backend.sync, 'backend.sync', where);
-      return sync === undefined ? { type: 'level', path: levelPath } : { type: 'level', path: levelPath, sync };
+      return { type: 'level', path: levelPath, ...checkBackendOptions<LevelBackendOptions>(backend, LEVEL_OPTIONS, where) };
     }
     case 'lmdb': {
-      checkFields(backend, new Set(['type', 'path', 'sync']), where, 'backend.');
+      checkFields(backend, new Set(['type', 'path', ...Object.keys(LMDB_OPTIONS)]), where, 'backend.');
       const lmdbPath = backend.path ?? path;
       if (typeof lmdbPath !== 'string' || lmdbPath.length === 0) {
         throw new MemostrataError('CONFIG', `${where}: backend.path must be a non-empty string (the LMDB store directory), such as { type: 'lmdb', path: '.memostrata-lmdb' }; got ${JSON.stringify(backend.path)}.`);
       }
-      const sync = resolveBoolean(backend.sync, 'backend.sync', where);
-      return sync === undefined ? { type: 'lmdb', path: lmdbPath } : { type: 'lmdb', path: lmdbPath, sync };
+      return { type: 'lmdb', path: lmdbPath, ...checkBackendOptions<LmdbBackendOptions>(backend, LMDB_OPTIONS, where) };
     }
     case 'redis': {
       checkFields(backend, new Set(['type', ...REDIS_OPTION_NAMES]), where, 'backend.');
@@ -408,6 +410,29 @@ function resolveBackend(options: CacheOptions, where: string): BackendConfig {
         `${where}: backend.type must be 'level', 'lmdb', 'memory' or 'redis'; got ${JSON.stringify((backend as { type?: unknown }).type)}.`,
       );
   }
+}
+
+/** What a backend option holds, for checking it in a configuration. */
+type OptionKind = 'boolean' | 'positive integer';
+
+// Every option of the backend's options type, by its kind: `satisfies` makes
+// a new option fail to compile until a configuration can set it.
+const LEVEL_OPTIONS = { sync: 'boolean', compression: 'boolean', writeBufferSize: 'positive integer', syncReads: 'boolean' } as const satisfies Record<keyof LevelBackendOptions, OptionKind>;
+const LMDB_OPTIONS = { sync: 'boolean' } as const satisfies Record<keyof LmdbBackendOptions, OptionKind>;
+
+/** The options of `kinds` that `backend` sets, each checked. @throws MemostrataError `CONFIG` naming the field. */
+function checkBackendOptions<Options>(backend: object, kinds: Record<keyof Options & string, OptionKind>, where: string): Options {
+  const checked: Record<string, unknown> = {};
+  for (const [name, kind] of Object.entries<OptionKind>(kinds)) {
+    const value = (backend as Record<string, unknown>)[name];
+    if (value === undefined) continue;
+    if (kind === 'boolean') resolveBoolean(value, `backend.${name}`, where);
+    else if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) {
+      throw new MemostrataError('CONFIG', `${where}: backend.${name} must be a positive integer; got ${JSON.stringify(value) ?? String(value)}.`);
+    }
+    checked[name] = value;
+  }
+  return checked as Options;
 }
 
 function resolveMemoryBudget(budget: unknown, where: string): number {

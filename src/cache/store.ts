@@ -99,11 +99,15 @@ async function openBackend(config: BackendConfig): Promise<Database<Uint8Array, 
       return new MemoryBackend();
     case 'redis':
       return RedisBackend.open(config);
-    case 'lmdb':
-      if (config.path === undefined) throw new MemostrataError('CONFIG', "An LMDB backend needs a path: { type: 'lmdb', path: '<store directory>' }.");
-      return LmdbBackend.open(config.path, { sync: config.sync ?? false });
-    default:
-      return LevelBackend.open(config.path ?? '.memostrata', { sync: config.sync ?? false });
+    case 'lmdb': {
+      const { type, path, ...options } = config;
+      if (path === undefined) throw new MemostrataError('CONFIG', "An LMDB backend needs a path: { type: 'lmdb', path: '<store directory>' }.");
+      return LmdbBackend.open(path, options);
+    }
+    default: {
+      const { type, path, ...options } = config;
+      return LevelBackend.open(path ?? '.memostrata', options);
+    }
   }
 }
 
