@@ -276,7 +276,7 @@ async function describeStoredArguments(store: Store, record: MemoRecord, differe
 async function storedPreview(store: Store, uuid: string): Promise<string | undefined> {
   if (uuid === undefinedUuid(store)) return 'undefined';
   try {
-    const bytes = await store.backend.get(valueKey(uuid));
+    const bytes = await store.bytes.get(valueKey(uuid));
     if (bytes === undefined || bytes.length > PREVIEW_READ_BYTES) return undefined;
     return preview(store.serialized.codec.decode(bytes));
   } catch {

@@ -154,7 +154,8 @@ export function rawRecords(store: Store, module?: string): AsyncGenerator<MemoRe
 }
 
 async function* decodedRecords(store: Store, module?: string): AsyncGenerator<MemoRecord> {
-  for await (const [key, bytes] of store.backend.entries(prefixRange(recordPrefix(module)))) {
+  // Through the byte layers: what the codec wrote (decrypted, signature checked).
+  for await (const [key, bytes] of store.bytes.entries(prefixRange(recordPrefix(module)))) {
     yield decodeRecord(store, key, bytes);
   }
 }

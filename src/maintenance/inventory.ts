@@ -171,7 +171,7 @@ export async function findRecords(store: Store, module: string, digestPrefix: st
   const found: MemoRecord[] = [];
   // Keys sort by call digest within a module, so the prefix is a key range, of records and of their hit counters.
   const records = async function* () {
-    for await (const [key, bytes] of store.backend.entries(prefixRange(`${recordPrefix(module)}${prefix}`))) yield decodeRecord(store, key, bytes);
+    for await (const [key, bytes] of store.bytes.entries(prefixRange(`${recordPrefix(module)}${prefix}`))) yield decodeRecord(store, key, bytes);
   };
   for await (const record of withHitCounters(records(), store.serialized.entries(prefixRange(`${counterPrefix(module)}${prefix}`)))) found.push(record);
   return found;

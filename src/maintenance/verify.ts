@@ -131,6 +131,20 @@ async function storedModules(store: Store): Promise<Set<string>> {
   return modules;
 }
 
+/**
+ * The bytes the codec wrote at `key`, through the byte layers, or the
+ * problem: a value that fails its authentication (`CORRUPT`), or one the
+ * sign layer does not serve. A value of a key not given (`KEY`) throws.
+ */
+async function throughLayers(store: Store, key: Uint8Array): Promise<Uint8Array | { problem: string }> {
+  try {
+    return (await store.bytes.get(key)) ?? { problem: 'has a missing or wrong signature, so it is never served (written without the signing key, or damaged)' };
+  } catch (error) {
+    if (isMemostrataError(error, 'CORRUPT')) return { problem: error.message };
+    throw error;
+  }
+}
+
 /** One pass of {@link verify}: reads and checks every entry it can, changes nothing. */
 /** What one pass found; `rawKeys` holds the bytes of keys that their text does not give back (damaged, not UTF-8). */
 type Checked = Pick<VerifyResult, 'checked' | 'unverified' | 'problems'> & { rawKeys: Map<string, Uint8Array> };
@@ -155,7 +169,7 @@ async function check(store: Store, options: VerifyOptions): Promise<Checked> {
     const what = range.lost ? `keys after ${after} and before ${before} cannot be read` : `the store is damaged between ${after} and ${before}`;
     report(`after ${after}`, 'unreadable', `${what} (${range.reason})`, store.backend.manifest.repair === true);
   };
-  for await (const [rawKey, bytes] of readableEntries(store.backend, unreadable)) {
+  for await (const [rawKey, stored] of readableEntries(store.backend, unreadable)) {
     checked += 1;
     progress.step();
     const key = keyText(rawKey);
@@ -169,6 +183,16 @@ async function check(store: Store, options: VerifyOptions): Promise<Checked> {
       report(key, 'unknown-key', damaged ? 'is a malformed key under a prefix of the store layout (damaged)' : 'is not a key of the memostrata store layout', damaged);
       continue;
     }
+    const fixable = parsed.kind === 'value' || parsed.kind === 'record' || parsed.kind === 'state' || parsed.kind === 'counter' || parsed.kind === 'lease' || parsed.kind === 'used-by' || parsed.kind === 'pin' || parsed.kind === 'module-pin';
+    // The backend is read for its keys (and damage); values are checked as the byte layers (decrypt, signature) give them.
+    const opened = store.bytes === store.backend ? stored : await throughLayers(store, rawKey);
+    if (!(opened instanceof Uint8Array)) {
+      report(key, 'corrupt', opened.problem, fixable);
+      if (parsed.kind === 'value') brokenValues.add(parsed.uuid);
+      if (parsed.kind === 'format') formatSeen = true;
+      continue;
+    }
+    const bytes = opened;
     let value: unknown;
     try {
       value = store.serialized.codec.decode(bytes);
@@ -179,7 +203,6 @@ async function check(store: Store, options: VerifyOptions): Promise<Checked> {
         soundValues.add(parsed.uuid);
         continue;
       }
-      const fixable = parsed.kind === 'value' || parsed.kind === 'record' || parsed.kind === 'state' || parsed.kind === 'counter' || parsed.kind === 'lease' || parsed.kind === 'used-by' || parsed.kind === 'pin' || parsed.kind === 'module-pin';
       report(key, 'corrupt', `does not decode: ${error instanceof Error ? error.message : String(error)}`, fixable);
       if (parsed.kind === 'value') brokenValues.add(parsed.uuid);
       if (parsed.kind === 'format') formatSeen = true;
