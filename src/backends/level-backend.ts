@@ -12,20 +12,32 @@ import { canonicalLocation, describeHolder, directorySize, finishInterruptedRepa
 export interface LevelBackendOptions {
   /**
    * Make every write durable (fsync) before it resolves, unless a write asks
-   * otherwise. Default `false`: writes reach the OS at once and survive a
-   * killed process, and the Cache asks for `sync` where it promises durability.
+   * otherwise. Without it writes reach the OS at once and survive a killed
+   * process, and the Cache asks for `sync` where it promises durability.
+   *
+   * @default false
    */
   sync?: boolean;
-  /** Snappy compression of stored blocks. Default `true`. */
+  /**
+   * Snappy compression of stored blocks.
+   *
+   * @default true
+   */
   compression?: boolean;
-  /** LevelDB's write buffer in bytes. Default 4 MiB (LevelDB's own). */
+  /**
+   * LevelDB's write buffer in bytes.
+   *
+   * @default 4194304 (4 MiB, LevelDB's own)
+   */
   writeBufferSize?: number;
   /**
    * Serve `get` with LevelDB's synchronous read (`getSync`) rather than a
-   * round trip through Node's thread pool. Default `true`: a read from
-   * LevelDB's caches takes microseconds, and a hit after a restart makes two
-   * dependent reads. Turn it off when the event loop must never wait on the
-   * disk (a server reading large values that are not in the OS cache).
+   * round trip through Node's thread pool: a read from LevelDB's caches
+   * takes microseconds, and a hit after a restart makes two dependent reads.
+   * Turn it off when the event loop must never wait on the disk (a server
+   * reading large values that are not in the OS cache).
+   *
+   * @default true
    */
   syncReads?: boolean;
 }

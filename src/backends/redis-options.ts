@@ -166,26 +166,29 @@ export const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
 /** The default keyspace prefix. */
 export const DEFAULT_REDIS_PREFIX = 'memostrata:';
 
+// `satisfies` makes a new option fail to compile until it is listed, so that a configuration can set it.
+const everyRedisOption = {
+  url: true,
+  username: true,
+  password: true,
+  tls: true,
+  prefix: true,
+  connectTimeoutMs: true,
+  commandTimeoutMs: true,
+  closeTimeoutMs: true,
+  reconnectForMs: true,
+  pageSize: true,
+  chunkOperations: true,
+  chunkBytes: true,
+  maxValueBytes: true,
+  maxBatchBytes: true,
+} as const satisfies Record<keyof RedisBackendOptions, true>;
+
 /** The names of {@link RedisBackendOptions}, for checking a configuration's fields. */
-export const REDIS_OPTION_NAMES: readonly (keyof RedisBackendOptions)[] = [
-  'url',
-  'username',
-  'password',
-  'tls',
-  'prefix',
-  'connectTimeoutMs',
-  'commandTimeoutMs',
-  'closeTimeoutMs',
-  'reconnectForMs',
-  'pageSize',
-  'chunkOperations',
-  'chunkBytes',
-  'maxValueBytes',
-  'maxBatchBytes',
-];
+export const REDIS_OPTION_NAMES = Object.keys(everyRedisOption) as readonly (keyof RedisBackendOptions)[];
 
 /** The names of {@link RedisTlsOptions}, for checking a configuration's fields. */
-export const REDIS_TLS_OPTION_NAMES: readonly (keyof RedisTlsOptions)[] = ['caFile', 'certFile', 'keyFile', 'servername'];
+export const REDIS_TLS_OPTION_NAMES = Object.keys({ caFile: true, certFile: true, keyFile: true, servername: true } as const satisfies Record<keyof RedisTlsOptions, true>) as readonly (keyof RedisTlsOptions)[];
 
 /** What a TLS connection is made with: the files' contents, read and checked. */
 export interface ResolvedRedisTls {
