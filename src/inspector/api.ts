@@ -9,6 +9,7 @@ import { runningCalls } from '../maintenance/leases.js';
 import { rawRecords } from '../maintenance/common.js';
 import { dependentsOf, lineageOf, type LineageNode } from '../maintenance/lineage.js';
 import { neighboursOf } from '../maintenance/neighbours.js';
+import { pin, readPins, unpin, type StoredPins } from '../maintenance/pins.js';
 import { removeRecords, type Removed } from '../maintenance/remove.js';
 import { verify } from '../maintenance/verify.js';
 import { LevelBackend } from '../backends/level-backend.js';
@@ -52,6 +53,8 @@ export interface OverviewModule {
   latestVersion: string;
   lastCreatedAt: number;
   lastUsedAt: number;
+  /** Whether the module is pinned whole (`memostrata pin <module>`, `pin: true`). */
+  pinned: boolean;
 }
 
 /** The answers of the JSON API, over one open store. */
@@ -69,7 +72,8 @@ export class InspectorApi {
   /** `GET /api/overview`: the store and every module with its figures; totals as `stats --json` gives them. */
   async overview() {
     const store = this.#store;
-    const modules = (await moduleSummaries(store)).map(overviewModule);
+    const pins = await readPins(store);
+    const modules = (await moduleSummaries(store)).map((summary) => overviewModule(summary, pins.modules.has(summary.name)));
     const total = modules.reduce(
       (sum, module) => ({ hits: sum.hits + module.hits, misses: sum.misses + module.misses, computeMs: sum.computeMs + module.computeMs, savedMs: sum.savedMs + module.savedMs, bytes: sum.bytes + module.bytes }),
       { hits: 0, misses: 0, computeMs: 0, savedMs: 0, bytes: 0 },
@@ -110,7 +114,8 @@ export class InspectorApi {
         // Errors of the build surface on the request that waits for it.
         this.#indexes.get(name).catch(() => undefined);
         const rows = await keyOrderWindow(this.#store, name, query.offset, query.limit);
-        return { ...listingHead(name, query), total: status.entries, matched: status.entries, versions: [...new Set(rows.map((row) => row.version))], indexedAt: null, entries: rows.map(rowJson) };
+        const pins = await readPins(this.#store, name);
+        return { ...listingHead(name, query, pins), total: status.entries, matched: status.entries, versions: [...new Set(rows.map((row) => row.version))], indexedAt: null, entries: rows.map((row) => rowJson(row, name, pins)) };
       }
     }
     const index = await this.#indexes.get(name, query.refresh);
@@ -119,7 +124,9 @@ export class InspectorApi {
       throw new HttpError(404, 'NOT_FOUND', `No module ${module} in the store.`);
     }
     const page = index.page(query);
-    return { ...listingHead(name, query), total: page.total, matched: page.matched, versions: index.versions, indexedAt: new Date(index.builtAt).toISOString(), entries: page.rows.map(rowJson) };
+    // Pins are read afresh for each page (they are few): the index holds the records, not their pins.
+    const pins = await readPins(this.#store, name);
+    return { ...listingHead(name, query, pins), total: page.total, matched: page.matched, versions: index.versions, indexedAt: new Date(index.builtAt).toISOString(), entries: page.rows.map((row) => rowJson(row, name, pins)) };
   }
 
   /** `GET /api/modules/:module/entries/:call`: the record, read afresh, and previews of its values. */
@@ -133,7 +140,8 @@ export class InspectorApi {
       if (!isMemostrataError(error, 'CORRUPT')) throw error;
       preview = { error: error.message };
     }
-    return { record: recordJson(record), ...preview, readOnly: !this.#options.allowWrite };
+    const pins = await readPins(this.#store, record.module);
+    return { record: recordJson(record), pinned: { entry: pins.hasOwn(record.module, record.call), module: pins.modules.has(record.module) }, ...preview, readOnly: !this.#options.allowWrite };
   }
 
   /** `GET /api/leases`: the calls running now, as `memostrata leases --json` lists them. */
@@ -204,6 +212,30 @@ export class InspectorApi {
     return { removed };
   }
 
+  /**
+   * `POST /api/modules/:module/entries/:call/pin` and `…/unpin`: stores or
+   * removes the entry's own pin (`memostrata pin <module> --call <digest>`).
+   */
+  async pinEntry(module: string, call: string, pinned: boolean) {
+    this.#assertWritable();
+    const record = await this.#record(module, call);
+    const target = { module: record.module, call: record.call };
+    const changed = pinned ? await pin(this.#store, target) : await unpin(this.#store, target);
+    const pins = await readPins(this.#store, record.module);
+    return { changed, pinned: { entry: pins.hasOwn(record.module, record.call), module: pins.modules.has(record.module) } };
+  }
+
+  /** `POST /api/modules/:module/pin` and `…/unpin`: stores or removes the pin of the whole module (`memostrata pin <module>`). */
+  async pinModule(module: string, pinned: boolean) {
+    this.#assertWritable();
+    const name = this.#moduleName(module);
+    if ((await readModuleMeta(this.#store.serialized, name).catch(() => undefined)) === undefined && (await findRecords(this.#store, name, '')).length === 0) {
+      throw new HttpError(404, 'NOT_FOUND', `No module ${module} in the store.`);
+    }
+    const changed = pinned ? await pin(this.#store, { module: name }) : await unpin(this.#store, { module: name });
+    return { changed, pinned: (await readPins(this.#store, name)).modules.has(name) };
+  }
+
   #assertWritable(): void {
     if (!this.#options.allowWrite) throw new HttpError(403, 'READ_ONLY', 'The inspector is read-only; start it with `memostrata serve --allow-write` to change the store.');
   }
@@ -225,7 +257,7 @@ export class InspectorApi {
   }
 }
 
-function overviewModule(summary: ModuleSummary): OverviewModule {
+function overviewModule(summary: ModuleSummary, pinned: boolean): OverviewModule {
   const misses = summary.entries;
   return {
     name: summary.name,
@@ -241,6 +273,7 @@ function overviewModule(summary: ModuleSummary): OverviewModule {
     latestVersion: summary.latestVersion,
     lastCreatedAt: summary.lastCreatedAt,
     lastUsedAt: summary.lastUsedAt,
+    pinned,
   };
 }
 
@@ -278,8 +311,8 @@ function backendKind(store: Store): 'level' | 'lmdb' | 'redis' | 'other' {
 /** How far into a module's key order a page is read from the store rather than from its index. */
 const KEY_ORDER_WINDOW = 10_000;
 
-function listingHead(module: string, query: ListingQuery) {
-  return { module, offset: query.offset, limit: query.limit, sort: query.sort, order: query.descending ? 'desc' : 'asc' };
+function listingHead(module: string, query: ListingQuery, pins: StoredPins) {
+  return { module, pinned: pins.modules.has(module), offset: query.offset, limit: query.limit, sort: query.sort, order: query.descending ? 'desc' : 'asc' };
 }
 
 /** The rows `offset` to `offset + limit` of a module in key order, read up to there and no further. */
@@ -308,6 +341,7 @@ function rowOf(record: MemoRecord): EntryRow {
   };
 }
 
-function rowJson(row: EntryRow) {
-  return { ...row, createdAt: isoTime(row.createdAt), lastHitAt: isoTime(row.lastHitAt) };
+/** A row of a module's listing; `pinned` by its own pin or its module's. */
+function rowJson(row: EntryRow, module: string, pins: StoredPins) {
+  return { ...row, createdAt: isoTime(row.createdAt), lastHitAt: isoTime(row.lastHitAt), pinned: pins.has(module, row.call) };
 }

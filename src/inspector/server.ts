@@ -26,7 +26,7 @@ export interface InspectorOptions {
    */
   port?: number;
   /**
-   * Enables the actions that change the store (delete an entry, clear a module).
+   * Enables the actions that change the store (delete an entry, clear a module, pin and unpin).
    *
    * @default false
    */
@@ -137,7 +137,11 @@ function routes(api: InspectorApi, token: string, allowWrite: boolean): Router {
     .add('GET', '/api/modules/:module/entries/:call/cascade', json(({ params }) => api.cascadePlan(params.module!, parseCall(params.call!))))
     .add('POST', '/api/modules/:module/entries/:call/cascade', json(({ params }) => serialized(() => api.cascade(params.module!, parseCall(params.call!)))))
     .add('POST', '/api/modules/:module/entries/:call/delete', json(({ params }) => serialized(() => api.deleteEntry(params.module!, parseCall(params.call!)))))
-    .add('POST', '/api/modules/:module/clear', json(({ params }) => serialized(() => api.clearModule(params.module!))));
+    .add('POST', '/api/modules/:module/clear', json(({ params }) => serialized(() => api.clearModule(params.module!))))
+    .add('POST', '/api/modules/:module/entries/:call/pin', json(({ params }) => serialized(() => api.pinEntry(params.module!, parseCall(params.call!), true))))
+    .add('POST', '/api/modules/:module/entries/:call/unpin', json(({ params }) => serialized(() => api.pinEntry(params.module!, parseCall(params.call!), false))))
+    .add('POST', '/api/modules/:module/pin', json(({ params }) => serialized(() => api.pinModule(params.module!, true))))
+    .add('POST', '/api/modules/:module/unpin', json(({ params }) => serialized(() => api.pinModule(params.module!, false))));
 }
 
 async function handle(request: IncomingMessage, response: ServerResponse, router: Router, access: Access, onInternalError: (error: unknown) => void): Promise<void> {

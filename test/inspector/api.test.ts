@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Store } from '../../src/cache/store.js';
 import { openCliStore } from '../../src/cli/open-store.js';
 import { startInspector, type Inspector } from '../../src/inspector/server.js';
+import { readPins } from '../../src/maintenance/pins.js';
 import { fixtureCache, makeStore, removeScratch, scratchDir } from '../cli/cli-helpers.js';
 import { startServe, type ServeFailure } from './serve-helpers.js';
 
@@ -304,6 +305,47 @@ describe('invalidate with cascade', () => {
     for (const [module, call] of kept) expect((await get(writable, `/api/modules/${module}/entries/${call}`)).status).toBe(200);
     const listing = (await (await get(writable, '/api/modules/report/entries?refresh=1')).json()) as { total: number };
     expect(listing.total).toBe(1);
+  });
+});
+
+describe('pins', () => {
+  const sameOrigin = () => ({ 'x-memostrata-token': writable.token, origin: writable.origin, 'sec-fetch-site': 'same-origin' });
+  const entry = async (call: string) => (await (await get(writable, `/api/modules/near/entries/${call}`)).json()) as { pinned: { entry: boolean; module: boolean } };
+
+  it('are refused read-only and from another site, and nothing is pinned', async () => {
+    const call = await firstCall(readOnly, 'near');
+    for (const target of [`/api/modules/near/entries/${call}/pin`, '/api/modules/near/pin']) {
+      expect((await post(readOnly, target, { 'x-memostrata-token': readOnly.token })).status).toBe(403);
+      expect((await post(writable, target, { 'x-memostrata-token': writable.token, 'sec-fetch-site': 'cross-site' })).status).toBe(403);
+    }
+    expect((await entry(call)).pinned).toEqual({ entry: false, module: false });
+  });
+
+  it('pin and unpin an entry and a module, as the store, the listing, the entry and the overview show', async () => {
+    const call = await firstCall(writable, 'near');
+    const pinned = await post(writable, `/api/modules/near/entries/${call}/pin`, sameOrigin());
+    expect(pinned.status).toBe(200);
+    expect(await pinned.json()).toEqual({ changed: true, pinned: { entry: true, module: false } });
+    expect((await entry(call)).pinned).toEqual({ entry: true, module: false });
+    const listing = (await (await get(writable, '/api/modules/near/entries')).json()) as { pinned: boolean; entries: { call: string; pinned: boolean }[] };
+    expect(listing.entries.filter((row) => row.pinned).map((row) => row.call)).toEqual([call]);
+    expect((await readPins(store, 'near')).hasOwn('near', call)).toBe(true);
+
+    expect(await (await post(writable, '/api/modules/near/pin', sameOrigin())).json()).toEqual({ changed: true, pinned: true });
+    const overview = (await (await get(writable, '/api/overview')).json()) as { modules: { name: string; pinned: boolean }[] };
+    expect(overview.modules.filter((module) => module.pinned).map((module) => module.name)).toEqual(['near']);
+    const all = (await (await get(writable, '/api/modules/near/entries')).json()) as { pinned: boolean; entries: { pinned: boolean }[] };
+    expect(all.pinned).toBe(true);
+    expect(all.entries.every((row) => row.pinned)).toBe(true);
+
+    expect(await (await post(writable, '/api/modules/near/unpin', sameOrigin())).json()).toEqual({ changed: true, pinned: false });
+    expect(await (await post(writable, `/api/modules/near/entries/${call}/unpin`, sameOrigin())).json()).toEqual({ changed: true, pinned: { entry: false, module: false } });
+    expect((await readPins(store)).empty).toBe(true);
+  });
+
+  it('answers 404 for a module or an entry the store does not have', async () => {
+    expect((await post(writable, '/api/modules/nosuch/pin', sameOrigin())).status).toBe(404);
+    expect((await post(writable, `/api/modules/near/entries/${'0'.repeat(32)}/pin`, sameOrigin())).status).toBe(404);
   });
 });
 

@@ -152,7 +152,7 @@ export const CLIENT_SCRIPT = String.raw`
         return el('span', { 'class': v === m.latestVersion ? 'badge latest' : 'badge', title: v === m.latestVersion ? 'latest' : undefined, text: v === '' ? '(none)' : v });
       }));
       return el('tr', { 'data-module': m.name }, [
-        el('td', null, [el('a', { href: moduleHref(m.name), 'data-field': 'name', text: m.name })]),
+        el('td', null, [el('a', { href: moduleHref(m.name), 'data-field': 'name', text: m.name })].concat(m.pinned ? [' ', el('span', { 'class': 'badge pinned', 'data-field': 'pinned', text: 'pinned' })] : [])),
         cell('entries', m.entries, number(m.entries), 'num'),
         cell('hits', m.hits, number(m.hits), 'num'),
         cell('misses', m.misses, number(m.misses), 'num'),
@@ -212,8 +212,15 @@ export const CLIENT_SCRIPT = String.raw`
     main.appendChild(pager);
     main.appendChild(el('table', { id: 'entries' }, [el('thead', null, [headRow]), body]));
     var writable = document.body.getAttribute('data-writable') === 'true';
+    var modulePin = el('p', { id: 'module-pin', 'class': 'muted' });
+    main.appendChild(modulePin);
     if (writable) {
       main.appendChild(el('h2', { text: 'Actions' }));
+      var pinModule = el('button', { id: 'pin-module', onclick: async function () {
+        try { await api('/api/modules/' + encodeURIComponent(name) + (pinModule.getAttribute('data-pinned') === 'true' ? '/unpin' : '/pin'), { method: 'POST' }); load(false); } catch (error) { showError(error); }
+      } });
+      main.appendChild(pinModule);
+      main.appendChild(document.createTextNode(' '));
       main.appendChild(el('button', { 'class': 'danger', id: 'clear-module', text: 'Clear this module', onclick: async function () {
         if (!confirm('Remove every entry of ' + name + '?')) return;
         try { await api('/api/modules/' + encodeURIComponent(name) + '/clear', { method: 'POST' }); load(false); } catch (error) { showError(error); }
@@ -254,6 +261,11 @@ export const CLIENT_SCRIPT = String.raw`
         th.classList.remove('sorted-asc', 'sorted-desc');
         if (th.getAttribute('data-sort') === data.sort) th.classList.add('sorted-' + data.order);
       });
+      modulePin.textContent = data.pinned ? 'Pinned: prune --max-size and maxBytes eviction keep every entry of this module.' : '';
+      if (pinModule) {
+        pinModule.textContent = data.pinned ? 'Unpin this module' : 'Pin this module';
+        pinModule.setAttribute('data-pinned', String(data.pinned));
+      }
       clear(body);
       data.entries.forEach(function (e) {
         body.appendChild(el('tr', { 'data-call': e.call }, [
@@ -265,7 +277,7 @@ export const CLIENT_SCRIPT = String.raw`
           cell('size', e.size, e.error ? '-' : size(e.size), 'num'),
           cell('computeMs', e.computeMs, duration(e.computeMs), 'num'),
           cell('savedMs', e.savedMs, duration(e.savedMs), 'num'),
-          el('td', null, [el('span', { 'class': e.error ? 'badge error' : 'badge', text: e.error ? 'error' : 'result' })]),
+          el('td', null, [el('span', { 'class': e.error ? 'badge error' : 'badge', text: e.error ? 'error' : 'result' })].concat(e.pinned ? [' ', el('span', { 'class': 'badge pinned', 'data-field': 'pinned', text: 'pinned' })] : [])),
         ]));
       });
       if (data.entries.length === 0) body.appendChild(el('tr', null, [el('td', { colspan: COLUMNS.length, 'class': 'muted', text: 'No entries match.' })]));
@@ -347,6 +359,7 @@ export const CLIENT_SCRIPT = String.raw`
       figure('time saved', 'savedMs', r.savedMs, duration(r.savedMs)),
       figure('result size', 'size', r.size, size(r.size)),
       figure('status', 'status', r.error ? 'error' : 'result', r.error ? 'error: ' + r.error.name + ': ' + r.error.message : 'result'),
+      figure('pinned', 'pinned', data.pinned.entry || data.pinned.module, data.pinned.entry ? 'yes: kept by size limits' : data.pinned.module ? 'yes, by its module: kept by size limits' : 'no'),
     ])]));
     if (data.error) main.appendChild(el('p', { 'class': 'error', role: 'alert', text: data.error }));
     else {
@@ -378,6 +391,13 @@ export const CLIENT_SCRIPT = String.raw`
     main.appendChild(el('div', { 'class': 'card' }, [explain, neighbourBox]));
     if (!data.readOnly) {
       main.appendChild(el('h2', { text: 'Actions' }));
+      main.appendChild(el('button', { id: 'pin-entry', text: data.pinned.entry ? 'Unpin this entry' : 'Pin this entry', title: 'A pinned entry is never removed by prune --max-size or maxBytes eviction', onclick: async function () {
+        try {
+          await api(entryApi + (data.pinned.entry ? '/unpin' : '/pin'), { method: 'POST' });
+          await entryPage(name, call);
+        } catch (error) { showError(error); }
+      } }));
+      main.appendChild(document.createTextNode(' '));
       main.appendChild(el('button', { 'class': 'danger', id: 'delete-entry', text: 'Delete this entry', onclick: async function () {
         if (!confirm('Delete this entry of ' + name + '? Its values go too unless another entry uses them.')) return;
         try {

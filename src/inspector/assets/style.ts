@@ -42,6 +42,7 @@ button:disabled { opacity: 0.5; cursor: default; }
 .badge { display: inline-block; padding: 0 6px; border-radius: 8px; font-size: 12px; background: #eef1f6; }
 .badge.error { background: #fbe4e2; }
 .badge.latest { background: #dcecff; }
+.badge.pinned { background: #fff1c2; }
 pre.value { background: #fff; border: 1px solid var(--line); border-radius: 6px; padding: 0.7rem; overflow: auto; max-height: 420px; margin: 0.3rem 0 0.6rem; font-size: 12.5px; }
 .plot { background: #fff; border: 1px solid var(--line); border-radius: 6px; padding: 0.5rem; margin-bottom: 0.8rem; display: inline-block; }
 .plot .caption { font-size: 12px; color: var(--muted); margin-bottom: 0.2rem; }
