@@ -98,7 +98,7 @@ function resolveLayer(layer: unknown, where: string, field: string, base: string
   const allowed = typeof type === 'string' ? fields[type] : undefined;
   if (allowed === undefined) throw configError(where, `${field}.type`, `must be 'encrypt', 'sign' or 'audit'; got ${show(type)}.`);
   for (const name of Object.keys(layer)) {
-    if (!allowed.has(name)) throw configError(where, `${field}.${name}`, `is not an option of a ${String(type)} layer; its options are ${[...allowed].join(', ')}.`);
+    if (!allowed.has(name)) throw configError(where, `${field}.${name}`, `is not an option of the ${String(type)} layer; its options are ${[...allowed].join(', ')}.`);
   }
   const get = (name: string): unknown => (layer as Record<string, unknown>)[name];
   const path = (name: string): string | undefined => optionalPath(get(name), where, `${field}.${name}`, base);
