@@ -106,6 +106,15 @@ describeWithChromium('memostrata serve in a browser', () => {
     expect(await page.locator('#neighbour-table td[data-field="differences"]').allTextContents()).toContainEqual(expect.stringMatching(/^argument 0 \(other content\)/));
   });
 
+  it('pins the entry (with --allow-write): the entry page and the module listing show it', async () => {
+    expect(await page.locator('#record dd[data-field="pinned"]').getAttribute('data-value')).toBe('false');
+    await page.click('#pin-entry');
+    await eventually(() => page.locator('#record dd[data-field="pinned"]').getAttribute('data-value')).toBe('true');
+    expect(await page.locator('#pin-entry').textContent()).toBe('Unpin this entry');
+    const listing = (await (await page.request.get(`${serving.origin}/api/modules/physics.energy/entries`)).json()) as { entries: { call: string; pinned: boolean }[] };
+    expect(listing.entries.filter((entry) => entry.pinned).map((entry) => entry.call)).toEqual([deletedCall]);
+  });
+
   it('deletes the entry (with --allow-write), and the module no longer lists it', async () => {
     page.once('dialog', (dialog) => void dialog.accept());
     await page.click('#delete-entry');
@@ -114,6 +123,8 @@ describeWithChromium('memostrata serve in a browser', () => {
     await eventually(() => page.locator('#range').getAttribute('data-total')).toBe('2');
     expect(await page.locator(`#entries tr[data-call="${deletedCall}"]`).count()).toBe(0);
     expect((await page.request.get(`${serving.origin}/api/modules/physics.energy/entries/${deletedCall}`)).status()).toBe(404);
+    // Its pin went with it.
+    expect(await page.locator('#entries .badge.pinned').count()).toBe(0);
   });
 
   it('follows lineage links between entries, and invalidates an entry with the calls computed from it', async () => {
