@@ -1,7 +1,8 @@
 import { renameSync, rmSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { ClassicLevel } from 'classic-level';
-import { Database, type BatchOperation, type Manifest, type WriteOptions } from '../contract/database.js';
+import { FileBlobStore } from './file-blob-store.js';
+import { Database, type BatchOperation, type Manifest, type WriteOptions, type WriteStage } from '../contract/database.js';
 import type { NormalizedRange } from '../contract/range.js';
 import { MemostrataError } from '../errors.js';
 import { assertBytes } from './bytes.js';
@@ -73,6 +74,7 @@ export class LevelBackend extends Database<Uint8Array, Uint8Array> {
 
   /** The absolute path of the store directory. */
   readonly path: string;
+  readonly #blobs: FileBlobStore;
   readonly #handle: SharedHandle;
   readonly #sync: boolean;
   readonly #syncReads: boolean;
@@ -80,9 +82,15 @@ export class LevelBackend extends Database<Uint8Array, Uint8Array> {
   private constructor(path: string, handle: SharedHandle, options: LevelBackendOptions) {
     super();
     this.path = path;
+    this.#blobs = new FileBlobStore(join(path, 'blobs'));
     this.#handle = handle;
     this.#sync = options.sync ?? false;
     this.#syncReads = options.syncReads ?? true;
+  }
+
+  /** Large values, as files in the store directory's `blobs` folder. */
+  override get blobs(): FileBlobStore {
+    return this.#blobs;
   }
 
   /**
@@ -161,7 +169,21 @@ export class LevelBackend extends Database<Uint8Array, Uint8Array> {
     await this.#call(() => this.#handle.db.del(key, { sync: options.sync ?? this.#sync }));
   }
 
+  /**
+   * A stage for {@link WriteOptions.stage}: one chained batch that batches
+   * given it add to, in LevelDB's own memory, and that its commit writes.
+   */
+  openStage(): WriteStage {
+    this.assertOpen();
+    return new LevelStage(this, this.#handle.db.batch(), (batch, options) => this.#call(() => batch.write({ sync: options.sync ?? this.#sync })));
+  }
+
   protected async _batch(operations: readonly BatchOperation<Uint8Array, Uint8Array>[], options: WriteOptions): Promise<void> {
+    if (options.stage !== undefined) {
+      if (!(options.stage instanceof LevelStage) || options.stage.backend !== this) throw foreignStage(this.path);
+      options.stage.add(operations);
+      return;
+    }
     // A chained batch is one LevelDB WriteBatch, as atomic as the array form, and several times
     // faster for large batches: the array form clones and re-checks every operation object.
     await this.#call(async () => {
@@ -352,4 +374,63 @@ function openError(location: string, error: unknown): MemostrataError {
   const code = hasCode(error, 'LEVEL_CORRUPTION') ? 'CORRUPT' : 'BACKEND';
   const hint = code === 'CORRUPT' ? ' Run `memostrata verify --fix` on it to salvage what can still be read.' : '';
   return new MemostrataError(code, `Could not open the LevelDB store at ${location}: ${innermostMessage(error)}.${hint}`, { cause: error });
+}
+
+type ChainedBatch = ReturnType<ClassicLevel<Uint8Array, Uint8Array>['batch']>;
+
+/** A {@link WriteStage} of a {@link LevelBackend}: one chained batch (a LevelDB WriteBatch, in native memory). */
+class LevelStage implements WriteStage {
+  readonly backend: LevelBackend;
+  readonly #write: (batch: ChainedBatch, options: WriteOptions) => Promise<void>;
+  #batch: ChainedBatch | undefined;
+  #failed = false;
+
+  constructor(backend: LevelBackend, batch: ChainedBatch, write: (batch: ChainedBatch, options: WriteOptions) => Promise<void>) {
+    this.backend = backend;
+    this.#batch = batch;
+    this.#write = write;
+  }
+
+  get size(): number {
+    return this.#batch?.length ?? 0;
+  }
+
+  add(operations: readonly BatchOperation<Uint8Array, Uint8Array>[]): void {
+    const batch = this.#open();
+    try {
+      for (const op of operations) {
+        if (op.type === 'put') batch.put(op.key, op.value);
+        else batch.del(op.key);
+      }
+    } catch (error) {
+      // Part of this batch is staged: the stage can no longer be committed whole.
+      this.#failed = true;
+      throw error;
+    }
+  }
+
+  async commit(options: WriteOptions = {}): Promise<void> {
+    const batch = this.#open();
+    this.#batch = undefined;
+    if (this.#failed) {
+      await batch.close();
+      throw new MemostrataError('INVALID_ARGUMENT', 'A batch failed while it was being staged, so this stage cannot be written whole; discard it and write again.');
+    }
+    await this.#write(batch, options);
+  }
+
+  async discard(): Promise<void> {
+    const batch = this.#batch;
+    this.#batch = undefined;
+    if (batch !== undefined) await batch.close();
+  }
+
+  #open(): ChainedBatch {
+    if (this.#batch === undefined) throw new MemostrataError('INVALID_ARGUMENT', 'This write stage was already committed or discarded; open a new one with openStage().');
+    return this.#batch;
+  }
+}
+
+function foreignStage(path: string): MemostrataError {
+  return new MemostrataError('INVALID_ARGUMENT', `A batch for the LevelDB store at ${path} was given a stage another store opened; open the stage with this store's openStage().`);
 }

@@ -1,12 +1,14 @@
 import { closeSync, existsSync, openSync, readdirSync, readSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { open, type RootDatabase } from 'lmdb';
-import { Database, type BatchCondition, type BatchOperation, type Manifest, type WriteOptions } from '../contract/database.js';
+import { FileBlobStore } from './file-blob-store.js';
+import { Database, type BatchCondition, type BatchOperation, type Manifest, type WriteOptions, type WriteStage } from '../contract/database.js';
 import type { NormalizedRange } from '../contract/range.js';
 import { MemostrataError } from '../errors.js';
 import { BackendLimitError } from './backend-errors.js';
 import { assertBytes, copyBytes } from './bytes.js';
 import { canonicalLocation, directorySize, makeDirectory } from './level-files.js';
+import { WriteArena } from './write-arena.js';
 
 /** Options of {@link LmdbBackend.open}. */
 export interface LmdbBackendOptions {
@@ -63,14 +65,21 @@ export class LmdbBackend extends Database<Uint8Array, Uint8Array> {
 
   /** The absolute path of the store directory. */
   readonly path: string;
+  readonly #blobs: FileBlobStore;
   readonly #handle: SharedHandle;
   readonly #sync: boolean;
 
   private constructor(path: string, handle: SharedHandle, options: LmdbBackendOptions) {
     super();
     this.path = path;
+    this.#blobs = new FileBlobStore(join(path, 'blobs'));
     this.#handle = handle;
     this.#sync = options.sync ?? false;
+  }
+
+  /** Large values, as files in the store directory's `blobs` folder. */
+  override get blobs(): FileBlobStore {
+    return this.#blobs;
   }
 
   /**
@@ -158,16 +167,34 @@ export class LmdbBackend extends Database<Uint8Array, Uint8Array> {
     await this._batch([{ type: 'del', key }], options);
   }
 
+  /**
+   * A stage for {@link WriteOptions.stage}: batches given it are copied into
+   * one growing arena, and its commit writes them all in one transaction.
+   */
+  openStage(): WriteStage {
+    this.assertOpen();
+    return new LmdbStage(this, (arena, options) => this.#write(arena, options));
+  }
+
   protected async _batch(operations: readonly BatchOperation<Uint8Array, Uint8Array>[], options: WriteOptions): Promise<void> {
-    const prepared = prepareWrites(operations);
+    if (options.stage !== undefined) {
+      if (!(options.stage instanceof LmdbStage) || options.stage.backend !== this) throw foreignStage(this.path);
+      prepareWrites(operations, options.stage.arena());
+      return;
+    }
+    await this.#write(prepareWrites(operations, sizedArena(operations)), options);
+  }
+
+  async #write(arena: WriteArena, options: WriteOptions): Promise<void> {
+    if (arena.size === 0) return;
     const { db } = this.#handle;
     await this.#call(async () => {
       // A batch's writes go to lmdb-js's write thread as one transaction, which commits without
       // waiting on this thread: a long synchronous computation here never holds the shared write lock.
       await db.batch(() => {
-        for (const op of prepared) {
-          if (op.value === undefined) void db.remove(op.key);
-          else void db.put(op.key, op.value);
+        for (const [key, value] of arena.writes()) {
+          if (value === undefined) void db.remove(key);
+          else void db.put(key, value);
         }
       });
       if (options.sync ?? this.#sync) await db.flushed;
@@ -175,7 +202,7 @@ export class LmdbBackend extends Database<Uint8Array, Uint8Array> {
   }
 
   protected async _batchIf(condition: BatchCondition<Uint8Array, Uint8Array>, operations: readonly BatchOperation<Uint8Array, Uint8Array>[], options: WriteOptions): Promise<boolean> {
-    const prepared = prepareWrites(operations);
+    const prepared = prepareWrites(operations, sizedArena(operations));
     const key = fitsLmdb(condition.key) ? asBuffer(copyBytes(condition.key)) : undefined;
     const expected = condition.value === undefined ? undefined : copyBytes(condition.value);
     const { db } = this.#handle;
@@ -185,9 +212,9 @@ export class LmdbBackend extends Database<Uint8Array, Uint8Array> {
       const applied = await db.transaction(() => {
         const stored = key === undefined ? undefined : db.getBinary(key);
         if (stored === undefined || expected === undefined ? stored !== expected : Buffer.compare(stored, expected) !== 0) return false;
-        for (const op of prepared) {
-          if (op.value === undefined) void db.remove(op.key);
-          else void db.put(op.key, op.value);
+        for (const [key, value] of prepared.writes()) {
+          if (value === undefined) void db.remove(key);
+          else void db.put(key, value);
         }
         return true;
       });
@@ -357,15 +384,63 @@ function messageOf(error: unknown): string {
 }
 
 /**
- * A batch's writes, checked and copied before the first one: lmdb-js applies a
- * write that throws halfway through a batch's earlier writes anyway, and it
- * reads the buffers later, when its write thread commits, by which time a
- * caller may have reused them. Deletes of keys LMDB cannot hold are dropped.
+ * A batch's writes, checked before the first is copied into `arena`: lmdb-js
+ * applies a write that throws halfway through a batch's earlier writes anyway,
+ * and it reads the buffers later, when its write thread commits, by which time
+ * a caller may have reused them. Deletes of keys LMDB cannot hold are dropped.
  */
-function prepareWrites(operations: readonly BatchOperation<Uint8Array, Uint8Array>[]): { key: Buffer; value: Buffer | undefined }[] {
+function prepareWrites(operations: readonly BatchOperation<Uint8Array, Uint8Array>[], arena: WriteArena): WriteArena {
   for (const op of operations) if (op.type === 'put') checkWritableKey(op.key);
-  return operations.flatMap((op): { key: Buffer; value: Buffer | undefined }[] => {
-    if (op.type === 'put') return [{ key: asBuffer(copyBytes(op.key)), value: asBuffer(copyBytes(op.value)) }];
-    return fitsLmdb(op.key) ? [{ key: asBuffer(copyBytes(op.key)), value: undefined }] : [];
-  });
+  for (const op of operations) {
+    if (op.type === 'put') arena.add(op.key, op.value);
+    else if (fitsLmdb(op.key)) arena.add(op.key, undefined);
+  }
+  return arena;
+}
+
+/** An arena that holds `operations` in one slab. */
+function sizedArena(operations: readonly BatchOperation<Uint8Array, Uint8Array>[]): WriteArena {
+  let bytes = 0;
+  for (const op of operations) bytes += WriteArena.bytesOf(op.key, op.type === 'put' ? op.value : undefined);
+  return new WriteArena(bytes);
+}
+
+/** A {@link WriteStage} of an {@link LmdbBackend}: its writes wait in one arena. */
+class LmdbStage implements WriteStage {
+  readonly backend: LmdbBackend;
+  readonly #write: (arena: WriteArena, options: WriteOptions) => Promise<void>;
+  #arena: WriteArena | undefined = new WriteArena();
+
+  constructor(backend: LmdbBackend, write: (arena: WriteArena, options: WriteOptions) => Promise<void>) {
+    this.backend = backend;
+    this.#write = write;
+  }
+
+  get size(): number {
+    return this.#arena?.size ?? 0;
+  }
+
+  /** Where staged writes go; throws once the stage is spent. */
+  arena(): WriteArena {
+    if (this.#arena === undefined) throw spentStage();
+    return this.#arena;
+  }
+
+  async commit(options: WriteOptions = {}): Promise<void> {
+    const arena = this.arena();
+    this.#arena = undefined;
+    await this.#write(arena, options);
+  }
+
+  async discard(): Promise<void> {
+    this.#arena = undefined;
+  }
+}
+
+function foreignStage(path: string): MemostrataError {
+  return new MemostrataError('INVALID_ARGUMENT', `A batch for the LMDB store at ${path} was given a stage another store opened; open the stage with this store's openStage().`);
+}
+
+function spentStage(): MemostrataError {
+  return new MemostrataError('INVALID_ARGUMENT', 'This write stage was already committed or discarded; open a new one with openStage().');
 }

@@ -1,4 +1,5 @@
 import { MemostrataError } from '../errors.js';
+import type { BlobStore } from './blob-store.js';
 import { normalizeRange, type NormalizedRange, type Range } from './range.js';
 
 /** One operation of an atomic {@link Database.batch}: store `value` at `key`, or delete `key`. */
@@ -36,6 +37,29 @@ export interface WriteOptions {
    * (LevelDB `sync`). Default: the backend's own default (see its options).
    */
   sync?: boolean;
+  /**
+   * Hold this batch's operations in `stage` instead of writing them now:
+   * {@link WriteStage.commit} later applies everything staged as one atomic
+   * batch. Layers pass it down unchanged; only the backend that opened the
+   * stage accepts it. Default: write now.
+   */
+  stage?: WriteStage;
+}
+
+/**
+ * A batch filled by several {@link Database.batch} calls and applied at once,
+ * so a very large atomic write (a checkpoint of a million entries) is encoded
+ * and handed down in bounded parts instead of as one array of every
+ * operation. The backend keeps what is staged in its own compact form.
+ * A batch that fails while staging leaves the stage unusable: discard it.
+ */
+export interface WriteStage {
+  /** Operations staged so far. */
+  readonly size: number;
+  /** Applies every staged operation as one atomic batch (durable with `sync`); the stage is then spent. */
+  commit(options?: WriteOptions): Promise<void>;
+  /** Drops every staged operation: nothing of them is written. */
+  discard(): Promise<void>;
 }
 
 /**
@@ -98,6 +122,18 @@ export type DatabaseStatus = 'open' | 'closed';
 export abstract class Database<K, V> {
   /** What this implementation supports. */
   abstract readonly manifest: Manifest;
+
+  /**
+   * Where this database keeps large values as files, when it has such a
+   * place (an embedded store's `blobs` folder, a Redis store's `blobDir`);
+   * `undefined` otherwise, and then large values are kept as chunks under
+   * `b!` keys of this database. A layer that transforms bytes must not pass
+   * its below's files on, or large values would bypass it.
+   * @default undefined
+   */
+  get blobs(): BlobStore | undefined {
+    return undefined;
+  }
 
   #status: DatabaseStatus = 'open';
   #closing: Promise<void> | undefined;

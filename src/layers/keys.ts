@@ -14,6 +14,8 @@ import { MemostrataError } from '../errors.js';
  *                                used call (format 3; the forward list is the user record's `uses`)
  *   p!<module>!<call digest>     a stored pin: the call's entry is never removed to save space
  *   meta!pin!<module>            a stored pin of a whole module (every entry, present and future)
+ *   b!<blob id>                  a blob kept as chunks (stores without blob files): its size, as JSON
+ *   b!<blob id>!<chunk index>    one chunk of it (index: 8 hex digits)
  *   meta!format                  the store format version
  *   meta!module!<module>         per-module metadata
  *   meta!types                   names of registered types the store uses
@@ -21,9 +23,11 @@ import { MemostrataError } from '../errors.js';
 
 /**
  * The store format this code writes and reads. 3: records may list the calls
- * they used (`uses`), and `u!` keys index them the other way (see docs/store-format.md).
+ * they used (`uses`), and `u!` keys index them the other way. 4: a value over
+ * the large-value threshold is a reference to a blob (CBOR tag 41009), kept
+ * as a file beside the store or as `b!` chunks (see docs/store-format.md).
  */
-export const FORMAT_VERSION = 3;
+export const FORMAT_VERSION = 4;
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -36,6 +40,7 @@ export const KeyPrefix = {
   counter: 'c!',
   lease: 'l!',
   usedBy: 'u!',
+  blob: 'b!',
   pin: 'p!',
   moduleMeta: 'meta!module!',
   modulePin: 'meta!pin!',
@@ -89,6 +94,16 @@ export function leasePrefix(module?: string): string {
 /** The key of the lease of a call that a process is computing now. */
 export function leaseKey(module: string, callHex: string): Uint8Array {
   return encoder.encode(`${leasePrefix(module)}${callHex}`);
+}
+
+/** The key of a blob kept as chunks: what it is (see KeyedBlobStore). */
+export function blobKey(id: string): Uint8Array {
+  return encoder.encode(`${KeyPrefix.blob}${id}`);
+}
+
+/** The key of chunk `index` of a blob kept as chunks. */
+export function blobChunkKey(id: string, index: number): Uint8Array {
+  return encoder.encode(`${KeyPrefix.blob}${id}!${index.toString(16).padStart(8, '0')}`);
 }
 
 /** The key of a module's metadata. */

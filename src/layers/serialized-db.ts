@@ -1,9 +1,18 @@
 import { assertBytes } from '../backends/bytes.js';
+import type { BlobReader, BlobStore } from '../contract/blob-store.js';
 import { Database, type BatchCondition, type BatchOperation, type Manifest, type WriteOptions } from '../contract/database.js';
 import type { NormalizedRange } from '../contract/range.js';
 import { MemostrataError, isMemostrataError } from '../errors.js';
 import type { TypeRegistry } from './type-registry.js';
-import { ValueCodec } from './value-codec.js';
+import { typedArrayClasses } from './value-kind.js';
+import { blobParts, readBlobLayout, readSegmentRange, readSegments, type BlobLayout } from './blob/blob-file.js';
+import { KeyedBlobStore } from './blob/keyed-blob-store.js';
+import { ValueCodec, type BlobReference, type SegmentType, type SplitValue } from './value-codec.js';
+
+/** The default of {@link SerializedDBOptions.largeValueBytes}: 1 MiB. */
+export const LARGE_VALUE_BYTES = 1024 * 1024;
+/** Typed arrays and Buffers of a large value at least this large go to its blob's data, straight from their memory. */
+const MIN_SEGMENT_BYTES = 64 * 1024;
 
 /** Options of {@link SerializedDB}. */
 export interface SerializedDBOptions {
@@ -11,6 +20,42 @@ export interface SerializedDBOptions {
   types?: TypeRegistry;
   /** The codec to use. Default: a new {@link ValueCodec} over `types`. */
   codec?: ValueCodec;
+  /**
+   * Values whose stored form is larger than this many bytes are kept as
+   * blobs (see {@link SerializedDBOptions.blobs}), and the key holds a small
+   * reference to the blob.
+   * @default 1048576 (1 MiB)
+   */
+  largeValueBytes?: number;
+  /**
+   * Where large values go.
+   * @default the files of the database below (`below.blobs`), else chunks under `b!` keys of it
+   */
+  blobs?: BlobStore;
+}
+
+/** A segment of a stored value (a large typed array or Buffer), readable in part. */
+export interface StoredSegment {
+  /** What it holds. */
+  readonly type: SegmentType;
+  /** Its size in bytes. */
+  readonly bytes: number;
+  /** Bytes `[start, end)` of it, reading only those (and at most a block more on each side), checked against their checksums. */
+  read(start: number, end: number): Promise<Uint8Array>;
+}
+
+/** A stored value opened without reading its large typed arrays (see {@link SerializedDB.open}). */
+export interface OpenedValue {
+  /**
+   * The value, except that each of its segments is an empty stand-in of its
+   * type (a zero-length typed array or Buffer), mapped to the segment in
+   * {@link OpenedValue.segments}. A value stored whole has no stand-ins.
+   */
+  readonly outline: unknown;
+  /** The segment each stand-in stands for. */
+  readonly segments: ReadonlyMap<ArrayBufferView, StoredSegment>;
+  /** The blob that holds the value, if it is large. */
+  readonly blob: BlobReference | undefined;
 }
 
 /** The key under which the names of the registered types that the store uses are kept: a CBOR array of strings. */
@@ -29,7 +74,10 @@ export const typesKey: Uint8Array = new TextEncoder().encode('meta!types');
 export class SerializedDB extends Database<Uint8Array, unknown> {
   /** The codec in use. */
   readonly codec: ValueCodec;
+  /** Where values over {@link SerializedDBOptions.largeValueBytes} go: the blobs of this store. */
+  readonly largeValues: BlobStore;
   readonly #below: Database<Uint8Array, Uint8Array>;
+  readonly #largeValueBytes: number;
   /** Type names known to be recorded in the store; read once, on the first write that needs it. */
   #recorded: Set<string> | undefined;
   /**
@@ -45,8 +93,12 @@ export class SerializedDB extends Database<Uint8Array, unknown> {
     if (options.codec !== undefined && options.types !== undefined && options.codec.types !== options.types) {
       throw new MemostrataError('CONFIG', 'SerializedDB was given both a codec and a types registry that the codec does not use; pass one of them.');
     }
+    const large = options.largeValueBytes ?? LARGE_VALUE_BYTES;
+    if (!Number.isSafeInteger(large) || large < 1) throw new MemostrataError('CONFIG', `largeValueBytes must be a positive whole number of bytes; got ${String(large)}.`);
     this.#below = below;
+    this.#largeValueBytes = large;
     this.codec = options.codec ?? new ValueCodec(options.types);
+    this.largeValues = options.blobs ?? below.blobs ?? new KeyedBlobStore(below, 'the store');
   }
 
   get manifest(): Manifest {
@@ -65,12 +117,45 @@ export class SerializedDB extends Database<Uint8Array, unknown> {
 
   protected async _get(key: Uint8Array): Promise<unknown> {
     const bytes = await this.#below.get(key);
-    return bytes === undefined ? undefined : this.#decode(key, bytes);
+    return bytes === undefined ? undefined : this.#read(key, bytes);
   }
 
   protected async _getMany(keys: readonly Uint8Array[]): Promise<unknown[]> {
     const values = await this.#below.getMany(keys);
-    return values.map((bytes, index) => (bytes === undefined ? undefined : this.#decode(keys[index]!, bytes)));
+    return Promise.all(values.map((bytes, index) => (bytes === undefined ? undefined : this.#read(keys[index]!, bytes))));
+  }
+
+  /**
+   * The value at `key` opened for reading in part: a large value's typed
+   * arrays stay in its blob until a part of one is read. `undefined` when
+   * nothing is stored there.
+   *
+   * @throws MemostrataError `CORRUPT` when the value or its blob is damaged or missing.
+   */
+  async open(key: Uint8Array): Promise<OpenedValue | undefined> {
+    this.assertOpen();
+    this.checkKey(key);
+    const bytes = await this.#below.get(key);
+    if (bytes === undefined) return undefined;
+    const reference = this.#reference(key, bytes);
+    if (reference === undefined) return { outline: this.#decode(key, bytes), segments: new Map(), blob: undefined };
+    const layout = await this.#withBlob(key, reference, (reader, name) => readBlobLayout(reader, name));
+    const segments = new Map<ArrayBufferView, StoredSegment>();
+    const standIns = layout.segments.map((segment, index) => {
+      const standIn = emptyOf(segment.type);
+      segments.set(standIn, {
+        type: segment.type,
+        bytes: segment.bytes,
+        read: (start, end) => {
+          if (!Number.isSafeInteger(start) || !Number.isSafeInteger(end) || start < 0 || end < start || end > segment.bytes) {
+            throw new MemostrataError('INVALID_ARGUMENT', `Bytes [${start}, ${end}) are not within this segment of ${segment.bytes} bytes.`);
+          }
+          return this.#withBlob(key, reference, (reader, name) => readSegmentRange(reader, layout, index, start, end, name));
+        },
+      });
+      return standIn;
+    });
+    return { outline: this.#decodeSplit(key, layout, standIns), segments, blob: reference };
   }
 
   protected _has(key: Uint8Array): Promise<boolean> {
@@ -79,7 +164,7 @@ export class SerializedDB extends Database<Uint8Array, unknown> {
 
   protected async _put(key: Uint8Array, value: unknown, options: WriteOptions): Promise<void> {
     const names = new Set<string>();
-    const bytes = this.codec.encode(value, 'value', names);
+    const bytes = await this.#store(this.#encode(value, 'value', names));
     if (isTypesKey(key)) this.#recorded = undefined;
     if (names.size > 0 && !this.#allRecorded(names)) return this.#writeWithTypes([{ type: 'put', key, value: bytes }], names, options);
     return this.#inOrder(() => this.#below.put(key, bytes, options));
@@ -91,11 +176,8 @@ export class SerializedDB extends Database<Uint8Array, unknown> {
   }
 
   protected async _batch(operations: readonly BatchOperation<Uint8Array, unknown>[], options: WriteOptions): Promise<void> {
-    // Encode everything before writing anything: one unserializable value writes nothing.
     const names = new Set<string>();
-    const encoded = operations.map((op, index): BatchOperation<Uint8Array, Uint8Array> =>
-      op.type === 'put' ? { type: 'put', key: op.key, value: this.codec.encode(op.value, `batch[${index}].value`, names) } : op,
-    );
+    const encoded = await this.#encodeBatch(operations, names);
     if (encoded.some((op) => isTypesKey(op.key))) this.#recorded = undefined;
     if (names.size > 0 && !this.#allRecorded(names)) return this.#writeWithTypes(encoded, names, options);
     return this.#inOrder(() => this.#below.batch(encoded, options));
@@ -103,10 +185,9 @@ export class SerializedDB extends Database<Uint8Array, unknown> {
 
   protected async _batchIf(condition: BatchCondition<Uint8Array, unknown>, operations: readonly BatchOperation<Uint8Array, unknown>[], options: WriteOptions): Promise<boolean> {
     const names = new Set<string>();
+    // Conditions compare small values (leases): never a blob reference.
     const expected = condition.value === undefined ? undefined : this.codec.encode(condition.value, 'the condition value');
-    const encoded = operations.map((op, index): BatchOperation<Uint8Array, Uint8Array> =>
-      op.type === 'put' ? { type: 'put', key: op.key, value: this.codec.encode(op.value, `batch[${index}].value`, names) } : op,
-    );
+    const encoded = await this.#encodeBatch(operations, names);
     if (encoded.some((op) => isTypesKey(op.key))) this.#recorded = undefined;
     // The type names go first, on their own: a name recorded for a write that then does not apply costs nothing.
     if (names.size > 0 && !this.#allRecorded(names)) await this.#writeWithTypes([], names, options);
@@ -122,7 +203,7 @@ export class SerializedDB extends Database<Uint8Array, unknown> {
   }
 
   protected async *_entries(range: NormalizedRange<Uint8Array>): AsyncGenerator<[Uint8Array, unknown]> {
-    for await (const [key, bytes] of this.#below.entries(range)) yield [key, this.#decode(key, bytes)];
+    for await (const [key, bytes] of this.#below.entries(range)) yield [key, await this.#read(key, bytes)];
   }
 
   protected _keys(range: NormalizedRange<Uint8Array>): AsyncGenerator<Uint8Array> {
@@ -139,6 +220,78 @@ export class SerializedDB extends Database<Uint8Array, unknown> {
 
   protected _close(): Promise<void> {
     return this.#below.close();
+  }
+
+  /**
+   * Encodes every put, then stores the large ones' blobs, then returns the
+   * batch: one unserializable value writes nothing (bar blobs, which nothing
+   * names and garbage collection removes), and every blob a batch names is
+   * durable before the batch is written.
+   */
+  async #encodeBatch(operations: readonly BatchOperation<Uint8Array, unknown>[], names: Set<string>): Promise<BatchOperation<Uint8Array, Uint8Array>[]> {
+    const encoded = operations.map((op, index) => (op.type === 'put' ? { key: op.key, value: this.#encode(op.value, `batch[${index}].value`, names) } : op));
+    const written: BatchOperation<Uint8Array, Uint8Array>[] = [];
+    for (const op of encoded) written.push('type' in op ? op : { type: 'put', key: op.key, value: await this.#store(op.value) });
+    return written;
+  }
+
+  /** A value's stored bytes, or its split form when it is larger than {@link SerializedDBOptions.largeValueBytes}. */
+  #encode(value: unknown, path: string, names: Set<string>): Uint8Array | SplitValue {
+    const split = this.codec.encodeSplit(value, Math.min(MIN_SEGMENT_BYTES, this.#largeValueBytes), path, names);
+    let bytes = split.skeleton.byteLength;
+    for (const segment of split.segments) bytes += segment.bytes.byteLength;
+    if (bytes > this.#largeValueBytes) return split;
+    // Small enough to store whole: with no segments the skeleton is the value's encoding.
+    return split.segments.length === 0 ? split.skeleton : this.codec.encode(value, path, names);
+  }
+
+  /** Stored bytes as they are, or a split value's blob, written durably, and the reference to it. */
+  async #store(encoded: Uint8Array | SplitValue): Promise<Uint8Array> {
+    if (encoded instanceof Uint8Array) return encoded;
+    return this.codec.encodeBlobReference(await this.largeValues.write(blobParts(encoded)));
+  }
+
+  /** The value that stored bytes hold: decoded, or read from the blob they name. */
+  #read(key: Uint8Array, bytes: Uint8Array): unknown {
+    const reference = this.#reference(key, bytes);
+    if (reference === undefined) return this.#decode(key, bytes);
+    return this.#withBlob(key, reference, async (reader, name) => {
+      const layout = await readBlobLayout(reader, name);
+      return this.#decodeSplit(key, layout, await readSegments(reader, layout, name));
+    });
+  }
+
+  #reference(key: Uint8Array, bytes: Uint8Array): BlobReference | undefined {
+    try {
+      return this.codec.blobReference(bytes);
+    } catch (error) {
+      if (isMemostrataError(error, 'CORRUPT')) throw new MemostrataError('CORRUPT', `At key ${describeKey(key)}: ${error.message}`, { cause: error });
+      throw error;
+    }
+  }
+
+  /** Runs `use` on the blob `reference` names, open; a missing or resized blob is damage. */
+  async #withBlob<T>(key: Uint8Array, reference: BlobReference, use: (reader: BlobReader, name: string) => Promise<T>): Promise<T> {
+    const name = `${reference.id} (named at key ${describeKey(key)})`;
+    const reader = await this.largeValues.open(reference.id);
+    if (reader === undefined) throw new MemostrataError('CORRUPT', `The blob ${name} is missing from ${this.largeValues.location}; run \`memostrata verify --fix\`.`);
+    try {
+      if (reader.bytes !== reference.bytes) throw new MemostrataError('CORRUPT', `The blob ${name} has ${reader.bytes} bytes, not the ${reference.bytes} it was written with; run \`memostrata verify --fix\`.`);
+      return await use(reader, name);
+    } finally {
+      await reader.close();
+    }
+  }
+
+  #decodeSplit(key: Uint8Array, layout: BlobLayout, segments: readonly ArrayBufferView[]): unknown {
+    try {
+      return this.codec.decodeSplit(layout.skeleton, segments);
+    } catch (error) {
+      if (isMemostrataError(error, 'CORRUPT') || isMemostrataError(error, 'UNKNOWN_TYPE')) {
+        throw new MemostrataError(error.code, `At key ${describeKey(key)}: ${error.message}`, { cause: error });
+      }
+      throw error;
+    }
   }
 
   #allRecorded(names: ReadonlySet<string>): boolean {
@@ -197,6 +350,11 @@ export class SerializedDB extends Database<Uint8Array, unknown> {
       throw error;
     }
   }
+}
+
+/** A zero-length typed array or Buffer of `type`: the stand-in of a segment not read. */
+function emptyOf(type: SegmentType): ArrayBufferView {
+  return type === 'Buffer' ? Buffer.alloc(0) : new typedArrayClasses[type](0);
 }
 
 function isTypesKey(key: Uint8Array): boolean {

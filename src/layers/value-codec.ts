@@ -2,7 +2,7 @@ import { Decoder, Encoder, Tag } from 'cbor-x';
 import { MemostrataError, isMemostrataError } from '../errors.js';
 import { checkObjectKeys, checkValueBytes, MAX_BIGINT_BYTES, MAX_NESTING_DEPTH, MAX_OBJECT_KEYS, MAX_VALUE_BYTES, tooDeep } from './limits.js';
 import { defaultTypes, type TypeRegistry } from './type-registry.js';
-import { classify, propertyPath, typedArrayClasses, unserializable, type ValueKind } from './value-kind.js';
+import { classify, propertyPath, typedArrayClasses, unserializable, type TypedArrayName, type ValueKind } from './value-kind.js';
 
 /*
  * The stored form of a value is one CBOR item (RFC 8949), readable from any
@@ -24,6 +24,13 @@ import { classify, propertyPath, typedArrayClasses, unserializable, type ValueKi
  *                   surrogates): array [key, value, key, value, …]
  *   tag 41007       string with lone UTF-16 surrogates (no UTF-8 form): UTF-16LE bytes
  *
+ * Two more tags exist only around large values (src/layers/blob):
+ *
+ *   tag 41008       in a blob file's skeleton only: unsigned index of a segment, a
+ *                   typed array or Buffer whose bytes follow the skeleton in the file
+ *   tag 41009       the whole stored item, in place of a large value: [blob id (text),
+ *                   blob size (unsigned)], naming the blob file that holds the value
+ *
  * Reading checks the bytes against exactly this grammar before cbor-x sees them:
  * cbor-x would otherwise act on tags it knows (records compile readers with
  * `new Function`, tag 27 calls constructors, tags 28/29 build cycles).
@@ -41,6 +48,8 @@ const TAG = {
   arrayBuffer: 41005,
   objectEntries: 41006,
   utf16String: 41007,
+  segment: 41008,
+  blobReference: 41009,
 } as const;
 
 /** Typed-array tags that cbor-x decodes, little-endian (RFC 8746) and big-endian, with their element size. */
@@ -70,6 +79,7 @@ const TAG_CONTENT = new Map<number, number | 'number' | 'null'>([
   [TAG.arrayBuffer, MAJOR_BYTES],
   [TAG.objectEntries, MAJOR_ARRAY],
   [TAG.utf16String, MAJOR_BYTES],
+  [TAG.segment, 0],
   ...[...TYPED_ARRAY_TAG_SIZES.keys()].map((tag) => [tag, MAJOR_BYTES] as const),
 ]);
 
@@ -90,6 +100,44 @@ const typedArrayConstructors = new Set<unknown>(Object.values(typedArrayClasses)
 
 /** Returned encodings smaller than this are copied out of a much larger cbor-x buffer, so they do not pin it. */
 const SLAB_RETENTION_LIMIT = 1 << 20;
+
+/** The first bytes of a stored blob reference: CBOR tag 41009's head. */
+const BLOB_REFERENCE_HEAD = [0xd9, 0xa0, 0x31] as const;
+
+/** What a segment of a blob holds: a typed array class, or a Buffer. */
+export type SegmentType = TypedArrayName | 'Buffer';
+
+/** A large binary of a value, left out of its skeleton by {@link ValueCodec.encodeSplit}. */
+export interface Segment {
+  /** What it is. */
+  type: SegmentType;
+  /** Its bytes: a view of the value's own memory. */
+  bytes: Uint8Array;
+  /** Where it sits in the value: property names and indexes from the root (Map and Set steps as text, e.g. `'.get("a")'`). */
+  path: (string | number)[];
+}
+
+/** A value as a blob file holds it: see {@link ValueCodec.encodeSplit}. */
+export interface SplitValue {
+  /** The CBOR of the value with each segment replaced by its index (tag 41008). */
+  skeleton: Uint8Array;
+  /** The binaries left out, in index order. */
+  segments: Segment[];
+}
+
+/** What a stored item that stands for a large value says: which blob holds it. */
+export interface BlobReference {
+  /** The blob's SHA-256, 64 lowercase hex characters. */
+  id: string;
+  /** The blob's size in bytes. */
+  bytes: number;
+}
+
+/** Where {@link WireBuilder} puts the binaries it leaves out. */
+interface SplitOptions {
+  readonly minBytes: number;
+  readonly segments: Segment[];
+}
 
 /** A step of the path to the value being encoded (array index, object key, Map or Set entry); rendered only for an error message. */
 type PathStep =
@@ -149,9 +197,13 @@ export class ValueCodec {
    */
   decode(bytes: Uint8Array, typeNames?: Set<string>): unknown {
     if (!(bytes instanceof Uint8Array)) throw new MemostrataError('INVALID_ARGUMENT', 'ValueCodec.decode() takes a Uint8Array.');
+    return this.#decode(bytes, typeNames, undefined);
+  }
+
+  #decode(bytes: Uint8Array, typeNames: Set<string> | undefined, segments: readonly ArrayBufferView[] | undefined): unknown {
     // A plain view: cbor-x writes a `dataView` property on its source, and slices of a Buffer are Buffers.
     const source = new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    checkWellFormed(source);
+    checkWellFormed(source, segments?.length ?? 0);
     let wire: unknown;
     try {
       wire = decoder.decode(source);
@@ -161,7 +213,7 @@ export class ValueCodec {
     const names = new Set<string>();
     let value: unknown;
     try {
-      value = new Reviver(this.types, source.buffer, names).revive(wire);
+      value = new Reviver(this.types, source.buffer, names, segments).revive(wire);
     } catch (error) {
       if (isMemostrataError(error)) throw error;
       throw corrupt(`they could not be rebuilt (${describeError(error)})`, error);
@@ -171,6 +223,72 @@ export class ValueCodec {
       typeNames?.add(name);
     }
     return value;
+  }
+
+  /**
+   * Value → the parts of a blob file: a CBOR skeleton in which each typed
+   * array or Buffer of at least `minSegmentBytes` stands as tag 41008 with its
+   * index in `segments`, and those binaries themselves, as views of the
+   * value's own memory (nothing large is copied).
+   *
+   * @throws MemostrataError `UNSERIALIZABLE`, as {@link ValueCodec.encode}.
+   */
+  encodeSplit(value: unknown, minSegmentBytes: number, path = 'value', typeNames?: Set<string>): SplitValue {
+    const names = new Set<string>();
+    const segments: Segment[] = [];
+    let skeleton: Uint8Array;
+    try {
+      skeleton = encoder.encode(new WireBuilder(this.types, path, names, { minBytes: minSegmentBytes, segments }).build(value));
+    } catch (error) {
+      if (isMemostrataError(error)) throw error;
+      throw new MemostrataError('UNSERIALIZABLE', `Cannot key or store ${path}: the CBOR encoder failed (${describeError(error)}). Nothing was stored.`, { cause: error });
+    }
+    checkValueBytes(skeleton.byteLength, path);
+    for (const name of names) {
+      this.#used.add(name);
+      typeNames?.add(name);
+    }
+    // The skeleton of a large value is small next to cbor-x's slab: never pin the slab.
+    return { skeleton: skeleton.buffer.byteLength > skeleton.byteLength ? skeleton.slice() : skeleton, segments };
+  }
+
+  /**
+   * A skeleton from {@link ValueCodec.encodeSplit} and its segments, already
+   * rebuilt as typed arrays and Buffers (they are used as they are, not copied) → value.
+   *
+   * @throws MemostrataError `CORRUPT` for a skeleton that is not one, or that
+   *   names a segment that is missing or named twice; `UNKNOWN_TYPE` as {@link ValueCodec.decode}.
+   */
+  decodeSplit(skeleton: Uint8Array, segments: readonly ArrayBufferView[], typeNames?: Set<string>): unknown {
+    return this.#decode(skeleton, typeNames, segments);
+  }
+
+  /** The stored item that stands for a large value kept in a blob (tag 41009). */
+  encodeBlobReference(reference: BlobReference): Uint8Array {
+    return encoder.encode(new Tag([reference.id, reference.bytes], TAG.blobReference)).slice();
+  }
+
+  /**
+   * The blob that stored `bytes` name, or `undefined` when they hold a value
+   * itself. Only the first three bytes are looked at for a value.
+   *
+   * @throws MemostrataError `CORRUPT` for a reference that is malformed.
+   */
+  blobReference(bytes: Uint8Array): BlobReference | undefined {
+    if (bytes.length < 3 || bytes[0] !== BLOB_REFERENCE_HEAD[0] || bytes[1] !== BLOB_REFERENCE_HEAD[1] || bytes[2] !== BLOB_REFERENCE_HEAD[2]) return undefined;
+    let wire: unknown;
+    try {
+      wire = decoder.decode(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+    } catch (error) {
+      throw corrupt(`a blob reference could not be decoded (${describeError(error)})`, error);
+    }
+    const content = wire instanceof Tag ? (wire.value as unknown) : undefined;
+    if (!Array.isArray(content) || content.length !== 2) throw corrupt('a blob reference is not [id, size]');
+    const [id, size] = content as [unknown, unknown];
+    if (typeof id !== 'string' || !/^[0-9a-f]{64}$/.test(id) || typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0) {
+      throw corrupt('a blob reference names no valid blob');
+    }
+    return { id, bytes: size };
   }
 
   /** Names of the registered types this codec has encoded or decoded so far, sorted. */
@@ -187,10 +305,13 @@ class WireBuilder {
   readonly #steps: PathStep[] = [];
   readonly #ancestors = new Set<object>();
 
-  constructor(types: TypeRegistry, root: string, names: Set<string>) {
+  readonly #split: SplitOptions | undefined;
+
+  constructor(types: TypeRegistry, root: string, names: Set<string>, split?: SplitOptions) {
     this.#types = types;
     this.#root = root;
     this.#names = names;
+    this.#split = split;
   }
 
   build(value: unknown): unknown {
@@ -210,10 +331,10 @@ class WireBuilder {
         return new Tag(kind.value.getTime(), TAG.date);
       case 'typed-array':
         this.#binary(kind.value.byteLength);
-        return kind.value;
+        return this.#segment(kind.name, kind.value) ?? kind.value;
       case 'buffer':
         this.#binary(kind.value.byteLength);
-        return new Tag(kind.value, TAG.buffer);
+        return this.#segment('Buffer', kind.value) ?? new Tag(kind.value, TAG.buffer);
       case 'dataview':
         this.#binary(kind.value.byteLength);
         return new Tag(kind.value, TAG.dataView);
@@ -260,6 +381,15 @@ class WireBuilder {
         return wire;
       }
     }
+  }
+
+  /** The placeholder of a binary left out of a split value's skeleton, or `undefined` to keep it in. */
+  #segment(type: SegmentType, view: ArrayBufferView): Tag | undefined {
+    const split = this.#split;
+    if (split === undefined || view.byteLength < split.minBytes) return undefined;
+    const path = this.#steps.map((step): string | number => (typeof step === 'number' || typeof step === 'string' ? step : this.#stepText(step)));
+    split.segments.push({ type, bytes: new Uint8Array(view.buffer, view.byteOffset, view.byteLength), path });
+    return new Tag(split.segments.length - 1, TAG.segment);
   }
 
   /** Refuses one binary over the size limit before cbor-x copies it (the total is checked after encoding). */
@@ -328,12 +458,16 @@ class WireBuilder {
     for (const step of shown) {
       if (typeof step === 'number') path += `[${step}]`;
       else if (typeof step === 'string') path = propertyPath(path, step);
-      else if (step.in === 'map-key') path += `.keys()[${step.index}]`;
-      else if (step.in === 'map-value') path += `.get(${describeKey(step.key, step.index)})`;
-      else if (step.in === 'set') path += `.values()[${step.index}]`;
-      else path += `…(${step.count} more)…`;
+      else path += this.#stepText(step);
     }
     return path;
+  }
+
+  #stepText(step: Exclude<PathStep, number | string>): string {
+    if (step.in === 'map-key') return `.keys()[${step.index}]`;
+    if (step.in === 'map-value') return `.get(${describeKey(step.key, step.index)})`;
+    if (step.in === 'set') return `.values()[${step.index}]`;
+    return `…(${step.count} more)…`;
   }
 }
 
@@ -342,11 +476,14 @@ class Reviver {
   readonly #types: TypeRegistry;
   readonly #input: ArrayBufferLike;
   readonly #names: Set<string>;
+  readonly #segments: readonly ArrayBufferView[] | undefined;
+  readonly #usedSegments = new Set<number>();
 
-  constructor(types: TypeRegistry, input: ArrayBufferLike, names: Set<string>) {
+  constructor(types: TypeRegistry, input: ArrayBufferLike, names: Set<string>, segments?: readonly ArrayBufferView[]) {
     this.#types = types;
     this.#input = input;
     this.#names = names;
+    this.#segments = segments;
   }
 
   revive(wire: unknown): unknown {
@@ -406,6 +543,8 @@ class Reviver {
         return this.#objectEntries(content as unknown[]);
       case TAG.registered:
         return this.#registered(content as unknown[]);
+      case TAG.segment:
+        return this.#segment(content as number);
     }
     throw corrupt(`they hold CBOR tag ${tag.tag}, which memostrata never writes`);
   }
@@ -441,6 +580,14 @@ class Reviver {
     }
   }
 
+  /** A split value's segment, used once: a skeleton naming one twice would make two parts of the value share memory. */
+  #segment(index: number): ArrayBufferView {
+    const segment = this.#segments?.[index];
+    if (segment === undefined || this.#usedSegments.has(index)) throw corrupt(`a skeleton names segment ${index}, which is missing or named twice`);
+    this.#usedSegments.add(index);
+    return segment;
+  }
+
   /** `bytes` itself, or a copy when it still points into the input. */
   #own<T extends ArrayBufferView>(bytes: T): T {
     if (bytes.buffer !== this.#input) return bytes;
@@ -468,7 +615,7 @@ function describeKey(key: unknown, index: number): string {
  * array costs nothing) and throws `CORRUPT` unless `bytes` hold exactly one
  * well-formed item that uses only our tags, with the content each tag needs.
  */
-function checkWellFormed(bytes: Uint8Array): void {
+function checkWellFormed(bytes: Uint8Array, segmentCount: number): void {
   const end = bytes.length;
   let position = 0;
   let remaining = 1; // items still to read in the current container
@@ -519,7 +666,7 @@ function checkWellFormed(bytes: Uint8Array): void {
         break;
       }
       case 6:
-        checkTagContent(bytes, position, argument, fail);
+        checkTagContent(bytes, position, argument, segmentCount, fail);
         remaining++;
         break;
       default: // 7: simple values and floats
@@ -529,9 +676,10 @@ function checkWellFormed(bytes: Uint8Array): void {
   if (position !== end) fail('there are bytes after the value');
 }
 
-function checkTagContent(bytes: Uint8Array, position: number, tag: number, fail: (what: string) => never): void {
+function checkTagContent(bytes: Uint8Array, position: number, tag: number, segmentCount: number, fail: (what: string) => never): void {
   const expected = TAG_CONTENT.get(tag);
-  if (expected === undefined) fail(`CBOR tag ${tag}, which memostrata never writes,`);
+  // Segment indexes exist only in a blob's skeleton, and only below its segment count.
+  if (expected === undefined || (tag === TAG.segment && segmentCount === 0)) fail(`CBOR tag ${tag}, which memostrata never writes,`);
   if (position >= bytes.length) fail('they end after a tag');
   const head = bytes[position]!;
   const major = head >> 5;
@@ -541,6 +689,7 @@ function checkTagContent(bytes: Uint8Array, position: number, tag: number, fail:
   if ((tag === TAG.bignum || tag === TAG.negativeBignum) && itemLength(bytes, position) > MAX_BIGINT_BYTES) {
     fail(`a bigint of more than ${MAX_BIGINT_BYTES} bytes, which memostrata never writes,`);
   }
+  if (tag === TAG.segment && itemLength(bytes, position) >= segmentCount) fail(`a segment index past the ${segmentCount} segments`);
   const elementSize = TYPED_ARRAY_TAG_SIZES.get(tag);
   if (elementSize !== undefined && elementSize > 1) {
     const length = itemLength(bytes, position);

@@ -15,6 +15,10 @@ import { BatchWriter, parseKey, Progress, type ProgressOptions } from './common.
  * format key changes, which is what keeps memostrata versions that do not
  * record lineage from writing to the store (their calls would miss from it).
  *
+ * Format 3 → 4: nothing to convert either. Format 4 may keep a large value as
+ * a reference to a blob, which format-3 code would refuse as damage; values
+ * stored whole stay valid. Again only the format key changes.
+ *
  * Crash safety without a second copy of the store: every converted entry is
  * valid in both formats' keyspace, a converted entry is recognised as such
  * (a sealed record matches its checksum; a wrapped state matches its own),

@@ -54,8 +54,11 @@ async function keysWithPrefix(db: { keys: MemoryBackend['keys'] }, prefix: strin
   return keys;
 }
 
+/** Bytes of the files under `dir`, its blob files included. */
 function directoryBytes(dir: string): number {
-  return readdirSync(dir).reduce((sum, name) => sum + statSync(join(dir, name)).size, 0);
+  return readdirSync(dir, { recursive: true, withFileTypes: true })
+    .filter((entry) => entry.isFile())
+    .reduce((sum, entry) => sum + statSync(join(entry.parentPath, entry.name)).size, 0);
 }
 
 describe('UUIDDatabase', () => {

@@ -1,4 +1,4 @@
-import { cpSync } from 'node:fs';
+import { cpSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
@@ -123,7 +123,7 @@ describe('migrate', () => {
     const first = await runCli(['migrate', path]);
     expect(first.stderr).toBe('');
     expect(first.code).toBe(0);
-    expect(first.stdout).toContain('migrated format 1 to 3: sealed 10 records, wrapped 1 saved state');
+    expect(first.stdout).toContain(`migrated format 1 to ${FORMAT_VERSION}: sealed 10 records, wrapped 1 saved state`);
 
     const again = await runCli(['migrate', path, '--json']);
     expect(again.code).toBe(0);
@@ -252,6 +252,35 @@ describe('migrate from format 2', () => {
     expect(first.stderr).toBe('');
     expect(first.code).toBe(0);
     expect(first.stdout).toBe(`migrated format 2 to ${FORMAT_VERSION}: no entry needed converting; calls stored before the migration have no recorded lineage\n`);
+  });
+});
+
+const v3Fixture = new URL('../fixtures/v3-store', import.meta.url).pathname;
+
+describe('migrate from format 3', () => {
+  it('changes nothing but the format key; a large value stored whole still hits, and a new one goes to a blob file', async () => {
+    const path = join(tempDir('memostrata-migrate-'), 'store');
+    cpSync(v3Fixture, path, { recursive: true });
+    await expect(openCache({ path, handleExit: false, types: fixtureTypes() })).rejects.toThrow(`memostrata migrate ${path}`);
+    const before = (await rawEntries(path)).filter((entry) => !entry.startsWith('meta!format='));
+    expect(await migrate(path)).toMatchObject({ from: 3, to: FORMAT_VERSION, upToDate: false, records: 0, states: 0, damaged: [] });
+    expect((await rawEntries(path)).filter((entry) => !entry.startsWith('meta!format='))).toEqual(before);
+
+    const cache = await openCache({ path, handleExit: false, flush: 'manual', types: fixtureTypes() });
+    try {
+      await expectFixtureCallsHit(cache);
+      // test/fixtures/make-v3-store.ts: v3.grid(n) is n² … n² + 163839, 1.25 MiB kept inside LevelDB by format 3.
+      const grid = cache.memoize('v3.grid', mustHit('v3.grid') as (n: number) => Float64Array);
+      const stored = await grid(3);
+      expect(stored.length).toBe(163840);
+      expect([stored[0], stored[163839]]).toEqual([9, 9 + 163839]);
+      const bigger = cache.memoize('v4.grid', (n: number) => new Float64Array(200_000).fill(n));
+      await bigger(1);
+      await cache.checkpoint();
+      expect(readdirSync(join(path, 'blobs'), { recursive: true }).some((name) => /[0-9a-f]{64}$/.test(String(name)))).toBe(true);
+    } finally {
+      await cache.close();
+    }
   });
 });
 

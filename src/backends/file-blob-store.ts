@@ -1,0 +1,172 @@
+import { createHash, randomUUID } from 'node:crypto';
+import { mkdir, open, readdir, rename, rm, stat, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import { isBlobId, type BlobInfo, type BlobReader, type BlobStore, type ListedBlob } from '../contract/blob-store.js';
+import { MemostrataError } from '../errors.js';
+
+/** The folder of unfinished writes inside a blob directory. */
+const TEMPORARY = 'tmp';
+/** The name of an unfinished write: it never looks like a blob id. */
+const TEMPORARY_NAME = /^[0-9a-f-]{36}\.part$/;
+
+/**
+ * Blobs as files: `<dir>/<first two hex of id>/<id>`, beside an embedded
+ * store (its `blobs` folder) or in a directory every worker mounts.
+ *
+ * A blob is written to `<dir>/tmp/<random>.part`, fsynced, renamed to its
+ * name and its folder fsynced, all before `write` resolves: whatever moment
+ * the process dies at, a name holds a whole blob, and what is left in `tmp`
+ * is garbage that {@link FileBlobStore.list} reports as unfinished.
+ */
+export class FileBlobStore implements BlobStore {
+  /** The blob directory. */
+  readonly location: string;
+
+  constructor(dir: string) {
+    this.location = dir;
+  }
+
+  async write(parts: Iterable<Uint8Array>): Promise<BlobInfo> {
+    await mkdir(join(this.location, TEMPORARY), { recursive: true });
+    const temporary = join(this.location, TEMPORARY, `${randomUUID()}.part`);
+    const hash = createHash('sha256');
+    let bytes = 0;
+    const file = await open(temporary, 'wx', 0o644);
+    try {
+      let pending: Promise<void> = Promise.resolve();
+      // Each part is written while the next is produced and this one hashed: the disk and the CPU work at once.
+      for (const part of parts) {
+        await pending;
+        pending = writeAll(file, part, bytes);
+        pending.catch(() => undefined);
+        hash.update(part);
+        bytes += part.byteLength;
+      }
+      await pending;
+      await file.sync();
+    } catch (error) {
+      await file.close().catch(() => undefined);
+      await rm(temporary, { force: true });
+      throw blobError(this.location, 'write', error);
+    }
+    await file.close();
+    const id = hash.digest('hex');
+    const folder = join(this.location, id.slice(0, 2));
+    try {
+      await mkdir(folder, { recursive: true });
+      // Replacing an existing blob is fine: same name, same bytes, and a damaged copy gets repaired.
+      await rename(temporary, join(folder, id));
+      await syncDirectory(folder);
+      await syncDirectory(this.location);
+    } catch (error) {
+      await rm(temporary, { force: true });
+      throw blobError(this.location, 'write', error);
+    }
+    return { id, bytes };
+  }
+
+  async open(id: string): Promise<BlobReader | undefined> {
+    if (!isBlobId(id)) throw new MemostrataError('INVALID_ARGUMENT', `${JSON.stringify(id)} is not a blob id (64 lowercase hex characters).`);
+    let file: FileHandle;
+    try {
+      file = await open(this.#path(id), 'r');
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw blobError(this.location, 'read', error);
+    }
+    const { size } = await file.stat();
+    return new FileBlobReader(file, size, id);
+  }
+
+  async delete(ids: readonly string[]): Promise<void> {
+    for (const id of ids) {
+      const path = isBlobId(id) ? this.#path(id) : TEMPORARY_NAME.test(id) ? join(this.location, TEMPORARY, id) : undefined;
+      if (path === undefined) throw new MemostrataError('INVALID_ARGUMENT', `${JSON.stringify(id)} names no blob.`);
+      await rm(path, { force: true });
+    }
+  }
+
+  async *list(): AsyncGenerator<ListedBlob> {
+    for (const folder of await entriesOf(this.location)) {
+      if (folder === TEMPORARY) {
+        for (const name of await entriesOf(join(this.location, TEMPORARY))) {
+          if (TEMPORARY_NAME.test(name)) yield { ...(await this.#listed(join(this.location, TEMPORARY, name), name)), complete: false };
+        }
+      } else if (/^[0-9a-f]{2}$/.test(folder)) {
+        for (const name of await entriesOf(join(this.location, folder))) {
+          if (isBlobId(name) && name.startsWith(folder)) yield { ...(await this.#listed(join(this.location, folder, name), name)), complete: true };
+        }
+      }
+    }
+  }
+
+  async #listed(path: string, id: string): Promise<Omit<ListedBlob, 'complete'>> {
+    const info = await stat(path);
+    return { id, bytes: info.size, modifiedMs: info.mtimeMs };
+  }
+
+  #path(id: string): string {
+    return join(this.location, id.slice(0, 2), id);
+  }
+}
+
+class FileBlobReader implements BlobReader {
+  readonly bytes: number;
+  readonly #file: FileHandle;
+  readonly #id: string;
+
+  constructor(file: FileHandle, bytes: number, id: string) {
+    this.#file = file;
+    this.bytes = bytes;
+    this.#id = id;
+  }
+
+  async read(position: number, target: Uint8Array): Promise<void> {
+    let done = 0;
+    while (done < target.byteLength) {
+      const { bytesRead } = await this.#file.read(target, done, target.byteLength - done, position + done);
+      if (bytesRead === 0) {
+        throw new MemostrataError('CORRUPT', `The blob ${this.#id} ends at byte ${position + done}, before the ${position + target.byteLength} bytes it should have; run \`memostrata verify --fix\`.`);
+      }
+      done += bytesRead;
+    }
+  }
+
+  close(): Promise<void> {
+    return this.#file.close();
+  }
+}
+
+/** Writes all of `part` at `position` (one write(2) call may write less, and never more than about 2 GiB). */
+async function writeAll(file: FileHandle, part: Uint8Array, position: number): Promise<void> {
+  let done = 0;
+  while (done < part.byteLength) {
+    const { bytesWritten } = await file.write(part, done, Math.min(part.byteLength - done, 1 << 30), position + done);
+    done += bytesWritten;
+  }
+}
+
+async function syncDirectory(path: string): Promise<void> {
+  const directory = await open(path, 'r');
+  try {
+    await directory.sync();
+  } finally {
+    await directory.close();
+  }
+}
+
+async function entriesOf(path: string): Promise<string[]> {
+  try {
+    return await readdir(path);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw error;
+  }
+}
+
+function blobError(location: string, action: 'read' | 'write', error: unknown): MemostrataError {
+  if (error instanceof MemostrataError) return error;
+  const code = (error as NodeJS.ErrnoException).code;
+  const hint = code === 'ENOSPC' ? ' The disk is full: free space, then checkpoint again (nothing stored was lost).' : code === 'EACCES' || code === 'EROFS' ? ' Check that this process may write there.' : '';
+  return new MemostrataError('BACKEND', `Could not ${action} a blob in ${location}: ${(error as Error).message}.${hint}`, { cause: error });
+}

@@ -1,0 +1,66 @@
+/**
+ * Where large values live: content-addressed byte sequences ("blobs") kept
+ * beside the key-value store, named by the SHA-256 of their bytes. A store
+ * writes a blob whole and durably before any key names it, reads any part of
+ * it, and lists and deletes blobs for garbage collection.
+ *
+ * Two implementations ship: files in a directory beside an embedded store or
+ * on a shared filesystem (`FileBlobStore`), and chunks under `b!` keys of a
+ * byte database, which goes through every byte layer (`KeyedBlobStore`).
+ *
+ * @module
+ */
+
+/** A blob as written: its name and size. */
+export interface BlobInfo {
+  /** The SHA-256 of the blob's bytes, 64 lowercase hex characters: its name. */
+  id: string;
+  /** Its size in bytes. */
+  bytes: number;
+}
+
+/** A blob found by {@link BlobStore.list}; for an unfinished write, `id` is whatever names its remains for {@link BlobStore.delete}. */
+export interface ListedBlob extends BlobInfo {
+  /** When it was last written (ms since the epoch); a blob younger than a grace period may be about to be named by a writer. */
+  modifiedMs: number;
+  /** `false` for the remains of a write that never finished (a killed process): never named by a record, always garbage. */
+  complete: boolean;
+}
+
+/** An open blob, for positioned reads. Close it when done. */
+export interface BlobReader {
+  /** The blob's size in bytes. */
+  readonly bytes: number;
+  /**
+   * Fills `target` with the blob's bytes from `position` on.
+   *
+   * @throws MemostrataError `CORRUPT` when the blob ends before `target` is full.
+   */
+  read(position: number, target: Uint8Array): Promise<void>;
+  /** Releases the reader. */
+  close(): Promise<void>;
+}
+
+/** A place for blobs (see the module comment). */
+export interface BlobStore {
+  /** Where the blobs are, for messages: a directory, or the keys of a database. */
+  readonly location: string;
+  /**
+   * Writes the concatenation of `parts` as one blob: durable (on stable
+   * storage, or acknowledged by the server) before it resolves, and never
+   * visible under its name half-written. Writing a blob that exists replaces
+   * it with the same bytes (repairing a damaged copy).
+   */
+  write(parts: Iterable<Uint8Array>): Promise<BlobInfo>;
+  /** The blob named `id`, open for reading, or `undefined` when there is none. */
+  open(id: string): Promise<BlobReader | undefined>;
+  /** Deletes the blobs named `ids` (missing ones are fine), and the remains of unfinished writes with those names. */
+  delete(ids: readonly string[]): Promise<void>;
+  /** Every blob and unfinished write, in no particular order. */
+  list(): AsyncIterable<ListedBlob>;
+}
+
+/** Whether `id` can name a blob: 64 lowercase hex characters. */
+export function isBlobId(id: unknown): id is string {
+  return typeof id === 'string' && /^[0-9a-f]{64}$/.test(id);
+}

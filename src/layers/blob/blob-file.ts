@@ -1,0 +1,262 @@
+import { crc32 } from 'node:zlib';
+import type { BlobReader } from '../../contract/blob-store.js';
+import { MemostrataError } from '../../errors.js';
+import type { SegmentType, SplitValue } from '../value-codec.js';
+import { typedArrayClasses } from '../value-kind.js';
+
+/*
+ * The layout of a blob that holds one large value (docs/store-format.md):
+ *
+ *   [0, 8)     magic 'MSTBLOB1'
+ *   [8, 12)    u32 LE: T, bytes of the table
+ *   [12, 16)   u32 LE: S, bytes of the skeleton
+ *   [16, 20)   u32 LE: CRC-32 of [24, 24 + T + S)
+ *   [20, 24)   zero
+ *   [24, …)    the table, JSON: { block, segments: [{ type, path, offset, bytes }], crcOffset, crcCount },
+ *              offsets counted from the data start
+ *              then the skeleton (CBOR, ValueCodec.encodeSplit)
+ *   data start (the header's end, rounded up to 8): each segment's bytes at
+ *              its offset (8-aligned), little-endian, then the CRC-32 of every
+ *              `block` bytes of every segment in order (u32 LE)
+ *
+ * A segment's bytes are the typed array's own memory, so storing writes them
+ * from the value and loading reads them into the new array: no whole-value
+ * copy either way. The block CRCs let a read of part of an array check the
+ * bytes it read without reading the rest; the CRCs come last so that they are
+ * computed while the segments are being written.
+ */
+
+const MAGIC = Buffer.from('MSTBLOB1', 'latin1');
+const FIXED_BYTES = 24;
+/** The bytes each CRC-32 covers: a read of part of an array reads at most two blocks more than it asked for. */
+export const BLOCK_BYTES = 64 * 1024;
+/** Segments are written and read in slices of this size, so that checksums are computed while the disk works. */
+const SLICE_BYTES = 8 * 1024 * 1024;
+/** The largest table and skeleton a blob may claim: a damaged length must not allocate gigabytes. */
+const MAX_HEADER_BYTES = 256 * 1024 * 1024;
+
+/** Where a segment of a blob sits, from its table. */
+export interface SegmentEntry {
+  /** What the segment holds. */
+  readonly type: SegmentType;
+  /** Where it sits in the value. */
+  readonly path: readonly (string | number)[];
+  /** Its first byte, counted from the blob's start. */
+  readonly position: number;
+  /** Its size in bytes. */
+  readonly bytes: number;
+  /** The index of its first block's CRC. */
+  readonly firstBlock: number;
+}
+
+/** What a blob's header says: read once per open blob. */
+export interface BlobLayout {
+  /** The value's CBOR with segment indexes where its large binaries stood. */
+  readonly skeleton: Uint8Array;
+  /** The segments, in index order. */
+  readonly segments: readonly SegmentEntry[];
+  /** The CRC-32 of every block of every segment. */
+  readonly crcs: Uint32Array;
+  /** The bytes each CRC covers. */
+  readonly block: number;
+}
+
+/** The element size of a segment type (1 for a Buffer). */
+export function elementBytes(type: SegmentType): number {
+  return type === 'Buffer' ? 1 : typedArrayClasses[type].BYTES_PER_ELEMENT;
+}
+
+/**
+ * The bytes of the blob that holds `split`, as views to write in order: the
+ * segments' slices are views of the value's memory, and each slice's CRCs are
+ * computed when it is reached, so they are computed while the previous slice
+ * is written.
+ */
+export function* blobParts(split: SplitValue): Generator<Uint8Array> {
+  let offset = 0;
+  let crcCount = 0;
+  const segments = split.segments.map((segment) => {
+    const entry = { type: segment.type, path: segment.path, offset, bytes: segment.bytes.byteLength };
+    offset = align8(offset + segment.bytes.byteLength);
+    crcCount += Math.ceil(segment.bytes.byteLength / BLOCK_BYTES);
+    return entry;
+  });
+  const table = Buffer.from(JSON.stringify({ block: BLOCK_BYTES, segments, crcOffset: offset, crcCount }), 'utf8');
+  const headerEnd = FIXED_BYTES + table.length + split.skeleton.length;
+  const fixed = Buffer.alloc(FIXED_BYTES);
+  MAGIC.copy(fixed, 0);
+  fixed.writeUInt32LE(table.length, 8);
+  fixed.writeUInt32LE(split.skeleton.length, 12);
+  fixed.writeUInt32LE(crc32(split.skeleton, crc32(table)), 16);
+  yield fixed;
+  yield table;
+  yield split.skeleton;
+  yield padding(headerEnd);
+  const crcs = Buffer.alloc(crcCount * 4);
+  let crcIndex = 0;
+  for (const segment of split.segments) {
+    const bytes = segment.bytes;
+    for (let start = 0; start < bytes.byteLength; start += SLICE_BYTES) {
+      const slice = bytes.subarray(start, Math.min(start + SLICE_BYTES, bytes.byteLength));
+      for (let block = 0; block < slice.byteLength; block += BLOCK_BYTES) crcs.writeUInt32LE(crc32(slice.subarray(block, block + BLOCK_BYTES)), 4 * crcIndex++);
+      yield slice;
+    }
+    yield padding(bytes.byteLength);
+  }
+  yield crcs;
+}
+
+/**
+ * Reads and checks the header of the blob `reader` has open.
+ *
+ * @throws MemostrataError `CORRUPT` when it is not a blob of a value or is damaged.
+ */
+export async function readBlobLayout(reader: BlobReader, name: string): Promise<BlobLayout> {
+  const fail = (what: string): never => {
+    throw new MemostrataError('CORRUPT', `The blob ${name} is damaged: ${what}. Run \`memostrata verify --fix\`.`);
+  };
+  if (reader.bytes < FIXED_BYTES) fail(`it has ${reader.bytes} bytes, fewer than a header`);
+  const fixed = Buffer.alloc(FIXED_BYTES);
+  await reader.read(0, fixed);
+  if (!fixed.subarray(0, 8).equals(MAGIC)) fail('it does not start with MSTBLOB1');
+  const tableBytes = fixed.readUInt32LE(8);
+  const skeletonBytes = fixed.readUInt32LE(12);
+  if (tableBytes + skeletonBytes > Math.min(MAX_HEADER_BYTES, reader.bytes - FIXED_BYTES)) fail('its header claims more bytes than it has');
+  const header = Buffer.alloc(tableBytes + skeletonBytes);
+  await reader.read(FIXED_BYTES, header);
+  if (crc32(header) !== fixed.readUInt32LE(16)) fail('its header does not match its checksum');
+  const table = parseTable(header.subarray(0, tableBytes), fail);
+  const dataStart = align8(FIXED_BYTES + header.length);
+  const crcPosition = dataStart + table.crcOffset;
+  if (crcPosition + 4 * table.crcCount !== reader.bytes) fail(`it has ${reader.bytes} bytes where its table says ${crcPosition + 4 * table.crcCount}`);
+  const crcBytes = Buffer.alloc(4 * table.crcCount);
+  await reader.read(crcPosition, crcBytes);
+  const crcs = new Uint32Array(table.crcCount);
+  for (let index = 0; index < crcs.length; index++) crcs[index] = crcBytes.readUInt32LE(4 * index);
+  let firstBlock = 0;
+  let end = 0;
+  const segments = table.segments.map((segment): SegmentEntry => {
+    if (segment.offset !== align8(end) || segment.bytes % elementBytes(segment.type) !== 0) fail('its segments are not laid out in order');
+    const entry = { type: segment.type, path: segment.path, position: dataStart + segment.offset, bytes: segment.bytes, firstBlock };
+    firstBlock += Math.ceil(segment.bytes / table.block);
+    end = segment.offset + segment.bytes;
+    return entry;
+  });
+  if (firstBlock !== table.crcCount || align8(end) !== table.crcOffset) fail('its table does not add up');
+  // The skeleton shares no memory with the header buffer's other parts that matter; keep a view.
+  return { skeleton: header.subarray(tableBytes), segments, crcs, block: table.block };
+}
+
+/**
+ * The whole of segment `index`, read straight into the memory of a new typed
+ * array (or Buffer) and checked block by block.
+ *
+ * @throws MemostrataError `CORRUPT` when a block does not match its CRC.
+ */
+export async function readSegment(reader: BlobReader, layout: BlobLayout, index: number, name: string): Promise<ArrayBufferView> {
+  const segment = layout.segments[index]!;
+  const array = allocate(segment.type, segment.bytes);
+  const bytes = new Uint8Array(array.buffer, array.byteOffset, array.byteLength);
+  // Read slice i + 1 while checking slice i: the read runs in the thread pool.
+  let previous: { read: Promise<void>; start: number; end: number } | undefined;
+  for (let start = 0; start === 0 || previous !== undefined; start += SLICE_BYTES) {
+    const end = Math.min(start + SLICE_BYTES, bytes.length);
+    let read: Promise<void> | undefined;
+    if (start < end) {
+      read = reader.read(segment.position + start, bytes.subarray(start, end));
+      // Awaited below; until then a failure must not count as unhandled.
+      read.catch(() => undefined);
+    }
+    if (previous !== undefined) {
+      await previous.read;
+      checkBlocks(layout, segment, bytes, previous.start, previous.end, name);
+    }
+    previous = read === undefined ? undefined : { read, start, end };
+  }
+  return array;
+}
+
+/**
+ * Bytes `[start, end)` of segment `index`, reading only the blocks that hold
+ * them, checked against their CRCs.
+ *
+ * @throws MemostrataError `CORRUPT` when a block does not match its CRC.
+ */
+export async function readSegmentRange(reader: BlobReader, layout: BlobLayout, index: number, start: number, end: number, name: string): Promise<Uint8Array> {
+  const segment = layout.segments[index]!;
+  const first = Math.floor(start / layout.block) * layout.block;
+  const last = Math.min(Math.ceil(end / layout.block) * layout.block, segment.bytes);
+  const bytes = new Uint8Array(Math.max(0, last - first));
+  if (bytes.length > 0) await reader.read(segment.position + first, bytes);
+  checkBlocks(layout, segment, bytes, 0, bytes.length, name, first);
+  return bytes.subarray(start - first, end - first);
+}
+
+/** Builds the value a blob holds: every segment read into its own array, then the skeleton decoded around them. */
+export async function readSegments(reader: BlobReader, layout: BlobLayout, name: string): Promise<ArrayBufferView[]> {
+  const arrays: ArrayBufferView[] = [];
+  for (let index = 0; index < layout.segments.length; index++) arrays.push(await readSegment(reader, layout, index, name));
+  return arrays;
+}
+
+/** Checks the blocks of `segment` held in `bytes[from, to)`, where `bytes[0]` is the segment's byte `base`. */
+function checkBlocks(layout: BlobLayout, segment: SegmentEntry, bytes: Uint8Array, from: number, to: number, name: string, base = 0): void {
+  for (let offset = from; offset < to; offset += layout.block) {
+    const block = segment.firstBlock + (base + offset) / layout.block;
+    if (crc32(bytes.subarray(offset, Math.min(offset + layout.block, to))) !== layout.crcs[block]) {
+      throw new MemostrataError('CORRUPT', `The blob ${name} is damaged: block ${block} (bytes ${segment.position + base + offset}…) does not match its checksum. Run \`memostrata verify --fix\`.`);
+    }
+  }
+}
+
+/** A zeroed typed array (or Buffer) of `bytes` bytes, for a segment of `type`. */
+function allocate(type: SegmentType, bytes: number): ArrayBufferView {
+  if (type === 'Buffer') return Buffer.alloc(bytes);
+  const Class = typedArrayClasses[type];
+  return new Class(bytes / Class.BYTES_PER_ELEMENT);
+}
+
+interface Table {
+  block: number;
+  segments: { type: SegmentType; path: (string | number)[]; offset: number; bytes: number }[];
+  crcOffset: number;
+  crcCount: number;
+}
+
+/** The table of a blob, checked field by field: its bytes come from disk. */
+function parseTable(bytes: Uint8Array, fail: (what: string) => never): Table {
+  let table: unknown;
+  try {
+    table = JSON.parse(Buffer.from(bytes).toString('utf8'));
+  } catch {
+    return fail('its table is not JSON');
+  }
+  const isCount = (value: unknown): value is number => Number.isSafeInteger(value) && (value as number) >= 0;
+  const record = table as Partial<Table> | null;
+  if (record === null || typeof record !== 'object' || record.block !== BLOCK_BYTES || !isCount(record.crcOffset) || !isCount(record.crcCount) || !Array.isArray(record.segments)) {
+    fail('its table is malformed');
+  }
+  for (const segment of record!.segments!) {
+    const valid =
+      segment !== null &&
+      typeof segment === 'object' &&
+      (segment.type === 'Buffer' || Object.hasOwn(typedArrayClasses, segment.type)) &&
+      isCount(segment.offset) &&
+      isCount(segment.bytes) &&
+      Array.isArray(segment.path) &&
+      segment.path.every((step) => typeof step === 'string' || isCount(step));
+    if (!valid) fail('a segment of its table is malformed');
+  }
+  return record as Table;
+}
+
+function align8(offset: number): number {
+  return Math.ceil(offset / 8) * 8;
+}
+
+const ZEROS = new Uint8Array(8);
+
+/** The zero bytes that bring `length` to a multiple of 8. */
+function padding(length: number): Uint8Array {
+  return ZEROS.subarray(0, align8(length) - length);
+}

@@ -1,0 +1,158 @@
+import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import fc from 'fast-check';
+import { afterEach, describe, expect, it } from 'vitest';
+import { LevelBackend } from '../../src/backends/level-backend.js';
+import { MemoryBackend } from '../../src/backends/memory-backend.js';
+import type { BlobStore } from '../../src/contract/blob-store.js';
+import type { Database } from '../../src/contract/database.js';
+import { KeyedBlobStore } from '../../src/layers/blob/keyed-blob-store.js';
+import { keyText, prefixRange } from '../../src/layers/keys.js';
+import { SerializedDB } from '../../src/layers/serialized-db.js';
+import { tempDir } from '../helpers/temp-dir.js';
+
+const key = (text: string): Uint8Array => new TextEncoder().encode(text);
+const open: SerializedDB[] = [];
+
+afterEach(async () => {
+  for (const db of open.splice(0)) if (db.status === 'open') await db.close();
+});
+
+function serialized(below: Database<Uint8Array, Uint8Array>, largeValueBytes?: number): SerializedDB {
+  const db = new SerializedDB(below, largeValueBytes === undefined ? {} : { largeValueBytes });
+  open.push(db);
+  return db;
+}
+
+/** Every file under `dir`, recursively. */
+function filesUnder(dir: string): string[] {
+  return readdirSync(dir, { recursive: true, withFileTypes: true })
+    .filter((entry) => entry.isFile())
+    .map((entry) => join(entry.parentPath, entry.name));
+}
+
+function ramp(length: number, scale = 1): Float64Array {
+  return Float64Array.from({ length }, (_, index) => index * scale + 0.5);
+}
+
+describe('large values in a LevelDB store', () => {
+  it('keeps a value over largeValueBytes as a blob file, not in LevelDB, and reads it back exactly', async () => {
+    const path = join(tempDir('memostrata-blob-'), 'store');
+    const db = serialized(await LevelBackend.open(path));
+    const value = { grid: ramp(400_000), label: 'energy', small: new Int32Array([1, 2, 3]) };
+    await db.put(key('v!large'), value);
+    const blobFiles = filesUnder(join(path, 'blobs'));
+    expect(blobFiles).toHaveLength(1);
+    expect(statSync(blobFiles[0]!).size).toBeGreaterThan(3_200_000);
+    // LevelDB holds only the reference: its files stay far smaller than the value.
+    const levelBytes = filesUnder(path)
+      .filter((file) => !file.includes(`${join(path, 'blobs')}`))
+      .reduce((sum, file) => sum + statSync(file).size, 0);
+    expect(levelBytes).toBeLessThan(100_000);
+    await db.close();
+
+    const again = serialized(await LevelBackend.open(path));
+    expect(await again.get(key('v!large'))).toEqual(value);
+  });
+
+  it('keeps a value at or under largeValueBytes inside the store', async () => {
+    const path = join(tempDir('memostrata-blob-'), 'store');
+    const db = serialized(await LevelBackend.open(path), 1_000_000);
+    await db.put(key('v!medium'), ramp(100_000)); // 800 kB
+    expect(filesUnder(path).some((file) => file.includes('blobs'))).toBe(false);
+    expect(await db.get(key('v!medium'))).toEqual(ramp(100_000));
+  });
+
+  it('never serves a blob with a flipped byte: the read is CORRUPT', async () => {
+    const path = join(tempDir('memostrata-blob-'), 'store');
+    const db = serialized(await LevelBackend.open(path));
+    await db.put(key('v!large'), ramp(300_000));
+    const [file] = filesUnder(join(path, 'blobs'));
+    const bytes = readFileSync(file!);
+    bytes[bytes.length - 200_000]! ^= 0x10;
+    writeFileSync(file!, bytes);
+    await expect(db.get(key('v!large'))).rejects.toMatchObject({ code: 'CORRUPT', message: expect.stringContaining('does not match its checksum') });
+  });
+
+  it('reports a missing blob as CORRUPT naming verify --fix', async () => {
+    const path = join(tempDir('memostrata-blob-'), 'store');
+    const db = serialized(await LevelBackend.open(path));
+    await db.put(key('v!large'), ramp(300_000));
+    const [file] = filesUnder(join(path, 'blobs'));
+    writeFileSync(file!, '');
+    await expect(db.get(key('v!large'))).rejects.toMatchObject({ code: 'CORRUPT', message: expect.stringContaining('verify --fix') });
+  });
+});
+
+describe('large values as chunks', () => {
+  it('keeps a large value as b! chunks of a store without files, and reads it back', async () => {
+    const backend = new MemoryBackend();
+    const db = serialized(backend, 100_000);
+    const value = new Map<string, unknown>([['a', ramp(50_000)], ['b', Buffer.alloc(300_000, 7)]]);
+    await db.put(key('v!large'), value);
+    const keys: string[] = [];
+    for await (const stored of backend.keys(prefixRange('b!'))) keys.push(keyText(stored));
+    expect(keys.length).toBeGreaterThanOrEqual(2);
+    expect(await db.get(key('v!large'))).toEqual(value);
+  });
+
+  it('reads a chunked blob in part across chunk boundaries', async () => {
+    const backend = new MemoryBackend();
+    const blobs = new KeyedBlobStore(backend, 'memory');
+    const bytes = Buffer.alloc(9 * 1024 * 1024 + 5);
+    for (let index = 0; index < bytes.length; index++) bytes[index] = (index * 31) & 0xff;
+    const info = await blobs.write([bytes.subarray(0, 1000), bytes.subarray(1000)]);
+    const reader = (await blobs.open(info.id))!;
+    const part = Buffer.alloc(5 * 1024 * 1024);
+    await reader.read(4 * 1024 * 1024 - 17, part);
+    expect(part.equals(bytes.subarray(4 * 1024 * 1024 - 17, 9 * 1024 * 1024 - 17))).toBe(true);
+  });
+});
+
+describe('reading a stored value in part', () => {
+  for (const [name, make] of [
+    ['files', (dir: string) => LevelBackend.open(join(dir, 'store'))],
+    ['chunks', async () => new MemoryBackend()],
+  ] as const) {
+    it(`returns the bytes of any range of a segment, reading the blob only there (${name})`, async () => {
+      const db = serialized(await make(tempDir('memostrata-blob-')), 200_000);
+      const grid = ramp(300_000, 3);
+      await db.put(key('v!grid'), { grid, note: 'x' });
+      const opened = (await db.open(key('v!grid')))!;
+      const outline = opened.outline as { grid: Float64Array; note: string };
+      expect(outline.note).toBe('x');
+      const segment = opened.segments.get(outline.grid)!;
+      expect(segment).toMatchObject({ type: 'Float64Array', bytes: grid.byteLength });
+      await fc.assert(
+        fc.asyncProperty(fc.integer({ min: 0, max: grid.length }), fc.integer({ min: 0, max: grid.length }), async (a, b) => {
+          const [start, end] = a <= b ? [a, b] : [b, a];
+          const bytes = await segment.read(start * 8, end * 8);
+          // Compared as bytes: toEqual walks a typed array element by element, slowly.
+          expect(Buffer.compare(bytes, new Uint8Array(grid.buffer, start * 8, (end - start) * 8))).toBe(0);
+        }),
+        { numRuns: 40 },
+      );
+    });
+  }
+});
+
+describe('the blob store contract', () => {
+  it('lists a killed write as unfinished, and delete removes it', async () => {
+    const dir = tempDir('memostrata-blob-');
+    const backend = await LevelBackend.open(join(dir, 'store'));
+    const blobs: BlobStore = backend.blobs;
+    const info = await blobs.write([Buffer.from('hello')]);
+    writeFileSync(join(backend.blobs.location, 'tmp', '00000000-0000-0000-0000-000000000000.part'), 'half');
+    const listed = [];
+    for await (const blob of blobs.list()) listed.push(blob);
+    expect(listed.map(({ id, complete, bytes }) => ({ id, complete, bytes })).sort((a, b) => Number(a.complete) - Number(b.complete))).toEqual([
+      { id: '00000000-0000-0000-0000-000000000000.part', complete: false, bytes: 4 },
+      { id: info.id, complete: true, bytes: 5 },
+    ]);
+    await blobs.delete(listed.map((blob) => blob.id));
+    const after = [];
+    for await (const blob of blobs.list()) after.push(blob);
+    expect(after).toEqual([]);
+    await backend.close();
+  });
+});
