@@ -7,6 +7,7 @@ import { MemostrataError } from '../errors.js';
 import { loadDigester, type Digester } from '../layers/digest.js';
 import { loadLayers } from '../layers/bytes/build-layers.js';
 import type { LayerConfig } from '../layers/bytes/layer-config.js';
+import { layerOfStoredBytes } from '../layers/bytes/stored-form.js';
 import { FORMAT_VERSION, formatKey } from '../layers/keys.js';
 import { ProxyObjectDatabase } from '../layers/proxy-object-database.js';
 import { SerializedDB } from '../layers/serialized-db.js';
@@ -155,6 +156,10 @@ function decodeFormat(db: SerializedDB, bytes: Uint8Array, location: string): un
   try {
     return db.codec.decode(bytes);
   } catch (error) {
+    const layer = layerOfStoredBytes(bytes);
+    if (layer !== undefined) {
+      throw new MemostrataError('CONFIG', `The store at ${location} was written through the ${layer} layer: open it with the same layers and keys (\`layers\` in openCache or the config file; \`--config <file>\` for the CLI).`, { cause: error });
+    }
     throw new MemostrataError('NOT_A_STORE', `${location} is not a memostrata store: its format record does not decode.`, { cause: error });
   }
 }

@@ -28,8 +28,10 @@ const cache = await openCache({ backend: { type: 'lmdb', path }, handleExit: fal
 const integrals = cache.memoize('basis.integrals', (basis: string, atoms: number) => {
   work(20 + atoms * 3);
   return { basis, atoms, overlap: Float64Array.from({ length: 4096 }, (_, i) => Math.exp(-i / 600) * Math.cos(i / 40)) };
-}, { version: '2' });
-const energy = cache.memoize('scf.energy', (molecule: { name: string; atoms: number }, basis: string) => {
+}, { version: '2', pin: true });
+// It calls the integrals it needs, so its entries have lineage to show.
+const energy = cache.memoize('scf.energy', async (molecule: { name: string; atoms: number }, basis: string) => {
+  await integrals(basis, molecule.atoms);
   work(30 + molecule.atoms * 4);
   const density = Float64Array.from({ length: 250_000 }, (_, i) => Math.sin(i / 9000) * Math.exp(-i / 180_000) + molecule.atoms / 10);
   return { molecule: molecule.name, basis, energy: -76.02 - molecule.atoms * 0.37, iterations: 9 + molecule.atoms, density };
@@ -78,8 +80,13 @@ try {
     console.log(`docs/images/${name}`);
   };
   await shoot(serving.url, 'inspector-overview.png');
-  await shoot(`${serving.origin}/modules/scf.energy?sort=saved&order=desc&limit=50`, 'inspector-module.png');
   const listing = await (await page.request.get(`${serving.origin}/api/modules/scf.energy/entries?sort=saved&order=desc&limit=1`)).json();
+  // Pinned through its page, as a user would, so that the pictures of the module and the entry show a pinned entry.
+  await page.goto(`${serving.origin}/modules/scf.energy/entries/${listing.entries[0].call}`);
+  await page.waitForSelector('body[data-ready="true"]');
+  await page.click('#pin-entry');
+  await page.waitForSelector('#record dd[data-field="pinned"][data-value="true"]');
+  await shoot(`${serving.origin}/modules/scf.energy?sort=saved&order=desc&limit=50`, 'inspector-module.png');
   await shoot(`${serving.origin}/modules/scf.energy/entries/${listing.entries[0].call}`, 'inspector-entry.png');
   await shoot(`${serving.origin}/leases`, 'inspector-leases.png');
 } finally {

@@ -359,7 +359,7 @@ export const CLIENT_SCRIPT = String.raw`
       figure('time saved', 'savedMs', r.savedMs, duration(r.savedMs)),
       figure('result size', 'size', r.size, size(r.size)),
       figure('status', 'status', r.error ? 'error' : 'result', r.error ? 'error: ' + r.error.name + ': ' + r.error.message : 'result'),
-      figure('pinned', 'pinned', data.pinned.entry || data.pinned.module, data.pinned.entry ? 'yes: kept by size limits' : data.pinned.module ? 'yes, by its module: kept by size limits' : 'no'),
+      figure('pinned', 'pinned', data.pinned.entry || data.pinned.module, data.pinned.entry ? 'yes' : data.pinned.module ? 'yes (its module)' : 'no'),
     ])]));
     if (data.error) main.appendChild(el('p', { 'class': 'error', role: 'alert', text: data.error }));
     else {
