@@ -276,7 +276,7 @@ export class Cache {
   /** Opens a cache; {@link openCache} is the entry point users call. */
   static async open(options?: CacheOptions): Promise<Cache> {
     const resolved = resolveCacheOptions(options);
-    const store = await openStore(resolved.backend, resolved.types, { layers: resolved.layers });
+    const store = await openStore(resolved.backend, resolved.types, { layers: resolved.layers, largeValueBytes: resolved.largeValueBytes });
     const cache = new Cache(store, resolved);
     if (resolved.handleExit) closeOnExit(cache);
     return cache;

@@ -194,6 +194,17 @@ export interface CacheOptions {
    * @default [] (values stored as the codec writes them)
    */
   layers?: LayerConfig[];
+  /**
+   * Values (results, arguments, saved states) whose stored form is larger
+   * than this many bytes are kept as blobs: files beside an embedded store
+   * (its `blobs` folder), files in a Redis store's `blobDir`, or else chunks
+   * of at most 4 MiB in the store. Their typed arrays are written from and
+   * read into their own memory, and `f.stored()` reads parts of them. Every
+   * process may use its own value: readers take either form.
+   *
+   * @default 1048576 (1 MiB)
+   */
+  largeValueBytes?: number;
 }
 
 /**
@@ -226,6 +237,7 @@ export interface ResolvedCacheOptions {
   maxAge: number | undefined;
   maxBytes: number | undefined;
   layers: LayerConfig[];
+  largeValueBytes: number | undefined;
 }
 
 /**
@@ -250,7 +262,7 @@ export const CONFIG_ENV = 'MEMOSTRATA_CONFIG';
  */
 export const DEFAULT_PATH = '.memostrata';
 
-const fileFields = new Set(['path', 'backend', 'flush', 'memoryBudget', 'handleExit', 'closeRetryMs', 'lease', 'explainMisses', 'maxAge', 'maxBytes', 'layers']);
+const fileFields = new Set(['path', 'backend', 'flush', 'memoryBudget', 'handleExit', 'closeRetryMs', 'lease', 'explainMisses', 'maxAge', 'maxBytes', 'layers', 'largeValueBytes']);
 const optionFields = new Set([...fileFields, 'configFile', 'types']);
 
 /** The longest delay a Node.js timer takes; a longer one fires after 1 ms instead (with a `TimeoutOverflowWarning`). */
@@ -316,7 +328,14 @@ function resolveFields(options: CacheOptions, where: string): ResolvedCacheOptio
     maxAge: resolveMaxAge(options.maxAge, where),
     maxBytes: resolveMaxBytes(options.maxBytes, where),
     layers: resolveLayers(options.layers, where),
+    largeValueBytes: resolveLargeValueBytes(options.largeValueBytes, where),
   };
+}
+
+function resolveLargeValueBytes(bytes: unknown, where: string): number | undefined {
+  if (bytes === undefined) return undefined;
+  if (typeof bytes === 'number' && Number.isSafeInteger(bytes) && bytes >= 1) return bytes;
+  throw new MemostrataError('CONFIG', `${where}: largeValueBytes must be a whole number of bytes >= 1 (values stored larger go to blobs); got ${JSON.stringify(bytes) ?? String(bytes)}.`);
 }
 
 /** `MEMOSTRATA_EXPLAIN` as a boolean, `undefined` when unset. @throws MemostrataError `CONFIG` for another value. */

@@ -10,7 +10,7 @@ import type { LayerConfig } from '../layers/bytes/layer-config.js';
 import { layerOfStoredBytes } from '../layers/bytes/stored-form.js';
 import { FORMAT_VERSION, formatKey } from '../layers/keys.js';
 import { ProxyObjectDatabase } from '../layers/proxy-object-database.js';
-import { SerializedDB } from '../layers/serialized-db.js';
+import { SerializedDB, type SerializedDBOptions } from '../layers/serialized-db.js';
 import { defaultTypes, type TypeRegistry } from '../layers/type-registry.js';
 import { UUIDDatabase } from '../layers/uuid-database.js';
 import type { BackendConfig } from './config.js';
@@ -60,6 +60,12 @@ export interface OpenStoreOptions {
    * @default []
    */
   layers?: readonly LayerConfig[];
+  /**
+   * Values stored larger than this go to blobs (see {@link SerializedDBOptions.largeValueBytes}).
+   *
+   * @default 1048576 (1 MiB)
+   */
+  largeValueBytes?: number;
 }
 
 /**
@@ -82,7 +88,7 @@ export async function openStore(config: BackendConfig, types: TypeRegistry = def
     await backend.close();
     throw error;
   }
-  const serialized = new SerializedDB(stack.top, { types });
+  const serialized = new SerializedDB(stack.top, { types, ...(options.largeValueBytes === undefined ? {} : { largeValueBytes: options.largeValueBytes }) });
   try {
     if (options.checkFormat !== false) await checkFormat(serialized, stack.top, location);
   } catch (error) {
