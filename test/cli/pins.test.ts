@@ -128,10 +128,10 @@ describe('memostrata pin and unpin', () => {
   it('refuses an unknown module, a digest no call has and a malformed digest, and writes nothing', async () => {
     const store = await makePinStore();
     const unknown = await runCli(['pin', 'nosuch', '--store', store]);
-    expect(unknown.code).not.toBe(0);
+    expect(unknown.code).toBe(2);
     expect(unknown.stderr).toContain('no module nosuch');
     const missing = await runCli(['pin', 'big', '--call', 'ffffffffffff', '--store', store]);
-    expect(missing.code).not.toBe(0);
+    expect(missing.code).toBe(2);
     expect(missing.stderr).toContain('No record of big');
     const malformed = await runJson(['pin', 'big', '--call', 'xyz', '--store', store]);
     expect(malformed.json.error.code).toBe('INVALID_ARGUMENT');
