@@ -7,7 +7,7 @@ import { KEY_BYTES, KEY_ID_BYTES, keyId } from './key-file.js';
 import { describeKey, keyAsText } from './key-text.js';
 import { ValueTransformLayer } from './value-transform-layer.js';
 
-/** Marks an encrypted value and its layout version: a value without it was not written by this layer. */
+/** Marks an encrypted value and its layout version (see stored-form.ts): a value without it was not written by this layer. */
 const MAGIC = Buffer.from('mse1', 'latin1');
 const NONCE_BYTES = 12;
 const TAG_BYTES = 16;

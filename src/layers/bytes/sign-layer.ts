@@ -7,7 +7,7 @@ import { KEY_BYTES } from './key-file.js';
 import { describeKey } from './key-text.js';
 import { ValueTransformLayer } from './value-transform-layer.js';
 
-/** Marks a signed value and its layout version. */
+/** Marks a signed value and its layout version (see stored-form.ts). */
 const MAGIC = Buffer.from('mss1', 'latin1');
 const HMAC_SHA256 = 1;
 const ED25519 = 2;
