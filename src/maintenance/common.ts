@@ -66,6 +66,8 @@ export type ParsedKey =
   | { kind: 'used-by'; used: CallRef; user: CallRef }
   | { kind: 'pin'; module: string; call: string }
   | { kind: 'module-pin'; module: string }
+  /** A blob kept as chunks (`b!<id>`, its head) or one of its chunks (`b!<id>!<index>`): read through `largeValues`, never as a value. */
+  | { kind: 'blob'; id: string; chunk: number | undefined }
   | { kind: 'format' }
   | { kind: 'types' }
   | { kind: 'module-meta'; module: string }
@@ -98,6 +100,10 @@ export function parseKey(text: string): ParsedKey {
     const [usedModule = '', usedCall = '', userModule = '', userCall = '', ...rest] = text.slice(KeyPrefix.usedBy.length).split('!');
     const sound = rest.length === 0 && MODULE_PATTERN.test(usedModule) && CALL_PATTERN.test(usedCall) && MODULE_PATTERN.test(userModule) && CALL_PATTERN.test(userCall);
     return sound ? { kind: 'used-by', used: { module: usedModule, call: usedCall }, user: { module: userModule, call: userCall } } : { kind: 'unknown' };
+  }
+  if (text.startsWith(KeyPrefix.blob)) {
+    const match = /^b!([0-9a-f]{64})(?:!([0-9a-f]{8}))?$/.exec(text);
+    return match === null ? { kind: 'unknown' } : { kind: 'blob', id: match[1]!, chunk: match[2] === undefined ? undefined : Number.parseInt(match[2], 16) };
   }
   if (text === 'meta!format') return { kind: 'format' };
   if (text === 'meta!types') return { kind: 'types' };
