@@ -69,6 +69,21 @@ describe('an encrypted LevelDB store', () => {
     await again.close();
   });
 
+  it('opened without its layers, says which layer the store needs (CONFIG) and changes nothing', async () => {
+    const dir = tempDir();
+    const keyFile = writeKeyFile(dir, 'store.key');
+    const path = join(dir, 'store');
+    const layers = [{ type: 'encrypt' as const, keyFile }];
+    const cache = await openCache({ path, layers, handleExit: false });
+    const results = await fillStore(cache, 3);
+    await cache.close();
+    await expect(openCache({ path, handleExit: false })).rejects.toMatchObject({ code: 'CONFIG', message: expect.stringContaining('through the encrypt layer') });
+    const again = await openCache({ path, layers, handleExit: false });
+    const describe = again.memoize('describe', (n: number) => `recomputed ${n}`);
+    expect(await Promise.all([0, 1, 2].map((n) => describe(n)))).toEqual(results);
+    await again.close();
+  });
+
   it('reads values of a previous key and writes with the new one', async () => {
     const dir = tempDir();
     const oldKey = writeKeyFile(dir, 'old.key');

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 // Through the package's own name, as in a user's project (dist/, built by test/global-setup.ts).
-import { LevelBackend, MemoryBackend, openCache } from 'memostrata';
+import { LevelBackend, MemoryBackend, openCache, type LayerConfig } from 'memostrata';
 import { runDatabaseContract } from 'memostrata/testing';
 import { removeTempDirs, tempDir } from '../../helpers/temp-dir.js';
 import { CompressLayer } from './example-compress-layer.js';
@@ -25,7 +25,7 @@ runDatabaseContract('CompressLayer over LevelBackend (docs/extending.md)', {
 describe('a user byte layer in openCache', () => {
   it('stores compressed values under the stored keys and hits after a restart', async () => {
     const path = join(tempDir(), 'store');
-    const layers = [(below: never) => new CompressLayer(below)];
+    const layers: LayerConfig[] = [(below) => new CompressLayer(below)];
     const first = await openCache({ path, layers, handleExit: false });
     await first.memoize('pad', (n: number) => 'x'.repeat(n))(10_000);
     await first.close();
