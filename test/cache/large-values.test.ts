@@ -1,8 +1,9 @@
-import { readdirSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { openedCaches } from '../helpers/open-caches.js';
 import { removeTempDirs, tempDir } from '../helpers/temp-dir.js';
+import { captureWarnings } from '../helpers/warnings.js';
 
 afterAll(removeTempDirs);
 const open = openedCaches();
@@ -61,4 +62,57 @@ describe('a 200 MB Float64Array result', () => {
     expect(restored.length).toBe(length);
     expect(Buffer.compare(bytesOf(restored), bytesOf(expected))).toBe(0);
   }, 120_000);
+});
+
+/** The one blob file of the store at `path`. */
+function onlyBlob(path: string): string {
+  const files = readdirSync(join(path, 'blobs'), { recursive: true, withFileTypes: true })
+    .filter((entry) => entry.isFile() && !entry.parentPath.endsWith('tmp'))
+    .map((entry) => join(entry.parentPath, entry.name));
+  expect(files).toHaveLength(1);
+  return files[0]!;
+}
+
+describe('a blob with a flipped byte', () => {
+  // Where the byte is: in the header (table, skeleton), in the array's bytes, or in the block checksums at the end.
+  for (const [where, position] of [
+    ['its header', () => 30],
+    ['the middle of its array', (size: number) => Math.floor(size / 2)],
+    ['its checksums', (size: number) => size - 3],
+  ] as const) {
+    it(`is never served as a hit when the flip is in ${where}: the call recomputes, warns, and a later process hits the rewritten value`, async () => {
+      const path = join(tempDir('memostrata-large-'), 'cache');
+      const module = `large.flipped.${where.replaceAll(' ', '-')}`;
+      let runs = 0;
+      const compute = (seed: number): { grid: Float64Array; seed: number } => {
+        runs += 1;
+        return { grid: field(300_000, seed), seed };
+      };
+      const first = await open(path, { flush: 'manual' });
+      await first.memoize(module, compute, { version: '1' })(7);
+      await first.checkpoint();
+      await first.close();
+
+      const file = onlyBlob(path);
+      const bytes = readFileSync(file);
+      bytes[position(bytes.length)]! ^= 0x01;
+      writeFileSync(file, bytes);
+
+      const warnings = captureWarnings();
+      const second = await open(path, { flush: 'manual' });
+      const again = second.memoize(module, compute, { version: '1' });
+      const result = await again(7);
+      expect(runs).toBe(2);
+      expect(Buffer.compare(bytesOf(result.grid), bytesOf(field(300_000, 7)))).toBe(0);
+      expect(second.stats().modules[module]).toMatchObject({ corrupt: 1, hits: 0, misses: 1 });
+      expect((await warnings.stop()).filter((warning) => warning.code === 'MEMOSTRATA_CORRUPT' && warning.message.includes(module))).toHaveLength(1);
+      await second.checkpoint();
+      await second.close();
+
+      const third = await open(path, { flush: 'manual' });
+      const restored = await third.memoize(module, compute, { version: '1' })(7);
+      expect(runs).toBe(2);
+      expect(Buffer.compare(bytesOf(restored.grid), bytesOf(field(300_000, 7)))).toBe(0);
+    });
+  }
 });
