@@ -1,4 +1,5 @@
 import { Cluster } from 'ioredis';
+import { FileBlobStore } from './file-blob-store.js';
 import { Database, type BatchCondition, type BatchOperation, type Manifest } from '../contract/database.js';
 import type { NormalizedRange } from '../contract/range.js';
 import { MemostrataError } from '../errors.js';
@@ -112,6 +113,7 @@ export class RedisBackend extends Database<Uint8Array, Uint8Array> {
   readonly chunkLimits: ChunkLimits;
   readonly #client: Client;
   readonly #options: ResolvedRedisOptions;
+  readonly #blobs: FileBlobStore | undefined;
   readonly #space: RedisKeyspace;
   readonly #state: ConnectionState;
   readonly #notifier: ChangeNotifier;
@@ -126,6 +128,7 @@ export class RedisBackend extends Database<Uint8Array, Uint8Array> {
     super();
     this.#client = client;
     this.#options = options;
+    this.#blobs = options.blobDir === undefined ? undefined : new FileBlobStore(options.blobDir);
     this.url = options.shownUrl;
     this.prefix = options.prefix;
     this.cluster = client instanceof Cluster;
@@ -145,6 +148,11 @@ export class RedisBackend extends Database<Uint8Array, Uint8Array> {
     if (client instanceof Cluster) client.on('+node', (node: { on(event: string, listener: () => void): void }) => node.on('ready', () => this.#holdProcess()));
     this.#holdProcess();
   }
+  /** Large values as files in `blobDir`, when it is set; else `undefined` (chunks in Redis). */
+  override get blobs(): FileBlobStore | undefined {
+    return this.#blobs;
+  }
+
 
   /**
    * Connects to the server or cluster and checks that the keys under

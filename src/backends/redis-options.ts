@@ -1,3 +1,4 @@
+import { resolve } from 'node:path';
 import { readFileSync } from 'node:fs';
 import { createSecureContext } from 'node:tls';
 import { MemostrataError } from '../errors.js';
@@ -158,6 +159,17 @@ export interface RedisBackendOptions {
    * @default 1048576000 (1000 MiB)
    */
   maxBatchBytes?: number;
+  /**
+   * A directory every process that shares the store mounts (the shared
+   * filesystem of a cluster), where values larger than the cache's
+   * `largeValueBytes` are kept as files, read and written at disk speed.
+   * Without it they are kept in Redis as chunks of at most 4 MiB, so that
+   * no command blocks the server for long. Every process of a store must
+   * say the same here: one without it cannot read the files.
+   *
+   * @default undefined (chunks in Redis)
+   */
+  blobDir?: string;
 }
 
 /** The default server URL. */
@@ -182,6 +194,7 @@ const everyRedisOption = {
   chunkBytes: true,
   maxValueBytes: true,
   maxBatchBytes: true,
+  blobDir: true,
 } as const satisfies Record<keyof RedisBackendOptions, true>;
 
 /** The names of {@link RedisBackendOptions}, for checking a configuration's fields. */
@@ -211,7 +224,9 @@ export interface RedisEndpoint {
 }
 
 /** Every option, checked, with its default applied. */
-export type ResolvedRedisOptions = Required<Omit<RedisBackendOptions, 'url' | 'username' | 'password' | 'tls'>> & {
+export type ResolvedRedisOptions = Required<Omit<RedisBackendOptions, 'url' | 'username' | 'password' | 'tls' | 'blobDir'>> & {
+  /** Where large values are kept as files, if anywhere. */
+  blobDir: string | undefined;
   /** For a `rediss:` URL; `undefined` otherwise. */
   tls: ResolvedRedisTls | undefined;
   /** The server, or the first node named of a cluster. */
@@ -270,6 +285,12 @@ export function checkRedisOptions(options: RedisBackendOptions, where: string): 
     }
     checked[name] = value;
   }
+  if (options.blobDir !== undefined) {
+    if (typeof options.blobDir !== 'string' || options.blobDir === '') {
+      throw new MemostrataError('CONFIG', `${where}blobDir must be the path of a directory every process of the store mounts; got ${JSON.stringify(options.blobDir)}.`);
+    }
+    checked.blobDir = options.blobDir;
+  }
   for (const name of ['pageSize', 'chunkOperations', 'chunkBytes', 'maxValueBytes', 'maxBatchBytes'] as const) {
     const value = options[name];
     if (value === undefined) continue;
@@ -310,6 +331,7 @@ export function resolveRedisOptions(options: RedisBackendOptions, where: string)
     chunkBytes: checked.chunkBytes ?? 4 * 2 ** 20,
     maxValueBytes: checked.maxValueBytes ?? 512 * 2 ** 20,
     maxBatchBytes: checked.maxBatchBytes ?? 1000 * 2 ** 20,
+    blobDir: checked.blobDir === undefined ? undefined : resolve(checked.blobDir),
   };
 }
 

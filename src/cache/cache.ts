@@ -12,6 +12,7 @@ import { releaseOnExit, closeOnExit } from './exit-hooks.js';
 import { didYouMean } from './closest-name.js';
 import { configError, MemoizedModule, type ModuleHost, type ModuleSettings, type ModuleStats } from './memoized-module.js';
 import { LeaseTable, leaseLostError, type Lease } from './leases.js';
+import { SignLayer } from '../layers/bytes/sign-layer.js';
 import { openStore, type Store } from './store.js';
 import { warnOnce } from '../warnings.js';
 import { invalidateCalls } from './lineage.js';
@@ -197,6 +198,12 @@ export interface Memoized<A extends unknown[] = never[], R = unknown> extends Me
 export interface CacheStats {
   /** Per module name. */
   modules: Record<string, ModuleStats>;
+  /**
+   * With a `sign` layer: stored values it refused to serve since the cache
+   * opened (signature missing or wrong; each read as a miss and recomputed).
+   * @default undefined (no sign layer)
+   */
+  rejectedSignatures?: number;
 }
 
 /**
@@ -407,7 +414,8 @@ export class Cache {
       const sum = (modules[name] ??= { hits: 0, misses: 0, entries: module.db.size, computeMs: 0, savedMs: 0, corrupt: 0, unstorable: 0 });
       for (const counter of ['hits', 'misses', 'computeMs', 'savedMs', 'corrupt', 'unstorable'] as const) sum[counter] += module.stats[counter];
     }
-    return { modules };
+    const signing = this.#store.byteLayers.filter((layer) => layer instanceof SignLayer);
+    return signing.length === 0 ? { modules } : { modules, rejectedSignatures: signing.reduce((sum, layer) => sum + layer.rejected, 0) };
   }
 
   /** Entries (of every module) held in memory that the store does not have yet. */

@@ -376,8 +376,9 @@ function readConfigFile(file: string, source: string): CacheOptions {
   const base = dirname(resolve(file));
   if (typeof config.path === 'string') config.path = resolve(base, config.path);
   if (config.layers !== undefined) config.layers = resolveLayers(config.layers, file, base);
-  const backend = config.backend as { type?: unknown; path?: unknown; tls?: Record<string, unknown> } | undefined;
+  const backend = config.backend as { type?: unknown; path?: unknown; blobDir?: unknown; tls?: Record<string, unknown> } | undefined;
   if (backend !== null && typeof backend === 'object' && typeof backend.path === 'string') backend.path = resolve(base, backend.path);
+  if (backend !== null && typeof backend === 'object' && typeof backend.blobDir === 'string') backend.blobDir = resolve(base, backend.blobDir);
   const tls = backend?.tls;
   if (isPlainObject(tls)) {
     for (const name of ['caFile', 'certFile', 'keyFile']) if (typeof tls[name] === 'string') tls[name] = resolve(base, tls[name]);

@@ -24,6 +24,7 @@ const redisOptions = {
   chunkBytes: 65_536,
   maxValueBytes: 1_000_000,
   maxBatchBytes: 2_000_000,
+  blobDir: '/tmp/memostrata-config-options-blobs', // absolute: a relative one resolves against the file
 } satisfies Required<Omit<RedisBackendOptions, 'url' | 'prefix' | 'tls'>>;
 
 function configFile(config: object): string {
@@ -101,6 +102,7 @@ describe('every LevelDB and LMDB option from a JSON config file', () => {
       [{ type: 'redis', chunkBytes: '1MB' }, 'backend.chunkBytes must be a positive integer'],
       [{ type: 'redis', maxValueBytes: -1 }, 'backend.maxValueBytes must be a positive integer'],
       [{ type: 'redis', maxBatchBytes: 0 }, 'backend.maxBatchBytes must be a positive integer'],
+      [{ type: 'redis', blobDir: '' }, 'backend.blobDir must be the path of a directory'],
       [{ type: 'redis', username: 7 }, 'backend.username must be a non-empty string'],
       [{ type: 'redis', password: '' }, 'backend.password must be a non-empty string'],
       [{ type: 'redis', url: 'rediss://h', tls: 'on' }, 'backend.tls must be an object'],
@@ -134,6 +136,7 @@ describeWithRedis('every Redis option from a JSON config file', () => {
       expect(backend.prefix).toBe('config-options:');
       expect(backend.chunkLimits).toEqual({ operations: redisOptions.chunkOperations, bytes: redisOptions.chunkBytes });
       expect(backend.limits).toEqual({ maxValueBytes: redisOptions.maxValueBytes, maxBatchBytes: redisOptions.maxBatchBytes });
+      expect(backend.blobs?.location).toBe(redisOptions.blobDir);
     } finally {
       await cache.close();
     }
