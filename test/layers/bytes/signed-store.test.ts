@@ -2,7 +2,9 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { LevelBackend } from '../../../src/backends/level-backend.js';
+import { openStore } from '../../../src/cache/store.js';
 import { SignLayer } from '../../../src/layers/bytes/sign-layer.js';
+import { verify } from '../../../src/maintenance/verify.js';
 import { KeyPrefix, prefixRange } from '../../../src/layers/keys.js';
 import { openCache, type Cache, type LayerConfig } from '../../../src/index.js';
 import { removeTempDirs, tempDir } from '../../helpers/temp-dir.js';
@@ -56,15 +58,20 @@ describe('a signed store', () => {
     await counting(first).square(9);
     await first.close();
     expect(await flipValueBytes(path)).toBeGreaterThan(0);
-
     const warnings: string[] = [];
     const onWarning = (warning: Error & { code?: string }): void => void warnings.push(warning.code ?? '');
     process.on('warning', onWarning);
+    const checked = await openStore({ type: 'level', path }, undefined, { layers });
+    const report = await verify(checked);
+    await checked.proxy.close();
+    expect(report.problems).toContainEqual(expect.objectContaining({ kind: 'corrupt', message: expect.stringContaining('wrong signature'), fixable: true }));
+
     const second = await openCache({ path, layers, handleExit: false });
     const { square, runs } = counting(second);
     expect(await square(9)).toBe(81);
     expect(runs()).toBe(1);
     expect(rejected(second)).toBeGreaterThan(0);
+    expect(second.stats().rejectedSignatures).toBe(rejected(second));
     await second.close();
     await new Promise((resolve) => setImmediate(resolve));
     process.off('warning', onWarning);
