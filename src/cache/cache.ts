@@ -174,6 +174,8 @@ export interface Memoized<A extends unknown[] = never[], R = unknown> extends Me
    * that used a removed call return their result but do not store it; a run
    * of this very call that finishes after it is stored, as with `delete`.
    *
+   * Their pins go with them.
+   *
    * @returns the calls removed (module name and call digest, as `memostrata ls` shows them),
    *   this one first when it was stored; empty when nothing was.
    */
