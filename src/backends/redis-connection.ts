@@ -1,4 +1,4 @@
-import { Cluster, Redis } from 'ioredis';
+import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import { MemostrataError } from '../errors.js';
 import type { RedisEndpoint, ResolvedRedisOptions, ResolvedRedisTls } from './redis-options.js';
 import { indexScript, initializeFormatScript, serverChunkScript, slotScript } from './redis-scripts.js';
@@ -43,7 +43,7 @@ export function createClient(options: ResolvedRedisOptions, state: ConnectionSta
     if (Date.now() - lostAt >= reconnectForMs) return null;
     return Math.min(50 * 2 ** attempt, 1000);
   };
-  const common = {
+  const common: RedisOptions = {
     ...credentials(endpoint, options.tls),
     lazyConnect: true,
     connectTimeout: connectTimeoutMs,
@@ -74,6 +74,19 @@ export function createClient(options: ResolvedRedisOptions, state: ConnectionSta
   client.on('error', (error: Error) => {
     state.lastError = error;
   });
+  if (client instanceof Cluster) {
+    // A cluster that cannot open says only that no node answered (its nodes
+    // keep a refused certificate to themselves): ask one node alone why.
+    const connect = client.connect.bind(client);
+    client.connect = async () => {
+      try {
+        await connect();
+      } catch (error) {
+        state.lastError = (await whyNodeFails(common, endpoint)) ?? state.lastError ?? (error as Error);
+        throw error;
+      }
+    };
+  }
   client.on('ready', () => {
     everReady = true;
     // A message names what went wrong now, not an error from before a reconnect.
@@ -84,6 +97,21 @@ export function createClient(options: ResolvedRedisOptions, state: ConnectionSta
   client.defineCommand('memostrataIndex', { lua: indexScript, numberOfKeys: 2 });
   client.defineCommand('memostrataInitializeFormat', { lua: initializeFormatScript, numberOfKeys: 2 });
   return client;
+}
+
+/** The error one connection to `node` fails with, or `undefined` if it opens. */
+async function whyNodeFails(common: RedisOptions, node: RedisEndpoint): Promise<Error | undefined> {
+  const probe = new Redis({ ...common, host: node.host, port: node.port, enableOfflineQueue: false, retryStrategy: () => null });
+  let failure: Error | undefined;
+  probe.on('error', (error: Error) => (failure ??= error));
+  try {
+    await probe.connect();
+    return undefined;
+  } catch (error) {
+    return failure ?? (error as Error);
+  } finally {
+    probe.disconnect();
+  }
 }
 
 /**

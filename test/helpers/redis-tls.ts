@@ -89,7 +89,7 @@ export async function startRedisTlsServer(options: RedisTlsServerOptions = {}): 
     for (let attempt = 1; ; attempt += 1) {
       const port = await freePort();
       try {
-        const child = await launch(port, certificates, options);
+        const child = await launch(port, certificates, serverArgs(options));
         return {
           port,
           url: `rediss://127.0.0.1:${port}`,
@@ -115,22 +115,82 @@ process.once('exit', () => {
   for (const child of launched) child.kill('SIGKILL');
 });
 
-async function launch(port: number, certificates: TestCertificates, options: RedisTlsServerOptions): Promise<ChildProcess> {
-  const { dir, caFile, serverCertFile, serverKeyFile } = certificates;
-  const args = [
+/** A private Redis Cluster of three TLS-only masters on 127.0.0.1, for one test file. */
+export interface RedisTlsCluster {
+  readonly ports: readonly number[];
+  /** `rediss+cluster://127.0.0.1:<p1>,127.0.0.1:<p2>,127.0.0.1:<p3>` (no credentials). */
+  readonly url: string;
+  readonly certificates: TestCertificates;
+  /** Kills the three servers and removes their directory. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts three TLS-only cluster nodes (`--tls-cluster yes`, the cluster bus
+ * on TLS too) with the ACL user {@link TLS_USER}, joins them with `redis-cli
+ * --tls --cluster create`, and resolves once every slot is served.
+ */
+export async function startRedisTlsCluster(): Promise<RedisTlsCluster> {
+  const dir = mkdtempSync(join(tmpdir(), 'memostrata-redis-tls-cluster-'));
+  const children: ChildProcess[] = [];
+  const ports: number[] = [];
+  const stop = async (): Promise<void> => {
+    await Promise.all(children.splice(0).map(killProcess));
+    rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    const certificates = makeCertificates(dir);
+    for (let node = 0; node < 3; node += 1) {
+      for (let attempt = 1; ; attempt += 1) {
+        const port = await freePort();
+        const args = [...serverArgs({}), '--cluster-enabled', 'yes', '--tls-cluster', 'yes', '--cluster-config-file', join(dir, `nodes-${node}-${port}.conf`)];
+        try {
+          children.push(await launch(port, certificates, args));
+          ports.push(port);
+          break;
+        } catch (error) {
+          if (attempt >= 3) throw error;
+        }
+      }
+    }
+    const cli = ['--tls', '--cacert', certificates.caFile, '--cert', certificates.clientCertFile, '--key', certificates.clientKeyFile];
+    const create = spawnSync('redis-cli', [...cli, '--cluster', 'create', ...ports.map((port) => `127.0.0.1:${port}`), '--cluster-replicas', '0', '--cluster-yes'], {
+      encoding: 'utf8',
+      timeout: 20_000,
+    });
+    if (create.status !== 0) throw new Error(`redis-cli --tls --cluster create failed:\n${create.stdout}\n${create.stderr}`);
+    const clusterOk = (port: number): boolean => {
+      const info = spawnSync('redis-cli', [...cli, '-p', String(port), 'cluster', 'info'], { encoding: 'utf8', timeout: 5000 });
+      return info.status === 0 && info.stdout.includes('cluster_state:ok');
+    };
+    const deadline = Date.now() + 20_000;
+    while (!ports.every(clusterOk)) {
+      if (Date.now() > deadline) throw new Error(`the TLS cluster on ports ${ports.join(', ')} did not reach cluster_state:ok within 20 s`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    return { ports, url: `rediss+cluster://${ports.map((port) => `127.0.0.1:${port}`).join(',')}`, certificates, stop };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}
+
+/** The arguments of a TLS-only server with {@link TLS_USER}, but for its port and files. */
+function serverArgs(options: RedisTlsServerOptions): string[] {
+  return [
     '--port', '0',
-    '--tls-port', String(port),
     '--bind', '127.0.0.1',
-    '--tls-cert-file', serverCertFile,
-    '--tls-key-file', serverKeyFile,
-    '--tls-ca-cert-file', caFile,
     '--tls-auth-clients', options.requireClientCertificate === true ? 'yes' : 'optional',
     '--save', '',
     '--appendonly', 'no',
-    '--dir', dir,
     '--user', TLS_USER.username, 'on', `>${TLS_USER.password}`, '~*', '&*', '+@all',
   ];
-  const child = spawn('redis-server', args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+async function launch(port: number, certificates: TestCertificates, serverArgs: readonly string[]): Promise<ChildProcess> {
+  const { dir, caFile, serverCertFile, serverKeyFile } = certificates;
+  const files = ['--tls-cert-file', serverCertFile, '--tls-key-file', serverKeyFile, '--tls-ca-cert-file', caFile, '--dir', dir];
+  const child = spawn('redis-server', [...serverArgs, '--tls-port', String(port), ...files], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
   child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
