@@ -128,6 +128,21 @@ describe('stored pins', () => {
     expect(await kept(cache.store)).toEqual([2, 3, 4]);
   });
 
+  it('removes the pins of calls invalidated or cleared, and keeps the pin of the module through f.clear', async () => {
+    const cache = await open();
+    await fill(cache);
+    const f = large(cache);
+    await f.pin(2);
+    await f.pin(3);
+    await pin(cache.store, { module: 'large' });
+    await f.invalidate(2);
+    expect([...(await readPins(cache.store)).calls.get('large')!]).toHaveLength(1);
+    await f.clear();
+    const left = await readPins(cache.store);
+    expect(left.calls.size).toBe(0);
+    expect([...left.modules]).toEqual(['large']);
+  });
+
   it('keeps an entry pinned after the eviction pass chose it, before its step removes it', async () => {
     const cache = await open();
     await fill(cache);

@@ -84,7 +84,7 @@ describe('memostrata pin and unpin', () => {
     expect((await runJson(['unpin', 'small', '--store', store])).json).toEqual({ module: 'small', call: null, pinned: false, changed: true });
   });
 
-  it('removes the pin with the call when the call is removed with rm', async () => {
+  it('removes the pin with the call when the call is removed with rm, and every pin with clear', async () => {
     const store = await makePinStore();
     const [first] = await listed(store, 'big');
     await runCli(['pin', 'big', '--call', first!.call, '--store', store]);
@@ -97,6 +97,14 @@ describe('memostrata pin and unpin', () => {
     }
     const verified = await runJson(['verify', '--store', store]);
     expect(verified.code).toBe(0);
+    await runCli(['pin', 'small', '--store', store]);
+    expect((await runCli(['clear', '--yes', '--store', store])).code).toBe(0);
+    const cleared = await openStore({ type: 'level', path: store });
+    try {
+      expect((await readPins(cleared)).empty).toBe(true);
+    } finally {
+      await cleared.serialized.close();
+    }
   });
 
   it('carries pins through backup, export and import, and merge', async () => {
