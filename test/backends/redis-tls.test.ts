@@ -105,6 +105,22 @@ describeWithRedis('RedisBackend over TLS (rediss://), as an ACL user', () => {
     }
   });
 
+  it("wakes a waiter in changed() over TLS: the subscription connects with the same certificates and user", async () => {
+    const shared = options();
+    const waiter = await RedisBackend.open(shared);
+    const writer = await RedisBackend.open(shared);
+    try {
+      // The first wait resolves once the subscription is live (or after its timeout, if it never is).
+      await waiter.changed(bytes(5), 5000);
+      const woken = waiter.changed(bytes(5), 60_000).then(() => 'woken');
+      expect(await writer.batchIf({ key: bytes(5), value: undefined }, [{ type: 'put', key: bytes(5), value: bytes(1) }])).toBe(true);
+      const timedOut = new Promise<string>((resolve) => setTimeout(() => resolve('still waiting after 5 s'), 5000).unref());
+      expect(await Promise.race([woken, timedOut])).toBe('woken');
+    } finally {
+      await Promise.all([waiter.close(), writer.close()]);
+    }
+  });
+
   it('takes the user and password from the URL', async () => {
     const { username, password, url, ...rest } = options();
     const withUser = new URL(url!);
