@@ -10,6 +10,7 @@
 export { openCache, Cache, type CacheStats, type Memoized, type MemoizedIdentity, type MemoizeOptions } from './cache/cache.js';
 export { currentCall, type CurrentCall } from './cache/current-call.js';
 export { EXPLAIN_SCAN_LIMIT, type Difference, type Explanation, type NearestCall } from './cache/explain.js';
+export type { StoredArray, StoredCall } from './cache/stored-call.js';
 export type { EvictionResult } from './cache/eviction.js';
 export { ENTRY_SORT_KEYS, type EntryInfo, type EntryQuery, type EntrySortKey } from './maintenance/inventory.js';
 export {

@@ -18,6 +18,7 @@ import { warnOnce } from '../warnings.js';
 import { invalidateCalls } from './lineage.js';
 import type { CallRef } from '../layers/memo-record.js';
 import type { Explanation } from './explain.js';
+import type { StoredCall } from './stored-call.js';
 import { Evictor, type EvictionResult } from './eviction.js';
 import { resolveMaxAge } from './expiry.js';
 import { queryRecords, entryInfo, type EntryInfo, type EntryQuery } from '../maintenance/inventory.js';
@@ -190,6 +191,14 @@ export interface Memoized<A extends unknown[] = never[], R = unknown> extends Me
    * tell them apart (small ones are read to show them).
    */
   explain(...args: A): Promise<Explanation>;
+  /**
+   * The stored call of these arguments, found without computing anything
+   * or loading its result: its metadata, `value()` for the whole result,
+   * and `arrays`, each typed array of the result readable in part
+   * (`arrays[0].read(start, end)` reads only those elements of a large
+   * result). `undefined` when the call is not stored (or has expired).
+   */
+  stored(...args: A): Promise<StoredCall<Awaited<R>> | undefined>;
 }
 
 /**
@@ -389,6 +398,7 @@ export class Cache {
       pin: (...args: A) => this.#pinCall(module, args, true),
       unpin: (...args: A) => this.#pinCall(module, args, false),
       explain: (...args: A) => module.explain(args),
+      stored: (...args: A) => module.stored(args) as Promise<StoredCall<Awaited<R>> | undefined>,
       moduleName: name,
       version,
       fingerprint: `${name}@${version}${deps === '' ? '' : `[${deps}]`}`,

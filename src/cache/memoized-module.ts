@@ -1,3 +1,4 @@
+import { storedCall, type StoredCall } from './stored-call.js';
 import { performance } from 'node:perf_hooks';
 import { MemostrataError, isMemostrataError } from '../errors.js';
 import { digestToHex, type Digester } from '../layers/digest.js';
@@ -231,6 +232,29 @@ export class MemoizedModule implements LineageModule {
     // An expired entry is as good as gone.
     const record = this.db.peek(key)?.record ?? (await this.#host.store.proxy.lookup(this.settings.name, call));
     return record !== undefined && !isExpired(record, maxAgeMs);
+  }
+
+  /**
+   * The stored call of these arguments without loading its result, or
+   * `undefined` when there is none (or it expired); computes nothing. An
+   * entry held in memory, stored or not yet, counts.
+   */
+  async stored(args: unknown[]): Promise<StoredCall | undefined> {
+    this.#host.assertOpen();
+    const { key } = this.keyOf(args);
+    const call = this.#callDigest(key);
+    const store = this.#host.store;
+    const live = this.db.peek(key);
+    const record = live?.record ?? (await store.proxy.lookup(this.settings.name, call));
+    if (record === undefined || (this.settings.maxAgeMs !== undefined && isExpired(record, this.settings.maxAgeMs))) return undefined;
+    const error = live?.error ?? record.error;
+    if (error !== undefined) return storedCall(store, record, { outline: undefined, segments: new Map(), value: () => Promise.reject(restoreError(error)) });
+    if (live !== undefined) return storedCall(store, record, { outline: live.result, segments: new Map(), value: () => Promise.resolve(live.result) });
+    const uuid = record.result!;
+    const opened = await store.values.open(uuid);
+    // A value stored whole was read to open it: its value is the outline itself.
+    const value = opened.blob === undefined ? () => Promise.resolve(opened.outline) : () => store.values.load(uuid);
+    return storedCall(store, record, { outline: opened.outline, segments: opened.segments, value });
   }
 
   /** Whether these arguments would hit, and on a miss the nearest stored call and what differs; computes nothing. */

@@ -5,6 +5,7 @@ import { MemostrataError, isMemostrataError } from '../errors.js';
 import type { Digester } from './digest.js';
 import { valueKey } from './keys.js';
 import { PassThroughLayer, type LayerOptions } from './pass-through-layer.js';
+import { SerializedDB, type OpenedValue } from './serialized-db.js';
 
 /**
  * The namespace of memostrata's name-based (v5) UUIDs. Fixed forever: every
@@ -187,6 +188,41 @@ export class UUIDDatabase extends PassThroughLayer<unknown> {
     }
     this.#remember(uuid);
     return stored;
+  }
+
+  /**
+   * The value with this UUID, opened without reading its large typed arrays
+   * (see {@link SerializedDB.open}). A value stored whole is checked against
+   * its UUID as {@link UUIDDatabase.load} checks it; the parts of a large
+   * one are checked against their block checksums as they are read.
+   *
+   * @throws MemostrataError `CORRUPT` as {@link UUIDDatabase.load}.
+   */
+  async open(uuid: string): Promise<OpenedValue> {
+    if (uuid === undefinedUuid) return { outline: undefined, segments: new Map(), blob: undefined };
+    const serialized = this.#serialized();
+    let opened: OpenedValue | undefined;
+    try {
+      opened = await serialized.open(valueKey(uuid));
+    } catch (error) {
+      if (isMemostrataError(error, 'CORRUPT')) this.#markDamaged(uuid);
+      throw error;
+    }
+    if (opened === undefined) {
+      this.#markDamaged(uuid);
+      throw new MemostrataError('CORRUPT', `The store has no value ${uuid}, though a record refers to it; run \`memostrata verify --fix\`.`);
+    }
+    if (opened.blob === undefined && this.#contentUuid(opened.outline) !== uuid) {
+      this.#markDamaged(uuid);
+      throw new MemostrataError('CORRUPT', `The value ${uuid} in the store does not match its content digest: it is damaged. Run \`memostrata verify --fix\`.`);
+    }
+    return opened;
+  }
+
+  /** The SerializedDB under this layer: opening a value in part is its job. */
+  #serialized(): SerializedDB {
+    if (!(this.below instanceof SerializedDB)) throw new MemostrataError('INVALID_ARGUMENT', 'UUIDDatabase.open() needs a SerializedDB right below it.');
+    return this.below;
   }
 
   /** The UUID a decoded value derives, or `undefined` when it cannot be digested (so it cannot match). */
