@@ -7,7 +7,7 @@ import { formatKey } from '../layers/keys.js';
 import { BackendLimitError, BackendUnreachableError } from './backend-errors.js';
 import { assertBytes, copyBytes } from './bytes.js';
 import { ARGUMENT_FRAMING, operationBytes, splitIntoChunks, type ChunkLimits } from './redis-chunks.js';
-import { clientSockets, connectError, createClient, createSubscriber, isConnectionError, type Argument, type Client, type ConnectionState } from './redis-connection.js';
+import { aclError, clientSockets, connectError, createClient, createSubscriber, isConnectionError, type Argument, type Client, type ConnectionState } from './redis-connection.js';
 import { RedisKeyspace, slotTag } from './redis-keyspace.js';
 import { ChangeNotifier } from './redis-notifier.js';
 import { resolveRedisOptions, type RedisBackendOptions, type ResolvedRedisOptions } from './redis-options.js';
@@ -563,6 +563,7 @@ export class RedisBackend extends Database<Uint8Array, Uint8Array> {
       const message = `The Redis server at ${this.url} is unreachable (connection ${status}: ${reason}). Check that it is running; operations fail until it is back, and the backend reconnects by itself.`;
       return new MemostrataError('BACKEND', message, { cause: new BackendUnreachableError(message, { cause: error }) });
     }
+    if (/NOPERM/.test(error.message)) return aclError(this.url, this.prefix, error);
     return new MemostrataError('BACKEND', `Redis at ${this.url} (prefix ${this.prefix}) failed: ${error.message}`, { cause: error });
   }
 }

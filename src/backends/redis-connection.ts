@@ -166,9 +166,7 @@ export function connectError(shownUrl: string, reason: Error): MemostrataError {
   if (/WRONGPASS|NOAUTH/.test(message)) {
     return fail('CONFIG', `refused the credentials (${message}); check backend.username and backend.password (or the user and password in backend.url).`);
   }
-  if (/NOPERM/.test(message)) {
-    return fail('CONFIG', `refused a command to this ACL user (${message}); give the user the keys under the prefix and the commands memostrata needs (e.g. ACL SETUSER <user> ~<prefix>* &* +@all).`);
-  }
+  if (/NOPERM/.test(message)) return aclError(shownUrl, '<prefix>', cause);
   if (/DB index is out of range|invalid DB index/i.test(message)) {
     return fail('CONFIG', `has no such database (${message}); check the number at the end of backend.url.`);
   }
@@ -197,6 +195,15 @@ export function connectError(shownUrl: string, reason: Error): MemostrataError {
       ? ' If the server asks for client certificates (tls-auth-clients yes), set backend.tls.certFile and backend.tls.keyFile to a certificate signed by a CA it trusts.'
       : ' If the server does not speak TLS, use a redis:// URL.';
   return fail('BACKEND', `is unreachable or not answering (${message}). Start it, or point backend.url at a running server.${hint}`);
+}
+
+/** A command the server refused to the ACL user: what to grant, for the store's prefix. */
+export function aclError(shownUrl: string, prefix: string, reason: Error): MemostrataError {
+  return new MemostrataError(
+    'CONFIG',
+    `The Redis server at ${shownUrl} refused a command to this ACL user (${reason.message}); grant the user the keys and channel of the prefix ${prefix} and the commands memostrata runs: ACL SETUSER <user> ~${prefix}* &${prefix}* +@all.`,
+    { cause: reason },
+  );
 }
 
 /** Node's codes for a server certificate that no trusted CA vouches for. */

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RedisBackend, type RedisBackendOptions } from '../../src/backends/redis-backend.js';
 import { openCache } from '../../src/index.js';
 import { describeWithRedis } from '../helpers/redis-server.js';
-import { makeCertificates, startRedisTlsServer, TLS_SERVER_NAME, TLS_USER, type RedisTlsServer, type TestCertificates } from '../helpers/redis-tls.js';
+import { makeCertificates, startRedisTlsServer, TLS_SCOPED_USER, TLS_SERVER_NAME, TLS_USER, type RedisTlsServer, type TestCertificates } from '../helpers/redis-tls.js';
 import { removeTempDirs, tempDir } from '../helpers/temp-dir.js';
 
 const bytes = (...values: number[]): Uint8Array => new Uint8Array(values);
@@ -128,6 +128,23 @@ describeWithRedis('RedisBackend over TLS (rediss://), as an ACL user', () => {
     withUser.password = password!;
     const db = await RedisBackend.open({ ...rest, url: withUser.toString() });
     await db.close();
+  });
+
+  it('works as a user allowed only the keys and channel of its prefix; another prefix is CONFIG naming it', async () => {
+    const { username, password, prefix } = TLS_SCOPED_USER;
+    const waiter = await RedisBackend.open(options({ username, password, prefix }));
+    const writer = await RedisBackend.open(options({ username, password, prefix }));
+    try {
+      await waiter.changed(bytes(5), 5000);
+      const woken = waiter.changed(bytes(5), 60_000).then(() => 'woken');
+      expect(await writer.batchIf({ key: bytes(5), value: undefined }, [{ type: 'put', key: bytes(5), value: bytes(1) }])).toBe(true);
+      const timedOut = new Promise<string>((resolve) => setTimeout(() => resolve('still waiting after 5 s'), 5000).unref());
+      expect(await Promise.race([woken, timedOut])).toBe('woken');
+    } finally {
+      await Promise.all([waiter.close(), writer.close()]);
+    }
+    const error = await failure(RedisBackend.open(options({ username, password, prefix: 'elsewhere:' })));
+    expect(error).toMatchObject({ name: 'MemostrataError', code: 'CONFIG', message: expect.stringMatching(/NOPERM.*ACL SETUSER .*~elsewhere:\* &elsewhere:\*/) });
   });
 
   it('refuses a wrong password with CONFIG naming the password option, and never prints it', async () => {

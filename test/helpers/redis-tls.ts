@@ -20,8 +20,11 @@ export interface TestCertificates {
   readonly clientKeyFile: string;
 }
 
-/** The ACL user {@link startRedisTlsServer} creates, besides the default user. */
+/** An ACL user {@link startRedisTlsServer} creates, besides the default user: allowed everything. */
 export const TLS_USER = { username: 'alice', password: 'alice-secret' } as const;
+
+/** An ACL user allowed only the keys and channels under the prefix `scoped:`, as the README suggests. */
+export const TLS_SCOPED_USER = { username: 'scoped', password: 'scoped-secret', prefix: 'scoped:' } as const;
 
 /** The DNS name the server's certificate names besides 127.0.0.1. */
 export const TLS_SERVER_NAME = 'redis.test';
@@ -184,6 +187,7 @@ function serverArgs(options: RedisTlsServerOptions): string[] {
     '--save', '',
     '--appendonly', 'no',
     '--user', TLS_USER.username, 'on', `>${TLS_USER.password}`, '~*', '&*', '+@all',
+    '--user', TLS_SCOPED_USER.username, 'on', `>${TLS_SCOPED_USER.password}`, `~${TLS_SCOPED_USER.prefix}*`, `&${TLS_SCOPED_USER.prefix}*`, '+@all',
   ];
 }
 
