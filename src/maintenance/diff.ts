@@ -67,8 +67,8 @@ export async function diff(storeA: Store, storeB: Store, options: ProgressOption
     }
   };
 
-  const a = storeA.backend.entries();
-  const b = storeB.backend.entries();
+  const a = storeA.bytes.entries();
+  const b = storeB.bytes.entries();
   try {
     let left = await a.next();
     let right = await b.next();

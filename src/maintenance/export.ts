@@ -107,7 +107,7 @@ export async function exportStore(store: Store, file: string, options: ExportOpt
   try {
     const header: ExportHeader = { format: EXPORT_FORMAT, version: EXPORT_VERSION, createdAt: Date.now(), source: store.location, storeFormat: FORMAT_VERSION };
     await write([store.serialized.codec.encode(header, 'the export header')]);
-    for await (const [key, value] of store.backend.entries()) {
+    for await (const [key, value] of store.bytes.entries()) {
       await write(entryParts(key, value));
       entries += 1;
       progress.step();
@@ -174,7 +174,7 @@ export async function importStore(store: Store, file: string, options: ProgressO
     for (const pass of ['values', 'rest'] as const) {
       await assertUnchanged();
       const reader = new ExportReader(handle, stat.size, path);
-      const writer = new BatchWriter(store.backend);
+      const writer = new BatchWriter(store.bytes);
       await reader.next(); // the header
       for (let item = await reader.next(); item?.kind === 'entry'; item = await reader.next()) {
         progress.step();
@@ -184,7 +184,7 @@ export async function importStore(store: Store, file: string, options: ProgressO
         if ((pass === 'values') !== (parsed.kind === 'value')) continue;
         // Module metadata is recounted from the merged records below, never copied.
         if (parsed.kind !== 'value' && parsed.kind !== 'record' && parsed.kind !== 'state' && parsed.kind !== 'used-by' && parsed.kind !== 'pin' && parsed.kind !== 'module-pin') continue;
-        if (await store.backend.has(item.key)) {
+        if (await store.bytes.has(item.key)) {
           if (count !== undefined) count.skipped += 1;
           continue;
         }
@@ -299,7 +299,7 @@ async function checkExport(store: Store, handle: FileHandle, size: number, path:
   }
   if (reader.offset !== size) throw reader.corrupt(reader.offset, 'data follows the trailer');
   for (const [uuid, record] of needed) {
-    if (!(await store.backend.has(valueKey(uuid)))) {
+    if (!(await store.bytes.has(valueKey(uuid)))) {
       throw reader.corrupt(size, `the record ${record} refers to value ${uuid}, which neither the file nor the store holds`);
     }
   }

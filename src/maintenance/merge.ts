@@ -157,11 +157,11 @@ export async function merge(sources: readonly Store[], target: Store, options: P
 
 async function mergeOne(source: Store, target: Store, conflicts: MergeConflict[], touched: Set<string>, progress: Progress): Promise<MergeSourceResult> {
   const merged: MergeSourceResult = { location: source.location, values: count(), records: count(), states: count(), counters: { added: 0, updated: 0, skipped: 0 }, conflicts: 0 };
-  const writer = new BatchWriter(target.backend);
+  const writer = new BatchWriter(target.bytes);
   // Values first, durably: no record written below can name a value that is not there yet.
-  for await (const [key, bytes] of source.backend.entries(prefixRange(KeyPrefix.value))) {
+  for await (const [key, bytes] of source.bytes.entries(prefixRange(KeyPrefix.value))) {
     progress.step();
-    if (await target.backend.has(key)) merged.values.skipped += 1;
+    if (await target.bytes.has(key)) merged.values.skipped += 1;
     else {
       await writer.put(key, bytes);
       merged.values.added += 1;
@@ -179,17 +179,17 @@ async function mergeOne(source: Store, target: Store, conflicts: MergeConflict[]
     for (const uuid of new Set(referencedUuids(record))) {
       if (uuid === undefinedUuid || queued.has(uuid)) continue;
       const key = valueKey(uuid);
-      if (await target.backend.has(key)) continue;
-      const bytes = await source.backend.get(key);
+      if (await target.bytes.has(key)) continue;
+      const bytes = await source.bytes.get(key);
       if (bytes === undefined) return undefined;
       missing.push([key, bytes]);
     }
     return missing;
   };
-  for await (const [key, bytes] of source.backend.entries(prefixRange(KeyPrefix.record))) {
+  for await (const [key, bytes] of source.bytes.entries(prefixRange(KeyPrefix.record))) {
     progress.step();
     const theirs = decodeRecord(source, key, bytes);
-    const held = await target.backend.get(key);
+    const held = await target.bytes.get(key);
     if (held === undefined) {
       const values = await valuesOf(theirs);
       if (values === undefined) continue;
@@ -212,9 +212,9 @@ async function mergeOne(source: Store, target: Store, conflicts: MergeConflict[]
     }
   }
 
-  for await (const [key, bytes] of source.backend.entries(prefixRange(KeyPrefix.state))) {
+  for await (const [key, bytes] of source.bytes.entries(prefixRange(KeyPrefix.state))) {
     progress.step();
-    if (await target.backend.has(key)) merged.states.skipped += 1;
+    if (await target.bytes.has(key)) merged.states.skipped += 1;
     else {
       await writer.put(key, bytes);
       merged.states.added += 1;
@@ -223,21 +223,21 @@ async function mergeOne(source: Store, target: Store, conflicts: MergeConflict[]
 
   // Pins travel with the calls they keep (a pin of a call not stored yet too); one the target has stays as it is.
   for (const prefix of [KeyPrefix.pin, KeyPrefix.modulePin]) {
-    for await (const [key, bytes] of source.backend.entries(prefixRange(prefix))) {
+    for await (const [key, bytes] of source.bytes.entries(prefixRange(prefix))) {
       progress.step();
-      if (!(await target.backend.has(key))) await writer.put(key, bytes);
+      if (!(await target.bytes.has(key))) await writer.put(key, bytes);
     }
   }
 
   const shard = identity(source);
-  for await (const [key, bytes] of source.backend.entries(prefixRange(KeyPrefix.counter))) {
+  for await (const [key, bytes] of source.bytes.entries(prefixRange(KeyPrefix.counter))) {
     progress.step();
     const parsed = parseKey(keyText(key));
     // verify() refused any counter that is not sound.
     if (parsed.kind !== 'counter') continue;
     const theirs = asHitCounters(source.serialized.codec.decode(bytes))!;
     const ourKey = counterKey(parsed.module, parsed.call, parsed.writer === '0' ? shardWriter(shard) : parsed.writer);
-    const heldBytes = await target.backend.get(ourKey);
+    const heldBytes = await target.bytes.get(ourKey);
     const held = heldBytes === undefined ? undefined : asHitCounters(safeDecode(target, heldBytes));
     // One writer's counters only grow: the larger pair is the later one.
     if (held !== undefined && (held.hits > theirs.hits || (held.hits === theirs.hits && held.lastHitAt >= theirs.lastHitAt))) {

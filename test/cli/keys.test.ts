@@ -1,4 +1,4 @@
-import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { openCache } from '../../src/index.js';
@@ -107,5 +107,34 @@ describe('the CLI on an encrypted store', () => {
     await cache.close();
     const run = await runJson(['rekey', '--config', config]);
     expect(run.json.error).toMatchObject({ code: 'CONFIG', message: expect.stringContaining('encrypt layer') });
+  });
+
+  it('merge writes plain shards into an encrypted target through its layers', async () => {
+    const dir = scratchDir();
+    await runCli(['keygen', join(dir, 'store.key')]);
+    const shard = join(dir, 'shard');
+    const plain = await openCache({ path: shard, handleExit: false });
+    const label = plain.memoize('label.make', (n: number) => `label ${n}`);
+    for (let n = 0; n < 4; n += 1) await label(n);
+    await plain.close();
+    const target = encryptedConfig(dir, 'target.json', 'store.key');
+    const merged = await runJson(['merge', shard, '--into-config', target]);
+    expect(merged.code, merged.stderr).toBe(0);
+    const raw = readdirSync(join(dir, 'store')).map((name) => readFileSync(join(dir, 'store', name)));
+    expect(raw.some((bytes) => bytes.includes('label 2'))).toBe(false);
+    expect(await hitsAll(target, 4)).toBe(true);
+  });
+
+  it('works on an encrypted LMDB store: hits after a restart, stats and verify given --config', async () => {
+    const dir = scratchDir();
+    await runCli(['keygen', join(dir, 'store.key')]);
+    const config = join(dir, 'lmdb.json');
+    writeFileSync(config, JSON.stringify({ backend: { type: 'lmdb', path: 'lmdb-store' }, layers: [{ type: 'encrypt', keyFile: 'store.key' }] }));
+    await fill(config, 3);
+    expect(await hitsAll(config, 3)).toBe(true);
+    const stats = await runJson(['stats', '--config', config]);
+    expect(stats.code, stats.stderr).toBe(0);
+    expect(JSON.stringify(stats.json)).toContain('label.make');
+    expect((await runJson(['verify', '--config', config])).json).toMatchObject({ ok: true });
   });
 });
