@@ -46,7 +46,7 @@ describe('memostrata keygen', () => {
     const dir = scratchDir();
     writeFileSync(join(dir, 'store.key'), 'precious');
     const run = await runCli(['keygen', join(dir, 'store.key')]);
-    expect(run.code).not.toBe(0);
+    expect(run.code).toBe(2);
     expect(run.stderr).toMatch(/exists; keygen never overwrites/);
     expect(readFileSync(join(dir, 'store.key'), 'utf8')).toBe('precious');
   });
