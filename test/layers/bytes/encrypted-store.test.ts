@@ -38,6 +38,27 @@ describe('an encrypted LevelDB store', () => {
     for (const file of files) expect(readFileSync(file).includes(MARKER), file).toBe(false);
   });
 
+  it('encrypts large values too (kept as chunks through the layers, not as plain blob files), and hits them after a restart', async () => {
+    const dir = tempDir();
+    const keyFile = writeKeyFile(dir, 'store.key');
+    const path = join(dir, 'store');
+    const options = { path, layers: [{ type: 'encrypt' as const, keyFile }], largeValueBytes: 64 * 1024, handleExit: false };
+    const big = (n: number): string => `${MARKER} ${n} `.repeat(20_000);
+    const cache = await openCache(options);
+    await cache.memoize('big', big)(1);
+    await cache.close();
+    for (const file of filesUnder(path)) expect(readFileSync(file).includes(MARKER), file).toBe(false);
+    const again = await openCache(options);
+    let runs = 0;
+    const reread = again.memoize('big', (n: number) => {
+      runs += 1;
+      return big(n);
+    });
+    expect(await reread(1)).toBe(big(1));
+    expect(runs).toBe(0);
+    await again.close();
+  });
+
   it('finds the marker in the files of a plain store (so the check above can fail)', async () => {
     const path = join(tempDir(), 'store');
     const cache = await openCache({ path, handleExit: false });
