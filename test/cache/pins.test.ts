@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openStore, type Store } from '../../src/cache/store.js';
 import { Evictor } from '../../src/cache/eviction.js';
 import type { BackendConfig, Cache } from '../../src/index.js';
@@ -14,6 +14,7 @@ import { verify } from '../../src/maintenance/verify.js';
 import { openedCaches, storedRecords } from '../helpers/open-caches.js';
 import { removeTempDirs, tempDir } from '../helpers/temp-dir.js';
 import { captureWarnings } from '../helpers/warnings.js';
+import { describeWithRedis, startRedisServer, type RedisServer } from '../helpers/redis-server.js';
 
 afterAll(removeTempDirs);
 
@@ -198,5 +199,27 @@ describe('stored pins', () => {
       ['corrupt', true],
       ['corrupt', true],
     ]);
+  });
+});
+
+describeWithRedis('stored pins on Redis', () => {
+  let server: RedisServer;
+  beforeAll(async () => {
+    server = await startRedisServer();
+  });
+  afterAll(async () => {
+    await server.stop();
+  });
+
+  it('honours in prune --max-size a pin that another process set', async () => {
+    const backend: BackendConfig = { type: 'redis', url: server.url, prefix: 'pins:' };
+    await inAnotherProcess(backend, 'for (let i = 0; i < 5; i++) await large(i); await large.pin(3);');
+    const store = await openStore(backend);
+    try {
+      await prune(store, { maxBytes: 0 });
+      expect(await kept(store)).toEqual([3]);
+    } finally {
+      await store.serialized.close();
+    }
   });
 });
