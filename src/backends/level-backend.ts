@@ -1,4 +1,4 @@
-import { renameSync, rmSync } from 'node:fs';
+import { existsSync, renameSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { ClassicLevel } from 'classic-level';
 import { FileBlobStore } from './file-blob-store.js';
@@ -273,6 +273,8 @@ export class LevelBackend extends Database<Uint8Array, Uint8Array> {
     await this.#call(() => db.close());
     renameSync(store, damaged);
     renameSync(staging, store);
+    // Large values live beside the LevelDB files, not in them: they go with the store, never with its damaged files.
+    if (existsSync(join(damaged, 'blobs'))) renameSync(join(damaged, 'blobs'), join(store, 'blobs'));
     await this.#call(() => db.open());
     writeOwner(store);
     rmSync(damaged, { recursive: true, force: true });

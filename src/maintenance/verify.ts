@@ -8,6 +8,7 @@ import { asSavedState } from '../layers/saved-state.js';
 import type { MemoRecord } from '../layers/proxy-object-database.js';
 import { recountModules } from './module-meta.js';
 import { readableEntries, type UnreadableRange } from '../contract/readable.js';
+import { blobProblem, blobReferenceOf, listBlobs } from './blobs.js';
 import { BatchWriter, contentUuidOf, parseKey, Progress, recordProblem, referencedUuids, undefinedUuidOf, type ProgressOptions } from './common.js';
 
 /** The kinds of problem {@link verify} reports. */
@@ -22,6 +23,13 @@ export type ProblemKind =
   | 'missing-value'
   /** A record that refers to a value that is corrupt or does not match its digest. */
   | 'bad-value'
+  /** A key whose value is kept as a blob that the store does not have. */
+  | 'missing-blob'
+  /**
+   * A key whose value is kept as a blob that is damaged: a size, header or
+   * block checksum that does not match, or bytes whose SHA-256 is not the blob's name.
+   */
+  | 'bad-blob'
   /** Hit counters of a call the store does not hold soundly (its record is missing, or broken and removed with them by `fix`). */
   | 'orphan-counter'
   /** `meta!format` is missing or is not this memostrata's format version. */
@@ -75,6 +83,25 @@ export interface VerifyResult {
   removed: string[];
   /** Whether `fix` salvaged the store with the backend's `repair()` before removing what was broken. */
   repaired: boolean;
+  /** The blobs (large values) checked, and those no key names. */
+  blobs: BlobCheck;
+}
+
+/** What {@link verify} found among the store's blobs. */
+export interface BlobCheck {
+  /** Blobs named by a key and checked whole (size, header, block checksums, SHA-256). */
+  checked: number;
+  /** Their size (bytes). */
+  bytes: number;
+  /** Damaged or missing blobs that `fix` deleted, with the keys that named them (empty without it). */
+  removed: string[];
+  /**
+   * Blobs no key names, and the remains of unfinished writes (`complete: false`):
+   * garbage that `memostrata prune` (or `gc`) deletes. Not a problem: a
+   * checkpoint killed before its batch committed leaves them, and on a shared
+   * store a writer's batch may be about to name one.
+   */
+  orphans: { id: string; bytes: number; complete: boolean; modifiedMs: number }[];
 }
 
 /**
@@ -86,10 +113,21 @@ export interface VerifyResult {
  */
 export async function verify(store: Store, options: VerifyOptions = {}): Promise<VerifyResult> {
   const found = await check(store, options);
-  const result = ({ checked, unverified, problems }: Checked, removed: string[], repaired: boolean): VerifyResult => ({ checked, unverified, problems, removed, repaired });
+  const result = ({ checked, unverified, problems, blobs }: Checked, removed: string[], repaired: boolean, blobsRemoved: string[] = []): VerifyResult => ({
+    checked,
+    unverified,
+    problems,
+    removed,
+    repaired,
+    blobs: { checked: blobs.checked, bytes: blobs.bytes, removed: blobsRemoved, orphans: blobs.orphans },
+  });
   if (options.fix !== true) return result(found, [], false);
-  const fixable = found.problems.some((problem) => problem.fixable);
-  if (!fixable || store.backend.manifest.repair !== true) return result(found, await removeBroken(store, found), false);
+  // A damaged blob is damage outside the key-value store: removing its keys and it is the fix, and no salvage of the keys helps.
+  const fixable = found.problems.some((problem) => problem.fixable && !found.blobOnly.has(problem));
+  if (!fixable || store.backend.manifest.repair !== true) {
+    const removed = await removeBroken(store, found);
+    return result(found, removed, false, await removeDamagedBlobs(store, found, removed));
+  }
   // Damage found means damage that reads cannot see may be there too: what cannot be read cannot be
   // deleted key by key, and a damaged internal key (LevelDB's sequence and type bytes) aborts the
   // process at LevelDB's next compaction of that table. Rewrite what can be read, then check and fix that.
@@ -97,12 +135,21 @@ export async function verify(store: Store, options: VerifyOptions = {}): Promise
   store.values.forgetStored();
   const after = await check(store, options);
   const removed = await removeBroken(store, after);
+  const blobsRemoved = await removeDamagedBlobs(store, after, removed);
   // Records lost in the damaged blocks are gone from the module counts too.
   await recountModules(store, await storedModules(store));
   // The second pass finds the first's problems again, and those the salvage left (records whose values were lost).
   const seen = new Set(found.problems.map((problem) => `${problem.kind} ${problem.key}`));
   const left = after.problems.filter((problem) => !seen.has(`${problem.kind} ${problem.key}`));
-  return result({ ...after, problems: [...found.problems, ...left] }, removed, true);
+  return result({ ...after, problems: [...found.problems, ...left] }, removed, true, blobsRemoved);
+}
+
+/** Deletes the damaged blobs whose every naming key `removed` holds (missing ones have nothing to delete); returns their ids. */
+async function removeDamagedBlobs(store: Store, { damagedBlobs }: Checked, removed: readonly string[]): Promise<string[]> {
+  const gone = new Set(removed);
+  const ids = [...damagedBlobs].filter(([, keys]) => keys.every((key) => gone.has(key))).map(([id]) => id);
+  if (ids.length > 0) await store.serialized.largeValues.delete(ids);
+  return ids;
 }
 
 /** Removes the entries of the fixable problems, records first; returns their keys. */
@@ -111,7 +158,8 @@ async function removeBroken(store: Store, { problems, rawKeys }: Checked): Promi
   const doomed = [...new Set(problems.filter((problem) => problem.fixable && problem.kind !== 'unreadable').map((problem) => problem.key))].sort(
     (a, b) => Number(b.startsWith('m!')) - Number(a.startsWith('m!')),
   );
-  const writer = new BatchWriter(store.backend);
+  // Through the byte layers, so that an audit layer logs the deletes.
+  const writer = new BatchWriter(store.bytes);
   const encoder = new TextEncoder();
   for (const key of doomed) await writer.del(rawKeys.get(key) ?? encoder.encode(key));
   await writer.flush(true);
@@ -147,7 +195,14 @@ async function throughLayers(store: Store, key: Uint8Array): Promise<Uint8Array 
 
 /** One pass of {@link verify}: reads and checks every entry it can, changes nothing. */
 /** What one pass found; `rawKeys` holds the bytes of keys that their text does not give back (damaged, not UTF-8). */
-type Checked = Pick<VerifyResult, 'checked' | 'unverified' | 'problems'> & { rawKeys: Map<string, Uint8Array> };
+type Checked = Pick<VerifyResult, 'checked' | 'unverified' | 'problems'> & {
+  rawKeys: Map<string, Uint8Array>;
+  /** Damaged blobs (present but unsound), with the keys that name them. */
+  damagedBlobs: Map<string, string[]>;
+  /** The problems that a damaged or missing blob alone explains (the keys naming it, the records using those values). */
+  blobOnly: Set<Problem>;
+  blobs: Omit<BlobCheck, 'removed'>;
+};
 
 async function check(store: Store, options: VerifyOptions): Promise<Checked> {
   const progress = new Progress(options.onProgress);
@@ -162,6 +217,8 @@ async function check(store: Store, options: VerifyOptions): Promise<Checked> {
   let formatSeen = false;
   const report = (key: string, kind: ProblemKind, message: string, fixable: boolean) => problems.push({ key, kind, message, fixable });
   const rawKeys = new Map<string, Uint8Array>();
+  /** Blob id → its size as referenced, and the keys that name it (with the value UUID for `v!` keys). */
+  const references = new Map<string, { bytes: number; keys: { key: string; uuid: string | undefined; fixable: boolean }[] }>();
 
   const unreadable = (range: UnreadableRange) => {
     const after = range.after === undefined ? 'the start' : keyText(range.after);
@@ -183,6 +240,8 @@ async function check(store: Store, options: VerifyOptions): Promise<Checked> {
       report(key, 'unknown-key', damaged ? 'is a malformed key under a prefix of the store layout (damaged)' : 'is not a key of the memostrata store layout', damaged);
       continue;
     }
+    // A blob's head or chunk: the blob is checked whole, through the store's largeValues, below.
+    if (parsed.kind === 'blob') continue;
     const fixable = parsed.kind === 'value' || parsed.kind === 'record' || parsed.kind === 'state' || parsed.kind === 'counter' || parsed.kind === 'lease' || parsed.kind === 'used-by' || parsed.kind === 'pin' || parsed.kind === 'module-pin';
     // The backend is read for its keys (and damage); values are checked as the byte layers (decrypt, signature) give them.
     const opened = store.bytes === store.backend ? stored : await throughLayers(store, rawKey);
@@ -193,6 +252,14 @@ async function check(store: Store, options: VerifyOptions): Promise<Checked> {
       continue;
     }
     const bytes = opened;
+    const reference = blobReferenceOf(store, bytes);
+    if (reference !== undefined) {
+      let named = references.get(reference.id);
+      if (named === undefined) references.set(reference.id, (named = { bytes: reference.bytes, keys: [] }));
+      named.keys.push({ key, uuid: parsed.kind === 'value' ? parsed.uuid : undefined, fixable });
+      if (parsed.kind === 'format') formatSeen = true;
+      continue;
+    }
     let value: unknown;
     try {
       value = store.serialized.codec.decode(bytes);
@@ -259,6 +326,35 @@ async function check(store: Store, options: VerifyOptions): Promise<Checked> {
   }
   if (!formatSeen) report('meta!format', 'format', 'is missing: the store has no format version', false);
 
+  // A large value is checked through its blob: its SHA-256 is its name, so a sound blob is the value that was
+  // written (it is not digested again, which would load it whole).
+  const damagedBlobs = new Map<string, string[]>();
+  const blobOnly = new Set<Problem>();
+  const blobBroken = new Set<string>();
+  const blobs: Checked['blobs'] = { checked: 0, bytes: 0, orphans: [] };
+  for (const [id, { bytes, keys }] of references) {
+    const problem = await blobProblem(store, { id, bytes });
+    blobs.checked += 1;
+    blobs.bytes += bytes;
+    progress.step();
+    for (const { key, uuid, fixable } of keys) {
+      if (problem === undefined) {
+        if (uuid !== undefined) soundValues.add(uuid);
+        continue;
+      }
+      if (uuid !== undefined) {
+        brokenValues.add(uuid);
+        blobBroken.add(uuid);
+      }
+      report(key, problem.kind === 'missing' ? 'missing-blob' : 'bad-blob', `names blob ${id}, which ${problem.message}`, fixable);
+      blobOnly.add(problems.at(-1)!);
+    }
+    if (problem?.kind === 'damaged') damagedBlobs.set(id, keys.map(({ key }) => key));
+  }
+  for (const blob of await listBlobs(store)) {
+    if (!blob.complete || !references.has(blob.id)) blobs.orphans.push({ id: blob.id, bytes: blob.bytes, complete: blob.complete, modifiedMs: blob.modifiedMs });
+  }
+
   const recordKeys = new Set(records.map(({ key }) => key));
   for (const { key, record } of counters) {
     if (!recordKeys.has(keyText(record))) report(key, 'orphan-counter', `counts hits of ${keyText(record)}, which the store does not hold soundly (missing or broken)`, true);
@@ -267,14 +363,17 @@ async function check(store: Store, options: VerifyOptions): Promise<Checked> {
   for (const { key, record } of records) {
     for (const uuid of new Set(referencedUuids(record))) {
       if (uuid === undefinedUuid || soundValues.has(uuid)) continue;
-      if (brokenValues.has(uuid)) report(key, 'bad-value', `refers to value ${uuid}, which is broken`, true);
+      if (brokenValues.has(uuid)) {
+        report(key, 'bad-value', `refers to value ${uuid}, which is broken`, true);
+        if (blobBroken.has(uuid)) blobOnly.add(problems.at(-1)!);
+      }
       else report(key, 'missing-value', `refers to value ${uuid}, which the store does not have`, true);
       break;
     }
   }
 
   progress.finish();
-  return { checked, unverified, problems, rawKeys };
+  return { checked, unverified, problems, rawKeys, damagedBlobs, blobOnly, blobs };
 }
 
 /** The short prefixes of the store layout's keys (`meta!` keys are few and named in full). */
