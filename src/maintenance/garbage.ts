@@ -51,7 +51,8 @@ export async function collectGarbage(store: Store, options: GarbageOptions = {})
  * UUID is not in `live`.
  */
 export async function sweepValues(store: Store, live: ReadonlySet<string>, dryRun: boolean, progress?: Progress): Promise<GarbageResult> {
-  const writer = new BatchWriter(store.backend);
+  // Through the byte layers, so that an audit layer logs the deletes.
+  const writer = new BatchWriter(store.bytes);
   const freed: GarbageResult = { values: 0, bytes: 0 };
   for await (const [key, bytes] of store.backend.entries(prefixRange(KeyPrefix.value))) {
     progress?.step();

@@ -40,7 +40,8 @@ export interface RemoveOptions extends ProgressOptions {
  * ranges are compacted, so the disk space comes back.
  */
 export async function removeRecords(store: Store, records: Iterable<MemoRecord>, options: RemoveOptions = {}): Promise<Removed> {
-  const writer = new BatchWriter(store.backend);
+  // Through the byte layers, so that an audit layer logs the deletes.
+  const writer = new BatchWriter(store.bytes);
   const modules = new Set<string>();
   // Lineage keys go after the records, so that no batch boundary leaves a record without them.
   const lineageKeys: Uint8Array[] = [];
@@ -78,7 +79,8 @@ export async function removeRecords(store: Store, records: Iterable<MemoRecord>,
 /** Removes every record, saved state, value, pin and module metadata; the format version and type names stay. */
 export async function clearStore(store: Store): Promise<Removed> {
   const removed: Removed = { records: 0, states: 0, values: 0, bytes: 0 };
-  const writer = new BatchWriter(store.backend);
+  // Through the byte layers, so that an audit layer logs the deletes.
+  const writer = new BatchWriter(store.bytes);
   // Records before values, so that an interrupted clear never leaves a record without its values.
   for (const prefix of [KeyPrefix.record, KeyPrefix.state, KeyPrefix.counter, KeyPrefix.usedBy, KeyPrefix.pin, KeyPrefix.value, KeyPrefix.moduleMeta, KeyPrefix.modulePin]) {
     for await (const [key, bytes] of store.backend.entries(prefixRange(prefix))) {

@@ -137,4 +137,17 @@ describe('the CLI on an encrypted store', () => {
     expect(JSON.stringify(stats.json)).toContain('label.make');
     expect((await runJson(['verify', '--config', config])).json).toMatchObject({ ok: true });
   });
+
+  it('logs the deletes of rm in the audit log of the config', async () => {
+    const dir = scratchDir();
+    const config = join(dir, 'audited.json');
+    writeFileSync(config, JSON.stringify({ path: 'store', layers: [{ type: 'audit', path: 'audit.jsonl' }] }));
+    await fill(config, 2);
+    const removed = await runJson(['rm', 'label.make', '--yes', '--config', config]);
+    expect(removed.code, removed.stderr).toBe(0);
+    const lines = readFileSync(join(dir, 'audit.jsonl'), 'utf8').trim().split('\n').map((line) => JSON.parse(line) as { op: string; key: string });
+    const deleted = lines.filter((line) => line.op === 'del').map((line) => line.key);
+    expect(deleted.filter((key) => key.startsWith('m!label.make!'))).toHaveLength(2);
+    expect(deleted.some((key) => key.startsWith('v!'))).toBe(true);
+  });
 });
