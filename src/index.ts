@@ -38,7 +38,7 @@ export type { NormalizedRange, Range } from './contract/range.js';
 export { MemoryBackend } from './backends/memory-backend.js';
 export { LevelBackend, type LevelBackendOptions } from './backends/level-backend.js';
 export { LmdbBackend, LMDB_MAX_KEY_BYTES, type LmdbBackendOptions } from './backends/lmdb-backend.js';
-export { RedisBackend, DEFAULT_REDIS_PREFIX, DEFAULT_REDIS_URL, type RedisBackendOptions, type RedisWriteLimits } from './backends/redis-backend.js';
+export { RedisBackend, DEFAULT_REDIS_PREFIX, DEFAULT_REDIS_URL, type RedisBackendOptions, type RedisTlsOptions, type RedisWriteLimits } from './backends/redis-backend.js';
 export type { ChunkLimits } from './backends/redis-chunks.js';
 export { SerializedDB, typesKey, type SerializedDBOptions } from './layers/serialized-db.js';
 export { ValueCodec } from './layers/value-codec.js';

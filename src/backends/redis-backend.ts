@@ -12,7 +12,7 @@ import { RedisKeyspace, slotTag } from './redis-keyspace.js';
 import { ChangeNotifier } from './redis-notifier.js';
 import { resolveRedisOptions, type RedisBackendOptions, type ResolvedRedisOptions } from './redis-options.js';
 
-export { DEFAULT_REDIS_PREFIX, DEFAULT_REDIS_URL, type RedisBackendOptions } from './redis-options.js';
+export { DEFAULT_REDIS_PREFIX, DEFAULT_REDIS_URL, type RedisBackendOptions, type RedisTlsOptions } from './redis-options.js';
 
 /*
  * ioredis hands out reply Buffers that are views into its socket chunks: every
