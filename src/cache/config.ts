@@ -39,7 +39,11 @@ export interface LevelBackendConfig extends LevelBackendOptions {
 export interface LmdbBackendConfig extends LmdbBackendOptions {
   /** The embedded LMDB backend. */
   type: 'lmdb';
-  /** Store directory (made if missing). Default: the top-level `path`; one of the two is required. */
+  /**
+   * Store directory (made if missing); this or the top-level `path` is required.
+   *
+   * @default the top-level `path`
+   */
   path?: string;
 }
 

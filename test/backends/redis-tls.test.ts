@@ -1,4 +1,5 @@
 import { copyFileSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RedisBackend, type RedisBackendOptions } from '../../src/backends/redis-backend.js';
@@ -61,6 +62,18 @@ describe('Redis TLS and ACL options, checked before connecting', () => {
   it('refuses a user or password given both in the URL and as an option', async () => {
     await refused({ url: 'rediss://alice:pw@127.0.0.1:1', password: 'pw' }, /password is given twice/);
     await refused({ url: 'rediss://alice:pw@127.0.0.1:1', username: 'alice' }, /username is given twice/);
+  });
+
+  it('a rediss:// client on a port that never answers the TLS hello (a plain server) fails with BACKEND, suggesting redis://', async () => {
+    const silent = createServer((socket) => socket.on('error', () => undefined));
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    try {
+      const { port } = silent.address() as AddressInfo;
+      const error = await failure(RedisBackend.open({ url: `rediss://127.0.0.1:${port}`, tls: { caFile: certificates.caFile }, connectTimeoutMs: 500 }));
+      expect(error).toMatchObject({ name: 'MemostrataError', code: 'BACKEND', message: expect.stringContaining('If the server does not speak TLS, use a redis:// URL') });
+    } finally {
+      silent.close();
+    }
   });
 
   it('never prints a password that has the wrong type', async () => {
