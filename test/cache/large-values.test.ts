@@ -1,6 +1,8 @@
 import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
+import { verify } from '../../src/maintenance/index.js';
 import { openedCaches } from '../helpers/open-caches.js';
 import { removeTempDirs, tempDir } from '../helpers/temp-dir.js';
 import { captureWarnings } from '../helpers/warnings.js';
@@ -32,7 +34,7 @@ function field(length: number, seed: number): Float64Array {
 const MB = 1024 * 1024;
 
 describe('a 200 MB Float64Array result', () => {
-  it('round-trips exactly through a restart as a blob file, not through LevelDB', async () => {
+  it('round-trips exactly through a restart as a blob file, not through LevelDB, and f.stored() reads any range of it without computing', async () => {
     const path = join(tempDir('memostrata-large-'), 'cache');
     const length = (200 * MB) / 8;
     const expected = field(length, 1);
@@ -56,6 +58,26 @@ describe('a 200 MB Float64Array result', () => {
 
     const second = await open(path, { flush: 'manual' });
     const again = second.memoize('large.simulate', make, { version: '1' });
+    // Read in part first, before anything loads the whole result.
+    expect(await again.stored(2)).toBeUndefined();
+    const stored = (await again.stored(1))!;
+    expect(runs).toBe(1);
+    expect(stored.arrays.map(({ path: at, type, length: elements }) => ({ at, type, elements }))).toEqual([{ at: [], type: 'Float64Array', elements: length }]);
+    const [array] = stored.arrays;
+    await fc.assert(
+      fc.asyncProperty(fc.nat({ max: length }), fc.nat({ max: length }), fc.nat({ max: 70_000 }), async (a, b, span) => {
+        // Short ranges anywhere, and ranges across 64 KiB checksum blocks: [start, start + span) as well as [min, max).
+        const [start, end] = a <= b ? [a, b] : [b, a];
+        for (const [from, to] of [[start, Math.min(end, start + 1_000_000)], [start, Math.min(length, start + span)]] as const) {
+          const part = await array!.read(from, to);
+          expect(part).toBeInstanceOf(Float64Array);
+          expect(Buffer.compare(bytesOf(part), bytesOf(expected.subarray(from, to)))).toBe(0);
+        }
+      }),
+      { numRuns: 30, examples: [[0, 0, 0], [length, length, 0], [0, 1, 1], [length - 1, length, 1], [8191, 8193, 8192]] },
+    );
+    expect(runs).toBe(1);
+
     const restored = await again(1);
     expect(runs).toBe(1);
     expect(restored).toBeInstanceOf(Float64Array);
@@ -80,7 +102,7 @@ describe('a blob with a flipped byte', () => {
     ['the middle of its array', (size: number) => Math.floor(size / 2)],
     ['its checksums', (size: number) => size - 3],
   ] as const) {
-    it(`is never served as a hit when the flip is in ${where}: the call recomputes, warns, and a later process hits the rewritten value`, async () => {
+    it(`is never served when the flip is in ${where}: verify reports it, a read in part is CORRUPT, the call recomputes and warns, and the rewritten value hits later`, async () => {
       const path = join(tempDir('memostrata-large-'), 'cache');
       const module = `large.flipped.${where.replaceAll(' ', '-')}`;
       let runs = 0;
@@ -101,12 +123,16 @@ describe('a blob with a flipped byte', () => {
       const warnings = captureWarnings();
       const second = await open(path, { flush: 'manual' });
       const again = second.memoize(module, compute, { version: '1' });
+      expect((await verify(second.store)).problems.map((problem) => problem.kind)).toContain('bad-blob');
+      // Nor is it served in part: reading the array through f.stored() meets the damage.
+      await expect((async () => (await again.stored(7))?.arrays[0]?.read())()).rejects.toMatchObject({ code: 'CORRUPT' });
       const result = await again(7);
       expect(runs).toBe(2);
       expect(Buffer.compare(bytesOf(result.grid), bytesOf(field(300_000, 7)))).toBe(0);
       expect(second.stats().modules[module]).toMatchObject({ corrupt: 1, hits: 0, misses: 1 });
       expect((await warnings.stop()).filter((warning) => warning.code === 'MEMOSTRATA_CORRUPT' && warning.message.includes(module))).toHaveLength(1);
       await second.checkpoint();
+      expect((await verify(second.store)).problems).toEqual([]);
       await second.close();
 
       const third = await open(path, { flush: 'manual' });
