@@ -1,5 +1,6 @@
 import { createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import type { Database } from '../../contract/database.js';
 import { MemostrataError } from '../../errors.js';
 import { AuditLayer } from './audit-layer.js';
@@ -74,8 +75,12 @@ function layerFactory(config: LayerConfig, env: Readonly<Record<string, string |
       const publicKeys = (config.publicKeyFiles ?? []).map((file) => readPem(file, 'public'));
       return (below) => new SignLayer(below, privateKey === undefined ? { publicKeys } : { privateKey, publicKeys });
     }
-    case 'audit':
+    case 'audit': {
+      // Found now, not at the first write: a write that landed but could not be logged fails its caller.
+      const directory = dirname(resolve(config.path));
+      if (!existsSync(directory)) throw new MemostrataError('CONFIG', `The audit log ${config.path} is in a directory that does not exist (${directory}); make it first.`);
       return (below) => new AuditLayer(below, { path: config.path });
+    }
     default:
       throw new MemostrataError('CONFIG', `Unknown layer type ${JSON.stringify((config as { type?: unknown }).type)}; the layers are encrypt, sign and audit.`);
   }

@@ -52,6 +52,11 @@ describe('the layers option', () => {
     }
   });
 
+  it('refuses an audit log in a directory that does not exist with CONFIG naming it, before opening anything', () => {
+    const log = join(tempDir(), 'no-such-dir', 'audit.jsonl');
+    expect(() => loadLayers([{ type: 'audit', path: log }])).toThrow(expect.objectContaining({ code: 'CONFIG', message: expect.stringContaining(log) }));
+  });
+
   it('reads a key with surrounding and inner whitespace, from a file or an environment variable', () => {
     const key = newKey();
     const hex = key.toString('hex');
