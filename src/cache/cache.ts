@@ -1,5 +1,5 @@
 import { isBackendLimit, type BackendLimitError } from '../backends/backend-errors.js';
-import type { BatchOperation } from '../contract/database.js';
+import type { BatchOperation, WriteStage } from '../contract/database.js';
 import { MemostrataError, isMemostrataError } from '../errors.js';
 import { digestToHex } from '../layers/digest.js';
 import { assertModuleName, KeyPrefix, keyText, loneSurrogate, pinPrefix, prefixRange } from '../layers/keys.js';
@@ -14,6 +14,7 @@ import { configError, MemoizedModule, type ModuleHost, type ModuleSettings, type
 import { LeaseTable, leaseLostError, type Lease } from './leases.js';
 import { SignLayer } from '../layers/bytes/sign-layer.js';
 import { openStore, type Store } from './store.js';
+import { openFlushStage, stageFlush, StagedPartError, type StagedFlush } from './staged-flush.js';
 import { warnOnce } from '../warnings.js';
 import { invalidateCalls } from './lineage.js';
 import type { CallRef } from '../layers/memo-record.js';
@@ -643,6 +644,11 @@ export class Cache {
     }
     return this.#serialize(async () => {
       for (;;) {
+        // Staged where the backend can: the batch is built and handed down in parts, not held whole.
+        const stage = openFlushStage(this.#store);
+        const staged = stage === undefined ? 'unstaged' : await this.#flushStaged(stage, databases, sync);
+        if (staged === 'retry') continue;
+        if (staged === 'done') return;
         const prepared: PreparedFlush[] = [];
         for (const db of databases) prepared.push(await db.prepareFlush());
         // Every module's values in one call: a value two modules share is written once.
@@ -673,6 +679,35 @@ export class Cache {
         return;
       }
     });
+  }
+
+  /**
+   * Writes a flush as one staged batch (see staged-flush.ts): `done`, `retry`
+   * after dropping entries that cannot be stored, or `unstaged` when it must
+   * be written as one batch instead.
+   */
+  async #flushStaged(stage: WriteStage, databases: ReadonlySet<PerModuleObjectDatabase>, sync: boolean): Promise<'done' | 'retry' | 'unstaged'> {
+    let flush: StagedFlush | undefined;
+    try {
+      flush = await stageFlush(this.#store, databases, stage, sync);
+      if (flush !== undefined) await stage.commit({ sync });
+    } catch (error) {
+      await stage.discard();
+      const cause = error instanceof StagedPartError ? error.cause : error;
+      if (error instanceof StagedPartError && isMemostrataError(cause, 'UNSERIALIZABLE') && this.#dropEntriesHolding(this.#unencodable(error.operations), databases) > 0) return 'retry';
+      if (isBackendLimit(cause) && this.#dropEntriesHolding(overLimit(cause), databases) > 0) return 'retry';
+      throw cause;
+    }
+    if (flush === undefined) {
+      await stage.discard();
+      return 'unstaged';
+    }
+    flush.commit();
+    if (this.#evictor !== undefined && flush.wroteRecords) {
+      this.#evictor.noteWritten(flush.uuids);
+      this.#evictor.schedule();
+    }
+    return 'done';
   }
 
   /** The values of a refused batch that do not encode: UUID → why. */

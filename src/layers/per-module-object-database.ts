@@ -71,6 +71,27 @@ interface Slot extends LiveEntry {
   flushedRevision: number;
   /** The call's hits not yet written, shared with {@link PerModuleObjectDatabase}'s pending hits while any are. */
   hits: PendingHits | undefined;
+  /** The last flush that took this entry (see prepareFlushParts). */
+  flushMark: number;
+}
+
+/** What one part of a flush writes, and what its commit marks done. */
+class FlushPart {
+  readonly written: { slot: Slot; revision: number; pending: InternedValue[] | undefined }[] = [];
+  readonly values: InternedValue[] = [];
+  readonly operations: BatchOperation<Uint8Array, unknown>[] = [];
+  hits: [string, PendingHits][] = [];
+}
+
+/** The module metadata's change from one flush's new entries. */
+interface MetaDelta {
+  /** New entries written. */
+  written: number;
+  /** Those that add to the entry count, and their bytes. */
+  added: number;
+  bytes: number;
+  /** The newest of them, whose version the module's metadata takes. */
+  newest: MemoRecord | undefined;
 }
 
 /** Hits of a call not yet written to its counter key. */
@@ -104,6 +125,8 @@ export class PerModuleObjectDatabase extends PassThroughLayer<unknown> {
   readonly #pendingHits = new Map<string, PendingHits>();
   /** Counter keys this database has written since it was opened. */
   #countersWritten = 0;
+  /** Numbers the flushes, for Slot.flushMark. */
+  #flushMark = 0;
   /** Bumped by every delete and clear, so a read-through that started before one does not bring an entry back. */
   #generation = 0;
   /** Clears forgotten in memory whose store deletion has not run yet: the store's calls of this module are as good as gone. */
@@ -207,7 +230,7 @@ export class PerModuleObjectDatabase extends PassThroughLayer<unknown> {
     if (raced !== undefined) return raced;
     // Deleted while it was being read: answer this caller, but do not keep it.
     if (generation !== this.#generation) return record.error === undefined ? { record, result } : { record, result, error: record.error };
-    const slot: Slot = { record, result, pending: undefined, obsoleteKeys: undefined, counts: false, replaces: false, revision: 0, flushedRevision: 0, hits: undefined };
+    const slot: Slot = { record, result, pending: undefined, obsoleteKeys: undefined, counts: false, replaces: false, revision: 0, flushedRevision: 0, hits: undefined, flushMark: 0 };
     if (record.error !== undefined) slot.error = record.error;
     this.#slots.set(key, slot);
     this.#heldBytes += record.size;
@@ -235,6 +258,7 @@ export class PerModuleObjectDatabase extends PassThroughLayer<unknown> {
       revision: (previous?.revision ?? 0) + 1,
       flushedRevision: previous?.flushedRevision ?? -1,
       hits: undefined,
+      flushMark: 0,
     };
     if (entry.record.error !== undefined) slot.error = entry.record.error;
     // A new computation of the call: hits of the entry it replaces are not its hits.
@@ -259,36 +283,91 @@ export class PerModuleObjectDatabase extends PassThroughLayer<unknown> {
    * and nothing else: a leased call's result, written at once under its lease.
    */
   async prepareFlush(only?: string): Promise<PreparedFlush> {
-    const written: { slot: Slot; revision: number; pending: InternedValue[] | undefined }[] = [];
-    const values: InternedValue[] = [];
-    const records: BatchOperation<Uint8Array, unknown>[] = [];
+    const parts: PreparedFlush[] = [];
+    for await (const part of this.prepareFlushParts(Infinity, only)) parts.push(part);
+    if (parts.length === 1) return parts[0]!;
+    return {
+      values: parts.flatMap((part) => part.values),
+      operations: parts.flatMap((part) => part.operations),
+      commit: () => {
+        for (const part of parts) part.commit();
+      },
+    };
+  }
+
+  /**
+   * {@link PerModuleObjectDatabase.prepareFlush} in parts of at most
+   * `entriesPerPart` entries (and as many hit counters), so that a flush of
+   * a million entries never holds every operation at once: written in order
+   * into one staged batch, the parts are the same atomic write. Each part is
+   * prepared once the one before it was taken; commit none of them until all
+   * are written, then every one.
+   */
+  async *prepareFlushParts(entriesPerPart: number, only?: string): AsyncGenerator<PreparedFlush> {
+    // Marks the slots this flush took: a hit moves its entry to the end of the Map, where the iteration would meet it again.
+    const mark = (this.#flushMark += 1);
     /** Calls whose stored hit counters go: their record is replaced by a new computation. */
     const resetCounters = new Set<string>();
+    const meta: MetaDelta = { written: 0, added: 0, bytes: 0, newest: undefined };
+    let part = new FlushPart();
     const onlySlot = only === undefined ? undefined : this.#slots.get(only);
     const slots: Iterable<[string, Slot]> = only === undefined ? this.#slots : onlySlot === undefined ? [] : [[only, onlySlot]];
     for (const [key, slot] of slots) {
-      if (slot.revision === slot.flushedRevision) continue;
+      if (slot.revision === slot.flushedRevision || slot.flushMark === mark) continue;
+      slot.flushMark = mark;
       if (slot.pending !== undefined && !this.#unchanged(slot.pending)) {
         this.#drop(key, slot);
         this.#pendingHits.delete(slot.record.call);
         continue;
       }
-      written.push({ slot, revision: slot.revision, pending: slot.pending });
-      if (slot.pending !== undefined) for (const value of slot.pending) values.push(value);
+      part.written.push({ slot, revision: slot.revision, pending: slot.pending });
+      if (slot.pending !== undefined) {
+        for (const value of slot.pending) part.values.push(value);
+        meta.written += 1;
+        if (meta.newest === undefined || slot.record.createdAt >= meta.newest.createdAt) meta.newest = slot.record;
+        if (slot.counts) {
+          meta.added += 1;
+          meta.bytes += slot.record.size;
+        }
+      }
       // Its lineage keys go before it: see lineageOperations.
-      for (const operation of lineageOperations(slot.record)) records.push(operation);
-      records.push(this.#proxy.recordOperation(slot.record));
-      for (const obsolete of slot.obsoleteKeys ?? []) records.push({ type: 'del', key: obsolete });
+      for (const operation of lineageOperations(slot.record)) part.operations.push(operation);
+      part.operations.push(this.#proxy.recordOperation(slot.record));
+      for (const obsolete of slot.obsoleteKeys ?? []) part.operations.push({ type: 'del', key: obsolete });
       if (slot.replaces) resetCounters.add(slot.record.call);
+      if (part.written.length >= entriesPerPart) {
+        yield this.#finish(part);
+        part = new FlushPart();
+      }
     }
-    const hits = only !== undefined ? [] : [...this.#pendingHits].map(([call, pending]): [string, PendingHits] => [call, { ...pending }]);
-    // One by one: spreading a large array into push() overflows the stack (150k counters did).
-    for (const operation of await this.#counterOperations(hits, resetCounters)) records.push(operation);
-    const metaOperation = await this.#metaOperation(written.filter((entry) => entry.pending !== undefined).map((entry) => entry.slot));
-    if (metaOperation !== undefined) records.push(metaOperation);
+    // The replaced calls' stored counters go before any counter is written: a put later in the batch wins.
+    for (const operation of await this.#counterDeletions(resetCounters)) part.operations.push(operation);
+    if (only === undefined) {
+      let hits: [string, PendingHits][] = [];
+      for (const [call, pending] of this.#pendingHits) {
+        hits.push([call, { ...pending }]);
+        if (hits.length >= entriesPerPart) {
+          for (const operation of await this.#counterOperations(hits, resetCounters)) part.operations.push(operation);
+          part.hits = hits;
+          yield this.#finish(part);
+          part = new FlushPart();
+          hits = [];
+        }
+      }
+      for (const operation of await this.#counterOperations(hits, resetCounters)) part.operations.push(operation);
+      part.hits = hits;
+    }
+    const metaOperation = await this.#metaOperation(meta);
+    if (metaOperation !== undefined) part.operations.push(metaOperation);
+    yield this.#finish(part);
+  }
+
+  /** The prepared flush of one part: its commit marks its entries clean and takes its hits off the pending ones. */
+  #finish(part: FlushPart): PreparedFlush {
+    const { written, hits } = part;
     return {
-      values,
-      operations: records,
+      values: part.values,
+      operations: part.operations,
       commit: () => {
         for (const { slot, revision, pending } of written) {
           // The values are stored even if a hit moved the revision meanwhile; the newer counters wait for the next flush.
@@ -455,21 +534,24 @@ export class PerModuleObjectDatabase extends PassThroughLayer<unknown> {
     await super._close();
   }
 
+  /** Deletions of the stored hit counters of the calls in `reset`, whose record a new computation replaces. */
+  async #counterDeletions(reset: ReadonlySet<string>): Promise<BatchOperation<Uint8Array, unknown>[]> {
+    const operations: BatchOperation<Uint8Array, unknown>[] = [];
+    for (const call of reset) {
+      for await (const key of this.keys(prefixRange(counterPrefix(this.module, call)))) operations.push({ type: 'del', key });
+    }
+    return operations;
+  }
+
   /**
    * Puts that add the pending hits to this writer's stored counters (read
-   * first: they are totals), and deletions of the counters of calls in
-   * `reset`, whose record a new computation replaces.
+   * first: they are totals); a call in `reset` counts from zero, its stored
+   * counters deleted earlier in the same batch.
    */
   async #counterOperations(pending: readonly [string, PendingHits][], reset: ReadonlySet<string>): Promise<BatchOperation<Uint8Array, unknown>[]> {
+    if (pending.length === 0) return [];
     const operations: BatchOperation<Uint8Array, unknown>[] = [];
     const keys = pending.map(([call]) => counterKey(this.module, call, this.#proxy.writer));
-    const written = new Set(keys.map((key) => Buffer.from(key).toString('latin1')));
-    for (const call of reset) {
-      for await (const key of this.keys(prefixRange(counterPrefix(this.module, call)))) {
-        if (!written.has(Buffer.from(key).toString('latin1'))) operations.push({ type: 'del', key });
-      }
-    }
-    if (pending.length === 0) return operations;
     const stored = await this.getMany(keys);
     pending.forEach(([call, { hits, lastHitAt }], index) => {
       // Damaged counters restart from zero rather than block the flush: they are statistics, not results.
@@ -495,16 +577,10 @@ export class PerModuleObjectDatabase extends PassThroughLayer<unknown> {
   }
 
   /** The metadata update for newly written entries: the ones that add a record count, and the newest sets the version. */
-  async #metaOperation(slots: readonly Slot[]): Promise<BatchOperation<Uint8Array, unknown> | undefined> {
-    if (slots.length === 0) return undefined;
-    const added = slots.filter((slot) => slot.counts);
+  async #metaOperation(delta: MetaDelta): Promise<BatchOperation<Uint8Array, unknown> | undefined> {
+    if (delta.written === 0 || delta.newest === undefined) return undefined;
     const meta = (await readModuleMeta(this, this.module)) ?? emptyModuleMeta(this.module);
-    const newest = slots.reduce((latest, slot) => (slot.record.createdAt >= latest.record.createdAt ? slot : latest));
-    return moduleMetaOperation(meta, {
-      entries: added.length,
-      bytes: added.reduce((sum, slot) => sum + slot.record.size, 0),
-      version: newest.record.version,
-    });
+    return moduleMetaOperation(meta, { entries: delta.added, bytes: delta.bytes, version: delta.newest.version });
   }
 
   #drop(key: string, slot: Slot): void {
