@@ -96,6 +96,7 @@ export async function isPinned(store: Store, module: string, call: string): Prom
  * yet: it is pinned once it is). Pinning what is pinned keeps the first pin.
  * Resolves with `true` when the pin is new.
  *
+ * @param now - when the pin is set, ms since the epoch (kept for people to read); default `Date.now()`.
  * @throws MemostrataError `INVALID_ARGUMENT` for a bad module name or call digest (nothing is written).
  */
 export async function pin(store: Store, target: PinTarget, now: number = Date.now()): Promise<boolean> {
