@@ -165,6 +165,27 @@ describe('stored pins', () => {
     expect(await kept(cache.store)).toEqual([0, 1, 2, 3, 4]);
   });
 
+  it('keeps an entry that another process pins while prune --max-size is choosing what to remove', async () => {
+    const cache = await open();
+    await fill(cache);
+    const [target] = await storedRecords(cache, 'large');
+    const store = cache.store;
+    // The backend prune reads through pins the call once prune has read the pins and is sizing the values.
+    const backend = new Proxy(store.backend, {
+      get(real, property) {
+        const member = Reflect.get(real, property, real) as unknown;
+        if (property !== 'entries') return typeof member === 'function' ? member.bind(real) : member;
+        return async function* (range: Parameters<typeof real.entries>[0]) {
+          yield* real.entries(range);
+          if (range !== undefined && Buffer.from(range.gte as Uint8Array).toString() === 'v!') await pin(store, { module: 'large', call: target!.call });
+        };
+      },
+    });
+    const result = await prune({ ...store, backend }, { maxBytes: 0 });
+    expect(result.records).toBe(4);
+    expect((await storedRecords(cache, 'large')).map((record) => record.call)).toEqual([target!.call]);
+  });
+
   it('warns when the pinned entries alone exceed maxBytes', async () => {
     const warnings = captureWarnings();
     const cache = await open(undefined, { maxBytes: LARGE });
