@@ -190,6 +190,7 @@ function round(value: number): string {
  * whole; short ones list every value. `undefined` for anything else.
  */
 export function numericSummary(value: unknown): NumericSummary | undefined {
+  if (value instanceof SummarizedArray) return value.summary;
   if (ArrayBuffer.isView(value)) {
     const type = Buffer.isBuffer(value) ? 'Buffer' : value.constructor.name;
     const elements: NumericArray = value instanceof DataView ? new Uint8Array(value.buffer, value.byteOffset, value.byteLength) : (value as unknown as NumericArray);
@@ -218,34 +219,67 @@ function numericShape(value: unknown[]): number[] | undefined {
 }
 
 function summarizeNumbers(type: string, elements: NumericArray): NumericSummary {
-  const length = elements.length;
-  const shown = length <= MAX_ITEMS ? length : FIRST_VALUES;
-  const first: (number | string)[] = [];
-  for (let index = 0; index < shown; index += 1) {
-    const item = elements[index]!;
-    first.push(typeof item === 'bigint' ? item.toString() : item);
+  const stats = new NumberStats(type, elements.length);
+  stats.add(elements);
+  return stats.summary();
+}
+
+/**
+ * A {@link NumericSummary} built from an array's elements given in order, in
+ * parts: so an array read from the store a window at a time is summarised
+ * without being held whole.
+ */
+export class NumberStats {
+  readonly #type: string;
+  readonly #length: number;
+  readonly #first: (number | string)[] = [];
+  #bigint = false;
+  #min = Infinity;
+  #max = -Infinity;
+  #sum = 0;
+  #counted = 0;
+  #nanCount = 0;
+
+  /** @param length - the array's whole length. */
+  constructor(type: string, length: number) {
+    this.#type = type;
+    this.#length = length;
   }
-  const summary: NumericSummary = { type, length, first };
-  if (length <= MAX_ITEMS || length === 0 || typeof elements[0] === 'bigint') return summary;
-  let min = Infinity;
-  let max = -Infinity;
-  let sum = 0;
-  let counted = 0;
-  let nanCount = 0;
-  for (let index = 0; index < length; index += 1) {
-    const item = elements[index] as number;
-    if (Number.isNaN(item)) {
-      nanCount += 1;
-      continue;
+
+  /** The next elements of the array. */
+  add(elements: NumericArray): void {
+    const shown = this.#length <= MAX_ITEMS ? this.#length : FIRST_VALUES;
+    for (let index = 0; index < elements.length && this.#first.length < shown; index += 1) {
+      const item = elements[index]!;
+      this.#first.push(typeof item === 'bigint' ? item.toString() : item);
     }
-    if (item < min) min = item;
-    if (item > max) max = item;
-    sum += item;
-    counted += 1;
+    if (elements.length > 0 && typeof elements[0] === 'bigint') this.#bigint = true;
+    if (this.#length <= MAX_ITEMS || this.#bigint) return;
+    for (let index = 0; index < elements.length; index += 1) {
+      const item = elements[index] as number;
+      if (Number.isNaN(item)) {
+        this.#nanCount += 1;
+        continue;
+      }
+      if (item < this.#min) this.#min = item;
+      if (item > this.#max) this.#max = item;
+      this.#sum += item;
+      this.#counted += 1;
+    }
   }
-  if (counted > 0) Object.assign(summary, { min, max, mean: sum / counted });
-  if (nanCount > 0) summary.nanCount = nanCount;
-  return summary;
+
+  summary(): NumericSummary {
+    const summary: NumericSummary = { type: this.#type, length: this.#length, first: this.#first };
+    if (this.#length <= MAX_ITEMS || this.#bigint) return summary;
+    if (this.#counted > 0) Object.assign(summary, { min: this.#min, max: this.#max, mean: this.#sum / this.#counted });
+    if (this.#nanCount > 0) summary.nanCount = this.#nanCount;
+    return summary;
+  }
+}
+
+/** An array summarised where it is stored, standing in the value for the array itself (see stored-outline.ts). */
+export class SummarizedArray {
+  constructor(readonly summary: NumericSummary) {}
 }
 
 /** A JSON-safe value for `--json` output. Encodings are documented in docs/cli.md. */

@@ -50,7 +50,7 @@ describe('f.stored()', () => {
     await first.close();
 
     const cache = await open({ path, largeValueBytes: 500_000 });
-    const f = cache.memoize('sim', (): ReturnType<typeof simulate> => {
+    const f = cache.memoize('sim', (_n: number): ReturnType<typeof simulate> => {
       throw new Error('must not run');
     });
     const stored = (await f.stored(7))!;

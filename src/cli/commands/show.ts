@@ -6,6 +6,7 @@ import type { CommandContext } from '../context.js';
 import { formatDuration, formatSize, formatTime } from '../format.js';
 import { recordJson, savedMs } from '../record-json.js';
 import { withStore } from '../open-store.js';
+import { showableValue } from '../stored-outline.js';
 import { renderValue, summarizeValue } from '../summarize.js';
 import { action } from './action.js';
 
@@ -33,7 +34,10 @@ async function show(context: CommandContext, module: string, digestPrefix: strin
     const tally = new CodeVersionTally();
     for await (const other of rawRecords(store, found.module)) tally.add(other);
     const current = (await tally.current(store)).get(found.module) ?? { version: found.version, deps: found.deps };
-    return { record: found, currentVersion: current.version, stale: current.version !== found.version || current.deps !== found.deps, ...(await store.proxy.unproxy(found)) };
+    // Large values are summarised a window at a time where they are stored, never loaded whole.
+    const inputs = await Promise.all(found.inputs.map((uuid) => showableValue(store, uuid)));
+    const result = found.result === undefined ? undefined : await showableValue(store, found.result);
+    return { record: found, currentVersion: current.version, stale: current.version !== found.version || current.deps !== found.deps, inputs, result };
   });
   if (context.json) {
     context.printJson({
