@@ -84,22 +84,31 @@ export async function listBlobs(store: Store): Promise<ListedBlob[]> {
   return listed;
 }
 
+/** What is wrong with a blob a key names. */
+export interface BlobFault {
+  /** `missing`: the store does not have it; `damaged`: it is there but unsound. */
+  kind: 'missing' | 'damaged';
+  /** For people: completes "the blob … ". */
+  message: string;
+}
+
 /**
- * Why the blob `reference` names is not sound (missing, resized, a damaged
+ * What is wrong with the blob `reference` names (missing, resized, a damaged
  * header or block, bytes that do not hash to its id), or `undefined`.
  */
-export async function blobProblem(store: Store, reference: BlobReference): Promise<string | undefined> {
+export async function blobProblem(store: Store, reference: BlobReference): Promise<BlobFault | undefined> {
   let reader: BlobReader | undefined;
   try {
     reader = await store.serialized.largeValues.open(reference.id);
   } catch (error) {
-    if (isMemostrataError(error, 'CORRUPT')) return error.message;
+    // A keyed blob whose head is damaged.
+    if (isMemostrataError(error, 'CORRUPT')) return { kind: 'damaged', message: `is damaged: ${error.message}` };
     throw error;
   }
-  if (reader === undefined) return `is missing from ${store.serialized.largeValues.location}`;
+  if (reader === undefined) return { kind: 'missing', message: `is missing from ${store.serialized.largeValues.location}` };
   try {
     const problem = await checkBlob(reader, reference.id, reference.bytes, reference.id);
-    return problem === undefined ? undefined : `is damaged: ${problem}`;
+    return problem === undefined ? undefined : { kind: 'damaged', message: `is damaged: ${problem}` };
   } finally {
     await reader.close();
   }
@@ -120,6 +129,12 @@ export interface BlobSweepOptions {
   dryRun?: boolean;
   /** The present, for the grace period (ms since the epoch). @default Date.now() */
   now?: number;
+  /**
+   * For a dry run of a removal: the keys (as text) about to be deleted; a blob
+   * that only they name counts as garbage.
+   * @default none
+   */
+  deleted?: (key: string) => boolean;
 }
 
 /** What {@link sweepBlobs} deleted (or, for a dry run, would delete). */
@@ -153,9 +168,11 @@ export async function sweepBlobs(store: Store, options: BlobSweepOptions = {}): 
   const result: BlobSweepResult = { blobs: 0, blobBytes: 0, keptYoung: 0 };
   if (listed.length === 0) return result;
   const named = await namedBlobs(store);
+  const deleted = options.deleted;
   const doomed: string[] = [];
   for (const blob of listed) {
-    if (blob.complete && named.has(blob.id)) continue;
+    const keys = named.get(blob.id)?.keys;
+    if (blob.complete && keys !== undefined && (deleted === undefined || !keys.every(deleted))) continue;
     if (shared && blob.modifiedMs > now - grace) {
       result.keptYoung += 1;
       continue;

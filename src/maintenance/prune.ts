@@ -7,6 +7,7 @@ import { lastUsedAt, Progress, rawRecords, referencedUuids, type ProgressOptions
 import { removeRecords } from './remove.js';
 import { staleRecords } from './code-versions.js';
 import { sweepValues } from './garbage.js';
+import { blobReferenceOf } from './blobs.js';
 import { byWorth } from '../cache/eviction.js';
 import { isExpired } from '../cache/expiry.js';
 
@@ -51,6 +52,13 @@ export interface PruneOptions extends ProgressOptions {
   dryRun?: boolean;
   /** The present, for `olderThanMs` (ms since the epoch). Default `Date.now()`. */
   now?: number;
+  /**
+   * On a store other processes write at the same time (LMDB, Redis): delete a
+   * blob no key names only once it is older than this (a writer's batch may be
+   * about to name it). A LevelDB store's go at once.
+   * @default 900000 (15 minutes)
+   */
+  orphanGraceMs?: number;
 }
 
 /** What {@link prune} removed. */
@@ -63,6 +71,10 @@ export interface PruneResult {
   values: number;
   /** Encoded bytes of the freed values. */
   bytes: number;
+  /** Blobs (large values) no key names any more, and unfinished writes, deleted. */
+  blobs: number;
+  /** Their size (bytes). */
+  blobBytes: number;
   /**
    * With `maxBytes`: the pinned records it kept (in the modules pruned) and
    * the bytes of the values they refer to, each shared value counted once;
@@ -116,7 +128,7 @@ export async function prune(store: Store, options: PruneOptions = {}): Promise<P
   const doomedBefore = new Set(doomed);
   if (maxBytes !== undefined) await shrinkTo(store, maxBytes, records, doomed, (record) => inScope(record) && !pins!.has(record.module, record.call), policy);
 
-  const result: PruneResult = { records: doomed.size, byModule: {}, values: 0, bytes: 0 };
+  const result: PruneResult = { records: doomed.size, byModule: {}, values: 0, bytes: 0, blobs: 0, blobBytes: 0 };
   if (pinned !== undefined) {
     const bytes = await referencedBytes(store, pinned);
     result.pinned = { records: pinned.length, bytes, overLimit: bytes > maxBytes! };
@@ -125,7 +137,7 @@ export async function prune(store: Store, options: PruneOptions = {}): Promise<P
   if (options.dryRun === true) {
     const live = new Set<string>();
     for (const record of records) if (!doomed.has(record)) for (const uuid of referencedUuids(record)) live.add(uuid);
-    const freed = await sweepValues(store, live, true);
+    const freed = await sweepValues(store, live, true, undefined, options.orphanGraceMs);
     progress.finish();
     return { ...result, ...freed };
   }
@@ -137,9 +149,9 @@ export async function prune(store: Store, options: PruneOptions = {}): Promise<P
     result.byModule = {};
     for (const record of doomed) result.byModule[record.module] = (result.byModule[record.module] ?? 0) + 1;
   }
-  const { values, bytes } = await removeRecords(store, doomed);
+  const { values, bytes, blobs, blobBytes } = await removeRecords(store, doomed, options.orphanGraceMs === undefined ? {} : { orphanGraceMs: options.orphanGraceMs });
   progress.finish();
-  return { ...result, values, bytes };
+  return { ...result, values, bytes, blobs, blobBytes };
 }
 
 /** Adds least recently used (or, by `policy`, least worth per byte) records to `doomed` until the remaining records' values fit `maxBytes`. */
@@ -175,13 +187,19 @@ async function referencedBytes(store: Store, records: readonly MemoRecord[]): Pr
   const uuids = new Set<string>();
   for (const record of records) for (const uuid of referencedUuids(record)) uuids.add(uuid);
   let bytes = 0;
-  for (const uuid of uuids) bytes += (await store.backend.get(valueKey(uuid)))?.length ?? 0;
+  for (const uuid of uuids) bytes += storedSize(store, await store.backend.get(valueKey(uuid)));
   return bytes;
 }
 
 /** Encoded size of every stored value, by UUID. */
 async function valueSizes(store: Store): Promise<Map<string, number>> {
   const sizes = new Map<string, number>();
-  for await (const [key, bytes] of store.backend.entries(prefixRange(KeyPrefix.value))) sizes.set(keyText(key).slice(2), bytes.length);
+  for await (const [key, bytes] of store.backend.entries(prefixRange(KeyPrefix.value))) sizes.set(keyText(key).slice(2), storedSize(store, bytes));
   return sizes;
+}
+
+/** The bytes a stored value takes: its blob's size for a large value, else its encoded size. */
+function storedSize(store: Store, bytes: Uint8Array | undefined): number {
+  if (bytes === undefined) return 0;
+  return blobReferenceOf(store, bytes)?.bytes ?? bytes.length;
 }

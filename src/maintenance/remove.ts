@@ -2,7 +2,8 @@ import type { Store } from '../cache/store.js';
 import { counterPrefix, KeyPrefix, memoKey, pinKey, prefixRange, stateKey, usedByKey, usedByPrefix } from '../layers/keys.js';
 import type { MemoRecord } from '../layers/proxy-object-database.js';
 import { BatchWriter, type ProgressOptions } from './common.js';
-import { collectGarbage } from './garbage.js';
+import { sweepBlobs } from './blobs.js';
+import { collectGarbage, type GarbageOptions } from './garbage.js';
 import { recountModules } from './module-meta.js';
 
 /** What {@link removeRecords} or {@link clearStore} removed. */
@@ -15,6 +16,10 @@ export interface Removed {
   values: number;
   /** Their encoded size (bytes). */
   bytes: number;
+  /** Blobs (large values) no key names any more, and unfinished writes, deleted. */
+  blobs: number;
+  /** Their size (bytes). */
+  blobBytes: number;
 }
 
 /** Options of {@link removeRecords}. */
@@ -30,6 +35,12 @@ export interface RemoveOptions extends ProgressOptions {
    * @default false
    */
   cascade?: boolean;
+  /**
+   * The grace period of blobs no key names on a store other processes write
+   * (see {@link GarbageOptions.orphanGraceMs}).
+   * @default 900000 (15 minutes)
+   */
+  orphanGraceMs?: number;
 }
 
 /**
@@ -72,13 +83,16 @@ export async function removeRecords(store: Store, records: Iterable<MemoRecord>,
   await writer.compactDeleted();
   // The Cache keeps these counts incrementally; removing records behind its back must recount them.
   await recountModules(store, modules);
-  const freed = await collectGarbage(store, options.onProgress === undefined ? {} : { onProgress: options.onProgress });
+  const freed = await collectGarbage(store, {
+    ...(options.onProgress === undefined ? {} : { onProgress: options.onProgress }),
+    ...(options.orphanGraceMs === undefined ? {} : { orphanGraceMs: options.orphanGraceMs }),
+  });
   return { records: count, states, ...freed };
 }
 
 /** Removes every record, saved state, value, pin and module metadata; the format version and type names stay. */
 export async function clearStore(store: Store): Promise<Removed> {
-  const removed: Removed = { records: 0, states: 0, values: 0, bytes: 0 };
+  const removed: Removed = { records: 0, states: 0, values: 0, bytes: 0, blobs: 0, blobBytes: 0 };
   // Through the byte layers, so that an audit layer logs the deletes.
   const writer = new BatchWriter(store.bytes);
   // Records before values, so that an interrupted clear never leaves a record without its values.
@@ -96,5 +110,8 @@ export async function clearStore(store: Store): Promise<Removed> {
   await writer.flush(true);
   await writer.compactDeleted();
   store.values.forgetStored();
+  const blobs = await sweepBlobs(store);
+  removed.blobs = blobs.blobs;
+  removed.blobBytes = blobs.blobBytes;
   return removed;
 }

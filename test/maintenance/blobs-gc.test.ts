@@ -1,0 +1,137 @@
+import { existsSync, mkdirSync, utimesSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { randomUUID } from 'node:crypto';
+import { afterAll, describe, expect, it } from 'vitest';
+import { openStore, type Store } from '../../src/cache/store.js';
+import { memoKey } from '../../src/layers/keys.js';
+import { collectGarbage, prune } from '../../src/maintenance/index.js';
+import { removeTempDirs } from '../helpers/temp-dir.js';
+import { blobFileBytes, blobFiles, keysOf, LARGE, ramp, storeCall } from './blobs-helpers.js';
+import { storePath, withStore } from './stores.js';
+
+afterAll(() => removeTempDirs());
+
+/** Removes a call's record behind the store's back, leaving its values (and blob) for the collector. */
+async function dropRecord(store: Store, module: string, call: string): Promise<void> {
+  await store.backend.delete(memoKey(module, call));
+}
+
+async function withKind<T>(kind: 'level' | 'lmdb', path: string, use: (store: Store) => Promise<T>): Promise<T> {
+  const store = await openStore({ type: kind, path });
+  try {
+    return await use(store);
+  } finally {
+    await store.serialized.close();
+  }
+}
+
+describe('garbage collection of blobs', () => {
+  it('deletes the blob of a value no record names (LevelDB: at once), frees its disk space and keeps the others', async () => {
+    const path = storePath();
+    const freed = await withStore(path, async (store) => {
+      const gone = await storeCall(store, 'grid', 1, [1], ramp(LARGE, 1));
+      await storeCall(store, 'grid', 2, [2], ramp(LARGE, 2));
+      expect(blobFiles(path)).toHaveLength(2);
+      await dropRecord(store, 'grid', gone);
+      return collectGarbage(store);
+    });
+    expect(freed.blobs).toBe(1);
+    expect(freed.blobBytes).toBeGreaterThan(8 * LARGE);
+    expect(blobFiles(path)).toHaveLength(1);
+    expect(blobFileBytes(path)).toBeLessThan(8 * LARGE + 100_000);
+    expect(await withStore(path, async (store) => store.values.load(store.values.uuidOf(ramp(LARGE, 2))))).toEqual(ramp(LARGE, 2));
+  });
+
+  it('a dry run counts the blob it would free and deletes nothing', async () => {
+    const path = storePath();
+    const freed = await withStore(path, async (store) => {
+      const gone = await storeCall(store, 'grid', 1, [1], ramp(LARGE, 1));
+      await dropRecord(store, 'grid', gone);
+      return collectGarbage(store, { dryRun: true });
+    });
+    expect(freed.blobs).toBe(1);
+    expect(blobFiles(path)).toHaveLength(1);
+  });
+
+  it('deletes the remains of an unfinished write (a killed checkpoint) and blobs nothing names', async () => {
+    const path = storePath();
+    await withStore(path, async (store) => {
+      await storeCall(store, 'grid', 1, [1], ramp(LARGE, 1));
+      await store.serialized.largeValues.write([Buffer.from('a blob no key names')]);
+    });
+    const temporary = join(path, 'blobs', 'tmp', `${randomUUID()}.part`);
+    mkdirSync(join(path, 'blobs', 'tmp'), { recursive: true });
+    writeFileSync(temporary, Buffer.alloc(1000));
+    const freed = await withStore(path, (store) => collectGarbage(store));
+    expect(freed.blobs).toBe(2);
+    expect(existsSync(temporary)).toBe(false);
+    expect(blobFiles(path)).toHaveLength(1);
+  });
+
+  it('on a shared store (LMDB) keeps an unnamed blob younger than the grace period, and deletes it once older', async () => {
+    const path = storePath();
+    await withKind('lmdb', path, async (store) => {
+      const gone = await storeCall(store, 'grid', 1, [1], ramp(LARGE, 1));
+      await dropRecord(store, 'grid', gone);
+    });
+    const young = await withKind('lmdb', path, (store) => collectGarbage(store));
+    expect(young.blobs).toBe(0);
+    expect(blobFiles(path)).toHaveLength(1);
+    const [file] = blobFiles(path);
+    const anHourAgo = new Date(Date.now() - 60 * 60 * 1000);
+    utimesSync(file!, anHourAgo, anHourAgo);
+    const old = await withKind('lmdb', path, (store) => collectGarbage(store));
+    expect(old.blobs).toBe(1);
+    expect(blobFiles(path)).toHaveLength(0);
+  });
+
+  it('orphanGraceMs: 0 deletes a young unnamed blob on a shared store', async () => {
+    const path = storePath();
+    const freed = await withKind('lmdb', path, async (store) => {
+      const gone = await storeCall(store, 'grid', 1, [1], ramp(LARGE, 1));
+      await dropRecord(store, 'grid', gone);
+      return collectGarbage(store, { orphanGraceMs: 0 });
+    });
+    expect(freed.blobs).toBe(1);
+    expect(blobFiles(path)).toHaveLength(0);
+  });
+
+  it('deletes the b! chunks of a blob nothing names (memory)', async () => {
+    const store = await openStore({ type: 'memory' });
+    try {
+      const gone = await storeCall(store, 'grid', 1, [1], ramp(LARGE, 1));
+      await dropRecord(store, 'grid', gone);
+      const freed = await collectGarbage(store);
+      expect(freed.blobs).toBe(1);
+      expect((await keysOf(store)).filter((key) => key.startsWith('b!'))).toEqual([]);
+    } finally {
+      await store.serialized.close();
+    }
+  });
+});
+
+describe('prune and blobs', () => {
+  it('--max-size counts a large value by its blob: the large result goes first when over the limit', async () => {
+    const path = storePath();
+    const result = await withStore(path, async (store) => {
+      await storeCall(store, 'grid', 1, [1], ramp(LARGE, 1));
+      for (let n = 0; n < 5; n++) await storeCall(store, 'small', n + 10, [n], `small ${n}`);
+      return prune(store, { maxBytes: 1_000_000, policy: 'lru' });
+    });
+    expect(result.byModule).toEqual({ grid: 1 });
+    expect(result.blobs).toBe(1);
+    expect(blobFiles(path)).toHaveLength(0);
+  });
+
+  it('without criteria prune collects unnamed blobs', async () => {
+    const path = storePath();
+    const result = await withStore(path, async (store) => {
+      const gone = await storeCall(store, 'grid', 1, [1], ramp(LARGE, 1));
+      await dropRecord(store, 'grid', gone);
+      return prune(store);
+    });
+    expect(result.blobs).toBe(1);
+    expect(result.blobBytes).toBeGreaterThan(8 * LARGE);
+    expect(blobFiles(path)).toHaveLength(0);
+  });
+});
