@@ -89,7 +89,8 @@ export abstract class ValueTransformLayer extends PassThroughLayer<Uint8Array> {
     if (typeof claim === 'function') {
       this.initializeFormat = async (key, value) => {
         this.assertOpen();
-        const stored = await claim.call(below, key, this.seal(key, value));
+        // A layer that writes nothing (a reader) claims nothing: it only looks.
+        const stored = (this as { readOnly?: boolean }).readOnly === true ? await below.get(key) : await claim.call(below, key, this.seal(key, value));
         return stored === undefined ? undefined : this.open(key, stored);
       };
     }

@@ -159,3 +159,22 @@ describe('an audited store', () => {
     for (const key of stored) expect(logged, key).toContain(key);
   });
 });
+
+describe('a signed reader on an empty shared store', () => {
+  it('claims nothing and writes nothing when the store below claims empty stores atomically', async () => {
+    const { MemoryBackend } = await import('../../../src/backends/memory-backend.js');
+    const { newSigner } = await import('./keys.js');
+    const backend = Object.assign(new MemoryBackend(), {
+      claimed: 0,
+      async initializeFormat(this: InstanceType<typeof MemoryBackend> & { claimed: number }, key: Uint8Array, value: Uint8Array) {
+        this.claimed += 1;
+        await this.put(key, value);
+        return value;
+      },
+    });
+    const reader = new SignLayer(backend, { publicKeys: [newSigner().publicKey] });
+    expect(await reader.initializeFormat!(new Uint8Array([1]), new Uint8Array([2]))).toBeUndefined();
+    expect(backend.claimed).toBe(0);
+    expect(await backend.get(new Uint8Array([1]))).toBeUndefined();
+  });
+});
