@@ -164,7 +164,7 @@ describe('prune', () => {
     expect(result.values).toBe(2);
     await withStore(path, async (store) => {
       expect(new Set(await valueKeys(store))).toEqual(await referencedKeys(store));
-      expect(await collectGarbage(store)).toEqual({ values: 0, bytes: 0 });
+      expect(await collectGarbage(store)).toEqual({ values: 0, bytes: 0, blobs: 0, blobBytes: 0 });
     });
   });
 });
