@@ -6,6 +6,9 @@ import { LmdbBackend } from '../backends/lmdb-backend.js';
 import { openStore, type Store } from '../cache/store.js';
 import { MemostrataError } from '../errors.js';
 import { defaultTypes, type TypeRegistry } from '../layers/type-registry.js';
+import { KeyPrefix, keyText } from '../layers/keys.js';
+import type { BlobReference } from '../layers/value-codec.js';
+import { blobReferenceOf, copyBlob } from './blobs.js';
 import { BatchWriter, Progress, type ProgressOptions } from './common.js';
 import { embeddedConfig, type EmbeddedKind } from './store-kind.js';
 
@@ -17,6 +20,10 @@ export interface CopyResult {
   entries: number;
   /** Σ of the copied keys' and values' sizes (bytes). */
   bytes: number;
+  /** Blobs (large values) copied through the stores' `largeValues`; a store with byte layers keeps them as `b!` entries, counted in `entries`. */
+  blobs: number;
+  /** Their size (bytes). */
+  blobBytes: number;
 }
 
 /** Options of {@link restore}. */
@@ -151,23 +158,45 @@ async function writeCopy(source: Store, path: string, kind: EmbeddedKind, option
     const writer = new BatchWriter(target.backend);
     let entries = 0;
     let bytes = 0;
+    // Under byte layers the blobs are b! entries like any other (sealed by the layers): copied as they are.
+    // Otherwise they are the backend's own (files, or b! chunks of a store not in files) and go through
+    // both stores' largeValues, into the copy's files.
+    const blobsAsEntries = source.byteLayers.length > 0;
+    const named = new Map<string, { reference: BlobReference; key: string }>();
     // One iteration reads one snapshot: the copy is consistent even if the store changes meanwhile.
     for await (const [key, value] of source.backend.entries()) {
+      if (!blobsAsEntries && isBlobKey(key)) continue;
       await writer.put(key, value);
       entries += 1;
       bytes += key.length + value.length;
+      const reference = blobsAsEntries ? undefined : blobReferenceOf(source, value);
+      if (reference !== undefined && !named.has(reference.id)) named.set(reference.id, { reference, key: keyText(key) });
+      progress.step();
+    }
+    let blobs = 0;
+    let blobBytes = 0;
+    for (const { reference, key } of named.values()) {
+      await copyBlob(source, target, reference, key);
+      blobs += 1;
+      blobBytes += reference.bytes;
       progress.step();
     }
     await writer.flush(true);
     await target.serialized.close();
     target = undefined;
     progress.finish();
-    return { path, entries, bytes };
+    return { path, entries, bytes, blobs, blobBytes };
   } catch (error) {
     await target?.serialized.close().catch(() => undefined);
     rmSync(path, { recursive: true, force: true });
     throw error;
   }
+}
+
+const BLOB_PREFIX = new TextEncoder().encode(KeyPrefix.blob);
+
+function isBlobKey(key: Uint8Array): boolean {
+  return key.length > BLOB_PREFIX.length && key[0] === BLOB_PREFIX[0] && key[1] === BLOB_PREFIX[1];
 }
 
 function isFreshDestination(path: string): boolean {
