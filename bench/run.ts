@@ -21,13 +21,14 @@ import { coldRestart } from './scenarios/cold-restart.js';
 import { explainMisses } from './scenarios/explain-misses.js';
 import { hitMemory } from './scenarios/hit-memory.js';
 import { large } from './scenarios/large.js';
+import { largeValues } from './scenarios/large-values.js';
 import { leaseCost } from './scenarios/lease-cost.js';
 import { parallel } from './scenarios/parallel.js';
 import { pythonPeers } from './scenarios/python-peers.js';
 import { redisCheckpoint } from './scenarios/redis-checkpoint.js';
 import { scale } from './scenarios/scale.js';
 
-const scenarios: Scenario[] = [hitMemory, coldRestart, checkpointScenario, large, pythonPeers, scale, parallel, leaseCost, redisCheckpoint, explainMisses];
+const scenarios: Scenario[] = [hitMemory, coldRestart, checkpointScenario, large, largeValues, pythonPeers, scale, parallel, leaseCost, redisCheckpoint, explainMisses];
 
 const { values } = parseArgs({
   options: {
