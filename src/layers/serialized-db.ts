@@ -120,6 +120,19 @@ export class SerializedDB extends Database<Uint8Array, unknown> {
     return bytes === undefined ? undefined : this.#read(key, bytes);
   }
 
+  /**
+   * The value at `key`, as {@link SerializedDB.get}, except that a large
+   * value's block checksums are not checked: for a caller that checks the
+   * whole value against its content digest anyway (`UUIDDatabase.load`), so
+   * that a gigabyte is not checked twice.
+   */
+  async getForContentCheck(key: Uint8Array): Promise<unknown> {
+    this.assertOpen();
+    this.checkKey(key);
+    const bytes = await this.#below.get(key);
+    return bytes === undefined ? undefined : this.#read(key, bytes, false);
+  }
+
   protected async _getMany(keys: readonly Uint8Array[]): Promise<unknown[]> {
     const values = await this.#below.getMany(keys);
     return Promise.all(values.map((bytes, index) => (bytes === undefined ? undefined : this.#read(keys[index]!, bytes))));
@@ -252,12 +265,12 @@ export class SerializedDB extends Database<Uint8Array, unknown> {
   }
 
   /** The value that stored bytes hold: decoded, or read from the blob they name. */
-  #read(key: Uint8Array, bytes: Uint8Array): unknown {
+  #read(key: Uint8Array, bytes: Uint8Array, checkBlocks = true): unknown {
     const reference = this.#reference(key, bytes);
     if (reference === undefined) return this.#decode(key, bytes);
     return this.#withBlob(key, reference, async (reader, name) => {
       const layout = await readBlobLayout(reader, name);
-      return this.#decodeSplit(key, layout, await readSegments(reader, layout, name));
+      return this.#decodeSplit(key, layout, await readSegments(reader, layout, name, checkBlocks));
     });
   }
 

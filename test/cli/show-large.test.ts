@@ -21,7 +21,7 @@ describe('memostrata show of a large result', () => {
     await cache.memoize('field', (_n: number) => ({ values: field(), unit: 'K' }))(1);
     await cache.close();
     const ls = await runCli(['ls', 'field', '--json', '--store', path]);
-    const [{ call }] = (JSON.parse(ls.stdout) as { entries: { call: string }[] }).entries;
+    const call = (JSON.parse(ls.stdout) as { entries: { call: string }[] }).entries[0]!.call;
 
     const json = await runCli(['show', 'field', call.slice(0, 8), '--json', '--store', path]);
     expect(json.stderr).toBe('');
