@@ -51,7 +51,7 @@ describeWithRedis('byte layers on Redis', () => {
     expect(keys.length).toBeGreaterThan(0);
     for (const key of keys) {
       const type = await admin.type(key);
-      const dump = type === 'string' ? await admin.getBuffer(key) : type === 'hash' ? Buffer.concat(await admin.hvalsBuffer(key)) : Buffer.from(JSON.stringify(await admin.zrange(key, 0, -1)));
+      const dump = type === 'string' ? await admin.getBuffer(key) : type === 'hash' ? Buffer.concat(await admin.hvalsBuffer(key)) : Buffer.from(JSON.stringify(await admin.zrange(key, '0', '-1')));
       expect(dump?.includes(MARKER), key).toBe(false);
     }
     admin.disconnect();
