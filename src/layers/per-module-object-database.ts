@@ -6,6 +6,17 @@ import { emptyModuleMeta, moduleMetaOperation, readModuleMeta } from './module-m
 import { PassThroughLayer } from './pass-through-layer.js';
 import type { MemoRecord, ProxyObjectDatabase, StoredError } from './proxy-object-database.js';
 import type { InternedValue } from './uuid-database.js';
+import { UuidStrings } from './uuid-strings.js';
+
+/** Compact UUID strings, shared by every module of the process. */
+const uuidStrings = new UuidStrings();
+
+/** Makes the record's UUID strings compact and shares equal ones (same text: the record is unchanged). */
+function compactRecord(record: MemoRecord): void {
+  const { inputs } = record;
+  for (let index = 0; index < inputs.length; index++) inputs[index] = uuidStrings.intern(inputs[index]!);
+  if (record.result !== undefined) record.result = uuidStrings.intern(record.result);
+}
 
 /** A memoized call held in memory. */
 export interface LiveEntry {
@@ -230,6 +241,7 @@ export class PerModuleObjectDatabase extends PassThroughLayer<unknown> {
     if (raced !== undefined) return raced;
     // Deleted while it was being read: answer this caller, but do not keep it.
     if (generation !== this.#generation) return record.error === undefined ? { record, result } : { record, result, error: record.error };
+    compactRecord(record);
     const slot: Slot = { record, result, pending: undefined, obsoleteKeys: undefined, counts: false, replaces: false, revision: 0, flushedRevision: 0, hits: undefined, flushMark: 0 };
     if (record.error !== undefined) slot.error = record.error;
     this.#slots.set(key, slot);
@@ -246,6 +258,7 @@ export class PerModuleObjectDatabase extends PassThroughLayer<unknown> {
 
   /** Keeps a new call's result in memory under `key`, dirty until the next flush. */
   store(key: string, entry: NewEntry): void {
+    compactRecord(entry.record);
     const previous = this.#slots.get(key);
     this.#heldBytes += entry.record.size - (previous?.record.size ?? 0);
     const slot: Slot = {
