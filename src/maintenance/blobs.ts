@@ -24,8 +24,8 @@ export interface NamedBlob {
   keys: string[];
 }
 
-/** The key ranges that can hold a blob reference: every key but the `b!` chunks, which are the blobs themselves. */
-function referenceRanges(): { gte?: Uint8Array; lt?: Uint8Array }[] {
+/** The key ranges that can hold a blob reference, in key order: every key but the `b!` chunks, which are the blobs themselves. */
+export function referenceRanges(): { gte?: Uint8Array; lt?: Uint8Array }[] {
   const encoder = new TextEncoder();
   const blobStart = encoder.encode(KeyPrefix.blob);
   const blobEnd = blobStart.slice();

@@ -1,10 +1,11 @@
+import { readSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { MemostrataError } from '../errors.js';
 
 /*
  * The framing of a memostrata export file (docs/export-format.md): a CBOR
  * sequence (RFC 8742) of a header map, entries [key text, tag 24(byte string)],
- * and a trailer map. Entries are written and read here by hand, never through
+ * blobs ["blob", id text, byte string] (version 2), and a trailer map. Entries are written and read here by hand, never through
  * cbor-x: reading must not hand untrusted bytes to a decoder that acts on tags,
  * and entry values are copied straight from the store without decoding.
  */
@@ -13,8 +14,14 @@ import { MemostrataError } from '../errors.js';
 export const EXPORT_FORMAT = 'memostrata-export';
 /** The `format` field of an export trailer. */
 export const EXPORT_END_FORMAT = 'memostrata-export-end';
-/** The version of the export file format this code writes and reads. */
-export const EXPORT_VERSION = 1;
+/** The version of the export file format this code writes: 2 adds blob items. */
+export const EXPORT_VERSION = 2;
+/** The export file format versions this code reads. */
+export const READS_EXPORT_VERSIONS: readonly number[] = [1, 2];
+/** The first item of a blob item. */
+const BLOB_ITEM = 'blob';
+/** A blob's bytes are read from the file in slices of this size. */
+const BLOB_SLICE = 8 * 1024 * 1024;
 
 const MAJOR_BYTES = 2;
 const MAJOR_TEXT = 3;
@@ -60,10 +67,19 @@ export function entryParts(key: Uint8Array, value: Uint8Array): Uint8Array[] {
   ];
 }
 
+/** The head of a blob item, `["blob", id, h'…']`, whose bytes (`size` of them) follow it. */
+export function blobItemHead(id: string, size: number): Uint8Array[] {
+  const name = Buffer.from(BLOB_ITEM, 'latin1');
+  const text = Buffer.from(id, 'latin1');
+  return [cborHead(MAJOR_ARRAY, 3), cborHead(MAJOR_TEXT, name.length), name, cborHead(MAJOR_TEXT, text.length), text, cborHead(MAJOR_BYTES, size)];
+}
+
 /** One item of an export file. */
 export type ExportItem =
   | { kind: 'map'; bytes: Uint8Array; offset: number }
-  | { kind: 'entry'; key: Uint8Array; value: Uint8Array; offset: number };
+  | { kind: 'entry'; key: Uint8Array; value: Uint8Array; offset: number }
+  /** A blob: its bytes are `[dataOffset, dataOffset + size)` of the file, not read (see {@link ExportReader.blobSlices}). */
+  | { kind: 'blob'; id: string; size: number; dataOffset: number; offset: number };
 
 /**
  * Reads the items of an export file one at a time, holding only the current
@@ -102,11 +118,48 @@ export class ExportReader {
       await this.#skipItem(0);
       return { kind: 'map', bytes: this.#buffer.subarray(start, this.#pos), offset };
     }
-    if (major !== MAJOR_ARRAY || (await this.#head(MAJOR_ARRAY)) !== 2) throw this.corrupt(offset, 'expected an entry [key, 24(value)]');
+    const length = major === MAJOR_ARRAY ? await this.#head(MAJOR_ARRAY) : undefined;
+    if (length === 3) return this.#blob(offset);
+    if (length !== 2) throw this.corrupt(offset, 'expected an entry [key, 24(value)] or a blob ["blob", id, bytes]');
     const key = await this.#bytes(await this.#head(MAJOR_TEXT));
     if ((await this.#head(MAJOR_TAG)) !== TAG_EMBEDDED_CBOR) throw this.corrupt(offset, 'expected the value as tag 24 (embedded CBOR)');
     const value = await this.#bytes(await this.#head(MAJOR_BYTES));
     return { kind: 'entry', key, value, offset };
+  }
+
+  /**
+   * The bytes of a blob item, in slices of at most 8 MiB, each a new buffer
+   * (so a consumer may hold them): read synchronously, for `BlobStore.write`,
+   * which takes its parts as a plain iterable.
+   */
+  *blobSlices(item: { size: number; dataOffset: number }): Generator<Uint8Array> {
+    for (let done = 0; done < item.size; ) {
+      const slice = Buffer.allocUnsafe(Math.min(BLOB_SLICE, item.size - done));
+      let filled = 0;
+      while (filled < slice.length) {
+        const read = readSync(this.#file.fd, slice, filled, slice.length - filled, item.dataOffset + done + filled);
+        if (read === 0) throw this.corrupt(item.dataOffset + done + filled, 'the file ends inside a blob (truncated?)');
+        filled += read;
+      }
+      done += slice.length;
+      yield slice;
+    }
+  }
+
+  /** The rest of a blob item after its array head: its name, id and the head of its bytes, which are skipped. */
+  async #blob(offset: number): Promise<ExportItem> {
+    const name = Buffer.from(await this.#bytes(await this.#head(MAJOR_TEXT))).toString('latin1');
+    if (name !== BLOB_ITEM) throw this.corrupt(offset, `expected a blob item ["blob", id, bytes], found a first item ${JSON.stringify(name)}`);
+    const id = Buffer.from(await this.#bytes(await this.#head(MAJOR_TEXT))).toString('latin1');
+    if (!/^[0-9a-f]{64}$/.test(id)) throw this.corrupt(offset, `a blob item's id is not 64 hex digits`);
+    const size = await this.#head(MAJOR_BYTES);
+    const dataOffset = this.offset;
+    if (dataOffset + size > this.#size) throw this.corrupt(offset, `the file ends inside blob ${id} (truncated?)`);
+    // Skip the bytes without reading them: the next item starts after them.
+    this.#base = dataOffset + size;
+    this.#buffer = Buffer.alloc(0);
+    this.#pos = 0;
+    return { kind: 'blob', id, size, dataOffset, offset };
   }
 
   /** A `CORRUPT` error naming the file and the offset. */

@@ -7,13 +7,15 @@ import { MemostrataError, isMemostrataError } from '../errors.js';
 import { FORMAT_VERSION, keyText, valueKey } from '../layers/keys.js';
 
 /** Store formats whose exports import: a format-2 store is a format-3 store without lineage (see migrate.ts). */
-const IMPORTS_STORE_FORMATS: readonly number[] = [2, FORMAT_VERSION];
+const IMPORTS_STORE_FORMATS: readonly number[] = [2, 3, FORMAT_VERSION];
 import { typesKey } from '../layers/serialized-db.js';
 import { asPinRecord } from './pins.js';
 import { BatchWriter, contentUuidOf, parseKey, Progress, recordProblem, referencedUuids, undefinedUuidOf, type ProgressOptions } from './common.js';
 import type { MemoRecord } from '../layers/proxy-object-database.js';
 import { recountModules } from './module-meta.js';
-import { entryParts, EXPORT_END_FORMAT, EXPORT_FORMAT, EXPORT_VERSION, ExportReader } from './export-file.js';
+import { blobItemHead, entryParts, EXPORT_END_FORMAT, EXPORT_FORMAT, EXPORT_VERSION, ExportReader, READS_EXPORT_VERSIONS } from './export-file.js';
+import { createHash } from 'node:crypto';
+import { blobReferenceOf, referenceRanges } from './blobs.js';
 
 export { EXPORT_FORMAT, EXPORT_END_FORMAT, EXPORT_VERSION } from './export-file.js';
 
@@ -44,6 +46,10 @@ export interface ExportResult {
   entries: number;
   /** Size of the file (bytes). */
   bytes: number;
+  /** Blobs (large values) written as blob items. */
+  blobs: number;
+  /** Their size (bytes). */
+  blobBytes: number;
 }
 
 /** Added and skipped (already present) counts of one kind of entry. */
@@ -64,6 +70,8 @@ export interface ImportResult {
   records: MergeCount;
   /** Saved states of unfinished calls (`s!`). */
   states: MergeCount;
+  /** Blobs (large values): added, or skipped because the store has them (named by their content, so equal). */
+  blobs: MergeCount;
   /** Registered type names added to `meta!types`. */
   typesAdded: string[];
 }
@@ -88,6 +96,8 @@ export async function exportStore(store: Store, file: string, options: ExportOpt
   const handle = await open(partial, 'wx');
   let bytes = 0;
   let entries = 0;
+  let blobs = 0;
+  let blobBytes = 0;
   let pending: Uint8Array[] = [];
   let pendingBytes = 0;
   const write = async (parts: Uint8Array[]) => {
@@ -107,12 +117,26 @@ export async function exportStore(store: Store, file: string, options: ExportOpt
   try {
     const header: ExportHeader = { format: EXPORT_FORMAT, version: EXPORT_VERSION, createdAt: Date.now(), source: store.location, storeFormat: FORMAT_VERSION };
     await write([store.serialized.codec.encode(header, 'the export header')]);
-    for await (const [key, value] of store.bytes.entries()) {
-      await write(entryParts(key, value));
-      entries += 1;
+    // Every key but the b! chunks of blobs: blobs follow the entries as blob items, whatever holds them.
+    const named = new Map<string, { bytes: number; key: string }>();
+    for (const range of referenceRanges()) {
+      for await (const [key, value] of store.bytes.entries(range)) {
+        await write(entryParts(key, value));
+        entries += 1;
+        const reference = blobReferenceOf(store, value);
+        if (reference !== undefined && !named.has(reference.id)) named.set(reference.id, { bytes: reference.bytes, key: keyText(key) });
+        progress.step();
+      }
+    }
+    for (const [id, { bytes: size, key }] of named) {
+      await write(blobItemHead(id, size));
+      await writeBlob(store, id, size, key, write);
+      blobs += 1;
+      blobBytes += size;
       progress.step();
     }
-    await write([store.serialized.codec.encode({ format: EXPORT_END_FORMAT, entries }, 'the export trailer')]);
+    // `blobs` only when there are some: a file without blobs ends as version 1 files do.
+    await write([store.serialized.codec.encode({ format: EXPORT_END_FORMAT, entries, ...(blobs > 0 ? { blobs } : {}) }, 'the export trailer')]);
     await drain();
     await handle.sync();
     await handle.close();
@@ -123,7 +147,35 @@ export async function exportStore(store: Store, file: string, options: ExportOpt
     throw error;
   }
   progress.finish();
-  return { file: target, entries, bytes };
+  return { file: target, entries, bytes, blobs, blobBytes };
+}
+
+/** Slices of a blob read into the export; the blob store reads in parts at most this large. */
+const BLOB_SLICE = 8 * 1024 * 1024;
+
+/**
+ * Streams the bytes of blob `id` into the export through `write`, checking
+ * their SHA-256 against the id: a damaged blob is never exported.
+ */
+async function writeBlob(store: Store, id: string, size: number, key: string, write: (parts: Uint8Array[]) => Promise<void>): Promise<void> {
+  const fail = (what: string): never => {
+    throw new MemostrataError('CORRUPT', `The blob ${id} named at ${key} ${what}; nothing was exported. Run \`memostrata verify --fix\`, then export again.`);
+  };
+  const reader = await store.serialized.largeValues.open(id);
+  if (reader === undefined) return fail(`is missing from ${store.serialized.largeValues.location}`);
+  try {
+    if (reader.bytes !== size) fail(`has ${reader.bytes} bytes, not the ${size} it was written with`);
+    const hash = createHash('sha256');
+    for (let position = 0; position < size; position += BLOB_SLICE) {
+      const slice = Buffer.allocUnsafe(Math.min(BLOB_SLICE, size - position));
+      await reader.read(position, slice);
+      hash.update(slice);
+      await write([slice]);
+    }
+    if (hash.digest('hex') !== id) fail('is damaged (its bytes do not hash to its name)');
+  } finally {
+    await reader.close();
+  }
 }
 
 /**
@@ -155,7 +207,7 @@ export async function importStore(store: Store, file: string, options: ProgressO
   try {
     const stat = await handle.stat();
     const checked = await checkExport(store, handle, stat.size, path, progress);
-    progress.total = 3 * checked.entries;
+    progress.total = 4 * checked.entries;
     const assertUnchanged = async () => {
       const now = await handle.stat();
       if (now.size !== stat.size || now.mtimeMs !== stat.mtimeMs) {
@@ -168,16 +220,23 @@ export async function importStore(store: Store, file: string, options: ProgressO
       values: { added: 0, skipped: 0 },
       records: { added: 0, skipped: 0 },
       states: { added: 0, skipped: 0 },
+      blobs: { added: 0, skipped: 0 },
       typesAdded: [],
     };
     const touched = new Set<string>();
-    for (const pass of ['values', 'rest'] as const) {
+    // Blobs first, durably (BlobStore.write), then the values that name them, then what names the values.
+    for (const pass of ['blobs', 'values', 'rest'] as const) {
       await assertUnchanged();
       const reader = new ExportReader(handle, stat.size, path);
       const writer = new BatchWriter(store.bytes);
       await reader.next(); // the header
-      for (let item = await reader.next(); item?.kind === 'entry'; item = await reader.next()) {
+      for (let item = await reader.next(); item?.kind === 'entry' || item?.kind === 'blob'; item = await reader.next()) {
         progress.step();
+        if (item.kind === 'blob') {
+          if (pass === 'blobs') await importBlob(store, reader, item, result.blobs, path);
+          continue;
+        }
+        if (pass === 'blobs') continue;
         const parsed = parseKey(keyText(item.key));
         const count =
           parsed.kind === 'value' ? result.values : parsed.kind === 'record' ? result.records : parsed.kind === 'state' ? result.states : undefined;
@@ -206,6 +265,25 @@ export async function importStore(store: Store, file: string, options: ProgressO
   }
 }
 
+/** Writes a blob item into the store's largeValues unless it has the blob already. */
+async function importBlob(store: Store, reader: ExportReader, item: { id: string; size: number; dataOffset: number }, count: MergeCount, path: string): Promise<void> {
+  const existing = await store.serialized.largeValues.open(item.id);
+  if (existing !== undefined) {
+    const size = existing.bytes;
+    await existing.close();
+    if (size === item.size) {
+      count.skipped += 1;
+      return;
+    }
+  }
+  const written = await store.serialized.largeValues.write(reader.blobSlices(item));
+  if (written.id !== item.id) {
+    await store.serialized.largeValues.delete([written.id]);
+    throw new MemostrataError('CORRUPT', `${path} changed while it was imported (blob ${item.id} no longer matches its name); import it again once nothing writes to it.`);
+  }
+  count.added += 1;
+}
+
 interface CheckedExport {
   header: ExportHeader;
   entries: number;
@@ -231,8 +309,8 @@ async function checkExport(store: Store, handle: FileHandle, size: number, path:
   if (first?.kind !== 'map') throw reader.corrupt(0, 'it does not start with an export header');
   const header = decodeMap(first.bytes, 0);
   if (header.format !== EXPORT_FORMAT) throw reader.corrupt(0, `the header's format is ${JSON.stringify(header.format)}, not '${EXPORT_FORMAT}'`);
-  if (header.version !== EXPORT_VERSION) {
-    throw new MemostrataError('FORMAT_VERSION', `${path} is export format version ${JSON.stringify(header.version)}; this memostrata reads version ${EXPORT_VERSION}.`);
+  if (!READS_EXPORT_VERSIONS.includes(header.version as number)) {
+    throw new MemostrataError('FORMAT_VERSION', `${path} is export format version ${JSON.stringify(header.version)}; this memostrata reads versions ${READS_EXPORT_VERSIONS.join(' and ')}. Upgrade memostrata to import it.`);
   }
   if (!IMPORTS_STORE_FORMATS.includes(header.storeFormat as number)) {
     throw new MemostrataError('FORMAT_VERSION', `${path} holds store format version ${JSON.stringify(header.storeFormat)}; this memostrata reads version ${FORMAT_VERSION}.`);
@@ -243,8 +321,19 @@ async function checkExport(store: Store, handle: FileHandle, size: number, path:
   let types: string[] = [];
   let previous: Uint8Array | undefined;
   let entries = 0;
+  const fileBlobs = new Set<string>();
+  const neededBlobs = new Map<string, string>(); // blob id → a key that names it
   let item = await reader.next();
-  for (; item?.kind === 'entry'; item = await reader.next()) {
+  for (; item?.kind === 'entry' || item?.kind === 'blob'; item = await reader.next()) {
+    if (item.kind === 'blob') {
+      const hash = createHash('sha256');
+      for (const slice of reader.blobSlices(item)) hash.update(slice);
+      if (hash.digest('hex') !== item.id) throw reader.corrupt(item.offset, `blob ${item.id} does not hash to its name (damaged)`);
+      fileBlobs.add(item.id);
+      progress.step();
+      continue;
+    }
+    if (fileBlobs.size > 0) throw reader.corrupt(item.offset, 'an entry follows the blobs');
     const { key, value: bytes, offset } = item;
     if (previous !== undefined && Buffer.compare(previous, key) >= 0) throw reader.corrupt(offset, 'entries are not in strictly increasing key order');
     previous = key;
@@ -252,7 +341,14 @@ async function checkExport(store: Store, handle: FileHandle, size: number, path:
     progress.step();
     const text = Buffer.from(key).toString('utf8');
     const parsed = parseKey(text);
-    if (parsed.kind === 'unknown' || !Buffer.from(text, 'utf8').equals(key)) throw reader.corrupt(offset, `${JSON.stringify(text)} is not a key of the store layout`);
+    if (parsed.kind === 'unknown' || parsed.kind === 'blob' || !Buffer.from(text, 'utf8').equals(key)) throw reader.corrupt(offset, `${JSON.stringify(text)} is not a key of the store layout`);
+    const reference = blobReferenceOf(store, bytes);
+    if (reference !== undefined) {
+      // A large value: its blob is checked by its hash (its name), below or in the store.
+      neededBlobs.set(reference.id, text);
+      if (parsed.kind === 'value') needed.delete(parsed.uuid);
+      continue;
+    }
     let value: unknown;
     try {
       value = codec.decode(bytes);
@@ -294,14 +390,20 @@ async function checkExport(store: Store, handle: FileHandle, size: number, path:
   const trailerOffset = reader.offset;
   if (item === undefined) throw reader.corrupt(trailerOffset, 'the file ends without its trailer (truncated?)');
   const trailer = decodeMap(item.kind === 'map' ? item.bytes : new Uint8Array(), item.offset);
-  if (trailer.format !== EXPORT_END_FORMAT || trailer.entries !== entries) {
-    throw reader.corrupt(item.offset, `the trailer does not close ${entries} entries (found ${JSON.stringify(trailer)})`);
+  if (trailer.format !== EXPORT_END_FORMAT || trailer.entries !== entries || (trailer.blobs ?? 0) !== fileBlobs.size) {
+    throw reader.corrupt(item.offset, `the trailer does not close ${entries} entries and ${fileBlobs.size} blobs (found ${JSON.stringify(trailer)})`);
   }
   if (reader.offset !== size) throw reader.corrupt(reader.offset, 'data follows the trailer');
   for (const [uuid, record] of needed) {
     if (!(await store.bytes.has(valueKey(uuid)))) {
       throw reader.corrupt(size, `the record ${record} refers to value ${uuid}, which neither the file nor the store holds`);
     }
+  }
+  for (const [id, key] of neededBlobs) {
+    if (fileBlobs.has(id)) continue;
+    const held = await store.serialized.largeValues.open(id);
+    if (held === undefined) throw reader.corrupt(size, `${key} names blob ${id}, which neither the file nor the store holds`);
+    await held.close();
   }
   return { header: header as unknown as ExportHeader, entries, types };
 }

@@ -6,7 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import type { Store } from '../../src/cache/store.js';
 import { openCache } from '../../src/index.js';
 import { readModuleMeta } from '../../src/layers/module-meta.js';
-import { diff, exportStore, importStore, listRecords } from '../../src/maintenance/index.js';
+import { diff, EXPORT_VERSION, exportStore, importStore, listRecords } from '../../src/maintenance/index.js';
 import { ExportReader } from '../../src/maintenance/export-file.js';
 import { removeTempDirs, tempDir } from '../helpers/temp-dir.js';
 import { counted, fillStore, openMaintenanceStore, storePath, withStore } from './stores.js';
@@ -50,7 +50,7 @@ describe('export and import', () => {
     const target = storePath();
     const imported = await withStore(target, (store) => importStore(store, file));
     expect(imported.records).toEqual({ added: 4, skipped: 0 });
-    expect(imported.header).toMatchObject({ format: 'memostrata-export', version: 1, source: expect.stringContaining('store') });
+    expect(imported.header).toMatchObject({ format: 'memostrata-export', version: EXPORT_VERSION, source: expect.stringContaining('store') });
     expect(await identical(source, target)).toBe(true);
     const metaOf = (path: string) => withStore(path, (store) => readModuleMeta(store.serialized, 'runs.describe'));
     expect(await metaOf(target)).toMatchObject({ ...(await metaOf(source)), updatedAt: expect.any(Number) });
@@ -75,7 +75,7 @@ describe('export and import', () => {
     decodeMultiple(readFileSync(file), (item) => {
       items.push(item);
     });
-    expect(items[0]).toMatchObject({ format: 'memostrata-export', version: 1, storeFormat: FORMAT_VERSION });
+    expect(items[0]).toMatchObject({ format: 'memostrata-export', version: EXPORT_VERSION, storeFormat: FORMAT_VERSION });
     expect(items.at(-1)).toEqual({ format: 'memostrata-export-end', entries: items.length - 2 });
     const keys = items.slice(1, -1).map((item) => {
       const [key, value] = item as [string, Tag];
