@@ -33,15 +33,19 @@ export { MemostrataError, isMemostrataError, type ErrorCode, type MemostrataErro
 export { BackendUnreachableError, BackendLimitError, isBackendUnreachable, isBackendLimit } from './backends/backend-errors.js';
 export { registerType, TypeRegistry, defaultTypes, type TypeDefinition } from './layers/type-registry.js';
 
-export { Database, type BatchCondition, type BatchOperation, type DatabaseStatus, type Manifest, type WriteOptions } from './contract/database.js';
+export { Database, type BatchCondition, type BatchOperation, type DatabaseStatus, type Manifest, type WriteOptions, type WriteStage } from './contract/database.js';
 export type { NormalizedRange, Range } from './contract/range.js';
+export { isBlobId, type BlobInfo, type BlobReader, type BlobStore, type ListedBlob } from './contract/blob-store.js';
+export { FileBlobStore } from './backends/file-blob-store.js';
+export { KeyedBlobStore, CHUNK_BYTES } from './layers/blob/keyed-blob-store.js';
 export { MemoryBackend } from './backends/memory-backend.js';
 export { LevelBackend, type LevelBackendOptions } from './backends/level-backend.js';
 export { LmdbBackend, LMDB_MAX_KEY_BYTES, type LmdbBackendOptions } from './backends/lmdb-backend.js';
 export { RedisBackend, DEFAULT_REDIS_PREFIX, DEFAULT_REDIS_URL, type RedisBackendOptions, type RedisTlsOptions, type RedisWriteLimits } from './backends/redis-backend.js';
 export type { ChunkLimits } from './backends/redis-chunks.js';
-export { SerializedDB, typesKey, type SerializedDBOptions } from './layers/serialized-db.js';
-export { ValueCodec } from './layers/value-codec.js';
+export { SerializedDB, typesKey, LARGE_VALUE_BYTES, type OpenedValue, type SerializedDBOptions, type StoredSegment } from './layers/serialized-db.js';
+export { ValueCodec, type BlobReference, type Segment, type SegmentType, type SplitValue } from './layers/value-codec.js';
+export type { SupportedTypedArray, TypedArrayName } from './layers/value-kind.js';
 export { loadDigester, digestToHex, DIGEST_BYTES, type Digester } from './layers/digest.js';
 export { UUIDDatabase, UUID_NAMESPACE, type InternedValue, type PreparedValues } from './layers/uuid-database.js';
 export { ProxyObjectDatabase, type MemoRecord, type StoredError, type UnproxiedRecord } from './layers/proxy-object-database.js';

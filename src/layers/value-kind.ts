@@ -19,13 +19,35 @@ export const typedArrayClasses = {
   Float64Array,
   BigInt64Array,
   BigUint64Array,
-} as const;
+} as const satisfies Record<TypedArrayName, unknown>; // every name, and nothing else
 
 /** Name of a supported typed-array class. */
-export type TypedArrayName = keyof typeof typedArrayClasses;
+export type TypedArrayName =
+  | 'Int8Array'
+  | 'Uint8Array'
+  | 'Uint8ClampedArray'
+  | 'Int16Array'
+  | 'Uint16Array'
+  | 'Int32Array'
+  | 'Uint32Array'
+  | 'Float32Array'
+  | 'Float64Array'
+  | 'BigInt64Array'
+  | 'BigUint64Array';
 
 /** Any supported typed array. */
-export type SupportedTypedArray = InstanceType<(typeof typedArrayClasses)[TypedArrayName]>;
+export type SupportedTypedArray =
+  | Int8Array
+  | Uint8Array
+  | Uint8ClampedArray
+  | Int16Array
+  | Uint16Array
+  | Int32Array
+  | Uint32Array
+  | Float32Array
+  | Float64Array
+  | BigInt64Array
+  | BigUint64Array;
 
 /**
  * What a supported value is. This is the one definition of the supported
