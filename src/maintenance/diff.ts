@@ -1,6 +1,7 @@
 import type { Store } from '../cache/store.js';
 import { keyText } from '../layers/keys.js';
 import type { MemoRecord } from '../layers/proxy-object-database.js';
+import { referenceRanges } from './blobs.js';
 import { decodeRecord, parseKey, Progress, type ProgressOptions } from './common.js';
 
 /** How one module differs between two stores; call digests are sorted. */
@@ -67,8 +68,8 @@ export async function diff(storeA: Store, storeB: Store, options: ProgressOption
     }
   };
 
-  const a = storeA.bytes.entries();
-  const b = storeB.bytes.entries();
+  const a = keysAndValues(storeA);
+  const b = keysAndValues(storeB);
   try {
     let left = await a.next();
     let right = await b.next();
@@ -106,6 +107,16 @@ export async function diff(storeA: Store, storeB: Store, options: ProgressOption
     result.modules.length === 0 && result.values.onlyInA + result.values.onlyInB + result.states.onlyInA + result.states.onlyInB === 0;
   progress.finish();
   return result;
+}
+
+/**
+ * Every entry of `store` but the `b!` chunks of blobs, in key order. A large
+ * value is compared by its `v!` key like any other: the key is its content's
+ * UUID, so two stores that hold it under one key hold the same value, whether
+ * as a blob (of whatever id) or inline.
+ */
+async function* keysAndValues(store: Store): AsyncGenerator<[Uint8Array, Uint8Array]> {
+  for (const range of referenceRanges()) yield* store.bytes.entries(range);
 }
 
 /** Whether two records of one call give the same outcome: the same result UUID, or an equal cached error. */

@@ -12,6 +12,7 @@ import { sameOutcome } from './diff.js';
 import type { MergeCount } from './export.js';
 import { recountModules } from './module-meta.js';
 import { verify } from './verify.js';
+import { blobReferenceOf, copyBlob } from './blobs.js';
 
 /*
  * Merging shards (one store per MPI rank, per array task) into one. What makes
@@ -58,6 +59,8 @@ export interface MergeSourceResult {
   records: MergeCount;
   /** Saved states of unfinished calls (`s!`): added, or skipped because the target has one for the call. */
   states: MergeCount;
+  /** Blobs (large values) of the values and states merged: copied, or skipped because the target has them. */
+  blobs: MergeCount;
   /** Hit counters (`c!`). */
   counters: CounterCount;
   /** Calls skipped because the target holds them with another outcome. */
@@ -74,6 +77,7 @@ export interface MergeResult {
   values: MergeCount;
   records: MergeCount;
   states: MergeCount;
+  blobs: MergeCount;
   counters: CounterCount;
   /** Calls held with different outcomes, in the order met; each source's record listed is the one not taken. */
   conflicts: MergeConflict[];
@@ -128,6 +132,7 @@ export async function merge(sources: readonly Store[], target: Store, options: P
     values: count(),
     records: count(),
     states: count(),
+    blobs: count(),
     counters: { added: 0, updated: 0, skipped: 0 },
     conflicts: [],
     typesAdded: [],
@@ -136,7 +141,7 @@ export async function merge(sources: readonly Store[], target: Store, options: P
   for (const source of sources) {
     const merged = await mergeOne(source, target, result.conflicts, touched, progress);
     result.sources.push(merged);
-    for (const kind of ['values', 'records', 'states'] as const) {
+    for (const kind of ['values', 'records', 'states', 'blobs'] as const) {
       result[kind].added += merged[kind].added;
       result[kind].skipped += merged[kind].skipped;
     }
@@ -156,13 +161,21 @@ export async function merge(sources: readonly Store[], target: Store, options: P
 }
 
 async function mergeOne(source: Store, target: Store, conflicts: MergeConflict[], touched: Set<string>, progress: Progress): Promise<MergeSourceResult> {
-  const merged: MergeSourceResult = { location: source.location, values: count(), records: count(), states: count(), counters: { added: 0, updated: 0, skipped: 0 }, conflicts: 0 };
+  const merged: MergeSourceResult = { location: source.location, values: count(), records: count(), states: count(), blobs: count(), counters: { added: 0, updated: 0, skipped: 0 }, conflicts: 0 };
   const writer = new BatchWriter(target.bytes);
+  // A large value's blob goes into the target (durably, through its largeValues) before the batch that names it.
+  const withBlob = async (key: Uint8Array, bytes: Uint8Array): Promise<void> => {
+    const reference = blobReferenceOf(source, bytes);
+    if (reference === undefined) return;
+    if (await copyBlob(source, target, reference, keyText(key))) merged.blobs.added += 1;
+    else merged.blobs.skipped += 1;
+  };
   // Values first, durably: no record written below can name a value that is not there yet.
   for await (const [key, bytes] of source.bytes.entries(prefixRange(KeyPrefix.value))) {
     progress.step();
     if (await target.bytes.has(key)) merged.values.skipped += 1;
     else {
+      await withBlob(key, bytes);
       await writer.put(key, bytes);
       merged.values.added += 1;
     }
@@ -194,6 +207,7 @@ async function mergeOne(source: Store, target: Store, conflicts: MergeConflict[]
       const values = await valuesOf(theirs);
       if (values === undefined) continue;
       for (const [valueKeyBytes, valueBytes] of values) {
+        await withBlob(valueKeyBytes, valueBytes);
         await writer.put(valueKeyBytes, valueBytes);
         queued.add(keyText(valueKeyBytes).slice(KeyPrefix.value.length));
         merged.values.added += 1;
@@ -216,6 +230,7 @@ async function mergeOne(source: Store, target: Store, conflicts: MergeConflict[]
     progress.step();
     if (await target.bytes.has(key)) merged.states.skipped += 1;
     else {
+      await withBlob(key, bytes);
       await writer.put(key, bytes);
       merged.states.added += 1;
     }

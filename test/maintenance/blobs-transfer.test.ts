@@ -2,7 +2,7 @@ import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { openStore, type Store } from '../../src/cache/store.js';
-import { backup, exportStore, importStore, restore, verify } from '../../src/maintenance/index.js';
+import { backup, diff, exportStore, importStore, merge, restore, verify } from '../../src/maintenance/index.js';
 import { removeTempDirs, tempDir } from '../helpers/temp-dir.js';
 import { blobFiles, keysOf, LARGE, ramp, storeCall } from './blobs-helpers.js';
 import { storePath } from './stores.js';
@@ -129,5 +129,45 @@ describe('backup and restore carry blobs', () => {
       expect((await keysOf(store)).some((key) => key.startsWith('b!'))).toBe(false);
       expect(await largeResult(store)).toEqual(ramp(LARGE, 1));
     });
+  });
+});
+
+describe('merge and diff with blobs', () => {
+  it('merge copies the blobs the merged values name into the target (LevelDB shards into LMDB)', async () => {
+    const shardA = storePath();
+    const shardB = storePath();
+    await withKind('level', shardA, fill);
+    await withKind('level', shardB, (store) => storeCall(store, 'grid', 3, [3], ramp(LARGE, 3)));
+    const target = storePath();
+    const sources = [await openStore({ type: 'level', path: shardA }), await openStore({ type: 'level', path: shardB })];
+    try {
+      await withKind('lmdb', target, async (store) => {
+        const merged = await merge(sources, store);
+        expect(merged.blobs).toEqual({ added: 2, skipped: 0 });
+        expect(await largeResult(store)).toEqual(ramp(LARGE, 1));
+        const record = await store.proxy.lookup('grid', (3).toString(16).padStart(32, '0'));
+        expect(await store.proxy.loadResult(record!)).toEqual(ramp(LARGE, 3));
+        expect((await verify(store)).problems).toEqual([]);
+      });
+    } finally {
+      for (const source of sources) await source.serialized.close();
+    }
+    expect(blobFiles(target)).toHaveLength(2);
+  });
+
+  it('diff finds a memory store (b! chunks) and a LevelDB store (files) holding the same large value identical', async () => {
+    const memory = await openStore({ type: 'memory' });
+    const level = await openStore({ type: 'level', path: storePath() });
+    try {
+      await fill(memory);
+      await fill(level);
+      const result = await diff(memory, level);
+      expect(result.identical).toBe(true);
+      await storeCall(level, 'grid', 3, [3], ramp(LARGE, 3));
+      expect((await diff(memory, level)).values.onlyInB).toBe(2);
+    } finally {
+      await memory.serialized.close();
+      await level.serialized.close();
+    }
   });
 });
