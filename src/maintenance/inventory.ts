@@ -6,6 +6,7 @@ import { MemostrataError } from '../errors.js';
 import { withHitCounters } from '../layers/hit-counters.js';
 import { assertModuleName, counterPrefix, formatKey, keyText, prefixRange, recordPrefix } from '../layers/keys.js';
 import type { MemoRecord } from '../layers/proxy-object-database.js';
+import { blobTotals } from './blobs.js';
 import { decodeRecord, parseKey, Progress, rawRecords, type ProgressOptions } from './common.js';
 
 /** What the store holds for one module (memoized function). */
@@ -50,6 +51,13 @@ export interface StoreSummary {
   records: number;
   /** Saved states of unfinished calls (`s!` entries): how many, and Σ of their encoded sizes. */
   states: { count: number; bytes: number };
+  /**
+   * Blobs, where large values live (files beside the store, or `b!` chunks):
+   * how many and Σ of their sizes, and the remains of unfinished writes
+   * (garbage that `prune` deletes). A large value counts its small reference
+   * in `values.bytes` and its bytes here.
+   */
+  blobs: { count: number; bytes: number; unfinished: number; unfinishedBytes: number };
   /** Registered type names the store's values use (`meta!types`). */
   types: string[];
   /** Per module, sorted by name. */
@@ -151,6 +159,7 @@ export async function storeSummary(store: Store, options: ProgressOptions = {}):
     values,
     records,
     states,
+    blobs: await blobTotals(store),
     types: await store.serialized.storedTypeNames(),
     modules: await moduleSummaries(store),
   };

@@ -46,7 +46,10 @@ async function restoreStore(context: CommandContext, src: string, target: string
 }
 
 function report(context: CommandContext, verb: string, result: CopyResult): number {
-  if (context.json) context.printJson({ path: result.path, entries: result.entries, bytes: result.bytes });
-  else context.print(`${verb} ${plural(result.entries, 'key', 'keys')} (${formatSize(result.bytes)}) into ${result.path}`);
+  if (context.json) context.printJson({ path: result.path, entries: result.entries, bytes: result.bytes, blobs: result.blobs, blobBytes: result.blobBytes });
+  else {
+    const blobs = result.blobs > 0 ? ` and ${plural(result.blobs, 'blob', 'blobs')} of large values (${formatSize(result.blobBytes)})` : '';
+    context.print(`${verb} ${plural(result.entries, 'key', 'keys')} (${formatSize(result.bytes)})${blobs} into ${result.path}`);
+  }
   return 0;
 }

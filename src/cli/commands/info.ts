@@ -27,6 +27,7 @@ async function info(context: CommandContext, path: string | undefined): Promise<
       values: summary.values,
       records: summary.records,
       states: summary.states,
+      blobs: summary.blobs,
       types: summary.types,
       modules: summary.modules.map((module) => ({
         name: module.name,
@@ -50,6 +51,7 @@ async function info(context: CommandContext, path: string | undefined): Promise<
       `on disk   ${summary.sizeOnDisk === undefined ? '-' : formatSize(summary.sizeOnDisk)}`,
       `values    ${summary.values.count.toLocaleString('en-US')} (${formatSize(summary.values.bytes)} encoded)`,
       `records   ${summary.records.toLocaleString('en-US')}`,
+      ...(summary.blobs.count + summary.blobs.unfinished > 0 ? [`blobs     ${blobLine(summary.blobs)}`] : []),
       ...(summary.states.count > 0 ? [`states    ${summary.states.count.toLocaleString('en-US')} unfinished calls (${formatSize(summary.states.bytes)})`] : []),
       ...(summary.types.length > 0 ? [`types     ${summary.types.join(', ')}`] : []),
     ].join('\n'),
@@ -80,4 +82,10 @@ async function info(context: CommandContext, path: string | undefined): Promise<
     )}`,
   );
   return 0;
+}
+
+/** `3 (1.2 GiB), 1 unfinished write (8 MiB; prune deletes it)`. */
+function blobLine(blobs: { count: number; bytes: number; unfinished: number; unfinishedBytes: number }): string {
+  const unfinished = blobs.unfinished === 0 ? '' : `, ${blobs.unfinished.toLocaleString('en-US')} unfinished ${blobs.unfinished === 1 ? 'write' : 'writes'} (${formatSize(blobs.unfinishedBytes)}; prune deletes them)`;
+  return `${blobs.count.toLocaleString('en-US')} large values (${formatSize(blobs.bytes)})${unfinished}`;
 }

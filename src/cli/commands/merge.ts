@@ -51,6 +51,7 @@ async function mergeStores(context: CommandContext, paths: string[], options: Me
     line('calls', result.records),
     line('values', result.values),
     ...(result.states.added + result.states.skipped > 0 ? [line('states', result.states)] : []),
+    ...(result.blobs.added + result.blobs.skipped > 0 ? [line('blobs', result.blobs)] : []),
     `${'hits'.padEnd(9)}${result.counters.added.toLocaleString('en-US')} counters added, ${result.counters.updated.toLocaleString('en-US')} updated`,
   ];
   if (result.conflicts.length > 0) {

@@ -17,6 +17,7 @@ interface PruneCliOptions {
   policy?: 'lru' | 'cost';
   expired?: boolean;
   maxAge?: string;
+  orphanGrace?: string;
 }
 
 /** `memostrata prune`: remove calls by age, total size or stale version, then the values nothing uses. */
@@ -32,6 +33,7 @@ export function pruneCommand(program: Command): void {
     .option('--stale-versions', "calls of a module's older code: all but its current version (the one it last stored calls with, or hit since)")
     .option('--module <name...>', 'only these modules')
     .option('--dry-run', 'report what would be removed; remove nothing')
+    .option('--orphan-grace <duration>', 'on a store other processes write (LMDB, Redis): delete a large value\'s blob that nothing names only once it is older than this; a writer may be about to name it (default 15min; LevelDB: at once)')
     .action(action(pruneStore));
 }
 
@@ -39,6 +41,7 @@ async function pruneStore(context: CommandContext, options: PruneCliOptions): Pr
   const olderThanMs = options.olderThan === undefined ? undefined : parseDuration(options.olderThan, '--older-than');
   const maxBytes = options.maxSize === undefined ? undefined : parseSize(options.maxSize, '--max-size');
   const maxAge = expiredMaxAge(context, options);
+  const orphanGraceMs = options.orphanGrace === undefined ? undefined : parseDuration(options.orphanGrace, '--orphan-grace');
   const { result, disk } = await withStore(context.store(), 'existing', (store) =>
     measuringDisk(store, () =>
       context.withProgress('pruning', (onProgress) =>
@@ -50,13 +53,14 @@ async function pruneStore(context: CommandContext, options: PruneCliOptions): Pr
           staleVersions: options.staleVersions === true,
           ...(options.module === undefined ? {} : { modules: options.module }),
           dryRun: options.dryRun === true,
+          ...(orphanGraceMs === undefined ? {} : { orphanGraceMs }),
         }),
       ),
     ),
   );
   const dryRun = options.dryRun === true;
   if (context.json) {
-    context.printJson({ dryRun, records: result.records, byModule: result.byModule, values: result.values, bytes: result.bytes, disk, ...(result.pinned === undefined ? {} : { pinned: result.pinned }) });
+    context.printJson({ dryRun, records: result.records, byModule: result.byModule, values: result.values, bytes: result.bytes, blobs: result.blobs, blobBytes: result.blobBytes, disk, ...(result.pinned === undefined ? {} : { pinned: result.pinned }) });
     return 0;
   }
   const verb = dryRun ? 'would remove' : 'removed';
@@ -65,7 +69,8 @@ async function pruneStore(context: CommandContext, options: PruneCliOptions): Pr
     .join(', ');
   context.print(
     `${verb} ${plural(result.records, 'call', 'calls')}${modules === '' ? '' : ` (${modules})`}; ` +
-      `${dryRun ? 'would free' : 'freed'} ${plural(result.values, 'value', 'values')} (${formatSize(result.bytes)})${dryRun ? '' : diskChange(disk)}`,
+      `${dryRun ? 'would free' : 'freed'} ${plural(result.values, 'value', 'values')} (${formatSize(result.bytes)})` +
+      `${result.blobs > 0 ? ` and ${plural(result.blobs, 'blob', 'blobs')} (${formatSize(result.blobBytes)})` : ''}${dryRun ? '' : diskChange(disk)}`,
   );
   if (result.pinned?.overLimit === true) {
     context.print(

@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { CodeVersionTally, type CodeVersion } from '../../maintenance/code-versions.js';
 import { rawRecords } from '../../maintenance/common.js';
 import { moduleSummaries } from '../../maintenance/inventory.js';
+import { blobTotals } from '../../maintenance/blobs.js';
 import type { CommandContext } from '../context.js';
 import { formatDuration, formatSize, formatTable, isoTime, plural } from '../format.js';
 import { withStore } from '../open-store.js';
@@ -28,12 +29,12 @@ interface StatsRow {
 }
 
 async function stats(context: CommandContext): Promise<number> {
-  const { summaries, versions } = await withStore(context.store(), 'existing', async (store) => {
+  const { summaries, versions, blobs } = await withStore(context.store(), 'existing', async (store) => {
     const summaries = await context.withProgress('reading', (onProgress) => moduleSummaries(store, { onProgress }));
     // A second pass over the records' metadata (no results are read): which code versions each module has.
     const tally = new CodeVersionTally();
     for await (const record of rawRecords(store)) tally.add(record);
-    return { summaries, versions: await tally.versions(store) };
+    return { summaries, versions: await tally.versions(store), blobs: await blobTotals(store) };
   });
   // Every stored call was computed once: a miss. Hits are those counted in the store (as of each call's last flush).
   const rows: StatsRow[] = summaries.map((summary) => ({
@@ -52,7 +53,7 @@ async function stats(context: CommandContext): Promise<number> {
       versions: codeVersions.map(({ lastUsedAt, ...version }) => ({ ...version, lastUsedAt: isoTime(lastUsedAt) })),
     });
     const { module: _, ...total } = totals;
-    context.printJson({ modules: rows.map(strip), total });
+    context.printJson({ modules: rows.map(strip), total, blobs });
     return 0;
   }
   if (rows.length === 0) {
@@ -86,6 +87,11 @@ async function stats(context: CommandContext): Promise<number> {
       [...rows.map(cells), cells(totals)],
     ),
   );
+  // Results are counted as the records say (approximate encoded sizes); the large values' own bytes are these.
+  if (blobs.count + blobs.unfinished > 0) {
+    const unfinished = blobs.unfinished === 0 ? '' : `; ${plural(blobs.unfinished, 'unfinished write', 'unfinished writes')} (${formatSize(blobs.unfinishedBytes)}) that prune deletes`;
+    context.print(`\nblobs: ${plural(blobs.count, 'large value', 'large values')} in ${formatSize(blobs.bytes)}${unfinished}`);
+  }
   return 0;
 }
 

@@ -30,8 +30,11 @@ async function exportToFile(context: CommandContext, file: string, options: Expo
   const result = await withStore(context.store(), 'existing', (store) =>
     context.withProgress('exporting', (onProgress) => exportStore(store, file, { onProgress, force: options.force === true })),
   );
-  if (context.json) context.printJson({ file: result.file, entries: result.entries, bytes: result.bytes });
-  else context.print(`exported ${plural(result.entries, 'key', 'keys')} (${formatSize(result.bytes)}) to ${result.file}`);
+  if (context.json) context.printJson({ file: result.file, entries: result.entries, bytes: result.bytes, blobs: result.blobs, blobBytes: result.blobBytes });
+  else {
+    const blobs = result.blobs > 0 ? ` and ${plural(result.blobs, 'blob', 'blobs')} of large values (${formatSize(result.blobBytes)})` : '';
+    context.print(`exported ${plural(result.entries, 'key', 'keys')}${blobs} (${formatSize(result.bytes)}) to ${result.file}`);
+  }
   return 0;
 }
 
@@ -50,6 +53,7 @@ async function importFromFile(context: CommandContext, file: string, options: Im
       values: result.values,
       records: result.records,
       states: result.states,
+      blobs: result.blobs,
       typesAdded: result.typesAdded,
     });
     return 0;
@@ -60,6 +64,7 @@ async function importFromFile(context: CommandContext, file: string, options: Im
       `records  ${result.records.added.toLocaleString('en-US')} added, ${result.records.skipped.toLocaleString('en-US')} already present`,
       `values   ${result.values.added.toLocaleString('en-US')} added, ${result.values.skipped.toLocaleString('en-US')} already present`,
       ...(result.states.added + result.states.skipped > 0 ? [`states   ${result.states.added} added, ${result.states.skipped} already present`] : []),
+      ...(result.blobs.added + result.blobs.skipped > 0 ? [`blobs    ${result.blobs.added.toLocaleString('en-US')} added, ${result.blobs.skipped.toLocaleString('en-US')} already present`] : []),
     ].join('\n'),
   );
   return 0;
