@@ -40,6 +40,11 @@ export interface NumericSummary {
   mean?: number;
   /** How many values are NaN, when any are. */
   nanCount?: number;
+  /**
+   * Present when the figures come from a sample of the array rather than all
+   * of it: how many windows were read and how many elements they held.
+   */
+  sampled?: { windows: number; elements: number };
 }
 
 /**
@@ -277,9 +282,124 @@ export class NumberStats {
   }
 }
 
+/** Buckets a {@link Downsampler} makes by default: enough for a plot a few hundred pixels wide. */
+export const DOWNSAMPLE_BUCKETS = 400;
+
+/**
+ * An array cut into consecutive buckets, each given by its smallest, largest
+ * and mean value: the min and max keep a one-element spike visible however
+ * many elements share its bucket (a mean alone would flatten it), and the
+ * mean shows where the mass lies. Bucket `b` of an array of `length` holds
+ * elements `floor(b * length / buckets)` up to the next bucket's start.
+ */
+export interface Downsample {
+  /** The index of each bucket's first element. */
+  x: number[];
+  /** Each bucket's smallest, largest and mean value; NaN is left out, and a bucket with no other value (or none read) is `null`. */
+  min: (number | null)[];
+  max: (number | null)[];
+  mean: (number | null)[];
+}
+
+/**
+ * A {@link Downsample} built from parts of an array given with their
+ * position, in any order and possibly with gaps (a sample of windows): so a
+ * stored array is downsampled a window at a time, never held whole.
+ */
+export class Downsampler {
+  readonly #length: number;
+  readonly #buckets: number;
+  readonly #min: Float64Array;
+  readonly #max: Float64Array;
+  readonly #sum: Float64Array;
+  readonly #count: Float64Array;
+
+  /**
+   * @param length - the array's whole length.
+   * @param buckets - how many buckets at most (fewer for a shorter array). @default {@link DOWNSAMPLE_BUCKETS}
+   */
+  constructor(length: number, buckets: number = DOWNSAMPLE_BUCKETS) {
+    this.#length = length;
+    this.#buckets = Math.max(0, Math.min(buckets, length));
+    this.#min = new Float64Array(this.#buckets).fill(Infinity);
+    this.#max = new Float64Array(this.#buckets).fill(-Infinity);
+    this.#sum = new Float64Array(this.#buckets);
+    this.#count = new Float64Array(this.#buckets);
+  }
+
+  /** The index of bucket `bucket`'s first element. */
+  bucketStart(bucket: number): number {
+    return Math.floor((bucket * this.#length) / this.#buckets);
+  }
+
+  /** How many buckets there are. */
+  get buckets(): number {
+    return this.#buckets;
+  }
+
+  /** Elements `offset` to `offset + elements.length` of the array. */
+  add(elements: ArrayLike<number | bigint>, offset: number): void {
+    const end = offset + elements.length;
+    // The bucket holding `offset`, by estimate then exact against the integer bucket starts.
+    let bucket = Math.min(this.#buckets - 1, Math.floor((offset * this.#buckets) / this.#length));
+    while (bucket > 0 && this.bucketStart(bucket) > offset) bucket -= 1;
+    while (bucket + 1 < this.#buckets && this.bucketStart(bucket + 1) <= offset) bucket += 1;
+    for (let start = offset; start < end && bucket < this.#buckets; bucket += 1) {
+      const stop = Math.min(end, bucket + 1 < this.#buckets ? this.bucketStart(bucket + 1) : this.#length);
+      let min = this.#min[bucket]!;
+      let max = this.#max[bucket]!;
+      let sum = 0;
+      let count = 0;
+      for (let index = start; index < stop; index += 1) {
+        const item = Number(elements[index - offset]);
+        if (Number.isNaN(item)) continue;
+        if (item < min) min = item;
+        if (item > max) max = item;
+        sum += item;
+        count += 1;
+      }
+      this.#min[bucket] = min;
+      this.#max[bucket] = max;
+      this.#sum[bucket] = this.#sum[bucket]! + sum;
+      this.#count[bucket] = this.#count[bucket]! + count;
+      start = stop;
+    }
+  }
+
+  result(): Downsample {
+    const result: Downsample = { x: [], min: [], max: [], mean: [] };
+    for (let bucket = 0; bucket < this.#buckets; bucket += 1) {
+      const counted = this.#count[bucket]! > 0;
+      result.x.push(this.bucketStart(bucket));
+      result.min.push(counted ? this.#min[bucket]! : null);
+      result.max.push(counted ? this.#max[bucket]! : null);
+      result.mean.push(counted ? this.#sum[bucket]! / this.#count[bucket]! : null);
+    }
+    return result;
+  }
+}
+
+/** How much of a stored array was read to summarise it. */
+export interface ArrayReading {
+  /** Reads made, each of one window. */
+  windows: number;
+  /** Bytes those reads held. */
+  bytesRead: number;
+  /** The array's stored size in bytes. */
+  bytes: number;
+}
+
 /** An array summarised where it is stored, standing in the value for the array itself (see stored-outline.ts). */
 export class SummarizedArray {
-  constructor(readonly summary: NumericSummary) {}
+  /**
+   * @param downsample - its downsample, when the summary was asked for one (the inspector's plots).
+   * @param reading - how much of it was read.
+   */
+  constructor(
+    readonly summary: NumericSummary,
+    readonly downsample?: Downsample,
+    readonly reading?: ArrayReading,
+  ) {}
 }
 
 /** A JSON-safe value for `--json` output. Encodings are documented in docs/cli.md. */

@@ -33,8 +33,10 @@ import { badRequest, type ListingQuery } from './query.js';
 export interface ApiOptions {
   /** Whether the actions that change the store are enabled. */
   allowWrite: boolean;
-  /** Encoded size above which a value is not loaded for a preview (bytes). */
+  /** Encoded size above which a value stored whole is not loaded for a preview (bytes). */
   maxValueBytes: number;
+  /** Size above which a large stored array is previewed from a sample of windows unless asked in full (bytes). */
+  fullReadBytes: number;
 }
 
 /** A module's figures in the overview: those of `memostrata stats --json`, and more of its summary. */
@@ -129,12 +131,16 @@ export class InspectorApi {
     return { ...listingHead(name, query, pins), total: page.total, matched: page.matched, versions: index.versions, indexedAt: new Date(index.builtAt).toISOString(), entries: page.rows.map((row) => rowJson(row, name, pins)) };
   }
 
-  /** `GET /api/modules/:module/entries/:call`: the record, read afresh, and previews of its values. */
-  async entry(module: string, call: string) {
+  /**
+   * `GET /api/modules/:module/entries/:call`: the record, read afresh, and
+   * previews of its values; `full` reads every large array whole, however
+   * large, instead of a sample of windows of those over `fullReadBytes`.
+   */
+  async entry(module: string, call: string, full = false) {
     const record = await this.#record(module, call);
     let preview: EntryPreview | { error: string };
     try {
-      preview = await previewEntry(this.#store, record, this.#options.maxValueBytes);
+      preview = await previewEntry(this.#store, record, { maxBytes: this.#options.maxValueBytes, fullReadBytes: this.#options.fullReadBytes, full });
     } catch (error) {
       // A damaged or missing value is worth showing next to its record, not a failed page.
       if (!isMemostrataError(error, 'CORRUPT')) throw error;

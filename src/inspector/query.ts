@@ -86,3 +86,17 @@ export function parseBoundedQuery(params: URLSearchParams, name: string, fallbac
   }
   return integer(params, name, fallback, 1, max);
 }
+
+/**
+ * Parses the query of `GET /api/modules/:module/entries/:call`: `full=1`
+ * reads large arrays whole (`0`, the default, samples the very large ones).
+ * @throws HttpError 400.
+ */
+export function parseEntryQuery(params: URLSearchParams): boolean {
+  for (const key of params.keys()) {
+    if (key !== 'full' && key !== 'token') throw badRequest(`Unknown query parameter ${JSON.stringify(key)}; known: full.`);
+  }
+  const full = one(params, 'full');
+  if (full !== undefined && full !== '1' && full !== '0') throw badRequest(`full is 1 or 0; got ${JSON.stringify(full.slice(0, 40))}.`);
+  return full === '1';
+}

@@ -6,7 +6,7 @@ import { Access, newToken, TOKEN_PARAMETER } from './access.js';
 import { InspectorApi } from './api.js';
 import { drainBody, HttpError, send, sendError, sendJson, type RequestContext } from './http.js';
 import { pageHtml, UNAUTHORIZED_HTML, type PageName } from './pages.js';
-import { parseBoundedQuery, parseCall, parseListingQuery } from './query.js';
+import { parseBoundedQuery, parseCall, parseEntryQuery, parseListingQuery } from './query.js';
 import { Router } from './router.js';
 import { staticFile } from './static-files.js';
 
@@ -38,6 +38,15 @@ export interface InspectorOptions {
    */
   maxValueBytes?: number;
   /**
+   * A large array (stored in a blob) of more bytes than this is previewed
+   * from a sample of windows, one per bucket of its plot, so an entry page
+   * never reads gigabytes; `?full=1` (the page's *Read it all* button)
+   * reads it whole.
+   *
+   * @default 268435456 (256 MiB)
+   */
+  fullReadBytes?: number;
+  /**
    * The access token. Tests pass one; otherwise a random one is made.
    *
    * @default a new random token
@@ -61,6 +70,8 @@ export interface Inspector {
 
 /** The default of {@link InspectorOptions.maxValueBytes}. */
 export const DEFAULT_MAX_VALUE_BYTES = 64 * 1024 * 1024;
+/** The default of {@link InspectorOptions.fullReadBytes}. */
+export const DEFAULT_FULL_READ_BYTES = 256 * 1024 * 1024;
 
 /**
  * Starts the web inspector on an open store: pages and a JSON API under
@@ -70,7 +81,7 @@ export async function startInspector(store: Store, options: InspectorOptions = {
   const host = options.host ?? '127.0.0.1';
   const token = options.token ?? newToken();
   const allowWrite = options.allowWrite === true;
-  const api = new InspectorApi(store, { allowWrite, maxValueBytes: options.maxValueBytes ?? DEFAULT_MAX_VALUE_BYTES });
+  const api = new InspectorApi(store, { allowWrite, maxValueBytes: options.maxValueBytes ?? DEFAULT_MAX_VALUE_BYTES, fullReadBytes: options.fullReadBytes ?? DEFAULT_FULL_READ_BYTES });
   const router = routes(api, token, allowWrite);
   const onInternalError = options.onInternalError ?? ((error: unknown) => console.error(error));
   let access: Access | undefined;
@@ -131,7 +142,7 @@ function routes(api: InspectorApi, token: string, allowWrite: boolean): Router {
     .add('GET', '/api/verify', json(() => api.verify()))
     .add('GET', '/api/leases', json(() => api.leases()))
     .add('GET', '/api/modules/:module/entries', json(({ params, url }) => api.entries(params.module!, parseListingQuery(url.searchParams))))
-    .add('GET', '/api/modules/:module/entries/:call', json(({ params }) => api.entry(params.module!, parseCall(params.call!))))
+    .add('GET', '/api/modules/:module/entries/:call', json(({ params, url }) => api.entry(params.module!, parseCall(params.call!), parseEntryQuery(url.searchParams))))
     .add('GET', '/api/modules/:module/entries/:call/lineage', json(({ params, url }) => api.lineage(params.module!, parseCall(params.call!), parseBoundedQuery(url.searchParams, 'depth', DEFAULT_LINEAGE_DEPTH, MAX_LINEAGE_DEPTH))))
     .add('GET', '/api/modules/:module/entries/:call/neighbours', json(({ params, url }) => api.neighbours(params.module!, parseCall(params.call!), parseBoundedQuery(url.searchParams, 'limit', DEFAULT_NEIGHBOURS, MAX_NEIGHBOURS))))
     .add('GET', '/api/modules/:module/entries/:call/cascade', json(({ params }) => api.cascadePlan(params.module!, parseCall(params.call!))))

@@ -303,13 +303,40 @@ export const CLIENT_SCRIPT = String.raw`
     preview.plots.forEach(function (plot) {
       var caption = (plot.path === '' ? 'value' : plot.path) + ': ' + plot.type + '(' + number(plot.length) + ')' +
         (plot.min === null ? '' : ', min ' + round(plot.min) + ', max ' + round(plot.max) + ', mean ' + round(plot.mean)) +
-        (plot.x.length < plot.length ? '; ' + plot.x.length + '-point downsample (bucket means)' : '');
+        (plot.x.length < plot.length ? '; ' + plot.x.length + '-bucket downsample: each bucket from its min to its max, and its mean' : '');
       var target = el('div');
-      var holder = el('div', { 'class': 'plot', 'data-plot': plot.path }, [el('div', { 'class': 'caption', text: caption }), target]);
+      var holder = el('div', { 'class': 'plot', 'data-plot': plot.path }, [el('div', { 'class': 'caption', text: caption }), readingNote(plot), target]);
       box.appendChild(holder);
-      setTimeout(function () { chart(target, '', plot.x, plot.y, { label: plot.path, height: 180, yFormat: function (v) { return Number(v.toPrecision(4)); } }); }, 0);
+      setTimeout(function () { rangeChart(target, plot); }, 0);
     });
     return box;
+  }
+  // How a large array was read: in windows from its blob, or (over the server's limit) from a sample, with a way to read it all.
+  function readingNote(plot) {
+    if (plot.read === null) return null;
+    var r = plot.read;
+    if (!r.sampled) return el('div', { 'class': 'reading', 'data-field': 'reading', 'data-sampled': 'false', text: 'read in part from the store: ' + number(r.windows) + ' windows, ' + size(r.bytesRead) + ', never loaded whole' });
+    var query = new URLSearchParams(location.search);
+    query.set('full', '1');
+    return el('div', { 'class': 'reading sampled', 'data-field': 'reading', 'data-sampled': 'true' }, [
+      'summary of ' + number(r.windows) + ' sampled windows (' + size(r.bytesRead) + ' of ' + size(r.bytes) + '): figures and plot are of the sample ',
+      el('a', { href: location.pathname + '?' + query.toString(), id: 'read-full', text: 'Read it all' }),
+    ]);
+  }
+  function rangeChart(target, plot) {
+    if (typeof uPlot !== 'function') return;
+    var format = function (u, splits) { return splits.map(function (v) { return Number(v.toPrecision(4)); }); };
+    var edge = { stroke: 'rgba(47,111,222,0.45)', width: 1, points: { show: false } };
+    return new uPlot({
+      width: Math.min(target.clientWidth || 640, 900),
+      height: 180,
+      legend: { show: false },
+      cursor: { drag: { x: false, y: false } },
+      scales: { x: { time: false } },
+      axes: [{}, { values: format, size: 70 }],
+      series: [{}, Object.assign({ label: 'max' }, edge), Object.assign({ label: 'min' }, edge), { label: 'mean', stroke: '#2f6fde', width: 1.5, points: { show: false } }],
+      bands: [{ series: [1, 2], fill: 'rgba(47,111,222,0.15)' }],
+    }, [plot.x, plot.yMax, plot.yMin, plot.y], target);
   }
 
   function lineageTree(nodes, id) {
@@ -343,7 +370,8 @@ export const CLIENT_SCRIPT = String.raw`
   }
 
   async function entryPage(name, call) {
-    var data = await api('/api/modules/' + encodeURIComponent(name) + '/entries/' + call);
+    // ?full=1 reads very large arrays whole rather than from a sample of windows.
+    var data = await api('/api/modules/' + encodeURIComponent(name) + '/entries/' + call + (state().get('full') === '1' ? '?full=1' : ''));
     var r = data.record;
     clear(main);
     main.appendChild(el('div', { 'class': 'crumbs' }, [el('a', { href: '/', text: 'Overview' }), ' › ', el('a', { href: moduleHref(name), id: 'module-link', text: name }), ' › entry']));

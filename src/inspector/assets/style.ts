@@ -46,6 +46,8 @@ button:disabled { opacity: 0.5; cursor: default; }
 pre.value { background: #fff; border: 1px solid var(--line); border-radius: 6px; padding: 0.7rem; overflow: auto; max-height: 420px; margin: 0.3rem 0 0.6rem; font-size: 12.5px; }
 .plot { background: #fff; border: 1px solid var(--line); border-radius: 6px; padding: 0.5rem; margin-bottom: 0.8rem; display: inline-block; }
 .plot .caption { font-size: 12px; color: var(--muted); margin-bottom: 0.2rem; }
+.plot .reading { font-size: 12px; color: var(--muted); margin-bottom: 0.2rem; }
+.plot .reading.sampled { color: #8a5a00; }
 .later { border: 1px dashed #b8c0cc; border-radius: 8px; padding: 0.7rem 1rem; color: var(--muted); background: #fbfcfd; margin-bottom: 0.8rem; }
 ul.tree { margin: 0.2rem 0 0.6rem; padding-left: 1.2rem; }
 .lineage h3 { font-size: 13px; margin: 0.3rem 0; color: var(--muted); }
