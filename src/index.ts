@@ -45,7 +45,7 @@ export { RedisBackend, DEFAULT_REDIS_PREFIX, DEFAULT_REDIS_URL, type RedisBacken
 export type { ChunkLimits } from './backends/redis-chunks.js';
 export { SerializedDB, typesKey, LARGE_VALUE_BYTES, type OpenedValue, type SerializedDBOptions, type StoredSegment } from './layers/serialized-db.js';
 export { ValueCodec, type BlobReference, type Segment, type SegmentType, type SplitValue } from './layers/value-codec.js';
-export type { SupportedTypedArray, TypedArrayName } from './layers/value-kind.js';
+export type { SupportedTypedArray, TypedArrayName } from './layers/typed-arrays.js';
 export { loadDigester, digestToHex, DIGEST_BYTES, type Digester } from './layers/digest.js';
 export { UUIDDatabase, UUID_NAMESPACE, type InternedValue, type PreparedValues } from './layers/uuid-database.js';
 export { ProxyObjectDatabase, type MemoRecord, type StoredError, type UnproxiedRecord } from './layers/proxy-object-database.js';
@@ -80,6 +80,7 @@ export {
   type LayerConfig,
   type LayerFactory,
   type SignLayerConfig,
+  type Ed25519Key,
   type SignLayerOptions,
 } from './layers/bytes/index.js';
 export { FORMAT_VERSION } from './layers/keys.js';

@@ -131,11 +131,20 @@ export function createSubscriber(options: ResolvedRedisOptions, node: RedisEndpo
   });
 }
 
-function credentials(endpoint: RedisEndpoint, tls: ResolvedRedisTls | undefined): { username?: string; password?: string; tls?: ResolvedRedisTls } {
+/** TLS options as Node's `tls.connect` takes them: PEM contents as Buffers. */
+type TlsOptions = { ca?: Buffer; cert?: Buffer; key?: Buffer; servername?: string };
+
+function credentials(endpoint: RedisEndpoint, tls: ResolvedRedisTls | undefined): { username?: string; password?: string; tls?: TlsOptions } {
+  const asBuffer = (bytes: Uint8Array | undefined): Buffer | undefined => (bytes === undefined ? undefined : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+  const connect: TlsOptions = {};
+  if (tls?.ca !== undefined) connect.ca = asBuffer(tls.ca);
+  if (tls?.cert !== undefined) connect.cert = asBuffer(tls.cert);
+  if (tls?.key !== undefined) connect.key = asBuffer(tls.key);
+  if (tls?.servername !== undefined) connect.servername = tls.servername;
   return {
     ...(endpoint.username === undefined ? {} : { username: endpoint.username }),
     ...(endpoint.password === undefined ? {} : { password: endpoint.password }),
-    ...(endpoint.tls ? { tls: { ...tls } } : {}),
+    ...(endpoint.tls ? { tls: connect } : {}),
   };
 }
 

@@ -205,9 +205,9 @@ export const REDIS_TLS_OPTION_NAMES = Object.keys({ caFile: true, certFile: true
 
 /** What a TLS connection is made with: the files' contents, read and checked. */
 export interface ResolvedRedisTls {
-  ca?: Buffer;
-  cert?: Buffer;
-  key?: Buffer;
+  ca?: Uint8Array;
+  cert?: Uint8Array;
+  key?: Uint8Array;
   servername?: string;
 }
 
@@ -372,22 +372,25 @@ function readTls(tls: RedisTlsOptions, where: string): ResolvedRedisTls {
   };
   const resolved: ResolvedRedisTls = {};
   if (tls.caFile !== undefined) {
-    resolved.ca = read('caFile', tls.caFile);
+    const ca = read('caFile', tls.caFile);
+    resolved.ca = ca;
     try {
-      createSecureContext({ ca: resolved.ca });
+      createSecureContext({ ca });
     } catch (error) {
       throw new MemostrataError('CONFIG', `${where}tls.caFile: ${tls.caFile} is not a PEM CA certificate (${(error as Error).message}).`, { cause: error });
     }
     // Node ignores text that is not a certificate: a file with none trusts nothing, and every handshake would fail.
-    if (!resolved.ca.includes('-----BEGIN CERTIFICATE-----')) {
+    if (!ca.includes('-----BEGIN CERTIFICATE-----')) {
       throw new MemostrataError('CONFIG', `${where}tls.caFile: ${tls.caFile} holds no PEM certificate (-----BEGIN CERTIFICATE-----).`);
     }
   }
   if (tls.certFile !== undefined && tls.keyFile !== undefined) {
-    resolved.cert = read('certFile', tls.certFile);
-    resolved.key = read('keyFile', tls.keyFile);
+    const cert = read('certFile', tls.certFile);
+    const key = read('keyFile', tls.keyFile);
+    resolved.cert = cert;
+    resolved.key = key;
     try {
-      createSecureContext({ cert: resolved.cert, key: resolved.key });
+      createSecureContext({ cert, key });
     } catch (error) {
       throw new MemostrataError(
         'CONFIG',

@@ -3,7 +3,7 @@ import { withHitCounters } from '../layers/hit-counters.js';
 import { counterPrefix, prefixRange } from '../layers/keys.js';
 import type { MemoRecord } from '../layers/memo-record.js';
 import type { StoredSegment } from '../layers/serialized-db.js';
-import { typedArrayClasses, type SupportedTypedArray, type TypedArrayName } from '../layers/value-kind.js';
+import { typedArrayClasses, type SupportedTypedArray, type TypedArrayName } from '../layers/typed-arrays.js';
 import { entryInfo, type EntryInfo } from '../maintenance/inventory.js';
 import type { Store } from './store.js';
 
@@ -21,7 +21,8 @@ export interface StoredArray {
   /** Its number of elements. */
   readonly length: number;
   /**
-   * Elements `[start, end)`, as a new array of its type. Of a large result
+   * Elements `[start, end)`, as a new array of its type (a Buffer for a
+   * Buffer, which is a Uint8Array). Of a large result
    * only the bytes of those elements are read (and at most 64 KiB more on
    * each side), checked against their block checksums.
    *
@@ -30,7 +31,7 @@ export interface StoredArray {
    * @throws MemostrataError `INVALID_ARGUMENT` for a range outside `[0, length]`;
    *   `CORRUPT` when the bytes read are damaged (run `memostrata verify --fix`).
    */
-  read(start?: number, end?: number): Promise<SupportedTypedArray | Buffer>;
+  read(start?: number, end?: number): Promise<SupportedTypedArray>;
 }
 
 /**

@@ -2,7 +2,8 @@ import { Decoder, Encoder, Tag } from 'cbor-x';
 import { MemostrataError, isMemostrataError } from '../errors.js';
 import { checkObjectKeys, checkValueBytes, MAX_BIGINT_BYTES, MAX_NESTING_DEPTH, MAX_OBJECT_KEYS, MAX_VALUE_BYTES, tooDeep } from './limits.js';
 import { defaultTypes, type TypeRegistry } from './type-registry.js';
-import { classify, propertyPath, typedArrayClasses, unserializable, type TypedArrayName, type ValueKind } from './value-kind.js';
+import { typedArrayClasses, type TypedArrayName } from './typed-arrays.js';
+import { classify, propertyPath, unserializable, type ValueKind } from './value-kind.js';
 
 /*
  * The stored form of a value is one CBOR item (RFC 8949), readable from any

@@ -3,51 +3,12 @@ import { MemostrataError } from '../errors.js';
 import { hiddenProperty, type ContentShape } from './hidden-properties.js';
 import { checkArrayLength, checkBigint } from './limits.js';
 import type { TypeDefinition, TypeRegistry } from './type-registry.js';
+import { typedArrayClasses, type SupportedTypedArray, type TypedArrayName } from './typed-arrays.js';
 
 const { isArrayBuffer, isDate, isMap, isSet } = nodeTypes;
 
-/** The typed-array classes memostrata supports, by name. */
-export const typedArrayClasses = {
-  Int8Array,
-  Uint8Array,
-  Uint8ClampedArray,
-  Int16Array,
-  Uint16Array,
-  Int32Array,
-  Uint32Array,
-  Float32Array,
-  Float64Array,
-  BigInt64Array,
-  BigUint64Array,
-} as const satisfies Record<TypedArrayName, unknown>; // every name, and nothing else
-
-/** Name of a supported typed-array class. */
-export type TypedArrayName =
-  | 'Int8Array'
-  | 'Uint8Array'
-  | 'Uint8ClampedArray'
-  | 'Int16Array'
-  | 'Uint16Array'
-  | 'Int32Array'
-  | 'Uint32Array'
-  | 'Float32Array'
-  | 'Float64Array'
-  | 'BigInt64Array'
-  | 'BigUint64Array';
-
-/** Any supported typed array. */
-export type SupportedTypedArray =
-  | Int8Array
-  | Uint8Array
-  | Uint8ClampedArray
-  | Int16Array
-  | Uint16Array
-  | Int32Array
-  | Uint32Array
-  | Float32Array
-  | Float64Array
-  | BigInt64Array
-  | BigUint64Array;
+// The typed-array names and classes live in typed-arrays.ts; re-exported for the modules that walk values.
+export { typedArrayClasses, type SupportedTypedArray, type TypedArrayName } from './typed-arrays.js';
 
 /**
  * What a supported value is. This is the one definition of the supported

@@ -25,7 +25,7 @@ async function keygen(context: CommandContext, file: string): Promise<number> {
     if (code === 'EEXIST') throw new CliError(`${file} exists; keygen never overwrites a key file (it may be the only copy of a store's key). Choose another name.`);
     throw new CliError(`cannot write ${file}: ${(error as Error).message}`);
   }
-  const id = keyId(key).toString('hex');
+  const id = Buffer.from(keyId(key)).toString('hex');
   if (context.json) context.printJson({ file, keyId: id });
   else context.print(`wrote a new key to ${file} (key id ${id}); keep a copy in a safe place: without it an encrypted store cannot be read`);
   return 0;

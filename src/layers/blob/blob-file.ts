@@ -3,7 +3,7 @@ import { crc32 } from 'node:zlib';
 import type { BlobReader } from '../../contract/blob-store.js';
 import { MemostrataError } from '../../errors.js';
 import type { SegmentType, SplitValue } from '../value-codec.js';
-import { typedArrayClasses } from '../value-kind.js';
+import { typedArrayClasses } from '../typed-arrays.js';
 
 /*
  * The layout of a blob that holds one large value (docs/store-format.md):

@@ -7,7 +7,7 @@ import { AuditLayer } from './audit-layer.js';
 import { EncryptLayer } from './encrypt-layer.js';
 import { readKeyEnv, readKeyFile } from './key-file.js';
 import type { LayerConfig, LayerFactory } from './layer-config.js';
-import { SignLayer } from './sign-layer.js';
+import { SignLayer, type Ed25519Key } from './sign-layer.js';
 
 /** A byte database: a backend, or a layer over one. */
 export type ByteDatabase = Database<Uint8Array, Uint8Array>;
@@ -87,7 +87,7 @@ function layerFactory(config: LayerConfig, env: Readonly<Record<string, string |
 }
 
 /** An Ed25519 key from a PEM file. @throws MemostrataError `CONFIG` naming the file. */
-export function readPem(file: string, type: 'private' | 'public'): KeyObject {
+export function readPem(file: string, type: 'private' | 'public'): Ed25519Key {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');

@@ -43,10 +43,10 @@ export class EncryptLayer extends ValueTransformLayer {
   constructor(below: Database<Uint8Array, Uint8Array>, options: EncryptLayerOptions) {
     super(below, options);
     this.#key = checkKey(options.key, 'key');
-    this.#keyId = keyId(this.#key);
+    this.#keyId = Buffer.from(keyId(this.#key));
     for (const [index, key] of (options.previousKeys ?? []).entries()) {
       const checked = checkKey(key, `previousKeys[${index}]`);
-      this.#keys.set(keyId(checked).toString('hex'), checked);
+      this.#keys.set(Buffer.from(keyId(checked)).toString('hex'), checked);
     }
     this.#keys.set(this.#keyId.toString('hex'), this.#key);
   }

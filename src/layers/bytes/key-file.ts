@@ -14,7 +14,7 @@ export const KEY_ID_BYTES = 8;
  *
  * @throws MemostrataError `CONFIG` naming the file when it cannot be read or is not such a key.
  */
-export function readKeyFile(file: string): Buffer {
+export function readKeyFile(file: string): Uint8Array {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
@@ -29,7 +29,7 @@ export function readKeyFile(file: string): Buffer {
  *
  * @throws MemostrataError `CONFIG` naming the variable when it is unset or not such a key.
  */
-export function readKeyEnv(name: string, env: Readonly<Record<string, string | undefined>> = process.env): Buffer {
+export function readKeyEnv(name: string, env: Readonly<Record<string, string | undefined>> = process.env): Uint8Array {
   const text = env[name];
   if (text === undefined || text === '') {
     throw new MemostrataError('CONFIG', `The environment variable ${name} (keyEnv) is not set; set it to 64 hex characters (\`memostrata keygen <file>\` makes a key).`);
@@ -38,7 +38,7 @@ export function readKeyEnv(name: string, env: Readonly<Record<string, string | u
 }
 
 /** A 256-bit key from its hex text. @throws MemostrataError `CONFIG` naming `source`. */
-export function parseKey(text: string, source: string): Buffer {
+export function parseKey(text: string, source: string): Uint8Array {
   const hex = text.replace(/\s+/g, '');
   if (!/^[0-9a-fA-F]*$/.test(hex)) {
     throw new MemostrataError('CONFIG', `${capitalize(source)} must hold a 256-bit key as 64 hex characters; it holds other characters. Make one with \`memostrata keygen <file>\`.`);
@@ -54,7 +54,7 @@ export function parseKey(text: string, source: string): Buffer {
  * SHA-256, domain-separated so that it is not a hash of the bare key that
  * another system might publish.
  */
-export function keyId(key: Uint8Array): Buffer {
+export function keyId(key: Uint8Array): Uint8Array {
   return createHash('sha256').update('memostrata key id\0').update(key).digest().subarray(0, KEY_ID_BYTES);
 }
 

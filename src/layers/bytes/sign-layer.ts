@@ -1,4 +1,4 @@
-import { createHmac, createPublicKey, sign, timingSafeEqual, verify, type KeyObject } from 'node:crypto';
+import { createHmac, createPublicKey, KeyObject, sign, timingSafeEqual, verify } from 'node:crypto';
 import type { BatchCondition, BatchOperation, Database, WriteOptions } from '../../contract/database.js';
 import { MemostrataError } from '../../errors.js';
 import { warnOnce } from '../../warnings.js';
@@ -29,11 +29,24 @@ export type SignLayerOptions = LayerOptions &
          * reads values signed by `publicKeys` and writes nothing.
          * @default undefined (a reader)
          */
-        privateKey?: KeyObject;
+        privateKey?: Ed25519Key;
         /** The Ed25519 public keys of the writers whose values are trusted. */
-        publicKeys: readonly KeyObject[];
+        publicKeys: readonly Ed25519Key[];
       }
   );
+
+/**
+ * An Ed25519 key: a `KeyObject` of `node:crypto` (from
+ * `crypto.generateKeyPairSync('ed25519')`, `createPrivateKey` or
+ * `createPublicKey`), described by the fields checked here so that the
+ * published types do not need `@types/node`.
+ */
+export interface Ed25519Key {
+  /** `'private'` or `'public'`. */
+  readonly type: string;
+  /** `'ed25519'`. */
+  readonly asymmetricKeyType?: string | undefined;
+}
 
 /**
  * Signs every value with its key (HMAC-SHA256 or Ed25519) and serves only
@@ -65,9 +78,9 @@ export class SignLayer extends ValueTransformLayer {
       return;
     }
     this.#scheme = ED25519;
-    const privateKey = options.privateKey;
+    const privateKey = options.privateKey as KeyObject | undefined;
     if (privateKey !== undefined) checkEd25519(privateKey, 'private', 'privateKey');
-    const publicKeys = [...(options.publicKeys ?? [])];
+    const publicKeys = [...(options.publicKeys ?? [])] as KeyObject[];
     publicKeys.forEach((key, index) => checkEd25519(key, 'public', `publicKeys[${index}]`));
     if (privateKey !== undefined) publicKeys.push(createPublicKey(privateKey));
     if (publicKeys.length === 0) throw new MemostrataError('CONFIG', 'SignLayer: give a secret, or Ed25519 publicKeys (and a privateKey to write).');
@@ -155,7 +168,7 @@ function signedMessage(key: Uint8Array, value: Uint8Array): Buffer {
 }
 
 function checkEd25519(key: KeyObject, type: 'private' | 'public', field: string): void {
-  if (key === null || typeof key !== 'object' || key.type !== type || key.asymmetricKeyType !== 'ed25519') {
+  if (!(key instanceof KeyObject) || key.type !== type || key.asymmetricKeyType !== 'ed25519') {
     throw new MemostrataError('CONFIG', `SignLayer: ${field} must be an Ed25519 ${type} KeyObject (crypto.generateKeyPairSync('ed25519'), or a PEM file read with createPrivateKey/createPublicKey).`);
   }
 }

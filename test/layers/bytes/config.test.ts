@@ -62,8 +62,8 @@ describe('the layers option', () => {
     const hex = key.toString('hex');
     const file = join(tempDir(), 'spaced.key');
     writeFileSync(file, `  ${hex.slice(0, 32)}\n${hex.slice(32)}\t\n`);
-    expect(readKeyFile(file).equals(key)).toBe(true);
-    expect(readKeyEnv('STORE_KEY', { STORE_KEY: hex }).equals(key)).toBe(true);
+    expect(Buffer.from(readKeyFile(file)).equals(key)).toBe(true);
+    expect(Buffer.from(readKeyEnv('STORE_KEY', { STORE_KEY: hex })).equals(key)).toBe(true);
     expect(() => readKeyEnv('STORE_KEY', {})).toThrow(expect.objectContaining({ code: 'CONFIG', message: expect.stringContaining('STORE_KEY') }));
   });
 
@@ -73,7 +73,7 @@ describe('the layers option', () => {
     const stack = loadLayers([{ type: 'audit', path: join(dir, 'a.jsonl') }, { type: 'encrypt', keyFile: writeKeyFile(dir, 'k', key) }])(new MemoryBackend());
     expect(stack.layers.map((layer) => layer.constructor.name)).toEqual(['EncryptLayer', 'AuditLayer']);
     expect(stack.top).toBe(stack.layers[1]);
-    expect((stack.layers[0] as EncryptLayer).keyId).toBe(keyId(key).toString('hex'));
+    expect((stack.layers[0] as EncryptLayer).keyId).toBe(Buffer.from(keyId(key)).toString('hex'));
     expect(stack.readOnly).toBe(false);
   });
 });
