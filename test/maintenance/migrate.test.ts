@@ -265,6 +265,10 @@ describe('migrate from format 3', () => {
     const before = (await rawEntries(path)).filter((entry) => !entry.startsWith('meta!format='));
     expect(await migrate(path)).toMatchObject({ from: 3, to: FORMAT_VERSION, upToDate: false, records: 0, states: 0, damaged: [] });
     expect((await rawEntries(path)).filter((entry) => !entry.startsWith('meta!format='))).toEqual(before);
+    const again = join(tempDir('memostrata-migrate-'), 'store');
+    cpSync(v3Fixture, again, { recursive: true });
+    // Format 3 already records lineage: nothing to say about it.
+    expect((await runCli(['migrate', again])).stdout).toBe(`migrated format 3 to ${FORMAT_VERSION}: no entry needed converting\n`);
 
     const cache = await openCache({ path, handleExit: false, flush: 'manual', types: fixtureTypes() });
     try {

@@ -27,7 +27,8 @@ async function migrate(context: CommandContext, path: string | undefined): Promi
   }
   const converted = result.from === 1 ? `sealed ${plural(result.records, 'record', 'records')}, wrapped ${plural(result.states, 'saved state', 'saved states')}` : 'no entry needed converting';
   // Format 3 began recording lineage: calls stored before have none, so invalidating what they used leaves them.
-  const lines = [`migrated format ${result.from} to ${result.to}: ${converted}; calls stored before the migration have no recorded lineage`];
+  const lineage = result.from < 3 ? '; calls stored before the migration have no recorded lineage' : '';
+  const lines = [`migrated format ${result.from} to ${result.to}: ${converted}${lineage}`];
   if (result.alreadyDone > 0) lines.push(`${plural(result.alreadyDone, 'key', 'keys')} already converted by an interrupted run`);
   if (result.damaged.length > 0) {
     lines.push(`left ${plural(result.damaged.length, 'damaged key', 'damaged keys')} as they were (${result.damaged.slice(0, 3).join(', ')}${result.damaged.length > 3 ? ', …' : ''}); run \`memostrata verify --fix\` to remove them`);
