@@ -42,6 +42,8 @@ describeWithChromium('memostrata serve in a browser', () => {
     const cache = await fixtureCache(path);
     const load = cache.memoize('load', (n: number) => n * 10);
     await cache.memoize('square', async (n: number) => (await load(n)) ** 2)(2);
+    // 2.4 MB: over largeValueBytes, so stored as a blob and read in part by the entry page.
+    await cache.memoize('signal', (period: number) => ({ samples: Float64Array.from({ length: 300_000 }, (_, index) => index % period) }))(7001);
     await cache.close();
     // Before serve takes the store's lock.
     stats = (await runJson(['--store', path, 'stats'])).json;
@@ -104,6 +106,17 @@ describeWithChromium('memostrata serve in a browser', () => {
     await page.click('#explain-neighbours');
     await eventually(() => page.locator('#neighbour-table tbody tr').count()).toBe(2);
     expect(await page.locator('#neighbour-table td[data-field="differences"]').allTextContents()).toContainEqual(expect.stringMatching(/^argument 0 \(other content\)/));
+  });
+
+  it('shows a large array stored as a blob: its summary, read in part, and a plot of its downsample', async () => {
+    const listing = (await (await page.request.get(`${serving.origin}/api/modules/signal/entries`)).json()) as { entries: { call: string }[] };
+    await page.goto(`${serving.origin}/modules/signal/entries/${listing.entries[0]!.call}`);
+    await ready();
+    await eventually(() => page.locator('#result .plot[data-plot=".samples"] canvas').count()).toBe(1);
+    expect(await page.locator('#result .plot .caption').textContent()).toMatch(/^\.samples: Float64Array\(300,000\), min 0, max 7000, mean [\d.]+; 400-bucket downsample/);
+    expect(await page.locator('#result [data-field="reading"]').textContent()).toMatch(/^read in part from the store: 1 window, 2\.3 MiB, never loaded whole$/);
+    await page.goto(`${serving.origin}/modules/physics.energy/entries/${deletedCall}`);
+    await ready();
   });
 
   it('pins the entry (with --allow-write): the entry page and the module listing show it', async () => {

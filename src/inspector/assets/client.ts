@@ -315,7 +315,7 @@ export const CLIENT_SCRIPT = String.raw`
   function readingNote(plot) {
     if (plot.read === null) return null;
     var r = plot.read;
-    if (!r.sampled) return el('div', { 'class': 'reading', 'data-field': 'reading', 'data-sampled': 'false', text: 'read in part from the store: ' + number(r.windows) + ' windows, ' + size(r.bytesRead) + ', never loaded whole' });
+    if (!r.sampled) return el('div', { 'class': 'reading', 'data-field': 'reading', 'data-sampled': 'false', text: 'read in part from the store: ' + number(r.windows) + (r.windows === 1 ? ' window, ' : ' windows, ') + size(r.bytesRead) + ', never loaded whole' });
     var query = new URLSearchParams(location.search);
     query.set('full', '1');
     return el('div', { 'class': 'reading sampled', 'data-field': 'reading', 'data-sampled': 'true' }, [
