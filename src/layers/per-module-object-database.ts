@@ -259,6 +259,8 @@ export class PerModuleObjectDatabase extends PassThroughLayer<unknown> {
   /** Keeps a new call's result in memory under `key`, dirty until the next flush. */
   store(key: string, entry: NewEntry): void {
     compactRecord(entry.record);
+    // The same strings go to the value layer's set of stored UUIDs at the flush: one copy for both.
+    for (const value of entry.values) value.uuid = uuidStrings.intern(value.uuid);
     const previous = this.#slots.get(key);
     this.#heldBytes += entry.record.size - (previous?.record.size ?? 0);
     const slot: Slot = {
