@@ -37,7 +37,7 @@ describe('memostrata rm and clear', () => {
     const { code, json: removed } = await runJson(['rm', 'physics.energy', hit.slice(0, 10), '--yes', '--store', store]);
     expect(code).toBe(0);
     // Its input 1 and its result go; 'sto-3g' stays, energy(2, 'sto-3g') still uses it.
-    expect(removed).toEqual({ cancelled: false, records: 1, states: 0, values: 2, bytes: expect.any(Number), disk: { before: expect.any(Number), after: expect.any(Number) } });
+    expect(removed).toEqual({ cancelled: false, records: 1, states: 0, values: 2, bytes: expect.any(Number), blobs: 0, blobBytes: 0, disk: { before: expect.any(Number), after: expect.any(Number) } });
     expect(await entryCount(store, 'physics.energy')).toBe(2);
     expect((await runCli(['verify', '--store', store])).code).toBe(0);
   });
@@ -98,7 +98,7 @@ describe('memostrata prune', () => {
     const { code, json } = await runJson(['prune', '--stale-versions', '--store', store]);
     expect(code).toBe(0);
     // The two version-1 records go; of their values only input 1 and result [1, 1, 1] are unused now.
-    expect(json).toEqual({ dryRun: false, records: 2, byModule: { scan: 2 }, values: 2, bytes: expect.any(Number), disk: { before: expect.any(Number), after: expect.any(Number) } });
+    expect(json).toEqual({ dryRun: false, records: 2, byModule: { scan: 2 }, values: 2, bytes: expect.any(Number), blobs: 0, blobBytes: 0, disk: { before: expect.any(Number), after: expect.any(Number) } });
     const { json: listing } = await runJson(['ls', 'scan', '--store', store]);
     expect(listing.entries.map((entry: { version: string }) => entry.version)).toEqual(['2', '2']);
     expect((await runCli(['verify', '--store', store])).code).toBe(0);
