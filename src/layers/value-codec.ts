@@ -172,10 +172,15 @@ export class ValueCodec {
    *   (`value.mesh.nodes`) for a function, symbol, unregistered class instance or cycle.
    */
   encode(value: unknown, path = 'value', typeNames?: Set<string>): Uint8Array {
+    return this.#encode(value, path, typeNames, undefined);
+  }
+
+  /** Encodes with cbor-x, turning its failures into `UNSERIALIZABLE`, and records the registered types met. */
+  #encode(value: unknown, path: string, typeNames: Set<string> | undefined, split: SplitOptions | undefined): Uint8Array {
     const names = new Set<string>();
     let bytes: Uint8Array;
     try {
-      bytes = encoder.encode(new WireBuilder(this.types, path, names).build(value));
+      bytes = encoder.encode(new WireBuilder(this.types, path, names, split).build(value));
     } catch (error) {
       if (isMemostrataError(error)) throw error;
       throw new MemostrataError('UNSERIALIZABLE', `Cannot key or store ${path}: the CBOR encoder failed (${describeError(error)}). Nothing was stored.`, { cause: error });
@@ -214,7 +219,9 @@ export class ValueCodec {
     const names = new Set<string>();
     let value: unknown;
     try {
-      value = new Reviver(this.types, source.buffer, names, segments).revive(wire);
+      const reviver = new Reviver(this.types, source.buffer, names, segments);
+      value = reviver.revive(wire);
+      reviver.checkEverySegmentUsed();
     } catch (error) {
       if (isMemostrataError(error)) throw error;
       throw corrupt(`they could not be rebuilt (${describeError(error)})`, error);
@@ -235,22 +242,8 @@ export class ValueCodec {
    * @throws MemostrataError `UNSERIALIZABLE`, as {@link ValueCodec.encode}.
    */
   encodeSplit(value: unknown, minSegmentBytes: number, path = 'value', typeNames?: Set<string>): SplitValue {
-    const names = new Set<string>();
     const segments: Segment[] = [];
-    let skeleton: Uint8Array;
-    try {
-      skeleton = encoder.encode(new WireBuilder(this.types, path, names, { minBytes: minSegmentBytes, segments }).build(value));
-    } catch (error) {
-      if (isMemostrataError(error)) throw error;
-      throw new MemostrataError('UNSERIALIZABLE', `Cannot key or store ${path}: the CBOR encoder failed (${describeError(error)}). Nothing was stored.`, { cause: error });
-    }
-    checkValueBytes(skeleton.byteLength, path);
-    for (const name of names) {
-      this.#used.add(name);
-      typeNames?.add(name);
-    }
-    // The skeleton of a large value is small next to cbor-x's slab: never pin the slab.
-    return { skeleton: skeleton.buffer.byteLength > skeleton.byteLength ? skeleton.slice() : skeleton, segments };
+    return { skeleton: this.#encode(value, path, typeNames, { minBytes: minSegmentBytes, segments }), segments };
   }
 
   /**
@@ -587,6 +580,12 @@ class Reviver {
     if (segment === undefined || this.#usedSegments.has(index)) throw corrupt(`a skeleton names segment ${index}, which is missing or named twice`);
     this.#usedSegments.add(index);
     return segment;
+  }
+
+  /** A segment the skeleton never names is a value with a part missing (a damaged or foreign blob): never return it. */
+  checkEverySegmentUsed(): void {
+    const count = this.#segments?.length ?? 0;
+    if (this.#usedSegments.size !== count) throw corrupt(`a skeleton names ${this.#usedSegments.size} of its ${count} segments`);
   }
 
   /** `bytes` itself, or a copy when it still points into the input. */
