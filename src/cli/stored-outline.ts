@@ -62,11 +62,6 @@ export async function showableOpened(opened: OpenedValue, options: SegmentReadOp
   return replaceStandIns(opened.outline, summaries);
 }
 
-/** Length, first values, min, max and mean of a stored segment, read in windows. */
-export async function summarizeSegment(segment: StoredSegment): Promise<SummarizedArray['summary']> {
-  return (await summarizeStoredSegment(segment)).summary;
-}
-
 /**
  * One pass over a stored segment, a window at a time, that gathers its
  * summary and (when asked) its downsample: read whole, or from a sample of
