@@ -1,10 +1,11 @@
 import { existsSync, mkdirSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openStore, type Store } from '../../src/cache/store.js';
 import { memoKey } from '../../src/layers/keys.js';
-import { collectGarbage, prune } from '../../src/maintenance/index.js';
+import { collectGarbage, prune, verify } from '../../src/maintenance/index.js';
+import { describeWithRedis, startRedisServer, type RedisServer } from '../helpers/redis-server.js';
 import { removeTempDirs } from '../helpers/temp-dir.js';
 import { blobFileBytes, blobFiles, keysOf, LARGE, ramp, storeCall } from './blobs-helpers.js';
 import { storePath, withStore } from './stores.js';
@@ -133,5 +134,33 @@ describe('prune and blobs', () => {
     expect(result.blobs).toBe(1);
     expect(result.blobBytes).toBeGreaterThan(8 * LARGE);
     expect(blobFiles(path)).toHaveLength(0);
+  });
+});
+
+describeWithRedis('garbage collection of blobs on Redis (b! chunks, shared)', () => {
+  let server: RedisServer;
+  beforeAll(async () => {
+    server = await startRedisServer();
+  });
+  afterAll(async () => {
+    await server?.stop();
+  });
+
+  it('keeps a young unnamed blob for the grace period, deletes it with orphanGraceMs: 0, and keeps named ones', async () => {
+    const store = await openStore({ type: 'redis', url: server.url, prefix: `blobs-gc-${Date.now()}:` });
+    try {
+      const gone = await storeCall(store, 'grid', 1, [1], ramp(LARGE, 1));
+      await storeCall(store, 'grid', 2, [2], ramp(LARGE, 2));
+      await dropRecord(store, 'grid', gone);
+      const young = await collectGarbage(store);
+      expect(young.blobs).toBe(0);
+      expect((await keysOf(store)).filter((key) => /^b![0-9a-f]{64}$/.test(key))).toHaveLength(2);
+      const now = await collectGarbage(store, { orphanGraceMs: 0 });
+      expect(now.blobs).toBe(1);
+      expect((await keysOf(store)).filter((key) => /^b![0-9a-f]{64}$/.test(key))).toHaveLength(1);
+      expect((await verify(store)).problems).toEqual([]);
+    } finally {
+      await store.serialized.close();
+    }
   });
 });
