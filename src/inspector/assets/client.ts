@@ -319,7 +319,7 @@ export const CLIENT_SCRIPT = String.raw`
     var query = new URLSearchParams(location.search);
     query.set('full', '1');
     return el('div', { 'class': 'reading sampled', 'data-field': 'reading', 'data-sampled': 'true' }, [
-      'summary of ' + number(r.windows) + ' sampled windows (' + size(r.bytesRead) + ' of ' + size(r.bytes) + '): figures and plot are of the sample ',
+      'summary of ' + number(r.windows) + ' sampled windows (' + size(r.bytesRead) + ' of ' + size(r.bytes) + '); its figures and plot are of the sample. ',
       el('a', { href: location.pathname + '?' + query.toString(), id: 'read-full', text: 'Read it all' }),
     ]);
   }
