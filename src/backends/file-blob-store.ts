@@ -27,11 +27,16 @@ export class FileBlobStore implements BlobStore {
   }
 
   async write(parts: Iterable<Uint8Array>): Promise<BlobInfo> {
-    await mkdir(join(this.location, TEMPORARY), { recursive: true });
     const temporary = join(this.location, TEMPORARY, `${randomUUID()}.part`);
     const hash = createHash('sha256');
     let bytes = 0;
-    const file = await open(temporary, 'wx', 0o644);
+    let file: FileHandle;
+    try {
+      await mkdir(join(this.location, TEMPORARY), { recursive: true });
+      file = await open(temporary, 'wx', 0o644);
+    } catch (error) {
+      throw blobError(this.location, 'write', error);
+    }
     try {
       let pending: Promise<void> = Promise.resolve();
       // Each part is written while the next is produced and this one hashed: the disk and the CPU work at once.
@@ -90,18 +95,27 @@ export class FileBlobStore implements BlobStore {
     for (const folder of await entriesOf(this.location)) {
       if (folder === TEMPORARY) {
         for (const name of await entriesOf(join(this.location, TEMPORARY))) {
-          if (TEMPORARY_NAME.test(name)) yield { ...(await this.#listed(join(this.location, TEMPORARY, name), name)), complete: false };
+          const listed = TEMPORARY_NAME.test(name) ? await this.#listed(join(this.location, TEMPORARY, name), name) : undefined;
+          if (listed !== undefined) yield { ...listed, complete: false };
         }
       } else if (/^[0-9a-f]{2}$/.test(folder)) {
         for (const name of await entriesOf(join(this.location, folder))) {
-          if (isBlobId(name) && name.startsWith(folder)) yield { ...(await this.#listed(join(this.location, folder, name), name)), complete: true };
+          const listed = isBlobId(name) && name.startsWith(folder) ? await this.#listed(join(this.location, folder, name), name) : undefined;
+          if (listed !== undefined) yield { ...listed, complete: true };
         }
       }
     }
   }
 
-  async #listed(path: string, id: string): Promise<Omit<ListedBlob, 'complete'>> {
-    const info = await stat(path);
+  /** What `path` is, or `undefined` when it went between the listing and now (a write renamed it, a delete removed it). */
+  async #listed(path: string, id: string): Promise<Omit<ListedBlob, 'complete'> | undefined> {
+    let info;
+    try {
+      info = await stat(path);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw error;
+    }
     return { id, bytes: info.size, modifiedMs: info.mtimeMs };
   }
 

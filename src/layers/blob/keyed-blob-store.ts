@@ -51,7 +51,10 @@ export class KeyedBlobStore implements BlobStore {
       bytes += part.byteLength;
     }
     const id = hash.digest('hex');
-    await this.#db.put(blobKey(id), head({ bytes, startedMs: Date.now(), complete: false }));
+    // Only where no head is: a complete head may already be named by a record (an equal value stored by
+    // another writer), and saying `complete: false` over it would make that blob read as missing until
+    // this write ends, and forever (and garbage to collect) if this process dies first.
+    await this.#db.batchIf({ key: blobKey(id), value: undefined }, [{ type: 'put', key: blobKey(id), value: head({ bytes, startedMs: Date.now(), complete: false }) }]);
     let batch: BatchOperation<Uint8Array, Uint8Array>[] = [];
     let index = 0;
     for (const chunk of chunksOf(views, CHUNK_BYTES)) {

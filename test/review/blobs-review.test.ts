@@ -1,0 +1,138 @@
+import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { FileBlobStore } from '../../src/backends/file-blob-store.js';
+import { MemoryBackend } from '../../src/backends/memory-backend.js';
+import type { BlobInfo, BlobStore } from '../../src/contract/blob-store.js';
+import type { Database } from '../../src/contract/database.js';
+import { blobParts } from '../../src/layers/blob/blob-file.js';
+import { KeyedBlobStore } from '../../src/layers/blob/keyed-blob-store.js';
+import { SerializedDB } from '../../src/layers/serialized-db.js';
+import { ValueCodec } from '../../src/layers/value-codec.js';
+import { removeTempDirs, tempDir } from '../helpers/temp-dir.js';
+
+afterAll(removeTempDirs);
+const key = (text: string): Uint8Array => new TextEncoder().encode(text);
+const opened: SerializedDB[] = [];
+afterEach(async () => {
+  for (const db of opened.splice(0)) if (db.status === 'open') await db.close();
+});
+
+function serialized(below: Database<Uint8Array, Uint8Array>, options: ConstructorParameters<typeof SerializedDB>[1] = {}): SerializedDB {
+  const db = new SerializedDB(below, options);
+  opened.push(db);
+  return db;
+}
+
+function ramp(length: number): Float64Array {
+  return Float64Array.from({ length }, (_, index) => index + 0.5);
+}
+
+/** `db`, except that every batch fails as if the process had died right there. */
+function dyingAtBatch(db: Database<Uint8Array, Uint8Array>): Database<Uint8Array, Uint8Array> {
+  return new Proxy(db, {
+    get(target, property) {
+      if (property === 'batch') return () => Promise.reject(new Error('killed'));
+      const value: unknown = Reflect.get(target, property, target);
+      return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+    },
+  });
+}
+
+describe('KeyedBlobStore', () => {
+  it('keeps a stored blob readable when a second write of the same bytes dies halfway', async () => {
+    const backend = new MemoryBackend();
+    const store = new KeyedBlobStore(backend, 'memory');
+    const bytes = new Uint8Array(9 * 1024 * 1024).map((_, index) => index % 251);
+    const { id } = await store.write([bytes]);
+    // Another writer (process, or cache) stores an equal value and is killed among its chunks.
+    await expect(new KeyedBlobStore(dyingAtBatch(backend), 'memory').write([bytes])).rejects.toThrow('killed');
+    const reader = await store.open(id);
+    expect(reader).toBeDefined();
+    const back = new Uint8Array(bytes.length);
+    await reader!.read(0, back);
+    expect(Buffer.compare(back, bytes)).toBe(0);
+    // Garbage collection deletes unfinished writes: the blob a record names must not look like one.
+    const listed = [];
+    for await (const blob of store.list()) listed.push(blob);
+    expect(listed).toEqual([expect.objectContaining({ id, complete: true })]);
+  });
+});
+
+describe('FileBlobStore', () => {
+  it('lists blobs while a write renames its temporary file away', async () => {
+    const dir = tempDir('memostrata-review-blobs-');
+    const store = new FileBlobStore(dir);
+    mkdirSync(join(dir, 'tmp'), { recursive: true });
+    const names = ['00000000-0000-0000-0000-000000000001.part', '00000000-0000-0000-0000-000000000002.part'];
+    for (const name of names) writeFileSync(join(dir, 'tmp', name), 'partial');
+    const listed: string[] = [];
+    for await (const blob of store.list()) {
+      listed.push(blob.id);
+      // The other write finishes (renamed to its id) between the directory listing and its stat.
+      for (const name of names) if (name !== blob.id) rmSync(join(dir, 'tmp', name), { force: true });
+    }
+    expect(listed).toHaveLength(1);
+  });
+
+  it('fails a write with a MemostrataError when its temporary folder cannot be made', async () => {
+    const dir = tempDir('memostrata-review-blobs-');
+    writeFileSync(join(dir, 'tmp'), 'a file where the folder of unfinished writes goes');
+    const store = new FileBlobStore(dir);
+    await expect(store.write([new Uint8Array(10)])).rejects.toMatchObject({ name: 'MemostrataError', code: 'BACKEND', message: expect.stringContaining(dir) });
+  });
+
+  it('fails a write with a MemostrataError when the blob folder is a file', async () => {
+    const dir = join(tempDir('memostrata-review-blobs-'), 'blobs');
+    writeFileSync(dir, 'not a folder');
+    await expect(new FileBlobStore(dir).write([new Uint8Array(10)])).rejects.toMatchObject({ name: 'MemostrataError', code: 'BACKEND' });
+    expect(readdirSync(join(dir, '..'))).toEqual(['blobs']);
+  });
+});
+
+/** Writes a blob built from `skeleton` and `segments` into `blobs`, and stores a reference to it at `at`. */
+async function plantBlob(below: Database<Uint8Array, Uint8Array>, blobs: BlobStore, at: Uint8Array, skeleton: Uint8Array, segments: Uint8Array[], type: 'Float64Array' | 'Uint8Array' = 'Float64Array'): Promise<BlobInfo> {
+  const info = await blobs.write(blobParts({ skeleton, segments: segments.map((bytes, index) => ({ type, bytes, path: [index] })) }));
+  await below.put(at, new ValueCodec().encodeBlobReference(info));
+  return info;
+}
+
+describe('a crafted blob', () => {
+  const codec = new ValueCodec();
+  /** The CBOR of tag 41008 wrapping `index`, inside an array. */
+  const skeletonOf = (...indexes: number[]): Uint8Array => Buffer.from([0x80 + indexes.length, ...indexes.flatMap((index) => [0xd9, 0xa0, 0x30, index])]);
+  const segment = (): Uint8Array => new Uint8Array(ramp(10_000).buffer);
+
+  it('whose skeleton leaves a segment out is CORRUPT, not a value missing part of itself', async () => {
+    const below = new MemoryBackend();
+    const db = serialized(below, { largeValueBytes: 1000 });
+    await plantBlob(below, db.largeValues, key('v!x'), skeletonOf(0), [segment(), segment()]);
+    await expect(db.get(key('v!x'))).rejects.toMatchObject({ code: 'CORRUPT' });
+  });
+
+  it('whose skeleton names a segment twice or past the count is CORRUPT', async () => {
+    const below = new MemoryBackend();
+    const db = serialized(below, { largeValueBytes: 1000 });
+    await plantBlob(below, db.largeValues, key('v!twice'), skeletonOf(0, 0), [segment()]);
+    await plantBlob(below, db.largeValues, key('v!past'), skeletonOf(0, 1), [segment()]);
+    await expect(db.get(key('v!twice'))).rejects.toMatchObject({ code: 'CORRUPT' });
+    await expect(db.get(key('v!past'))).rejects.toMatchObject({ code: 'CORRUPT' });
+    await expect(db.open(key('v!past'))).rejects.toMatchObject({ code: 'CORRUPT' });
+  });
+
+  it('a segment tag outside a blob, or a blob reference inside a value, is CORRUPT', () => {
+    expect(() => codec.decode(skeletonOf(0))).toThrow(expect.objectContaining({ code: 'CORRUPT' }));
+    const reference = codec.encodeBlobReference({ id: 'a'.repeat(64), bytes: 100 });
+    expect(() => codec.decode(Buffer.concat([Buffer.from([0x81]), reference]))).toThrow(expect.objectContaining({ code: 'CORRUPT' }));
+  });
+
+  it('a blob reference with a bad id or size is CORRUPT', async () => {
+    const below = new MemoryBackend();
+    const db = serialized(below);
+    for (const [index, content] of [['A'.repeat(64), 1], ['a'.repeat(63), 1], ['a'.repeat(64), -1], ['a'.repeat(64), 1.5], ['a'.repeat(64)]].entries()) {
+      const { Encoder, Tag } = await import('cbor-x');
+      await below.put(key(`v!${index}`), new Encoder({ useRecords: false }).encode(new Tag(content, 41009)));
+      await expect(db.get(key(`v!${index}`))).rejects.toMatchObject({ code: 'CORRUPT' });
+    }
+  });
+});
