@@ -393,4 +393,13 @@ describe('memostrata serve on a store it cannot open', () => {
     expect(locked.stderr).toMatch(/in use|locked/i);
     expect(locked.stdout).not.toContain('http://');
   });
+
+  it('refuses a size option it cannot read, before starting the server', async () => {
+    for (const option of ['--full-read-bytes', '--max-value-bytes']) {
+      const failed = (await startServe(['--store', join(scratchDir(), 'nothing-here'), option, '1X']).catch((error: ServeFailure) => error)) as ServeFailure;
+      expect(failed.code, option).toBe(2);
+      expect(failed.stderr).toContain(`${option} takes a size`);
+      expect(failed.stdout).not.toContain('http://');
+    }
+  });
 });
