@@ -22,13 +22,14 @@ import { explainMisses } from './scenarios/explain-misses.js';
 import { hitMemory } from './scenarios/hit-memory.js';
 import { large } from './scenarios/large.js';
 import { largeValues } from './scenarios/large-values.js';
+import { layers } from './scenarios/layers.js';
 import { leaseCost } from './scenarios/lease-cost.js';
 import { parallel } from './scenarios/parallel.js';
 import { pythonPeers } from './scenarios/python-peers.js';
 import { redisCheckpoint } from './scenarios/redis-checkpoint.js';
 import { scale } from './scenarios/scale.js';
 
-const scenarios: Scenario[] = [hitMemory, coldRestart, checkpointScenario, large, largeValues, pythonPeers, scale, parallel, leaseCost, redisCheckpoint, explainMisses];
+const scenarios: Scenario[] = [hitMemory, coldRestart, checkpointScenario, large, largeValues, pythonPeers, scale, parallel, leaseCost, redisCheckpoint, explainMisses, layers];
 
 const { values } = parseArgs({
   options: {
