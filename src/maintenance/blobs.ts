@@ -181,7 +181,22 @@ export async function sweepBlobs(store: Store, options: BlobSweepOptions = {}): 
     result.blobs += 1;
     result.blobBytes += blob.bytes;
   }
-  if (options.dryRun !== true && doomed.length > 0) await store.serialized.largeValues.delete(doomed);
+  if (options.dryRun === true || doomed.length === 0) return result;
+  if (shared) {
+    // A writer that stores a value again rewrites its blob (a new modification time) before naming it:
+    // look once more, just before deleting, and spare any blob written since the first look.
+    const first = new Map(listed.map((blob) => [blob.id, blob.modifiedMs]));
+    const rewritten = new Set<string>();
+    for (const blob of await listBlobs(store)) if (first.get(blob.id) !== blob.modifiedMs) rewritten.add(blob.id);
+    for (const blob of listed) {
+      if (!rewritten.has(blob.id) || !doomed.includes(blob.id)) continue;
+      doomed.splice(doomed.indexOf(blob.id), 1);
+      result.blobs -= 1;
+      result.blobBytes -= blob.bytes;
+      result.keptYoung += 1;
+    }
+  }
+  if (doomed.length > 0) await store.serialized.largeValues.delete(doomed);
   return result;
 }
 

@@ -3,8 +3,8 @@ import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openStore, type Store } from '../../src/cache/store.js';
-import { memoKey } from '../../src/layers/keys.js';
-import { collectGarbage, prune, verify } from '../../src/maintenance/index.js';
+import { memoKey, valueKey } from '../../src/layers/keys.js';
+import { collectGarbage, prune, sweepBlobs, verify } from '../../src/maintenance/index.js';
 import { describeWithRedis, startRedisServer, type RedisServer } from '../helpers/redis-server.js';
 import { removeTempDirs } from '../helpers/temp-dir.js';
 import { blobFileBytes, blobFiles, keysOf, LARGE, ramp, storeCall } from './blobs-helpers.js';
@@ -162,5 +162,37 @@ describeWithRedis('garbage collection of blobs on Redis (b! chunks, shared)', ()
     } finally {
       await store.serialized.close();
     }
+  });
+});
+
+describe('sweeping blobs on a shared store', () => {
+  it('spares a blob that a writer rewrote between the first look and the delete', async () => {
+    const path = storePath();
+    await withKind('lmdb', path, async (store) => {
+      await storeCall(store, 'grid', 1, [1], ramp(LARGE, 1));
+      // Nothing names the blob any more: its value is gone.
+      await store.backend.delete(valueKey(store.values.uuidOf(ramp(LARGE, 1))));
+      const real = store.serialized.largeValues;
+      let looks = 0;
+      const deleted: string[] = [];
+      // The second listing sees a newer modification time: another process stored the value again.
+      const watched = {
+        location: real.location,
+        write: real.write.bind(real),
+        open: real.open.bind(real),
+        delete: async (ids: readonly string[]) => {
+          deleted.push(...ids);
+        },
+        list: async function* () {
+          looks += 1;
+          for await (const blob of real.list()) yield { ...blob, modifiedMs: looks === 1 ? 1_000 : 2_000 };
+        },
+      };
+      const serialized = Object.assign(Object.create(store.serialized) as typeof store.serialized, { largeValues: watched });
+      const result = await sweepBlobs({ ...store, serialized }, { orphanGraceMs: 0 });
+      expect(looks).toBe(2);
+      expect(deleted).toEqual([]);
+      expect(result).toMatchObject({ blobs: 0, keptYoung: 1 });
+    });
   });
 });
