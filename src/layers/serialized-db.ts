@@ -78,6 +78,8 @@ export class SerializedDB extends Database<Uint8Array, unknown> {
   readonly largeValues: BlobStore;
   readonly #below: Database<Uint8Array, Uint8Array>;
   readonly #largeValueBytes: number;
+  /** Checks a large value still holds what it held when it was last checked, once its blob is written (see {@link SerializedDB.checkLargeValuesWith}). */
+  #checkWritten: ((value: unknown) => void) | undefined;
   /** Type names known to be recorded in the store; read once, on the first write that needs it. */
   #recorded: Set<string> | undefined;
   /**
@@ -109,6 +111,18 @@ export class SerializedDB extends Database<Uint8Array, unknown> {
   async storedTypeNames(): Promise<string[]> {
     this.assertOpen();
     return [...(await this.#readRecorded())].sort();
+  }
+
+  /**
+   * Has `check` run on each large value once its blob is written and before
+   * the write that names the blob: a blob is written from the value's own
+   * memory, while the caller may still change it, and what changed after the
+   * value was given its content UUID must not be stored under that UUID (a
+   * read in part checks block checksums, not the content digest). `check`
+   * throws to refuse the whole write.
+   */
+  checkLargeValuesWith(check: (value: unknown) => void): void {
+    this.#checkWritten = check;
   }
 
   protected checkKey(key: Uint8Array): void {
@@ -177,7 +191,7 @@ export class SerializedDB extends Database<Uint8Array, unknown> {
 
   protected async _put(key: Uint8Array, value: unknown, options: WriteOptions): Promise<void> {
     const names = new Set<string>();
-    const bytes = await this.#store(this.#encode(value, 'value', names));
+    const bytes = await this.#store(this.#encode(value, 'value', names), value);
     if (isTypesKey(key)) this.#recorded = undefined;
     if (names.size > 0 && !this.#allRecorded(names)) return this.#writeWithTypes([{ type: 'put', key, value: bytes }], names, options);
     return this.#inOrder(() => this.#below.put(key, bytes, options));
@@ -242,9 +256,9 @@ export class SerializedDB extends Database<Uint8Array, unknown> {
    * durable before the batch is written.
    */
   async #encodeBatch(operations: readonly BatchOperation<Uint8Array, unknown>[], names: Set<string>): Promise<BatchOperation<Uint8Array, Uint8Array>[]> {
-    const encoded = operations.map((op, index) => (op.type === 'put' ? { key: op.key, value: this.#encode(op.value, `batch[${index}].value`, names) } : op));
+    const encoded = operations.map((op, index) => (op.type === 'put' ? { key: op.key, value: this.#encode(op.value, `batch[${index}].value`, names), original: op.value } : op));
     const written: BatchOperation<Uint8Array, Uint8Array>[] = [];
-    for (const op of encoded) written.push('type' in op ? op : { type: 'put', key: op.key, value: await this.#store(op.value) });
+    for (const op of encoded) written.push('type' in op ? op : { type: 'put', key: op.key, value: await this.#store(op.value, op.original) });
     return written;
   }
 
@@ -259,9 +273,11 @@ export class SerializedDB extends Database<Uint8Array, unknown> {
   }
 
   /** Stored bytes as they are, or a split value's blob, written durably, and the reference to it. */
-  async #store(encoded: Uint8Array | SplitValue): Promise<Uint8Array> {
+  async #store(encoded: Uint8Array | SplitValue, value: unknown): Promise<Uint8Array> {
     if (encoded instanceof Uint8Array) return encoded;
-    return this.codec.encodeBlobReference(await this.largeValues.write(blobParts(encoded)));
+    const reference = this.codec.encodeBlobReference(await this.largeValues.write(blobParts(encoded)));
+    this.#checkWritten?.(value);
+    return reference;
   }
 
   /** The value that stored bytes hold: decoded, or read from the blob they name. */

@@ -68,10 +68,28 @@ export class UUIDDatabase extends PassThroughLayer<unknown> {
   /** UUIDs whose stored copy was found missing or damaged: the next intern of an equal value rewrites it. */
   readonly #damaged = new Set<string>();
 
+  /** Values being written, by identity: a large one is checked against its UUID once its blob is written. */
+  readonly #writing = new WeakMap<object, InternedValue>();
+
   constructor(below: Database<Uint8Array, unknown>, digester: Digester, options: LayerOptions = {}) {
     super(below, options);
     this.digester = digester;
     undefinedUuid ??= UUIDDatabase.uuidOfDigest(digester.digest(undefined));
+    if (below instanceof SerializedDB) below.checkLargeValuesWith((value) => this.#checkWritten(value));
+  }
+
+  /**
+   * Refuses the write of a value changed in place since it got its UUID: its
+   * blob would hold the changed bytes, self-consistent, under the original
+   * UUID, and a read in part would serve them.
+   */
+  #checkWritten(value: unknown): void {
+    const interned = typeof value === 'object' && value !== null ? this.#writing.get(value) : undefined;
+    if (interned === undefined || this.matches(interned)) return;
+    throw new MemostrataError(
+      'UNSERIALIZABLE',
+      `The value ${interned.uuid} was changed in place while it was being stored, so nothing of this write was stored. Treat memoized results and arguments as read-only; checkpoint again to store the rest (the changed call is dropped then).`,
+    );
   }
 
   /** The UUID of a 128-bit content digest. */
@@ -124,8 +142,12 @@ export class UUIDDatabase extends PassThroughLayer<unknown> {
     const candidates = new Map<string, unknown>();
     // A shared store may have lost what this process saw stored (a server restarted empty): check every time.
     const trustMemory = this.manifest.shared !== true;
-    for (const { uuid, value } of values) {
-      if (uuid !== undefinedUuid && !(trustMemory && this.#knownStored.has(uuid))) candidates.set(uuid, value);
+    for (const interned of values) {
+      const { uuid, value } = interned;
+      if (uuid !== undefinedUuid && !(trustMemory && this.#knownStored.has(uuid))) {
+        candidates.set(uuid, value);
+        if (typeof value === 'object' && value !== null) this.#writing.set(value, interned);
+      }
     }
     const operations: BatchOperation<Uint8Array, unknown>[] = [];
     const large: [string, unknown][] = [];
@@ -144,9 +166,10 @@ export class UUIDDatabase extends PassThroughLayer<unknown> {
     return {
       operations,
       commit: () => {
-        for (const uuid of candidates.keys()) {
+        for (const [uuid, value] of candidates) {
           this.#damaged.delete(uuid);
           this.#remember(uuid);
+          if (typeof value === 'object' && value !== null) this.#writing.delete(value);
         }
       },
     };

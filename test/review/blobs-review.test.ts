@@ -1,4 +1,4 @@
-import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { FileBlobStore } from '../../src/backends/file-blob-store.js';
@@ -9,7 +9,9 @@ import { blobParts } from '../../src/layers/blob/blob-file.js';
 import { KeyedBlobStore } from '../../src/layers/blob/keyed-blob-store.js';
 import { SerializedDB } from '../../src/layers/serialized-db.js';
 import { ValueCodec } from '../../src/layers/value-codec.js';
+import { openedCaches } from '../helpers/open-caches.js';
 import { removeTempDirs, tempDir } from '../helpers/temp-dir.js';
+import { captureWarnings } from '../helpers/warnings.js';
 
 afterAll(removeTempDirs);
 const key = (text: string): Uint8Array => new TextEncoder().encode(text);
@@ -134,5 +136,53 @@ describe('a crafted blob', () => {
       await below.put(key(`v!${index}`), new Encoder({ useRecords: false }).encode(new Tag(content, 41009)));
       await expect(db.get(key(`v!${index}`))).rejects.toMatchObject({ code: 'CORRUPT' });
     }
+  });
+});
+
+describe('a large result changed in place during its checkpoint', () => {
+  const openCacheAt = openedCaches();
+
+  it('is never read back, in part or whole, with the changed elements under the call that returned the original', async () => {
+    const path = join(tempDir('memostrata-review-mutate-'), 'cache');
+    // Three 8 MiB slices: the blob's later slices are taken from the array's memory while earlier ones are written.
+    const length = (24 * 1024 * 1024) / 8;
+    const cache = await openCacheAt(path, { flush: 'manual' });
+    let runs = 0;
+    const make = cache.memoize('review.mutate', (seed: number) => {
+      runs += 1;
+      return ramp(length).map((x) => x + seed);
+    }, { version: '1' });
+    const result = await make(1);
+    const original = result[length - 1]!;
+    const warnings = captureWarnings();
+    const checkpoint = cache.checkpoint();
+    // The caller changes the result once the blob write has begun (its temporary file exists).
+    const tmp = join(path, 'blobs', 'tmp');
+    await new Promise<void>((resolve) => {
+      const poll = (): void => {
+        if (existsSync(tmp) && readdirSync(tmp).length > 0) {
+          result[length - 1] = -1;
+          resolve();
+        } else setImmediate(poll);
+      };
+      poll();
+    });
+    await checkpoint.catch(() => undefined);
+    await warnings.stop();
+    await cache.close();
+
+    const again = await openCacheAt(path, { flush: 'manual' });
+    const reopened = again.memoize('review.mutate', (seed: number) => {
+      runs += 1;
+      return ramp(length).map((x) => x + seed);
+    }, { version: '1' });
+    const stored = await reopened.stored(1);
+    if (stored !== undefined) {
+      const tail = await stored.arrays[0]!.read(length - 1, length).catch((error: unknown) => error);
+      if (tail instanceof Float64Array) expect(tail[0]).toBe(original);
+      else expect(tail).toMatchObject({ code: 'CORRUPT' });
+    }
+    const whole = await reopened(1);
+    expect(whole[length - 1]).toBe(original);
   });
 });
