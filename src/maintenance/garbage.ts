@@ -1,6 +1,8 @@
 import type { Store } from '../cache/store.js';
 import { KeyPrefix, keyText, prefixRange } from '../layers/keys.js';
-import { sweepBlobs, type BlobSweepOptions } from './blobs.js';
+import { isMemostrataError } from '../errors.js';
+import { warnOnce } from '../warnings.js';
+import { sweepBlobs, type BlobSweepOptions, type BlobSweepResult } from './blobs.js';
 import { BatchWriter, Progress, rawRecords, referencedUuids, type ProgressOptions } from './common.js';
 
 /** What {@link collectGarbage} freed. */
@@ -81,7 +83,16 @@ export async function sweepValues(store: Store, live: ReadonlySet<string>, dryRu
   // After the values: a blob whose last value just went is garbage now (in a dry run, counted as if it were gone).
   const blobOptions: BlobSweepOptions = { dryRun, ...(orphanGraceMs === undefined ? {} : { orphanGraceMs }) };
   if (dryRun) blobOptions.deleted = (key) => key.startsWith(KeyPrefix.value) && !live.has(key.slice(KeyPrefix.value.length));
-  const blobs = await sweepBlobs(store, blobOptions);
+  let blobs: BlobSweepResult;
+  try {
+    blobs = await sweepBlobs(store, blobOptions);
+  } catch (error) {
+    if (!isMemostrataError(error, 'CORRUPT')) throw error;
+    // A value that cannot be read (it fails its authentication) may name any blob: keep them all, and say so.
+    // The records and values were removed as asked; failing now would hide that.
+    warnOnce(`Blobs of large values were not collected: ${error.message}`, 'MEMOSTRATA_BLOBS_KEPT', store.location);
+    return freed;
+  }
   freed.blobs = blobs.blobs;
   freed.blobBytes = blobs.blobBytes;
   return freed;

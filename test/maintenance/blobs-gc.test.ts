@@ -3,7 +3,9 @@ import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openStore, type Store } from '../../src/cache/store.js';
+import { MemostrataError } from '../../src/errors.js';
 import { memoKey, valueKey } from '../../src/layers/keys.js';
+import { sweepValues } from '../../src/maintenance/garbage.js';
 import { collectGarbage, prune, sweepBlobs, verify } from '../../src/maintenance/index.js';
 import { describeWithRedis, startRedisServer, type RedisServer } from '../helpers/redis-server.js';
 import { removeTempDirs } from '../helpers/temp-dir.js';
@@ -194,5 +196,46 @@ describe('sweeping blobs on a shared store', () => {
       expect(deleted).toEqual([]);
       expect(result).toMatchObject({ blobs: 0, keptYoung: 1 });
     });
+  });
+});
+
+describe('collecting blobs when a value cannot be read', () => {
+  it('keeps every blob and warns, while the values nothing uses are still freed', async () => {
+    const path = storePath();
+    await withStore(path, async (store) => {
+      const gone = await storeCall(store, 'grid', 1, [1], ramp(LARGE, 1));
+      await dropRecord(store, 'grid', gone);
+      // A byte layer that refuses one value (as a failed authentication does) while the blobs' names are read.
+      const entries: typeof store.bytes.entries = (range = {}) => {
+        if (range.lt !== undefined && Buffer.from(range.lt).toString() === 'b!') {
+          return (async function* () {
+            throw new MemostrataError('CORRUPT', 'The value at v!x fails its authentication.');
+          })();
+        }
+        return store.bytes.entries(range);
+      };
+      const bytes = new Proxy(store.bytes, {
+        get: (target, property) => {
+          if (property === 'entries') return entries;
+          const value: unknown = Reflect.get(target, property, target);
+          return typeof value === 'function' ? value.bind(target) : value;
+        },
+      });
+      const warnings: string[] = [];
+      const listener = (warning: Error & { code?: string }) => {
+        if (warning.code === 'MEMOSTRATA_BLOBS_KEPT') warnings.push(warning.message);
+      };
+      process.on('warning', listener);
+      try {
+        const freed = await sweepValues({ ...store, bytes }, new Set(), false);
+        expect(freed.values).toBeGreaterThan(0);
+        expect(freed.blobs).toBe(0);
+        await new Promise((resolve) => setImmediate(resolve));
+        expect(warnings).toEqual([expect.stringContaining('fails its authentication')]);
+      } finally {
+        process.off('warning', listener);
+      }
+    });
+    expect(blobFiles(path)).toHaveLength(1);
   });
 });
