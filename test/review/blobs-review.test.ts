@@ -186,3 +186,14 @@ describe('a large result changed in place during its checkpoint', () => {
     expect(whole[length - 1]).toBe(original);
   });
 });
+
+describe('a large value without typed arrays', () => {
+  it('reads back a string whose blob skeleton is over 256 MiB', async () => {
+    const db = serialized(new MemoryBackend(), { blobs: new FileBlobStore(join(tempDir('memostrata-review-skeleton-'), 'blobs')) });
+    // No typed array to take out: the whole value is the skeleton, and any size up to MAX_VALUE_BYTES stores.
+    const text = 'x'.repeat(257 * 1024 * 1024);
+    await db.put(key('v!text'), text);
+    const back = await db.get(key('v!text'));
+    expect(typeof back === 'string' && back.length === text.length && back === text).toBe(true);
+  });
+});

@@ -3,6 +3,7 @@ import { crc32 } from 'node:zlib';
 import type { BlobReader } from '../../contract/blob-store.js';
 import { MemostrataError } from '../../errors.js';
 import type { SegmentType, SplitValue } from '../value-codec.js';
+import { MAX_VALUE_BYTES } from '../limits.js';
 import { typedArrayClasses } from '../typed-arrays.js';
 
 /*
@@ -33,8 +34,12 @@ const FIXED_BYTES = 24;
 export const BLOCK_BYTES = 64 * 1024;
 /** Segments are written and read in slices of this size, so that checksums are computed while the disk works. */
 const SLICE_BYTES = 8 * 1024 * 1024;
-/** The largest table and skeleton a blob may claim: a damaged length must not allocate gigabytes. */
-const MAX_HEADER_BYTES = 256 * 1024 * 1024;
+/**
+ * The largest table and skeleton a blob may claim: as large as a value may be
+ * stored (a value without typed arrays is all skeleton). A damaged length
+ * allocates no more than the blob's own size, which bounds it too.
+ */
+const MAX_HEADER_BYTES = MAX_VALUE_BYTES;
 
 /** Where a segment of a blob sits, from its table. */
 export interface SegmentEntry {
