@@ -3,6 +3,7 @@ import type { Database } from '../../contract/database.js';
 import type { BatchOperation } from '../../contract/database.js';
 import { MemostrataError, isMemostrataError } from '../../errors.js';
 import type { LayerOptions } from '../pass-through-layer.js';
+import { formatRecordMismatch, isFormatRecord } from './format-record.js';
 import { KEY_BYTES, KEY_ID_BYTES, keyId } from './key-file.js';
 import { describeKey, keyAsText } from './key-text.js';
 import { ValueTransformLayer } from './value-transform-layer.js';
@@ -127,6 +128,7 @@ export class EncryptLayer extends ValueTransformLayer {
 
   protected open(key: Uint8Array, stored: Uint8Array): Uint8Array {
     if (stored.length < HEADER_BYTES + TAG_BYTES || !hasMagic(stored)) {
+      if (isFormatRecord(key)) throw formatRecordMismatch('encrypt', stored);
       throw new MemostrataError('CORRUPT', `The value at ${describeKey(key)} is not encrypted (it was written without the encrypt layer, or is damaged). Run \`memostrata verify --fix\` with this configuration to remove it.`);
     }
     const bytes = Buffer.from(stored.buffer, stored.byteOffset, stored.byteLength);

@@ -3,6 +3,7 @@ import type { BatchCondition, BatchOperation, Database, WriteOptions } from '../
 import { MemostrataError } from '../../errors.js';
 import { warnOnce } from '../../warnings.js';
 import type { LayerOptions } from '../pass-through-layer.js';
+import { formatRecordMismatch, isFormatRecord } from './format-record.js';
 import { KEY_BYTES } from './key-file.js';
 import { describeKey } from './key-text.js';
 import { ValueTransformLayer } from './value-transform-layer.js';
@@ -108,7 +109,12 @@ export class SignLayer extends ValueTransformLayer {
     const bytes = Buffer.from(stored.buffer, stored.byteOffset, stored.byteLength);
     const length = SIGNATURE_BYTES[this.#scheme]!;
     const start = MAGIC.length + 1 + length;
-    if (bytes.length < start || Buffer.compare(bytes.subarray(0, MAGIC.length), MAGIC) !== 0 || bytes[MAGIC.length] !== this.#scheme) {
+    if (bytes.length < start || Buffer.compare(bytes.subarray(0, MAGIC.length), MAGIC) !== 0) {
+      if (isFormatRecord(key)) throw formatRecordMismatch('sign', bytes);
+      return this.#reject(key, 'has no signature of this store');
+    }
+    if (bytes[MAGIC.length] !== this.#scheme) {
+      if (isFormatRecord(key)) throw this.#untrustedStore(bytes[MAGIC.length] === ED25519 ? 'with Ed25519' : 'with a shared secret');
       return this.#reject(key, 'has no signature of this store');
     }
     const signature = bytes.subarray(MAGIC.length + 1, start);
@@ -118,7 +124,19 @@ export class SignLayer extends ValueTransformLayer {
       this.#secret !== undefined
         ? timingSafeEqual(createHmac('sha256', this.#secret).update(message).digest(), signature)
         : this.#publicKeys.some((publicKey) => verify(null, message, publicKey, signature));
+    if (!valid && isFormatRecord(key)) throw this.#untrustedStore('by a writer this configuration does not trust');
     return valid ? Buffer.from(value) : this.#reject(key, 'has a wrong signature');
+  }
+
+  /**
+   * The store's format record, the first value an open reads, does not check:
+   * the whole store is of writers this configuration does not trust. Said at
+   * once, rather than read as an empty store that "holds data memostrata did
+   * not write".
+   */
+  #untrustedStore(how: string): MemostrataError {
+    const give = this.#secret !== undefined ? 'the secretFile the store was made with' : 'the publicKeyFiles of the writers that made it';
+    return new MemostrataError('KEY', `The store's format record is signed ${how}, so this configuration trusts none of the store: give ${give} (a shared secret store takes secretFile, an Ed25519 one privateKeyFile and publicKeyFiles); nothing was changed.`);
   }
 
   protected async _put(key: Uint8Array, value: Uint8Array, options: WriteOptions): Promise<void> {

@@ -133,8 +133,8 @@ describe('a signed store', () => {
     await forger.close();
 
     const writer = await openCache({ path, layers: [{ type: 'sign', privateKeyFile: trusted.privateKeyFile, publicKeyFiles: [] }], handleExit: false }).catch((error: unknown) => error);
-    // The store's format record is the stranger's: to a writer trusting only itself the store is foreign.
-    expect(writer).toMatchObject({ code: 'NOT_A_STORE' });
+    // The store's format record is the stranger's: a writer trusting only itself trusts none of the store, and is told so.
+    expect(writer).toMatchObject({ code: 'KEY', message: expect.stringContaining('trusts none of the store') });
   });
 });
 
