@@ -2,6 +2,7 @@ import type { BatchOperation } from '../contract/database.js';
 import { counterPrefix, KeyPrefix, memoKey, prefixRange, valueKey } from '../layers/keys.js';
 import type { MemoRecord } from '../layers/memo-record.js';
 import { emptyModuleMeta, moduleMetaOperation, readModuleMeta } from '../layers/module-meta.js';
+import { blobReferenceOf } from '../maintenance/blobs.js';
 import { readPins } from '../maintenance/pins.js';
 import { warnOnce } from '../warnings.js';
 import type { Store } from './store.js';
@@ -261,11 +262,16 @@ export class Evictor {
       operations.push(moduleMetaOperation(meta, { entries: -count.entries, bytes: -count.bytes }));
     }
     const deleteValues = store.proxy.manifest.shared !== true;
+    // The blobs of the large values deleted, freed once nothing names them (one process holds this store).
+    const blobs: string[] = [];
     if (deleteValues) {
       for (const uuid of freed) {
         if (this.#written?.has(uuid) === true) continue;
         operations.push({ type: 'del', key: valueKey(uuid) });
         result.values += 1;
+        const bytes = await store.bytes.get(valueKey(uuid)).catch(() => undefined);
+        const reference = bytes === undefined ? undefined : blobReferenceOf(store, bytes);
+        if (reference !== undefined) blobs.push(reference.id);
       }
     }
     try {
@@ -273,6 +279,8 @@ export class Evictor {
     } finally {
       for (const { done } of forgotten) await done();
     }
+    // After the batch: a blob goes only once no key names it. A failure leaves garbage for `prune`, nothing worse.
+    if (blobs.length > 0) await store.serialized.largeValues.delete(blobs).catch(() => undefined);
     // The value layer remembers what is stored to skip rewriting it: a value deleted here must be written again.
     if (result.values > 0) store.values.forgetStored();
     return result;

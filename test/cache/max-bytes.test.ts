@@ -1,7 +1,9 @@
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { openedCaches, storedRecords } from '../helpers/open-caches.js';
-import { removeTempDirs } from '../helpers/temp-dir.js';
+import { removeTempDirs, tempDir } from '../helpers/temp-dir.js';
 import type { Cache } from '../../src/index.js';
 import { keyText, prefixRange } from '../../src/layers/keys.js';
 
@@ -14,6 +16,11 @@ function busy(ms: number): void {
 }
 
 const LARGE = 10_000;
+
+/** The blob files of the LevelDB store at `path`. */
+function blobFiles(path: string): string[] {
+  return readdirSync(join(path, 'blobs'), { recursive: true }).map(String).filter((name) => /[0-9a-f]{64}$/.test(name));
+}
 
 /** Two pinned large entries, five cheap large ones (the first shares its result with a pinned one), five dear small ones. */
 async function fill(cache: Cache): Promise<void> {
@@ -30,6 +37,19 @@ async function fill(cache: Cache): Promise<void> {
 
 describe('maxBytes', () => {
   const open = openedCaches();
+
+  it('frees the blob files of the large values it evicts (LevelDB)', async () => {
+    const path = join(tempDir('memostrata-max-bytes-'), 'store');
+    const cache = await open(path, { maxBytes: 3_000_000, largeValueBytes: 100_000 });
+    const big = cache.memoize('big', (i: number) => new Float64Array(200_000).fill(i)); // 1.6 MB each, a blob each
+    for (let i = 0; i < 4; i++) await big(i);
+    await cache.checkpoint();
+    expect(blobFiles(path)).toHaveLength(4);
+    const evicted = await cache.evict();
+    expect(evicted.records).toBeGreaterThanOrEqual(2);
+    // Each result is its own blob; the inputs are small values stored whole.
+    expect(blobFiles(path)).toHaveLength(4 - evicted.records);
+  });
 
   it('evicts the cheap large entries before the expensive small ones, and never a pinned module', async () => {
     // 2 pinned + 5 cheap entries of ~10 kB and 5 small ones: ~70 kB; 35 kB calls for 4 cheap ones to go.
