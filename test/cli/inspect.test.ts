@@ -58,8 +58,8 @@ describe('memostrata ls', () => {
     expect(json.total).toBe(3);
     expect(json.entries.map((entry: { hits: number }) => entry.hits)).toEqual([2, 0, 0]);
     const [first] = json.entries;
-    expect(Object.keys(first).sort()).toEqual(['call', 'computeMs', 'createdAt', 'deps', 'error', 'hits', 'lastHitAt', 'module', 'savedMs', 'size', 'version'].sort());
-    expect(first).toMatchObject({ module: 'physics.energy', version: '2', deps: '', error: null });
+    expect(Object.keys(first).sort()).toEqual(['call', 'computeMs', 'createdAt', 'deps', 'error', 'hits', 'lastHitAt', 'module', 'pinned', 'savedMs', 'size', 'version'].sort());
+    expect(first).toMatchObject({ module: 'physics.energy', version: '2', deps: '', error: null, pinned: false });
     expect(first.call).toMatch(/^[0-9a-f]{32}$/);
     expect(first.size).toBeGreaterThan(800_000);
     expect(Date.parse(first.lastHitAt)).toBeGreaterThanOrEqual(Date.parse(first.createdAt));

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { openStore } from '../../src/cache/store.js';
 import { OpaqueTypes } from '../../src/cli/opaque-types.js';
-import { formatKey } from '../../src/layers/keys.js';
+import { FORMAT_VERSION, formatKey } from '../../src/layers/keys.js';
 import { removeScratch, runCli, scratchDir } from './cli-helpers.js';
 
 afterAll(removeScratch);
@@ -23,6 +23,6 @@ describe('memostrata migrate', () => {
     const again = await runCli(['migrate', path]);
     expect(again.stderr).toBe('');
     expect(again.code).toBe(0);
-    expect(again.stdout).toBe('migrated format 1 to 3: sealed 0 records, wrapped 0 saved states; calls stored before the migration have no recorded lineage\n11 keys already converted by an interrupted run\n');
+    expect(again.stdout).toBe(`migrated format 1 to ${FORMAT_VERSION}: sealed 0 records, wrapped 0 saved states; calls stored before the migration have no recorded lineage\n11 keys already converted by an interrupted run\n`);
   });
 });
