@@ -296,3 +296,48 @@ describe('leases through byte layers (LMDB)', () => {
     await writer.close();
   }, 60_000);
 });
+
+describe('large values through encrypt', () => {
+  const big = (n: number): Uint8Array => new Uint8Array(Buffer.from(`${MARKER} ${n} `.repeat(30_000)));
+
+  it('keeps no plaintext of a large result in any file, reads it in part through f.stored(), and never serves a changed chunk', async () => {
+    const dir = tempDir();
+    const path = join(dir, 'store');
+    const options = { path, layers: [{ type: 'encrypt' as const, keyFile: writeKeyFile(dir, 'store.key') }], largeValueBytes: 64 * 1024, handleExit: false };
+    const cache = await openCache(options);
+    await cache.memoize('big', big)(1);
+    await cache.close();
+    const { readdirSync, statSync } = await import('node:fs');
+    const files = (root: string): string[] => readdirSync(root).flatMap((name) => (statSync(join(root, name)).isDirectory() ? files(join(root, name)) : [join(root, name)]));
+    for (const file of files(dir)) if (!file.endsWith('.key')) expect(readFileSync(file).includes(MARKER), file).toBe(false);
+
+    const whole = big(1);
+    const reader = await openCache(options);
+    const stored = await reader.memoize('big', big).stored(1);
+    expect(stored?.arrays).toHaveLength(1);
+    const part = await stored!.arrays[0]!.read(200_000, 200_100);
+    expect(Buffer.from(part.buffer, part.byteOffset, part.byteLength)).toEqual(Buffer.from(whole.subarray(200_000, 200_100)));
+    await reader.close();
+
+    // Change one byte of every chunk: a read in part fails (CORRUPT), never returns other bytes.
+    const chunks = await rawEntries(path, KeyPrefix.blob);
+    expect(chunks.length).toBeGreaterThan(1);
+    await rawPut(
+      path,
+      chunks.map(([key, value]) => {
+        const changed = Buffer.from(value);
+        changed[changed.length - 20]! ^= 1;
+        return [key, changed];
+      }),
+    );
+    const again = await openCache(options);
+    const damaged = await again.memoize('big', big).stored(1).catch((error: unknown) => error);
+    if (damaged instanceof Error) expect(damaged).toMatchObject({ code: 'CORRUPT' });
+    else await expect((damaged as { arrays: { read(start: number, end: number): Promise<unknown> }[] }).arrays[0]!.read(200_000, 200_100)).rejects.toMatchObject({ code: 'CORRUPT' });
+    // The recomputed result is stored over the damaged chunks (before, the conditional write of the blob's head failed with CORRUPT and so did the call).
+    const f = counted(big);
+    expect(Buffer.from(await again.memoize('big', f.fn)(1))).toEqual(Buffer.from(whole));
+    expect(f.runs()).toBe(1);
+    await again.close();
+  });
+});

@@ -1,5 +1,6 @@
 import type { BatchCondition, BatchOperation, Database, WriteOptions } from '../../contract/database.js';
 import type { NormalizedRange } from '../../contract/range.js';
+import { isMemostrataError } from '../../errors.js';
 import { PassThroughLayer, type LayerOptions } from '../pass-through-layer.js';
 
 /** A backend that claims an empty store in one atomic step (see `openStore`); layers that change value bytes forward it. */
@@ -62,7 +63,7 @@ export abstract class ValueTransformLayer extends PassThroughLayer<Uint8Array> {
     const sealed = this.sealAll(operations);
     for (;;) {
       const stored = await this.below.get(condition.key);
-      const seen = stored === undefined ? undefined : this.open(condition.key, stored);
+      const seen = stored === undefined ? undefined : this.#openAsRead(condition.key, stored);
       if (!sameBytes(seen, condition.value)) return false;
       if (await this.below.batchIf({ key: condition.key, value: stored }, sealed, options)) return true;
       // The stored bytes changed between the read and the write: look again.
@@ -93,6 +94,21 @@ export abstract class ValueTransformLayer extends PassThroughLayer<Uint8Array> {
         const stored = (this as { readOnly?: boolean }).readOnly === true ? await below.get(key) : await claim.call(below, key, this.seal(key, value));
         return stored === undefined ? undefined : this.open(key, stored);
       };
+    }
+  }
+
+  /**
+   * What a read sees at `key`: damaged bytes (`CORRUPT`) read as missing, so
+   * a condition on them behaves as on a missing key, and the write that
+   * replaces them (the recomputed value, a lease) goes through instead of
+   * failing for as long as the damage stays. `KEY` and `CONFIG` still throw.
+   */
+  #openAsRead(key: Uint8Array, stored: Uint8Array): Uint8Array | undefined {
+    try {
+      return this.open(key, stored);
+    } catch (error) {
+      if (isMemostrataError(error, 'CORRUPT')) return undefined;
+      throw error;
     }
   }
 
