@@ -20,8 +20,8 @@ export const layers: Scenario = {
   name: 'layers',
   title: 'Byte layers: checkpoint and hit after restart with encrypt, sign (HMAC, Ed25519) and both, vs the plain stack, on LevelDB and LMDB',
   async run({ quick, scratch, log }) {
-    const entries = quick ? 5_000 : 20_000;
-    const repetitions = quick ? 3 : 5;
+    const entries = quick ? 5_000 : 10_000;
+    const repetitions = 3;
     const args = smallArgs(entries);
 
     const keyFile = join(scratch, 'layers-store.key');
