@@ -5,7 +5,7 @@ import type { NormalizedRange } from '../contract/range.js';
 import { MemostrataError, isMemostrataError } from '../errors.js';
 import type { TypeRegistry } from './type-registry.js';
 import { typedArrayClasses } from './typed-arrays.js';
-import { blobParts, readBlobLayout, readSegmentRange, readSegments, type BlobLayout } from './blob/blob-file.js';
+import { blobParts, readBlobLayout, readSegment, readSegmentRange, readSegments, type BlobLayout } from './blob/blob-file.js';
 import { KeyedBlobStore } from './blob/keyed-blob-store.js';
 import { ValueCodec, type BlobReference, type SegmentType, type SplitValue } from './value-codec.js';
 
@@ -166,9 +166,18 @@ export class SerializedDB extends Database<Uint8Array, unknown> {
     if (bytes === undefined) return undefined;
     const reference = this.#reference(key, bytes);
     if (reference === undefined) return { outline: this.#decode(key, bytes), segments: new Map(), blob: undefined };
-    const layout = await this.#withBlob(key, reference, (reader, name) => readBlobLayout(reader, name));
+    // Arrays inside registered values are read whole: their decode() must see them as they are.
+    const { layout, whole } = await this.#withBlob(key, reference, async (reader, name) => {
+      const layout = await readBlobLayout(reader, name);
+      const inRegistered = this.#segmentsInRegistered(key, layout);
+      const whole = new Map<number, ArrayBufferView>();
+      for (const index of inRegistered) whole.set(index, await readSegment(reader, layout, index, name));
+      return { layout, whole };
+    });
     const segments = new Map<ArrayBufferView, StoredSegment>();
     const standIns = layout.segments.map((segment, index) => {
+      const read = whole.get(index);
+      if (read !== undefined) return read;
       const standIn = emptyOf(segment.type);
       segments.set(standIn, {
         type: segment.type,
@@ -309,6 +318,15 @@ export class SerializedDB extends Database<Uint8Array, unknown> {
       return await use(reader, name);
     } finally {
       await reader.close();
+    }
+  }
+
+  #segmentsInRegistered(key: Uint8Array, layout: BlobLayout): Set<number> {
+    try {
+      return this.codec.segmentsInRegistered(layout.skeleton, layout.segments.length);
+    } catch (error) {
+      if (isMemostrataError(error, 'CORRUPT')) throw new MemostrataError('CORRUPT', `At key ${describeKey(key)}: ${error.message}`, { cause: error });
+      throw error;
     }
   }
 

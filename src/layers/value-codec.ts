@@ -257,6 +257,38 @@ export class ValueCodec {
     return this.#decode(skeleton, typeNames, segments);
   }
 
+  /**
+   * The indexes of the segments a skeleton names inside registered values:
+   * their `decode()` must see the real arrays (a class may check its own
+   * invariants), so a value opened for reading in part reads those whole.
+   *
+   * @throws MemostrataError `CORRUPT` as {@link ValueCodec.decodeSplit}.
+   */
+  segmentsInRegistered(skeleton: Uint8Array, segmentCount: number): Set<number> {
+    const source = new Uint8Array(skeleton.buffer, skeleton.byteOffset, skeleton.byteLength);
+    checkWellFormed(source, segmentCount);
+    let wire: unknown;
+    try {
+      wire = decoder.decode(source);
+    } catch (error) {
+      throw corrupt(`cbor-x could not decode them (${describeError(error)})`, error);
+    }
+    const found = new Set<number>();
+    const visit = (item: unknown, inRegistered: boolean): void => {
+      if (typeof item !== 'object' || item === null || ArrayBuffer.isView(item)) return;
+      if (item instanceof Tag) {
+        if (item.tag === TAG.segment) {
+          if (inRegistered) found.add(item.value as number);
+        } else visit(item.value, inRegistered || item.tag === TAG.registered);
+      } else if (Array.isArray(item)) for (const child of item) visit(child, inRegistered);
+      else if (item instanceof Map) for (const [key, child] of item) (visit(key, inRegistered), visit(child, inRegistered));
+      else if (item instanceof Set) for (const child of item) visit(child, inRegistered);
+      else for (const child of Object.values(item)) visit(child, inRegistered);
+    };
+    visit(wire, false);
+    return found;
+  }
+
   /** The stored item that stands for a large value kept in a blob (tag 41009). */
   encodeBlobReference(reference: BlobReference): Uint8Array {
     return encoder.encode(new Tag([reference.id, reference.bytes], TAG.blobReference)).slice();

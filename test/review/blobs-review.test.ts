@@ -8,6 +8,7 @@ import type { Database } from '../../src/contract/database.js';
 import { blobParts } from '../../src/layers/blob/blob-file.js';
 import { KeyedBlobStore } from '../../src/layers/blob/keyed-blob-store.js';
 import { SerializedDB } from '../../src/layers/serialized-db.js';
+import { TypeRegistry } from '../../src/layers/type-registry.js';
 import { ValueCodec } from '../../src/layers/value-codec.js';
 import { openedCaches } from '../helpers/open-caches.js';
 import { removeTempDirs, tempDir } from '../helpers/temp-dir.js';
@@ -195,5 +196,34 @@ describe('a large value without typed arrays', () => {
     await db.put(key('v!text'), text);
     const back = await db.get(key('v!text'));
     expect(typeof back === 'string' && back.length === text.length && back === text).toBe(true);
+  });
+});
+
+describe('a large value holding a registered type', () => {
+  class Grid {
+    constructor(
+      readonly n: number,
+      readonly data: Float64Array,
+    ) {
+      // A class that checks its own invariant, as many do.
+      if (data.length !== n) throw new Error(`a Grid of ${n} needs ${n} values, got ${data.length}`);
+    }
+  }
+
+  it('opens for reading in part without handing its decode() a stand-in it would refuse', async () => {
+    const types = new TypeRegistry();
+    types.register({ name: 'review.Grid', type: Grid, encode: (grid: Grid) => ({ n: grid.n, data: grid.data }), decode: (plain: { n: number; data: Float64Array }) => new Grid(plain.n, plain.data) });
+    const db = serialized(new MemoryBackend(), { types, largeValueBytes: 1000 });
+    const value = { grid: new Grid(20_000, ramp(20_000)), field: ramp(30_000) };
+    await db.put(key('v!grid'), value);
+    expect(await db.get(key('v!grid'))).toEqual(value);
+    const opened = (await db.open(key('v!grid')))!;
+    const outline = opened.outline as { grid: Grid; field: Float64Array };
+    // The Grid's array was read whole for its decode(); the array outside it stays in the blob, readable in part.
+    expect(outline.grid).toEqual(value.grid);
+    expect(outline.field).toHaveLength(0);
+    expect([...opened.segments.keys()]).toEqual([outline.field]);
+    const part = await opened.segments.get(outline.field)!.read(8 * 100, 8 * 102);
+    expect(new Float64Array(part.buffer, part.byteOffset, 2)).toEqual(ramp(30_000).subarray(100, 102));
   });
 });
