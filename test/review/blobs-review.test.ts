@@ -227,3 +227,30 @@ describe('a large value holding a registered type', () => {
     expect(new Float64Array(part.buffer, part.byteOffset, 2)).toEqual(ramp(30_000).subarray(100, 102));
   });
 });
+
+describe('reading a stored segment in part', () => {
+  it('returns exact, unshared bytes for empty ranges, block edges and the last partial block, of BigInt64Array and Buffer segments', async () => {
+    const db = serialized(new MemoryBackend(), { largeValueBytes: 1000 });
+    const big = BigInt64Array.from({ length: 3 * 8192 + 5 }, (_, index) => BigInt(index) * 7n - 3n);
+    const buffer = Buffer.from(Uint8Array.from({ length: 2 * 65536 + 3 }, (_, index) => (index * 31) % 256));
+    await db.put(key('v!parts'), { big, buffer });
+    const opened = (await db.open(key('v!parts')))!;
+    const outline = opened.outline as { big: BigInt64Array; buffer: Buffer };
+    const bigSegment = opened.segments.get(outline.big)!;
+    const bufferSegment = opened.segments.get(outline.buffer)!;
+    const bytesOf = (view: ArrayBufferView): Buffer => Buffer.from(view.buffer, view.byteOffset, view.byteLength);
+    for (const [segment, whole] of [[bigSegment, bytesOf(big)], [bufferSegment, buffer]] as const) {
+      const size = whole.length;
+      for (const [start, end] of [[0, 0], [65536, 65536], [size, size], [65536 - 8, 65536 + 8], [65536, 131072], [size - 8, size], [0, size]]) {
+        const part = await segment.read(start, end);
+        expect(Buffer.compare(bytesOf(part), whole.subarray(start, end))).toBe(0);
+        if (part.length > 0) part[0] ^= 0xff;
+      }
+      // What a read returned is the caller's: changing it changes no later read.
+      expect(Buffer.compare(bytesOf(await segment.read(0, size)), whole)).toBe(0);
+      for (const [start, end] of [[-8, 0], [0, size + 8], [8, 0], [0.5, 8], [0, Number.NaN]]) expect(() => segment.read(start!, end!)).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
+    }
+    const view = await bigSegment.read(8 * 8191, 8 * 8193);
+    expect(new BigInt64Array(view.buffer, view.byteOffset, 2)).toEqual(big.subarray(8191, 8193));
+  });
+});
