@@ -79,8 +79,12 @@ export class FileBlobStore implements BlobStore {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       throw blobError(this.location, 'read', error);
     }
-    const { size } = await file.stat();
-    return new FileBlobReader(file, size, id);
+    try {
+      return new FileBlobReader(file, (await file.stat()).size, id);
+    } catch (error) {
+      await file.close();
+      throw blobError(this.location, 'read', error);
+    }
   }
 
   async delete(ids: readonly string[]): Promise<void> {
