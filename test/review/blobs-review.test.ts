@@ -241,10 +241,11 @@ describe('reading a stored segment in part', () => {
     const bytesOf = (view: ArrayBufferView): Buffer => Buffer.from(view.buffer, view.byteOffset, view.byteLength);
     for (const [segment, whole] of [[bigSegment, bytesOf(big)], [bufferSegment, buffer]] as const) {
       const size = whole.length;
-      for (const [start, end] of [[0, 0], [65536, 65536], [size, size], [65536 - 8, 65536 + 8], [65536, 131072], [size - 8, size], [0, size]]) {
+      const ranges: [number, number][] = [[0, 0], [65536, 65536], [size, size], [65536 - 8, 65536 + 8], [65536, 131072], [size - 8, size], [0, size]];
+      for (const [start, end] of ranges) {
         const part = await segment.read(start, end);
         expect(Buffer.compare(bytesOf(part), whole.subarray(start, end))).toBe(0);
-        if (part.length > 0) part[0] ^= 0xff;
+        if (part.length > 0) part[0]! ^= 0xff;
       }
       // What a read returned is the caller's: changing it changes no later read.
       expect(Buffer.compare(bytesOf(await segment.read(0, size)), whole)).toBe(0);
