@@ -191,26 +191,9 @@ export class UUIDDatabase extends PassThroughLayer<unknown> {
   async load(uuid: string): Promise<unknown> {
     if (uuid === undefinedUuid) return undefined;
     const key = valueKey(uuid);
-    let stored: unknown;
-    try {
-      // Checked against its digest below: a large value's block checksums need not be checked too.
-      this.assertOpen();
-      stored = this.below instanceof SerializedDB ? await this.below.getForContentCheck(key) : await this.get(key);
-    } catch (error) {
-      if (isMemostrataError(error, 'CORRUPT')) this.#markDamaged(uuid);
-      throw error;
-    }
-    if (stored === undefined) {
-      this.#markDamaged(uuid);
-      throw new MemostrataError('CORRUPT', `The store has no value ${uuid}, though a record refers to it; run \`memostrata verify --fix\`.`);
-    }
-    if (this.#contentUuid(stored) !== uuid) {
-      this.#markDamaged(uuid);
-      throw new MemostrataError(
-        'CORRUPT',
-        `The value ${uuid} in the store does not match its content digest: it is damaged (or a registered type's decode(encode(x)) differs from x). Run \`memostrata verify --fix\`.`,
-      );
-    }
+    this.assertOpen();
+    // Checked against its digest here: a large value's block checksums need not be checked too.
+    const stored = await this.#readChecked(uuid, () => (this.below instanceof SerializedDB ? this.below.getForContentCheck(key) : this.get(key)), (value) => ({ value }));
     this.#remember(uuid);
     return stored;
   }
@@ -226,22 +209,37 @@ export class UUIDDatabase extends PassThroughLayer<unknown> {
   async open(uuid: string): Promise<OpenedValue> {
     if (uuid === undefinedUuid) return { outline: undefined, segments: new Map(), blob: undefined };
     const serialized = this.#serialized();
-    let opened: OpenedValue | undefined;
+    // A large value's outline holds stand-ins: it cannot be digested, and its parts are checked as they are read.
+    return this.#readChecked(uuid, () => serialized.open(valueKey(uuid)), (opened) => (opened.blob === undefined ? { value: opened.outline } : undefined));
+  }
+
+  /**
+   * What `read` finds for `uuid`, checked: missing, unreadable (`CORRUPT`) or,
+   * where `content` names the value, not of this UUID, it is damage. The
+   * UUID is then marked damaged (the next store of an equal value rewrites it)
+   * and `CORRUPT` thrown.
+   */
+  async #readChecked<T>(uuid: string, read: () => Promise<T | undefined>, content: (found: T) => { value: unknown } | undefined): Promise<T> {
+    let found: T | undefined;
     try {
-      opened = await serialized.open(valueKey(uuid));
+      found = await read();
     } catch (error) {
       if (isMemostrataError(error, 'CORRUPT')) this.#markDamaged(uuid);
       throw error;
     }
-    if (opened === undefined) {
+    if (found === undefined) {
       this.#markDamaged(uuid);
       throw new MemostrataError('CORRUPT', `The store has no value ${uuid}, though a record refers to it; run \`memostrata verify --fix\`.`);
     }
-    if (opened.blob === undefined && this.#contentUuid(opened.outline) !== uuid) {
+    const checked = content(found);
+    if (checked !== undefined && this.#contentUuid(checked.value) !== uuid) {
       this.#markDamaged(uuid);
-      throw new MemostrataError('CORRUPT', `The value ${uuid} in the store does not match its content digest: it is damaged. Run \`memostrata verify --fix\`.`);
+      throw new MemostrataError(
+        'CORRUPT',
+        `The value ${uuid} in the store does not match its content digest: it is damaged (or a registered type's decode(encode(x)) differs from x). Run \`memostrata verify --fix\`.`,
+      );
     }
-    return opened;
+    return found;
   }
 
   /** The SerializedDB under this layer: opening a value in part is its job. */
