@@ -1,8 +1,10 @@
 import { MemostrataError } from '../errors.js';
+import { elementBytes } from '../layers/blob/blob-file.js';
 import { withHitCounters } from '../layers/hit-counters.js';
 import { counterPrefix, prefixRange } from '../layers/keys.js';
 import type { MemoRecord } from '../layers/memo-record.js';
 import type { StoredSegment } from '../layers/serialized-db.js';
+import { isPlainObject } from '../layers/value-kind.js';
 import { typedArrayClasses, type SupportedTypedArray, type TypedArrayName } from '../layers/typed-arrays.js';
 import { entryInfo, type EntryInfo } from '../maintenance/inventory.js';
 import type { Store } from './store.js';
@@ -81,15 +83,15 @@ function findArrays(value: unknown, segments: ReadonlyMap<ArrayBufferView, Store
     if (Array.isArray(item)) item.forEach((child, index) => visit(child, [...path, index], depth + 1));
     else if (item instanceof Map) [...item].forEach(([key, child]) => visit(child, [...path, `.get(${typeof key === 'string' ? JSON.stringify(key) : String(key)})`], depth + 1));
     else if (item instanceof Set) [...item].forEach((child, index) => visit(child, [...path, `.values()[${index}]`], depth + 1));
-    else if (isPlainObject(item)) for (const key of Object.keys(item)) visit((item as Record<string, unknown>)[key], [...path, key], depth + 1);
+    else if (isPlainObject(item)) for (const key of Object.keys(item)) visit(item[key], [...path, key], depth + 1);
   };
   visit(value, [], 0);
   return found;
 }
 
 function storedArray(view: ArrayBufferView, type: TypedArrayName | 'Buffer', path: (string | number)[], segment: StoredSegment | undefined): StoredArray {
-  const elementBytes = type === 'Buffer' ? 1 : typedArrayClasses[type].BYTES_PER_ELEMENT;
-  const length = segment === undefined ? view.byteLength / elementBytes : segment.bytes / elementBytes;
+  const size = elementBytes(type);
+  const length = segment === undefined ? view.byteLength / size : segment.bytes / size;
   return {
     path,
     type,
@@ -98,7 +100,7 @@ function storedArray(view: ArrayBufferView, type: TypedArrayName | 'Buffer', pat
       if (!Number.isSafeInteger(start) || !Number.isSafeInteger(end) || start < 0 || end < start || end > length) {
         throw new MemostrataError('INVALID_ARGUMENT', `read(${String(start)}, ${String(end)}) of ${type} at ${JSON.stringify(path)}: the range must be whole numbers with 0 <= start <= end <= ${length}.`);
       }
-      const bytes = segment === undefined ? new Uint8Array(view.buffer, view.byteOffset + start * elementBytes, (end - start) * elementBytes).slice() : await segment.read(start * elementBytes, end * elementBytes);
+      const bytes = segment === undefined ? new Uint8Array(view.buffer, view.byteOffset + start * size, (end - start) * size).slice() : await segment.read(start * size, end * size);
       if (type === 'Buffer') return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
       return new typedArrayClasses[type](bytes.buffer as ArrayBuffer, bytes.byteOffset, end - start);
     },
@@ -109,9 +111,4 @@ function arrayType(view: ArrayBufferView): TypedArrayName | 'Buffer' | undefined
   if (Buffer.isBuffer(view)) return 'Buffer';
   const name = view.constructor.name;
   return Object.hasOwn(typedArrayClasses, name) && view.constructor === typedArrayClasses[name as TypedArrayName] ? (name as TypedArrayName) : undefined;
-}
-
-function isPlainObject(value: object): boolean {
-  const prototype = Object.getPrototypeOf(value) as object | null;
-  return prototype === Object.prototype || prototype === null;
 }

@@ -2,6 +2,7 @@ import type { Store } from '../cache/store.js';
 import { elementBytes } from '../layers/blob/blob-file.js';
 import type { OpenedValue, StoredSegment } from '../layers/serialized-db.js';
 import { typedArrayClasses } from '../layers/typed-arrays.js';
+import { isPlainObject } from '../layers/value-kind.js';
 import { OpaqueValue } from './opaque-types.js';
 import { DOWNSAMPLE_BUCKETS, Downsampler, NumberStats, SummarizedArray, type Downsample, type NumericSummary } from './summarize.js';
 
@@ -109,8 +110,7 @@ function replaceStandIns(value: unknown, replacements: ReadonlyMap<ArrayBufferVi
   if (value instanceof Map) return new Map([...value].map(([key, item]) => [key, again(item)]));
   if (value instanceof Set) return new Set([...value].map(again));
   if (value instanceof OpaqueValue) return new OpaqueValue(value.typeName, again(value.plain));
-  const prototype = Object.getPrototypeOf(value) as object | null;
-  if (prototype !== Object.prototype && prototype !== null) return value;
+  if (!isPlainObject(value)) return value;
   const copy: Record<string, unknown> = {};
   for (const key of Object.keys(value)) Object.defineProperty(copy, key, { value: again((value as Record<string, unknown>)[key]), enumerable: true, writable: true, configurable: true });
   return copy;
