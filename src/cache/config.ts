@@ -124,9 +124,15 @@ export interface CacheOptions {
   /** Default flush policy of modules that do not set their own. Default `{ everyMs: 1000 }`. */
   flush?: FlushPolicy;
   /**
-   * Bytes of results each module keeps in memory (approximate encoded size);
-   * beyond it the least recently used stored entries are dropped from memory
-   * and read back from the store when needed. Default: unlimited.
+   * Bytes of entries each module keeps in memory: each entry counts its
+   * result's approximate encoded size plus about 700 bytes for its record
+   * and bookkeeping (`ENTRY_BYTES`), so a budget bounds many small results
+   * too. Beyond it the least recently used stored entries are dropped from
+   * memory and read back from the store when needed. The process holds more
+   * than this: entries not yet checkpointed, the store's own caches, and
+   * what a checkpoint stages.
+   *
+   * @default Infinity (unlimited)
    */
   memoryBudget?: number;
   /**

@@ -18,6 +18,22 @@ function compactRecord(record: MemoRecord): void {
   if (record.result !== undefined) record.result = uuidStrings.intern(record.result);
 }
 
+/**
+ * What an entry held in memory costs besides its result, as
+ * {@link PerModuleOptions.memoryBudget} counts it: its record and slot, the
+ * in-memory call key, the UUID, digest and checksum strings, the inputs
+ * array. Issue 15's heap snapshot itemises about 665 bytes of these per
+ * entry; the scale-budget benchmark grew the heap by about 750 bytes per
+ * small entry, result included. Counting results alone let a budget of
+ * 256 MiB hold 4.6M entries of ~60-byte results: over 3 GB of heap.
+ */
+export const ENTRY_BYTES = 700;
+
+/** Bytes an entry counts against the memory budget. */
+function heldBytesOf(record: MemoRecord): number {
+  return record.size + ENTRY_BYTES;
+}
+
 /** A memoized call held in memory. */
 export interface LiveEntry {
   /** The stored form (references and metadata). */
@@ -45,9 +61,12 @@ export interface NewEntry {
 /** Options of a {@link PerModuleObjectDatabase}. */
 export interface PerModuleOptions {
   /**
-   * Bytes of (approximate encoded) results to keep in memory; clean entries
-   * beyond it are evicted least recently used first, and read back from the
-   * store on the next call. Default: unlimited.
+   * Bytes of entries to keep in memory: each counts its result's
+   * approximate encoded size plus {@link ENTRY_BYTES} for its record and
+   * bookkeeping. Clean entries beyond it are evicted least recently used
+   * first, and read back from the store on the next call.
+   *
+   * @default Infinity (unlimited)
    */
   memoryBudget?: number;
 }
@@ -145,7 +164,7 @@ export class PerModuleObjectDatabase extends PassThroughLayer<unknown> {
   /** Likewise for single calls, by call digest (a count: deletes of one call can overlap). */
   readonly #deletesPending = new Map<string, number>();
   readonly #memoryBudget: number;
-  /** Approximate bytes of the results held in memory. */
+  /** Approximate bytes of the entries held in memory (see {@link heldBytesOf}). */
   #heldBytes = 0;
 
   constructor(proxy: ProxyObjectDatabase, module: string, options: PerModuleOptions = {}) {
@@ -245,7 +264,7 @@ export class PerModuleObjectDatabase extends PassThroughLayer<unknown> {
     const slot: Slot = { record, result, pending: undefined, obsoleteKeys: undefined, counts: false, replaces: false, revision: 0, flushedRevision: 0, hits: undefined, flushMark: 0 };
     if (record.error !== undefined) slot.error = record.error;
     this.#slots.set(key, slot);
-    this.#heldBytes += record.size;
+    this.#heldBytes += heldBytesOf(record);
     this.#evict();
     return slot;
   }
@@ -262,7 +281,7 @@ export class PerModuleObjectDatabase extends PassThroughLayer<unknown> {
     // The same strings go to the value layer's set of stored UUIDs at the flush: one copy for both.
     for (const value of entry.values) value.uuid = uuidStrings.intern(value.uuid);
     const previous = this.#slots.get(key);
-    this.#heldBytes += entry.record.size - (previous?.record.size ?? 0);
+    this.#heldBytes += heldBytesOf(entry.record) - (previous === undefined ? 0 : heldBytesOf(previous.record));
     const slot: Slot = {
       record: entry.record,
       result: entry.result,
@@ -600,7 +619,7 @@ export class PerModuleObjectDatabase extends PassThroughLayer<unknown> {
 
   #drop(key: string, slot: Slot): void {
     this.#slots.delete(key);
-    this.#heldBytes -= slot.record.size;
+    this.#heldBytes -= heldBytesOf(slot.record);
   }
 
   /** Whether every pending value still has the content its UUID was derived from. */

@@ -6,7 +6,7 @@ import { MemoryBackend } from '../../src/backends/memory-backend.js';
 import type { BatchOperation } from '../../src/contract/database.js';
 import { digestToHex, loadDigester } from '../../src/layers/digest.js';
 import { keyText, memoKey, prefixRange } from '../../src/layers/keys.js';
-import type { NewEntry, PerModuleObjectDatabase } from '../../src/layers/per-module-object-database.js';
+import { ENTRY_BYTES, type NewEntry, type PerModuleObjectDatabase } from '../../src/layers/per-module-object-database.js';
 import type { MemoRecord } from '../../src/layers/proxy-object-database.js';
 import { UUIDDatabase } from '../../src/layers/uuid-database.js';
 import { removeTempDirs, tempDir } from '../helpers/temp-dir.js';
@@ -247,7 +247,8 @@ describe('PerModuleObjectDatabase', () => {
 
   it('evicts stored entries beyond the memory budget, least recently used first, and reads them back', async () => {
     const stack = await stackOn(new MemoryBackend());
-    const db = stack.module('m', { memoryBudget: 3000 });
+    // Room for three entries of 1,000-byte results with their bookkeeping.
+    const db = stack.module('m', { memoryBudget: 3 * (1000 + ENTRY_BYTES) });
     const entries = Array.from({ length: 10 }, (_, index) => newEntry('m', [index], new Float64Array(100).fill(index), 1000));
     for (const entry of entries) db.store(entry.record.call, entry);
     // Dirty entries are never dropped: they are not in the store yet.
