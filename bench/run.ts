@@ -28,8 +28,9 @@ import { parallel } from './scenarios/parallel.js';
 import { pythonPeers } from './scenarios/python-peers.js';
 import { redisCheckpoint } from './scenarios/redis-checkpoint.js';
 import { scale } from './scenarios/scale.js';
+import { scaleBudget } from './scenarios/scale-budget.js';
 
-const scenarios: Scenario[] = [hitMemory, coldRestart, checkpointScenario, large, largeValues, pythonPeers, scale, parallel, leaseCost, redisCheckpoint, explainMisses, layers];
+const scenarios: Scenario[] = [hitMemory, coldRestart, checkpointScenario, large, largeValues, pythonPeers, scale, scaleBudget, parallel, leaseCost, redisCheckpoint, explainMisses, layers];
 
 const { values } = parseArgs({
   options: {
