@@ -35,7 +35,7 @@ export { registerType, TypeRegistry, defaultTypes, type TypeDefinition } from '.
 
 export { Database, type BatchCondition, type BatchOperation, type DatabaseStatus, type Manifest, type WriteOptions, type WriteStage } from './contract/database.js';
 export type { NormalizedRange, Range } from './contract/range.js';
-export { isBlobId, type BlobInfo, type BlobReader, type BlobStore, type ListedBlob } from './contract/blob-store.js';
+export { isBlobId, type BlobInfo, type BlobReader, type BlobStore, type BlobWriteOptions, type ListedBlob } from './contract/blob-store.js';
 export { FileBlobStore } from './backends/file-blob-store.js';
 export { KeyedBlobStore, CHUNK_BYTES } from './layers/blob/keyed-blob-store.js';
 export { MemoryBackend } from './backends/memory-backend.js';

@@ -1,8 +1,14 @@
 /**
  * Where large values live: content-addressed byte sequences ("blobs") kept
- * beside the key-value store, named by the SHA-256 of their bytes. A store
- * writes a blob whole and durably before any key names it, reads any part of
- * it, and lists and deletes blobs for garbage collection.
+ * beside the key-value store. A store writes a blob whole and durably before
+ * any key names it, reads any part of it, and lists and deletes blobs for
+ * garbage collection.
+ *
+ * A blob is named by its writer or, by default, by the SHA-256 of its bytes.
+ * A large value's blob is named by the layer that lays it out, from the key
+ * that names it and its checksummed layout (see `valueBlob` in
+ * src/layers/blob/blob-file.ts), so that naming it costs no pass over its
+ * bytes.
  *
  * Two implementations ship: files in a directory beside an embedded store or
  * on a shared filesystem (`FileBlobStore`), and chunks under `b!` keys of a
@@ -13,7 +19,7 @@
 
 /** A blob as written: its name and size. */
 export interface BlobInfo {
-  /** The SHA-256 of the blob's bytes, 64 lowercase hex characters: its name. */
+  /** Its name, 64 lowercase hex characters (see {@link BlobWriteOptions.name}). */
   id: string;
   /** Its size in bytes. */
   bytes: number;
@@ -25,6 +31,25 @@ export interface ListedBlob extends BlobInfo {
   modifiedMs: number;
   /** `false` for the remains of a write that never finished (a killed process): never named by a record, always garbage. */
   complete: boolean;
+}
+
+/** How {@link BlobStore.write} names a blob and when it lets the writer check what it wrote. */
+export interface BlobWriteOptions {
+  /**
+   * Returns the blob's name (64 lowercase hex characters). Called once, after
+   * the last part has been taken from `parts` (a name may depend on checksums
+   * computed while they are produced).
+   *
+   * @default the SHA-256 of the blob's bytes
+   */
+  name?: () => string;
+  /**
+   * Called once every byte has been handed over (written to the file, or sent),
+   * before the write is made durable and before the name is visible. It may
+   * throw to refuse the write: used to check that a value changed by its owner
+   * during the write is not stored (see `SerializedDB.checkLargeValuesWith`).
+   */
+  written?: () => void;
 }
 
 /** An open blob, for positioned reads. Close it when done. */
@@ -49,9 +74,11 @@ export interface BlobStore {
    * Writes the concatenation of `parts` as one blob: durable (on stable
    * storage, or acknowledged by the server) before it resolves, and never
    * visible under its name half-written. Writing a blob that exists replaces
-   * it with the same bytes (repairing a damaged copy).
+   * it with the same bytes (repairing a damaged copy). When `options.written`
+   * throws, nothing is left under the name (bar what was there before) and
+   * `write` rejects with its error.
    */
-  write(parts: Iterable<Uint8Array>): Promise<BlobInfo>;
+  write(parts: Iterable<Uint8Array>, options?: BlobWriteOptions): Promise<BlobInfo>;
   /** The blob named `id`, open for reading, or `undefined` when there is none. */
   open(id: string): Promise<BlobReader | undefined>;
   /** Deletes the blobs named `ids` (missing ones are fine), and the remains of unfinished writes with those names. */

@@ -5,7 +5,7 @@ import type { NormalizedRange } from '../contract/range.js';
 import { MemostrataError, isMemostrataError } from '../errors.js';
 import type { TypeRegistry } from './type-registry.js';
 import { typedArrayClasses } from './typed-arrays.js';
-import { blobParts, readBlobLayout, readSegment, readSegmentRange, readSegments, type BlobLayout } from './blob/blob-file.js';
+import { readBlobLayout, readSegment, readSegmentRange, readSegments, valueBlob, type BlobLayout } from './blob/blob-file.js';
 import { KeyedBlobStore } from './blob/keyed-blob-store.js';
 import { ValueCodec, type BlobReference, type SegmentType, type SplitValue } from './value-codec.js';
 
@@ -200,7 +200,7 @@ export class SerializedDB extends Database<Uint8Array, unknown> {
 
   protected async _put(key: Uint8Array, value: unknown, options: WriteOptions): Promise<void> {
     const names = new Set<string>();
-    const bytes = await this.#store(this.#encode(value, 'value', names), value);
+    const bytes = await this.#store(key, this.#encode(value, 'value', names), value);
     if (isTypesKey(key)) this.#recorded = undefined;
     if (names.size > 0 && !this.#allRecorded(names)) return this.#writeWithTypes([{ type: 'put', key, value: bytes }], names, options);
     return this.#inOrder(() => this.#below.put(key, bytes, options));
@@ -267,7 +267,7 @@ export class SerializedDB extends Database<Uint8Array, unknown> {
   async #encodeBatch(operations: readonly BatchOperation<Uint8Array, unknown>[], names: Set<string>): Promise<BatchOperation<Uint8Array, Uint8Array>[]> {
     const encoded = operations.map((op, index) => (op.type === 'put' ? { key: op.key, value: this.#encode(op.value, `batch[${index}].value`, names), original: op.value } : op));
     const written: BatchOperation<Uint8Array, Uint8Array>[] = [];
-    for (const op of encoded) written.push('type' in op ? op : { type: 'put', key: op.key, value: await this.#store(op.value, op.original) });
+    for (const op of encoded) written.push('type' in op ? op : { type: 'put', key: op.key, value: await this.#store(op.key, op.value, op.original) });
     return written;
   }
 
@@ -281,12 +281,14 @@ export class SerializedDB extends Database<Uint8Array, unknown> {
     return split.segments.length === 0 ? split.skeleton : this.codec.encode(value, path, names);
   }
 
-  /** Stored bytes as they are, or a split value's blob, written durably, and the reference to it. */
-  async #store(encoded: Uint8Array | SplitValue, value: unknown): Promise<Uint8Array> {
+  /** Stored bytes as they are, or a split value's blob, written durably, and the reference to it that `key` will hold. */
+  async #store(key: Uint8Array, encoded: Uint8Array | SplitValue, value: unknown): Promise<Uint8Array> {
     if (encoded instanceof Uint8Array) return encoded;
-    const reference = this.codec.encodeBlobReference(await this.largeValues.write(blobParts(encoded)));
-    this.#checkWritten?.(value);
-    return reference;
+    const blob = valueBlob(encoded, key);
+    const check = this.#checkWritten;
+    // The check runs once every byte is handed over, while the blob store makes them durable.
+    const written = await this.largeValues.write(blob.parts, { name: () => blob.name(), written: check === undefined ? undefined : () => check(value) });
+    return this.codec.encodeBlobReference(written);
   }
 
   /** The value that stored bytes hold: decoded, or read from the blob they name. */

@@ -1,7 +1,7 @@
 import type { Store } from '../cache/store.js';
 import type { BlobReader, ListedBlob } from '../contract/blob-store.js';
 import { MemostrataError, isMemostrataError } from '../errors.js';
-import { checkBlob } from '../layers/blob/blob-file.js';
+import { checkBlob, memoryBlobReader } from '../layers/blob/blob-file.js';
 import { KeyPrefix, keyText } from '../layers/keys.js';
 import type { BlobReference } from '../layers/value-codec.js';
 
@@ -94,9 +94,10 @@ export interface BlobFault {
 
 /**
  * What is wrong with the blob `reference` names (missing, resized, a damaged
- * header or block, bytes that do not hash to its id), or `undefined`.
+ * header or block, a name its layout does not give), or `undefined`. `keys`
+ * are the keys that name it (see `checkBlob`).
  */
-export async function blobProblem(store: Store, reference: BlobReference): Promise<BlobFault | undefined> {
+export async function blobProblem(store: Store, reference: BlobReference, keys: readonly string[]): Promise<BlobFault | undefined> {
   let reader: BlobReader | undefined;
   try {
     reader = await store.serialized.largeValues.open(reference.id);
@@ -107,7 +108,7 @@ export async function blobProblem(store: Store, reference: BlobReference): Promi
   }
   if (reader === undefined) return { kind: 'missing', message: `is missing from ${store.serialized.largeValues.location}` };
   try {
-    const problem = await checkBlob(reader, reference.id, reference.bytes, reference.id);
+    const problem = await checkBlob(reader, reference, reference.id, keyBytes(keys));
     return problem === undefined ? undefined : { kind: 'damaged', message: `is damaged: ${problem}` };
   } finally {
     await reader.close();
@@ -201,14 +202,15 @@ export async function sweepBlobs(store: Store, options: BlobSweepOptions = {}): 
 }
 
 /**
- * Copies the blob `reference` names from `source` into `target` (through both
- * stores' `largeValues`), unless the target has it already.
+ * Copies the blob `reference` names at the key `where` (text) from `source`
+ * into `target` (through both stores' `largeValues`), unless the target has
+ * it already.
  *
  * The blob is read whole into memory: `BlobStore.write` takes its parts
  * synchronously.
  *
  * @returns whether it was copied.
- * @throws MemostrataError `CORRUPT` when the source's blob is missing or does not hash to its id.
+ * @throws MemostrataError `CORRUPT` when the source's blob is missing or damaged (`checkBlob`).
  */
 export async function copyBlob(source: Store, target: Store, reference: BlobReference, where: string): Promise<boolean> {
   const existing = await target.serialized.largeValues.open(reference.id);
@@ -226,12 +228,16 @@ export async function copyBlob(source: Store, target: Store, reference: BlobRefe
   } finally {
     await reader.close();
   }
-  const written = await target.serialized.largeValues.write([bytes]);
-  if (written.id !== reference.id) {
-    await target.serialized.largeValues.delete([written.id]);
-    throw new MemostrataError('CORRUPT', `The blob ${reference.id} named at ${where} in ${source.location} is damaged (its bytes hash to ${written.id}); run \`memostrata verify --fix\` on ${source.location}.`);
-  }
+  // Checked as read, so that a damaged blob is never copied under its name.
+  const problem = await checkBlob(memoryBlobReader(bytes, reference.id), reference, reference.id, keyBytes([where]));
+  if (problem !== undefined) throw new MemostrataError('CORRUPT', `The blob ${reference.id} named at ${where} in ${source.location} is damaged (${problem}); run \`memostrata verify --fix\` on ${source.location}.`);
+  await target.serialized.largeValues.write([bytes], { name: () => reference.id });
   return true;
+}
+
+/** The keys of the store layout (text) as the bytes a value blob's name covers. */
+export function keyBytes(keys: readonly string[]): Uint8Array[] {
+  return keys.map((key) => Buffer.from(key, 'utf8'));
 }
 
 /** Σ of the sizes of the store's blobs, and how many (unfinished writes counted apart). */

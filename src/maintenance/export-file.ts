@@ -1,5 +1,6 @@
 import { readSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
+import type { BlobReader } from '../contract/blob-store.js';
 import { MemostrataError } from '../errors.js';
 
 /*
@@ -144,6 +145,24 @@ export class ExportReader {
       done += slice.length;
       yield slice;
     }
+  }
+
+  /** A blob item's bytes as a {@link BlobReader}, for checking them where they lie in the file. */
+  blobReader(item: { size: number; dataOffset: number }): BlobReader {
+    const file = this.#file;
+    const fail = (offset: number): MemostrataError => this.corrupt(offset, 'the file ends inside a blob (truncated?)');
+    return {
+      bytes: item.size,
+      async read(position, target) {
+        if (position + target.byteLength > item.size) throw fail(item.dataOffset + item.size);
+        for (let filled = 0; filled < target.byteLength; ) {
+          const { bytesRead } = await file.read(target, filled, target.byteLength - filled, item.dataOffset + position + filled);
+          if (bytesRead === 0) throw fail(item.dataOffset + position + filled);
+          filled += bytesRead;
+        }
+      },
+      async close() {},
+    };
   }
 
   /** The rest of a blob item after its array head: its name, id and the head of its bytes, which are skipped. */

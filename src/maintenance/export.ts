@@ -14,8 +14,8 @@ import { BatchWriter, contentUuidOf, parseKey, Progress, recordProblem, referenc
 import type { MemoRecord } from '../layers/proxy-object-database.js';
 import { recountModules } from './module-meta.js';
 import { blobItemHead, entryParts, EXPORT_END_FORMAT, EXPORT_FORMAT, EXPORT_VERSION, ExportReader, READS_EXPORT_VERSIONS } from './export-file.js';
-import { createHash } from 'node:crypto';
-import { blobReferenceOf, referenceRanges } from './blobs.js';
+import { checkBlob } from '../layers/blob/blob-file.js';
+import { blobProblem, blobReferenceOf, keyBytes, referenceRanges } from './blobs.js';
 
 export { EXPORT_FORMAT, EXPORT_END_FORMAT, EXPORT_VERSION } from './export-file.js';
 
@@ -150,12 +150,10 @@ export async function exportStore(store: Store, file: string, options: ExportOpt
   return { file: target, entries, bytes, blobs, blobBytes };
 }
 
-/** Slices of a blob read into the export; the blob store reads in parts at most this large. */
-const BLOB_SLICE = 8 * 1024 * 1024;
-
 /**
- * Streams the bytes of blob `id` into the export through `write`, checking
- * their SHA-256 against the id: a damaged blob is never exported.
+ * Streams the bytes of blob `id`, named at `key`, into the export through
+ * `write`, checking it whole as it goes (`checkBlob`): a damaged blob is
+ * never exported.
  */
 async function writeBlob(store: Store, id: string, size: number, key: string, write: (parts: Uint8Array[]) => Promise<void>): Promise<void> {
   const fail = (what: string): never => {
@@ -164,15 +162,8 @@ async function writeBlob(store: Store, id: string, size: number, key: string, wr
   const reader = await store.serialized.largeValues.open(id);
   if (reader === undefined) return fail(`is missing from ${store.serialized.largeValues.location}`);
   try {
-    if (reader.bytes !== size) fail(`has ${reader.bytes} bytes, not the ${size} it was written with`);
-    const hash = createHash('sha256');
-    for (let position = 0; position < size; position += BLOB_SLICE) {
-      const slice = Buffer.allocUnsafe(Math.min(BLOB_SLICE, size - position));
-      await reader.read(position, slice);
-      hash.update(slice);
-      await write([slice]);
-    }
-    if (hash.digest('hex') !== id) fail('is damaged (its bytes do not hash to its name)');
+    const problem = await checkBlob(reader, { id, bytes: size }, id, keyBytes([key]), (slice) => write([slice]));
+    if (problem !== undefined) fail(`is damaged (${problem})`);
   } finally {
     await reader.close();
   }
@@ -233,7 +224,7 @@ export async function importStore(store: Store, file: string, options: ProgressO
       for (let item = await reader.next(); item?.kind === 'entry' || item?.kind === 'blob'; item = await reader.next()) {
         progress.step();
         if (item.kind === 'blob') {
-          if (pass === 'blobs') await importBlob(store, reader, item, result.blobs, path);
+          if (pass === 'blobs') await importBlob(store, reader, item, checked.blobKeys.get(item.id) ?? [], result.blobs, path);
           continue;
         }
         if (pass === 'blobs') continue;
@@ -265,8 +256,12 @@ export async function importStore(store: Store, file: string, options: ProgressO
   }
 }
 
-/** Writes a blob item into the store's largeValues unless it has the blob already. */
-async function importBlob(store: Store, reader: ExportReader, item: { id: string; size: number; dataOffset: number }, count: MergeCount, path: string): Promise<void> {
+/**
+ * Writes a blob item, named at `keys`, into the store's largeValues unless it
+ * has the blob already, then checks what was written (the file was checked
+ * before, but may have changed since).
+ */
+async function importBlob(store: Store, reader: ExportReader, item: { id: string; size: number; dataOffset: number }, keys: readonly string[], count: MergeCount, path: string): Promise<void> {
   const existing = await store.serialized.largeValues.open(item.id);
   if (existing !== undefined) {
     const size = existing.bytes;
@@ -276,10 +271,11 @@ async function importBlob(store: Store, reader: ExportReader, item: { id: string
       return;
     }
   }
-  const written = await store.serialized.largeValues.write(reader.blobSlices(item));
-  if (written.id !== item.id) {
-    await store.serialized.largeValues.delete([written.id]);
-    throw new MemostrataError('CORRUPT', `${path} changed while it was imported (blob ${item.id} no longer matches its name); import it again once nothing writes to it.`);
+  await store.serialized.largeValues.write(reader.blobSlices(item), { name: () => item.id });
+  const problem = await blobProblem(store, { id: item.id, bytes: item.size }, keys);
+  if (problem !== undefined) {
+    await store.serialized.largeValues.delete([item.id]);
+    throw new MemostrataError('CORRUPT', `${path} changed while it was imported (blob ${item.id} ${problem.message}); import it again once nothing writes to it.`);
   }
   count.added += 1;
 }
@@ -288,6 +284,8 @@ interface CheckedExport {
   header: ExportHeader;
   entries: number;
   types: string[];
+  /** The keys that name each blob (a value blob's name is checked with them). */
+  blobKeys: Map<string, string[]>;
 }
 
 /** Reads the whole file once and checks everything an import relies on; writes nothing. */
@@ -322,13 +320,12 @@ async function checkExport(store: Store, handle: FileHandle, size: number, path:
   let previous: Uint8Array | undefined;
   let entries = 0;
   const fileBlobs = new Set<string>();
-  const neededBlobs = new Map<string, string>(); // blob id → a key that names it
+  const neededBlobs = new Map<string, string[]>(); // blob id → the keys that name it
   let item = await reader.next();
   for (; item?.kind === 'entry' || item?.kind === 'blob'; item = await reader.next()) {
     if (item.kind === 'blob') {
-      const hash = createHash('sha256');
-      for (const slice of reader.blobSlices(item)) hash.update(slice);
-      if (hash.digest('hex') !== item.id) throw reader.corrupt(item.offset, `blob ${item.id} does not hash to its name (damaged)`);
+      const problem = await checkBlob(reader.blobReader(item), { id: item.id, bytes: item.size }, item.id, keyBytes(neededBlobs.get(item.id) ?? []));
+      if (problem !== undefined) throw reader.corrupt(item.offset, `blob ${item.id} is damaged: ${problem}`);
       fileBlobs.add(item.id);
       progress.step();
       continue;
@@ -345,7 +342,7 @@ async function checkExport(store: Store, handle: FileHandle, size: number, path:
     const reference = blobReferenceOf(store, bytes);
     if (reference !== undefined) {
       // A large value: its blob is checked by its hash (its name), below or in the store.
-      neededBlobs.set(reference.id, text);
+      neededBlobs.set(reference.id, [...(neededBlobs.get(reference.id) ?? []), text]);
       if (parsed.kind === 'value') needed.delete(parsed.uuid);
       continue;
     }
@@ -399,11 +396,11 @@ async function checkExport(store: Store, handle: FileHandle, size: number, path:
       throw reader.corrupt(size, `the record ${record} refers to value ${uuid}, which neither the file nor the store holds`);
     }
   }
-  for (const [id, key] of neededBlobs) {
+  for (const [id, keys] of neededBlobs) {
     if (fileBlobs.has(id)) continue;
     const held = await store.serialized.largeValues.open(id);
-    if (held === undefined) throw reader.corrupt(size, `${key} names blob ${id}, which neither the file nor the store holds`);
+    if (held === undefined) throw reader.corrupt(size, `${keys[0]} names blob ${id}, which neither the file nor the store holds`);
     await held.close();
   }
-  return { header: header as unknown as ExportHeader, entries, types };
+  return { header: header as unknown as ExportHeader, entries, types, blobKeys: neededBlobs };
 }

@@ -326,14 +326,14 @@ async function check(store: Store, options: VerifyOptions): Promise<Checked> {
   }
   if (!formatSeen) report('meta!format', 'format', 'is missing: the store has no format version', false);
 
-  // A large value is checked through its blob: its SHA-256 is its name, so a sound blob is the value that was
-  // written (it is not digested again, which would load it whole).
+  // A large value is checked through its blob: every block against its CRC and the CRCs against the blob's
+  // name, so a sound blob is the value that was written (it is not digested again, which would load it whole).
   const damagedBlobs = new Map<string, string[]>();
   const blobOnly = new Set<Problem>();
   const blobBroken = new Set<string>();
   const blobs: Checked['blobs'] = { checked: 0, bytes: 0, orphans: [] };
   for (const [id, { bytes, keys }] of references) {
-    const problem = await blobProblem(store, { id, bytes });
+    const problem = await blobProblem(store, { id, bytes }, keys.map((named) => named.key));
     blobs.checked += 1;
     blobs.bytes += bytes;
     progress.step();

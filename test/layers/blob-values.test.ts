@@ -156,3 +156,72 @@ describe('the blob store contract', () => {
     await backend.close();
   });
 });
+
+/**
+ * XORs into the first 64 KiB block of `array` a bit pattern that is the
+ * CRC-32 generator polynomial: the block changes, its CRC-32 does not (the
+ * CRC is linear, and a multiple of its polynomial has a CRC of zero).
+ */
+function withSameBlockCrcs(array: Float64Array): Float64Array {
+  const copy = array.slice();
+  const bytes = new Uint8Array(copy.buffer);
+  const flip = (bit: number): void => {
+    bytes[bit >> 3] = bytes[bit >> 3]! ^ (1 << (bit & 7));
+  };
+  const start = 800;
+  flip(start);
+  for (let power = 31; power >= 0; power--) if ((0x04c11db7 >>> power) & 1) flip(start + 32 - power);
+  return copy;
+}
+
+describe('the names of value blobs', () => {
+  it('give two values whose blocks have equal CRCs blobs of their own: each is read back, whole and in part', async () => {
+    const first = ramp(300_000);
+    const second = withSameBlockCrcs(first);
+    // The hostile pair: different values, the same header and the same CRC of every block.
+    const { crc32 } = await import('node:zlib');
+    const blockOf = (array: Float64Array) => new Uint8Array(array.buffer, 0, 65_536);
+    expect(Buffer.from(blockOf(second)).equals(Buffer.from(blockOf(first)))).toBe(false);
+    expect(crc32(blockOf(second))).toBe(crc32(blockOf(first)));
+
+    const path = join(tempDir('memostrata-blob-'), 'store');
+    const { openCache } = await import('../../src/index.js');
+    const results = [first, second];
+    const fill = await openCache({ path, flush: 'manual', handleExit: false });
+    const f = fill.memoize('grid', (n: number) => results[n]!);
+    await f(0);
+    await f(1);
+    await fill.checkpoint();
+    await fill.close();
+    expect(filesUnder(join(path, 'blobs')).filter((file) => !file.includes(join('blobs', 'tmp')))).toHaveLength(2);
+
+    const cache = await openCache({ path, flush: 'manual', handleExit: false });
+    try {
+      const g = cache.memoize('grid', (_n: number): Float64Array => {
+        throw new Error('a stored result was computed again');
+      });
+      const bytesOf = (view: ArrayBufferView): Buffer => Buffer.from(view.buffer, view.byteOffset, view.byteLength);
+      for (const n of [0, 1]) {
+        const stored = await g.stored(n);
+        expect(bytesOf(await stored!.arrays[0]!.read(0, 200)).equals(bytesOf(results[n]!.subarray(0, 200)))).toBe(true);
+        expect(bytesOf(await g(n)).equals(bytesOf(results[n]!))).toBe(true);
+      }
+    } finally {
+      await cache.close();
+    }
+  });
+
+  it('are one blob for one value at one key, and another blob for the same value at another key', async () => {
+    const backend = new MemoryBackend();
+    const db = serialized(backend, 1_000);
+    const value = ramp(10_000);
+    const idAt = async (at: string): Promise<string> => db.codec.blobReference((await backend.get(key(at)))!)!.id;
+    await db.put(key('v!a'), value);
+    const once = await idAt('v!a');
+    await db.put(key('v!a'), value.slice());
+    expect(await idAt('v!a')).toBe(once);
+    await db.put(key('v!b'), value);
+    expect(await idAt('v!b')).not.toBe(once);
+    expect(await db.get(key('v!b'))).toEqual(value);
+  });
+});

@@ -1,10 +1,12 @@
-import { existsSync, openSync, readSync, statSync, writeSync, closeSync, rmSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, openSync, readFileSync, readSync, statSync, writeSync, closeSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { openStore } from '../../src/cache/store.js';
 import { openCache } from '../../src/index.js';
-import { verify } from '../../src/maintenance/index.js';
+import { exportStore, importStore, verify } from '../../src/maintenance/index.js';
 import { smashMiddle } from '../fixtures/bit-rot.js';
-import { removeTempDirs } from '../helpers/temp-dir.js';
+import { removeTempDirs, tempDir } from '../helpers/temp-dir.js';
 import { blobFiles, fillKind, keysOf, LARGE, ramp, storeCall } from './blobs-helpers.js';
 import { counted, storePath, withStore } from './stores.js';
 
@@ -154,6 +156,48 @@ describe('verify and blobs', () => {
     } finally {
       await store.serialized.close();
     }
+  });
+});
+
+describe('blobs named by the SHA-256 of their bytes (as stores written before value blobs were named from their layout)', () => {
+  /** Renames call 1's blob of a two-blob store to the SHA-256 of its bytes, and points its key there. */
+  async function legacyStore(): Promise<{ path: string; file: string }> {
+    const { path, fileOf } = await twoBlobStore();
+    const old = await fileOf(1);
+    const file = await withStore(path, async (store) => {
+      const key = new TextEncoder().encode(`v!${store.values.uuidOf(ramp(LARGE, 1))}`);
+      const written = await store.serialized.largeValues.write([readFileSync(old)]);
+      expect(written.id).toBe(createHash('sha256').update(readFileSync(old)).digest('hex'));
+      await store.bytes.put(key, store.serialized.codec.encodeBlobReference(written), { sync: true });
+      await store.serialized.largeValues.delete([old.slice(-64)]);
+      return blobFiles(path).find((name) => name.endsWith(written.id))!;
+    });
+    return { path, file };
+  }
+
+  it('are sound to verify, read back, and carried through export and import', async () => {
+    const { path } = await legacyStore();
+    expect((await withStore(path, (store) => verify(store))).problems).toEqual([]);
+    const read = await withStore(path, (store) => store.serialized.get(new TextEncoder().encode(`v!${store.values.uuidOf(ramp(LARGE, 1))}`)));
+    expect(read).toEqual(ramp(LARGE, 1));
+    const exported = join(tempDir('memostrata-legacy-'), 'store.cbor');
+    await withStore(path, (store) => exportStore(store, exported));
+    const target = storePath();
+    await withStore(target, async (store) => {
+      await importStore(store, exported);
+      expect((await verify(store)).problems).toEqual([]);
+    });
+  });
+
+  it('are damaged when a byte changes, wherever it is', async () => {
+    const { path, file } = await legacyStore();
+    for (const position of [100, Math.floor(statSync(file).size / 2), statSync(file).size - 2]) {
+      flipByte(file, position);
+      const bad = (await withStore(path, (store) => verify(store))).problems.filter((problem) => problem.kind === 'bad-blob');
+      expect(bad.map((problem) => problem.message).join(' ')).toContain(file.slice(-64));
+      flipByte(file, position);
+    }
+    expect((await withStore(path, (store) => verify(store))).problems).toEqual([]);
   });
 });
 

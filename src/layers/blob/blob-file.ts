@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, type Hash } from 'node:crypto';
 import { crc32 } from 'node:zlib';
 import type { BlobReader } from '../../contract/blob-store.js';
 import { MemostrataError } from '../../errors.js';
@@ -26,6 +26,13 @@ import { typedArrayClasses } from '../typed-arrays.js';
  * copy either way. The block CRCs let a read of part of an array check the
  * bytes it read without reading the rest; the CRCs come last so that they are
  * computed while the segments are being written.
+ *
+ * The blob's name (see {@link valueBlob}) is the SHA-256 of the key that
+ * names it, its header and its CRCs: the CRCs stand for the data, so naming
+ * costs no second pass over it, and a sound blob (every block matches its
+ * CRC, the name matches) is the one that was written. Blobs written before
+ * that were named by the SHA-256 of all their bytes; {@link checkBlob} knows
+ * both.
  */
 
 const MAGIC = Buffer.from('MSTBLOB1', 'latin1');
@@ -65,6 +72,8 @@ export interface BlobLayout {
   readonly crcs: Uint32Array;
   /** The bytes each CRC covers. */
   readonly block: number;
+  /** The header as stored (fixed part; table and skeleton) and the CRC table as stored: what a value blob's name covers. */
+  readonly named: { readonly header: readonly Uint8Array[]; readonly crcs: Uint8Array };
 }
 
 /** The element size of a segment type (1 for a Buffer). */
@@ -72,13 +81,21 @@ export function elementBytes(type: SegmentType): number {
   return type === 'Buffer' ? 1 : typedArrayClasses[type].BYTES_PER_ELEMENT;
 }
 
+/** A large value's blob, ready for {@link BlobStore.write}: its bytes in order, and its name once they have all been taken. */
+export interface ValueBlob {
+  /** The blob's bytes, as views to write in order (see {@link valueBlob}). */
+  readonly parts: Iterable<Uint8Array>;
+  /** The blob's name; only once every part has been taken (it covers the CRCs computed on the way). */
+  name(): string;
+}
+
 /**
- * The bytes of the blob that holds `split`, as views to write in order: the
- * segments' slices are views of the value's memory, and each slice's CRCs are
- * computed when it is reached, so they are computed while the previous slice
- * is written.
+ * The blob that holds `split`, the value stored at `key`. Its parts are the
+ * header, then the segments in slices that are views of the value's memory,
+ * then the CRC table. Each slice's CRCs are computed when it is reached, so
+ * they are computed while the previous slice is written.
  */
-export function* blobParts(split: SplitValue): Generator<Uint8Array> {
+export function valueBlob(split: SplitValue, key: Uint8Array): ValueBlob {
   let offset = 0;
   let crcCount = 0;
   const segments = split.segments.map((segment) => {
@@ -88,29 +105,50 @@ export function* blobParts(split: SplitValue): Generator<Uint8Array> {
     return entry;
   });
   const table = Buffer.from(JSON.stringify({ block: BLOCK_BYTES, segments, crcOffset: offset, crcCount }), 'utf8');
-  const headerEnd = FIXED_BYTES + table.length + split.skeleton.length;
   const fixed = Buffer.alloc(FIXED_BYTES);
   MAGIC.copy(fixed, 0);
   fixed.writeUInt32LE(table.length, 8);
   fixed.writeUInt32LE(split.skeleton.length, 12);
   fixed.writeUInt32LE(crc32(split.skeleton, crc32(table)), 16);
-  yield fixed;
-  yield table;
-  yield split.skeleton;
-  yield padding(headerEnd);
+  // Not joined: a value without typed arrays is all skeleton, which may be hundreds of MB.
+  const header = [fixed, table, split.skeleton];
+  const headerBytes = FIXED_BYTES + table.length + split.skeleton.length;
   const crcs = Buffer.alloc(crcCount * 4);
   let crcIndex = 0;
-  for (const segment of split.segments) {
-    const bytes = segment.bytes;
-    for (let start = 0; start < bytes.byteLength; start += SLICE_BYTES) {
-      const slice = bytes.subarray(start, Math.min(start + SLICE_BYTES, bytes.byteLength));
-      for (let block = 0; block < slice.byteLength; block += BLOCK_BYTES) crcs.writeUInt32LE(crc32(slice.subarray(block, block + BLOCK_BYTES)), 4 * crcIndex++);
-      yield slice;
+  function* parts(): Generator<Uint8Array> {
+    yield* header;
+    yield padding(headerBytes);
+    for (const segment of split.segments) {
+      const bytes = segment.bytes;
+      for (let start = 0; start < bytes.byteLength; start += SLICE_BYTES) {
+        const slice = bytes.subarray(start, Math.min(start + SLICE_BYTES, bytes.byteLength));
+        for (let block = 0; block < slice.byteLength; block += BLOCK_BYTES) crcs.writeUInt32LE(crc32(slice.subarray(block, block + BLOCK_BYTES)), 4 * crcIndex++);
+        yield slice;
+      }
+      yield padding(bytes.byteLength);
     }
-    yield padding(bytes.byteLength);
+    yield crcs;
   }
-  yield crcs;
+  return {
+    parts: parts(),
+    name: () => {
+      if (crcIndex !== crcCount) throw new Error('valueBlob: the name was asked for before every part was taken');
+      return blobName(key, header, crcs);
+    },
+  };
 }
+
+/** A value blob's name: the SHA-256 of a tag, the key that names the blob, its header (fixed part, table, skeleton) and its CRC table. */
+function blobName(key: Uint8Array, header: readonly Uint8Array[], crcs: Uint8Array): string {
+  const keyLength = Buffer.alloc(4);
+  keyLength.writeUInt32LE(key.length);
+  const hash = createHash('sha256').update(NAME_TAG).update(keyLength).update(key);
+  for (const part of header) hash.update(part);
+  return hash.update(crcs).digest('hex');
+}
+
+/** Sets the names of value blobs apart from SHA-256s of other byte strings. */
+const NAME_TAG = Buffer.from('memostrata value blob\0', 'latin1');
 
 /**
  * Reads and checks the header of the blob `reader` has open.
@@ -150,7 +188,7 @@ export async function readBlobLayout(reader: BlobReader, name: string): Promise<
   });
   if (firstBlock !== table.crcCount || align8(end) !== table.crcOffset) fail('its table does not add up');
   // The skeleton shares no memory with the header buffer's other parts that matter; keep a view.
-  return { skeleton: header.subarray(tableBytes), segments, crcs, block: table.block };
+  return { skeleton: header.subarray(tableBytes), segments, crcs, block: table.block, named: { header: [fixed, header], crcs: crcBytes } };
 }
 
 /**
@@ -211,25 +249,38 @@ export async function readSegments(reader: BlobReader, layout: BlobLayout, name:
 
 /**
  * Checks a whole blob against the reference that names it: its size, its
- * header and table, the CRC of every block, and the SHA-256 of all its bytes
- * against `id`. Reads the blob once, in slices (a 1 GiB blob never sits in
- * memory), hashing each slice as the next one is read.
+ * header and table, the CRC of every block, and its name. A value blob's name
+ * is checked from `keys` (those that name it: one is the key it was written
+ * for) and its layout; a blob not named that way (written before value blobs
+ * were, or damaged in its header or CRCs) has all its bytes hashed against
+ * it. Reads the blob once, in slices (a 1 GiB blob never sits in memory);
+ * `tap` gets each slice in order, its own copy (an export writes them out).
  *
  * @returns what is wrong, for people, or `undefined` when the blob is sound.
  */
-export async function checkBlob(reader: BlobReader, id: string, bytes: number, name: string): Promise<string | undefined> {
-  if (reader.bytes !== bytes) return `it has ${reader.bytes} bytes, not the ${bytes} it was written with`;
-  const hash = createHash('sha256');
+export async function checkBlob(
+  reader: BlobReader,
+  reference: { id: string; bytes: number },
+  name: string,
+  keys: readonly Uint8Array[],
+  tap?: (slice: Uint8Array) => Promise<void>,
+): Promise<string | undefined> {
+  if (reader.bytes !== reference.bytes) return `it has ${reader.bytes} bytes, not the ${reference.bytes} it was written with`;
+  let hash: Hash | undefined;
   try {
     const layout = await readBlobLayout(reader, name);
-    const slice = Buffer.allocUnsafe(Math.min(SLICE_BYTES, Math.max(reader.bytes, 1)));
-    /** Reads `[from, to)` slice by slice into the hash; `check` sees each slice with its offset from `from`. */
+    if (!keys.some((key) => blobName(key, layout.named.header, layout.named.crcs) === reference.id)) hash = createHash('sha256');
+    const size = Math.min(SLICE_BYTES, Math.max(reader.bytes, 1));
+    const reused = tap === undefined ? Buffer.allocUnsafe(size) : undefined;
+    /** Reads `[from, to)` slice by slice; `check` sees each slice with its offset from `from`. */
     const pass = async (from: number, to: number, check?: (view: Uint8Array, offset: number) => void): Promise<void> => {
       for (let start = from; start < to; start += SLICE_BYTES) {
-        const view = slice.subarray(0, Math.min(SLICE_BYTES, to - start));
+        const length = Math.min(SLICE_BYTES, to - start);
+        const view = reused?.subarray(0, length) ?? Buffer.allocUnsafe(length);
         await reader.read(start, view);
-        hash.update(view);
+        hash?.update(view);
         check?.(view, start - from);
+        await tap?.(view);
       }
     };
     let cursor = 0;
@@ -244,8 +295,19 @@ export async function checkBlob(reader: BlobReader, id: string, bytes: number, n
     if (error instanceof MemostrataError && error.code === 'CORRUPT') return error.message;
     throw error;
   }
-  const actual = hash.digest('hex');
-  return actual === id ? undefined : `its SHA-256 is ${actual}, not its name (the bytes changed after it was written)`;
+  return hash === undefined || hash.digest('hex') === reference.id ? undefined : 'its bytes do not match its name (they changed after it was written)';
+}
+
+/** A blob held in memory, as a {@link BlobReader}: for checking a copy before it is written elsewhere. */
+export function memoryBlobReader(bytes: Uint8Array, name: string): BlobReader {
+  return {
+    bytes: bytes.byteLength,
+    read: async (position, target) => {
+      if (position + target.byteLength > bytes.byteLength) throw new MemostrataError('CORRUPT', `The blob ${name} ends before byte ${position + target.byteLength}.`);
+      target.set(bytes.subarray(position, position + target.byteLength));
+    },
+    close: async () => {},
+  };
 }
 
 /** Checks the blocks of `segment` held in `bytes[from, to)`, where `bytes[0]` is the segment's byte `base`. */

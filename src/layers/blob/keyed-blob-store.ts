@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { isBlobId, type BlobInfo, type BlobReader, type BlobStore, type ListedBlob } from '../../contract/blob-store.js';
+import { isBlobId, type BlobInfo, type BlobReader, type BlobStore, type BlobWriteOptions, type ListedBlob } from '../../contract/blob-store.js';
 import type { BatchOperation, Database } from '../../contract/database.js';
 import { MemostrataError } from '../../errors.js';
 import { blobChunkKey, blobKey, KeyPrefix, keyText, prefixRange } from '../keys.js';
@@ -40,21 +40,22 @@ export class KeyedBlobStore implements BlobStore {
     this.location = `${location} (keys ${KeyPrefix.blob}…)`;
   }
 
-  async write(parts: Iterable<Uint8Array>): Promise<BlobInfo> {
-    // The name is the hash of all the bytes, and the chunk keys carry the name: hash first.
+  async write(parts: Iterable<Uint8Array>, options: BlobWriteOptions = {}): Promise<BlobInfo> {
+    // The chunk keys carry the name, so every part is produced (and, by default, hashed) first.
     const views: Uint8Array[] = [];
-    const hash = createHash('sha256');
+    const hash = options.name === undefined ? createHash('sha256') : undefined;
     let bytes = 0;
     for (const part of parts) {
       views.push(part);
-      hash.update(part);
+      hash?.update(part);
       bytes += part.byteLength;
     }
-    const id = hash.digest('hex');
+    const id = options.name?.() ?? hash!.digest('hex');
+    if (!isBlobId(id)) throw new MemostrataError('INVALID_ARGUMENT', `A blob was to be named ${JSON.stringify(id)}, which is not a blob id (64 lowercase hex characters).`);
     // Only where no head is: a complete head may already be named by a record (an equal value stored by
     // another writer), and saying `complete: false` over it would make that blob read as missing until
     // this write ends, and forever (and garbage to collect) if this process dies first.
-    await this.#db.batchIf({ key: blobKey(id), value: undefined }, [{ type: 'put', key: blobKey(id), value: head({ bytes, startedMs: Date.now(), complete: false }) }]);
+    const started = await this.#db.batchIf({ key: blobKey(id), value: undefined }, [{ type: 'put', key: blobKey(id), value: head({ bytes, startedMs: Date.now(), complete: false }) }]);
     let batch: BatchOperation<Uint8Array, Uint8Array>[] = [];
     let index = 0;
     for (const chunk of chunksOf(views, CHUNK_BYTES)) {
@@ -65,6 +66,13 @@ export class KeyedBlobStore implements BlobStore {
       }
     }
     if (batch.length > 0) await this.#db.batch(batch);
+    try {
+      options.written?.();
+    } catch (error) {
+      // Refused: what this write started goes (a blob that was there before stays, as any rewrite would leave it).
+      if (started) await this.delete([id]);
+      throw error;
+    }
     await this.#db.put(blobKey(id), head({ bytes, startedMs: Date.now(), complete: true }), { sync: true });
     return { id, bytes };
   }
