@@ -94,11 +94,16 @@ let hashApi: Promise<XXHashAPI> | undefined;
  * per process.
  */
 export async function loadDigester(types: TypeRegistry = defaultTypes): Promise<Digester> {
+  return new CanonicalDigester(await loadXxhash(), types);
+}
+
+/** The xxhash wasm module, loaded once per process (digests and blob block checksums share it). */
+export function loadXxhash(): Promise<XXHashAPI> {
   hashApi ??= xxhash().catch((error: unknown) => {
     hashApi = undefined; // let a later call retry
     throw error;
   });
-  return new CanonicalDigester(await hashApi, types);
+  return hashApi;
 }
 
 /** The digest as 32 lowercase hex digits. */

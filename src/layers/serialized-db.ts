@@ -284,7 +284,7 @@ export class SerializedDB extends Database<Uint8Array, unknown> {
   /** Stored bytes as they are, or a split value's blob, written durably, and the reference to it that `key` will hold. */
   async #store(key: Uint8Array, encoded: Uint8Array | SplitValue, value: unknown): Promise<Uint8Array> {
     if (encoded instanceof Uint8Array) return encoded;
-    const blob = valueBlob(encoded, key);
+    const blob = await valueBlob(encoded, key);
     const check = this.#checkWritten;
     // The check runs once every byte is handed over, while the blob store makes them durable.
     const written = await this.largeValues.write(blob.parts, { name: () => blob.name(), written: check === undefined ? undefined : () => check(value) });

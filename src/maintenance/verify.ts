@@ -326,7 +326,7 @@ async function check(store: Store, options: VerifyOptions): Promise<Checked> {
   }
   if (!formatSeen) report('meta!format', 'format', 'is missing: the store has no format version', false);
 
-  // A large value is checked through its blob: every block against its CRC and the CRCs against the blob's
+  // A large value is checked through its blob: every block against its checksum and the checksums against the blob's
   // name, so a sound blob is the value that was written (it is not digested again, which would load it whole).
   const damagedBlobs = new Map<string, string[]>();
   const blobOnly = new Set<Problem>();

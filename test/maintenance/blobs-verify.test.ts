@@ -1,11 +1,12 @@
 import { createHash } from 'node:crypto';
-import { existsSync, openSync, readFileSync, readSync, statSync, writeSync, closeSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, openSync, readFileSync, readSync, statSync, writeSync, closeSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { openStore } from '../../src/cache/store.js';
-import { openCache } from '../../src/index.js';
+import { openCache, type StoredCall } from '../../src/index.js';
 import { exportStore, importStore, verify } from '../../src/maintenance/index.js';
 import { smashMiddle } from '../fixtures/bit-rot.js';
+import { V4_GRID, v4Grid } from '../fixtures/make-v4-crc-store.js';
 import { removeTempDirs, tempDir } from '../helpers/temp-dir.js';
 import { blobFiles, fillKind, keysOf, LARGE, ramp, storeCall } from './blobs-helpers.js';
 import { counted, storePath, withStore } from './stores.js';
@@ -159,45 +160,56 @@ describe('verify and blobs', () => {
   });
 });
 
-describe('blobs named by the SHA-256 of their bytes (as stores written before value blobs were named from their layout)', () => {
-  /** Renames call 1's blob of a two-blob store to the SHA-256 of its bytes, and points its key there. */
-  async function legacyStore(): Promise<{ path: string; file: string }> {
-    const { path, fileOf } = await twoBlobStore();
-    const old = await fileOf(1);
-    const file = await withStore(path, async (store) => {
-      const key = new TextEncoder().encode(`v!${store.values.uuidOf(ramp(LARGE, 1))}`);
-      const written = await store.serialized.largeValues.write([readFileSync(old)]);
-      expect(written.id).toBe(createHash('sha256').update(readFileSync(old)).digest('hex'));
-      await store.bytes.put(key, store.serialized.codec.encodeBlobReference(written), { sync: true });
-      await store.serialized.largeValues.delete([old.slice(-64)]);
-      return blobFiles(path).find((name) => name.endsWith(written.id))!;
-    });
-    return { path, file };
+describe('a blob written by the first release of blobs (CRC-32 block checksums, named by the SHA-256 of its bytes)', () => {
+  const fixture = new URL('../fixtures/v4-crc-store', import.meta.url).pathname;
+  /** A copy of the fixture store, and the path of its one blob file. */
+  function copy(): { path: string; file: string } {
+    const path = storePath();
+    cpSync(fixture, path, { recursive: true });
+    return { path, file: blobFiles(path)[0]! };
+  }
+  async function withGrid<T>(path: string, use: (grid: (n: number) => Promise<Float64Array>, stored: (n: number) => Promise<StoredCall | undefined>) => Promise<T>): Promise<T> {
+    const cache = await openCache({ path, flush: 'manual', handleExit: false, largeValueBytes: V4_GRID.largeValueBytes });
+    try {
+      const grid = cache.memoize(V4_GRID.module, v4Grid);
+      return await use(grid, (n) => grid.stored(n));
+    } finally {
+      await cache.close();
+    }
   }
 
-  it('are sound to verify, read back, and carried through export and import', async () => {
-    const { path } = await legacyStore();
+  it('is read whole and in part, found sound, and carried through export and import', async () => {
+    const { path, file } = copy();
+    expect(createHash('sha256').update(readFileSync(file)).digest('hex')).toBe(file.slice(-64));
     expect((await withStore(path, (store) => verify(store))).problems).toEqual([]);
-    const read = await withStore(path, (store) => store.serialized.get(new TextEncoder().encode(`v!${store.values.uuidOf(ramp(LARGE, 1))}`)));
-    expect(read).toEqual(ramp(LARGE, 1));
-    const exported = join(tempDir('memostrata-legacy-'), 'store.cbor');
+    const [n] = V4_GRID.args;
+    const expected = v4Grid(n);
+    await withGrid(path, async (grid, stored) => {
+      const part = (await (await stored(n))!.arrays[0]!.read(30_000, 30_010)) as Float64Array;
+      expect([...part]).toEqual([...expected.subarray(30_000, 30_010)]);
+      expect(await grid(n)).toEqual(expected);
+    });
+    const exported = join(tempDir('memostrata-v4-'), 'store.cbor');
     await withStore(path, (store) => exportStore(store, exported));
     const target = storePath();
     await withStore(target, async (store) => {
       await importStore(store, exported);
       expect((await verify(store)).problems).toEqual([]);
     });
+    expect(blobFiles(target).map((name) => name.slice(-64))).toEqual([file.slice(-64)]);
   });
 
-  it('are damaged when a byte changes, wherever it is', async () => {
-    const { path, file } = await legacyStore();
-    for (const position of [100, Math.floor(statSync(file).size / 2), statSync(file).size - 2]) {
+  it('is damaged when any byte changes, in its header, its data or its checksum table, and never served', async () => {
+    const size = statSync(copy().file).size;
+    for (const position of [30, 200, Math.floor(size / 2), size - 2]) {
+      const { path, file } = copy();
       flipByte(file, position);
       const bad = (await withStore(path, (store) => verify(store))).problems.filter((problem) => problem.kind === 'bad-blob');
       expect(bad.map((problem) => problem.message).join(' ')).toContain(file.slice(-64));
-      flipByte(file, position);
+      const [n] = V4_GRID.args;
+      // Whole, the value is recomputed (a warning says so) rather than served.
+      await withGrid(path, async (grid) => expect(await grid(n)).toEqual(v4Grid(n)));
     }
-    expect((await withStore(path, (store) => verify(store))).problems).toEqual([]);
   });
 });
 

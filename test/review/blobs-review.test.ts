@@ -95,7 +95,7 @@ describe('FileBlobStore', () => {
 
 /** Writes a blob built from `skeleton` and `segments` into `blobs`, and stores a reference to it at `at`. */
 async function plantBlob(below: Database<Uint8Array, Uint8Array>, blobs: BlobStore, at: Uint8Array, skeleton: Uint8Array, segments: Uint8Array[], type: 'Float64Array' | 'Uint8Array' = 'Float64Array'): Promise<BlobInfo> {
-  const blob = valueBlob({ skeleton, segments: segments.map((bytes, index) => ({ type, bytes, path: [index] })) }, at);
+  const blob = await valueBlob({ skeleton, segments: segments.map((bytes, index) => ({ type, bytes, path: [index] })) }, at);
   const info = await blobs.write(blob.parts, { name: () => blob.name() });
   await below.put(at, new ValueCodec().encodeBlobReference(info));
   return info;

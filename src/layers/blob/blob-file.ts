@@ -5,6 +5,7 @@ import { MemostrataError } from '../../errors.js';
 import type { SegmentType, SplitValue } from '../value-codec.js';
 import { MAX_VALUE_BYTES } from '../limits.js';
 import { typedArrayClasses } from '../typed-arrays.js';
+import { blockChecksum, WRITTEN_CHECKSUM, type BlockChecksum, type ChecksumKind } from './block-checksum.js';
 
 /*
  * The layout of a blob that holds one large value (docs/store-format.md):
@@ -14,30 +15,33 @@ import { typedArrayClasses } from '../typed-arrays.js';
  *   [12, 16)   u32 LE: S, bytes of the skeleton
  *   [16, 20)   u32 LE: CRC-32 of [24, 24 + T + S)
  *   [20, 24)   zero
- *   [24, …)    the table, JSON: { block, segments: [{ type, path, offset, bytes }], crcOffset, crcCount },
+ *   [24, …)    the table, JSON: { block, checksum, segments: [{ type, path, offset, bytes }], crcOffset, crcCount },
  *              offsets counted from the data start
  *              then the skeleton (CBOR, ValueCodec.encodeSplit)
  *   data start (the header's end, rounded up to 8): each segment's bytes at
- *              its offset (8-aligned), little-endian, then the CRC-32 of every
- *              `block` bytes of every segment in order (u32 LE)
+ *              its offset (8-aligned), little-endian, then the checksum of
+ *              every `block` bytes of every segment in order (`checksum`:
+ *              xxh64, u64 LE; absent in blobs written before it: CRC-32, u32
+ *              LE; see block-checksum.ts). `crcOffset` and `crcCount` are
+ *              where that checksum table starts and how many it holds.
  *
  * A segment's bytes are the typed array's own memory, so storing writes them
  * from the value and loading reads them into the new array: no whole-value
- * copy either way. The block CRCs let a read of part of an array check the
- * bytes it read without reading the rest; the CRCs come last so that they are
- * computed while the segments are being written.
+ * copy either way. The block checksums let a read of part of an array check
+ * the bytes it read without reading the rest; they come last so that they
+ * are computed while the segments are being written.
  *
  * The blob's name (see {@link valueBlob}) is the SHA-256 of the key that
- * names it, its header and its CRCs: the CRCs stand for the data, so naming
- * costs no second pass over it, and a sound blob (every block matches its
- * CRC, the name matches) is the one that was written. Blobs written before
- * that were named by the SHA-256 of all their bytes; {@link checkBlob} knows
- * both.
+ * names it, its header and its checksum table: the checksums stand for the
+ * data, so naming costs no second pass over it, and a sound blob (every
+ * block matches its checksum, the name matches) is the one that was written.
+ * Blobs written before that were named by the SHA-256 of all their bytes;
+ * {@link checkBlob} knows both.
  */
 
 const MAGIC = Buffer.from('MSTBLOB1', 'latin1');
 const FIXED_BYTES = 24;
-/** The bytes each CRC-32 covers: a read of part of an array reads at most two blocks more than it asked for. */
+/** The bytes each block checksum covers: a read of part of an array reads at most two blocks more than it asked for. */
 export const BLOCK_BYTES = 64 * 1024;
 /** Segments are written and read in slices of this size, so that checksums are computed while the disk works. */
 const SLICE_BYTES = 8 * 1024 * 1024;
@@ -58,7 +62,7 @@ export interface SegmentEntry {
   readonly position: number;
   /** Its size in bytes. */
   readonly bytes: number;
-  /** The index of its first block's CRC. */
+  /** The index of its first block's checksum. */
   readonly firstBlock: number;
 }
 
@@ -68,12 +72,14 @@ export interface BlobLayout {
   readonly skeleton: Uint8Array;
   /** The segments, in index order. */
   readonly segments: readonly SegmentEntry[];
-  /** The CRC-32 of every block of every segment. */
-  readonly crcs: Uint32Array;
-  /** The bytes each CRC covers. */
+  /** How its blocks are checksummed. */
+  readonly checksum: BlockChecksum;
+  /** The checksum of every block of every segment, as stored. */
+  readonly sums: Buffer;
+  /** The bytes each checksum covers. */
   readonly block: number;
-  /** The header as stored (fixed part; table and skeleton) and the CRC table as stored: what a value blob's name covers. */
-  readonly named: { readonly header: readonly Uint8Array[]; readonly crcs: Uint8Array };
+  /** The header as stored (fixed part; table and skeleton): with {@link BlobLayout.sums}, what a value blob's name covers. */
+  readonly header: readonly Uint8Array[];
 }
 
 /** The element size of a segment type (1 for a Buffer). */
@@ -85,26 +91,27 @@ export function elementBytes(type: SegmentType): number {
 export interface ValueBlob {
   /** The blob's bytes, as views to write in order (see {@link valueBlob}). */
   readonly parts: Iterable<Uint8Array>;
-  /** The blob's name; only once every part has been taken (it covers the CRCs computed on the way). */
+  /** The blob's name; only once every part has been taken (it covers the checksums computed on the way). */
   name(): string;
 }
 
 /**
  * The blob that holds `split`, the value stored at `key`. Its parts are the
  * header, then the segments in slices that are views of the value's memory,
- * then the CRC table. Each slice's CRCs are computed when it is reached, so
- * they are computed while the previous slice is written.
+ * then the checksum table. Each slice's checksums are computed when it is
+ * reached, so they are computed while the previous slice is written.
  */
-export function valueBlob(split: SplitValue, key: Uint8Array): ValueBlob {
+export async function valueBlob(split: SplitValue, key: Uint8Array): Promise<ValueBlob> {
+  const checksum = await blockChecksum(WRITTEN_CHECKSUM);
   let offset = 0;
-  let crcCount = 0;
+  let count = 0;
   const segments = split.segments.map((segment) => {
     const entry = { type: segment.type, path: segment.path, offset, bytes: segment.bytes.byteLength };
     offset = align8(offset + segment.bytes.byteLength);
-    crcCount += Math.ceil(segment.bytes.byteLength / BLOCK_BYTES);
+    count += Math.ceil(segment.bytes.byteLength / BLOCK_BYTES);
     return entry;
   });
-  const table = Buffer.from(JSON.stringify({ block: BLOCK_BYTES, segments, crcOffset: offset, crcCount }), 'utf8');
+  const table = Buffer.from(JSON.stringify({ block: BLOCK_BYTES, checksum: checksum.kind, segments, crcOffset: offset, crcCount: count }), 'utf8');
   const fixed = Buffer.alloc(FIXED_BYTES);
   MAGIC.copy(fixed, 0);
   fixed.writeUInt32LE(table.length, 8);
@@ -113,8 +120,8 @@ export function valueBlob(split: SplitValue, key: Uint8Array): ValueBlob {
   // Not joined: a value without typed arrays is all skeleton, which may be hundreds of MB.
   const header = [fixed, table, split.skeleton];
   const headerBytes = FIXED_BYTES + table.length + split.skeleton.length;
-  const crcs = Buffer.alloc(crcCount * 4);
-  let crcIndex = 0;
+  const sums = Buffer.alloc(count * checksum.bytes);
+  let summed = 0;
   function* parts(): Generator<Uint8Array> {
     yield* header;
     yield padding(headerBytes);
@@ -122,29 +129,29 @@ export function valueBlob(split: SplitValue, key: Uint8Array): ValueBlob {
       const bytes = segment.bytes;
       for (let start = 0; start < bytes.byteLength; start += SLICE_BYTES) {
         const slice = bytes.subarray(start, Math.min(start + SLICE_BYTES, bytes.byteLength));
-        for (let block = 0; block < slice.byteLength; block += BLOCK_BYTES) crcs.writeUInt32LE(crc32(slice.subarray(block, block + BLOCK_BYTES)), 4 * crcIndex++);
+        for (let block = 0; block < slice.byteLength; block += BLOCK_BYTES) checksum.put(slice.subarray(block, block + BLOCK_BYTES), sums, checksum.bytes * summed++);
         yield slice;
       }
       yield padding(bytes.byteLength);
     }
-    yield crcs;
+    yield sums;
   }
   return {
     parts: parts(),
     name: () => {
-      if (crcIndex !== crcCount) throw new Error('valueBlob: the name was asked for before every part was taken');
-      return blobName(key, header, crcs);
+      if (summed !== count) throw new Error('valueBlob: the name was asked for before every part was taken');
+      return blobName(key, header, sums);
     },
   };
 }
 
-/** A value blob's name: the SHA-256 of a tag, the key that names the blob, its header (fixed part, table, skeleton) and its CRC table. */
-function blobName(key: Uint8Array, header: readonly Uint8Array[], crcs: Uint8Array): string {
+/** A value blob's name: the SHA-256 of a tag, the key that names the blob, its header (fixed part, table, skeleton) and its checksum table. */
+function blobName(key: Uint8Array, header: readonly Uint8Array[], sums: Uint8Array): string {
   const keyLength = Buffer.alloc(4);
   keyLength.writeUInt32LE(key.length);
   const hash = createHash('sha256').update(NAME_TAG).update(keyLength).update(key);
   for (const part of header) hash.update(part);
-  return hash.update(crcs).digest('hex');
+  return hash.update(sums).digest('hex');
 }
 
 /** Sets the names of value blobs apart from SHA-256s of other byte strings. */
@@ -170,32 +177,32 @@ export async function readBlobLayout(reader: BlobReader, name: string): Promise<
   await reader.read(FIXED_BYTES, header);
   if (crc32(header) !== fixed.readUInt32LE(16)) fail('its header does not match its checksum');
   const table = parseTable(header.subarray(0, tableBytes), fail);
+  const checksum = await blockChecksum(table.checksum ?? 'crc32');
   const dataStart = align8(FIXED_BYTES + header.length);
-  const crcPosition = dataStart + table.crcOffset;
-  if (crcPosition + 4 * table.crcCount !== reader.bytes) fail(`it has ${reader.bytes} bytes where its table says ${crcPosition + 4 * table.crcCount}`);
-  const crcBytes = Buffer.alloc(4 * table.crcCount);
-  await reader.read(crcPosition, crcBytes);
-  const crcs = new Uint32Array(table.crcCount);
-  for (let index = 0; index < crcs.length; index++) crcs[index] = crcBytes.readUInt32LE(4 * index);
+  const sumsPosition = dataStart + table.crcOffset;
+  const end = sumsPosition + checksum.bytes * table.crcCount;
+  if (end !== reader.bytes) fail(`it has ${reader.bytes} bytes where its table says ${end}`);
+  const sums = Buffer.alloc(checksum.bytes * table.crcCount);
+  await reader.read(sumsPosition, sums);
   let firstBlock = 0;
-  let end = 0;
+  let segmentsEnd = 0;
   const segments = table.segments.map((segment): SegmentEntry => {
-    if (segment.offset !== align8(end) || segment.bytes % elementBytes(segment.type) !== 0) fail('its segments are not laid out in order');
+    if (segment.offset !== align8(segmentsEnd) || segment.bytes % elementBytes(segment.type) !== 0) fail('its segments are not laid out in order');
     const entry = { type: segment.type, path: segment.path, position: dataStart + segment.offset, bytes: segment.bytes, firstBlock };
     firstBlock += Math.ceil(segment.bytes / table.block);
-    end = segment.offset + segment.bytes;
+    segmentsEnd = segment.offset + segment.bytes;
     return entry;
   });
-  if (firstBlock !== table.crcCount || align8(end) !== table.crcOffset) fail('its table does not add up');
+  if (firstBlock !== table.crcCount || align8(segmentsEnd) !== table.crcOffset) fail('its table does not add up');
   // The skeleton shares no memory with the header buffer's other parts that matter; keep a view.
-  return { skeleton: header.subarray(tableBytes), segments, crcs, block: table.block, named: { header: [fixed, header], crcs: crcBytes } };
+  return { skeleton: header.subarray(tableBytes), segments, checksum, sums, block: table.block, header: [fixed, header] };
 }
 
 /**
  * The whole of segment `index`, read straight into the memory of a new typed
  * array (or Buffer) and, with `verifyBlocks`, checked block by block.
  *
- * @throws MemostrataError `CORRUPT` when a block does not match its CRC.
+ * @throws MemostrataError `CORRUPT` when a block does not match its checksum.
  */
 export async function readSegment(reader: BlobReader, layout: BlobLayout, index: number, name: string, verifyBlocks = true): Promise<ArrayBufferView> {
   const segment = layout.segments[index]!;
@@ -226,9 +233,9 @@ export async function readSegment(reader: BlobReader, layout: BlobLayout, index:
 
 /**
  * Bytes `[start, end)` of segment `index`, reading only the blocks that hold
- * them, checked against their CRCs.
+ * them, checked against their checksums.
  *
- * @throws MemostrataError `CORRUPT` when a block does not match its CRC.
+ * @throws MemostrataError `CORRUPT` when a block does not match its checksum.
  */
 export async function readSegmentRange(reader: BlobReader, layout: BlobLayout, index: number, start: number, end: number, name: string): Promise<Uint8Array> {
   const segment = layout.segments[index]!;
@@ -249,10 +256,10 @@ export async function readSegments(reader: BlobReader, layout: BlobLayout, name:
 
 /**
  * Checks a whole blob against the reference that names it: its size, its
- * header and table, the CRC of every block, and its name. A value blob's name
+ * header and table, the checksum of every block, and its name. A value blob's name
  * is checked from `keys` (those that name it: one is the key it was written
  * for) and its layout; a blob not named that way (written before value blobs
- * were, or damaged in its header or CRCs) has all its bytes hashed against
+ * were, or damaged in its header or checksums) has all its bytes hashed against
  * it. Reads the blob once, in slices (a 1 GiB blob never sits in memory);
  * `tap` gets each slice in order, its own copy (an export writes them out).
  *
@@ -269,7 +276,7 @@ export async function checkBlob(
   let hash: Hash | undefined;
   try {
     const layout = await readBlobLayout(reader, name);
-    if (!keys.some((key) => blobName(key, layout.named.header, layout.named.crcs) === reference.id)) hash = createHash('sha256');
+    if (!keys.some((key) => blobName(key, layout.header, layout.sums) === reference.id)) hash = createHash('sha256');
     const size = Math.min(SLICE_BYTES, Math.max(reader.bytes, 1));
     const reused = tap === undefined ? Buffer.allocUnsafe(size) : undefined;
     /** Reads `[from, to)` slice by slice; `check` sees each slice with its offset from `from`. */
@@ -312,9 +319,10 @@ export function memoryBlobReader(bytes: Uint8Array, name: string): BlobReader {
 
 /** Checks the blocks of `segment` held in `bytes[from, to)`, where `bytes[0]` is the segment's byte `base`. */
 function checkBlocks(layout: BlobLayout, segment: SegmentEntry, bytes: Uint8Array, from: number, to: number, name: string, base = 0): void {
+  const { checksum } = layout;
   for (let offset = from; offset < to; offset += layout.block) {
     const block = segment.firstBlock + (base + offset) / layout.block;
-    if (crc32(bytes.subarray(offset, Math.min(offset + layout.block, to))) !== layout.crcs[block]) {
+    if (!checksum.matches(bytes.subarray(offset, Math.min(offset + layout.block, to)), layout.sums, checksum.bytes * block)) {
       throw new MemostrataError('CORRUPT', `The blob ${name} is damaged: block ${block} (bytes ${segment.position + base + offset}…) does not match its checksum. Run \`memostrata verify --fix\`.`);
     }
   }
@@ -334,6 +342,8 @@ function allocate(type: SegmentType, bytes: number): ArrayBufferView {
 
 interface Table {
   block: number;
+  /** Absent in blobs written before checksums were xxh64: CRC-32. */
+  checksum?: ChecksumKind;
   segments: { type: SegmentType; path: (string | number)[]; offset: number; bytes: number }[];
   crcOffset: number;
   crcCount: number;
@@ -349,7 +359,15 @@ function parseTable(bytes: Uint8Array, fail: (what: string) => never): Table {
   }
   const isCount = (value: unknown): value is number => Number.isSafeInteger(value) && (value as number) >= 0;
   const record = table as Partial<Table> | null;
-  if (record === null || typeof record !== 'object' || record.block !== BLOCK_BYTES || !isCount(record.crcOffset) || !isCount(record.crcCount) || !Array.isArray(record.segments)) {
+  if (
+    record === null ||
+    typeof record !== 'object' ||
+    record.block !== BLOCK_BYTES ||
+    (record.checksum !== undefined && record.checksum !== 'crc32' && record.checksum !== 'xxh64') ||
+    !isCount(record.crcOffset) ||
+    !isCount(record.crcCount) ||
+    !Array.isArray(record.segments)
+  ) {
     fail('its table is malformed');
   }
   for (const segment of record!.segments!) {
