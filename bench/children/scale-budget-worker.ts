@@ -36,6 +36,9 @@ const MODULE = 'bench.scale-budget';
 export interface MemorySample {
   entries: number;
   rssMB: number;
+  /** Of RSS: anonymous memory (heap, malloc) and pages of mapped files (LevelDB maps its table files to read them). */
+  rssAnonMB: number;
+  rssFileMB: number;
   peakRssMB: number;
   heapMB: number;
   /** The heap V8 has committed (used or not): what of the heap counts in RSS. */
@@ -64,6 +67,8 @@ export interface ColdOutput {
   peakRssMB: number;
   /** memostrata only: the close() after the hits (writes one hit counter per call hit). */
   closeMs?: number;
+  /** memostrata only: memory after the hits (GC forced). */
+  memory?: MemorySample;
 }
 
 const [mode, path, entriesText, hitsText] = process.argv.slice(2);
@@ -75,7 +80,7 @@ const scattered = (j: number): number => (j * STRIDE) % entries;
 const MB = 2 ** 20;
 
 /** A field of /proc/self/status in MB (Linux reports kB). */
-function status(field: 'VmRSS' | 'VmHWM'): number {
+function status(field: 'VmRSS' | 'VmHWM' | 'RssAnon' | 'RssFile'): number {
   const line = readFileSync('/proc/self/status', 'utf8')
     .split('\n')
     .find((text) => text.startsWith(`${field}:`));
@@ -89,7 +94,7 @@ function gc(): void {
 
 function sample(done: number, inMemory: number): MemorySample {
   const usage = process.memoryUsage();
-  return { entries: done, rssMB: status('VmRSS'), peakRssMB: status('VmHWM'), heapMB: usage.heapUsed / MB, heapTotalMB: usage.heapTotal / MB, externalMB: usage.external / MB, inMemory };
+  return { entries: done, rssMB: status('VmRSS'), rssAnonMB: status('RssAnon'), rssFileMB: status('RssFile'), peakRssMB: status('VmHWM'), heapMB: usage.heapUsed / MB, heapTotalMB: usage.heapTotal / MB, externalMB: usage.external / MB, inMemory };
 }
 
 async function openStore() {
@@ -143,9 +148,11 @@ if (mode === 'fill') {
     const stats = cache.stats().modules[MODULE];
     if (stats?.misses !== 0 || stats.hits !== hits) throw new Error(`expected ${hits} hits from the store, got ${stats?.hits} hits and ${stats?.misses} misses`);
     const peakRssMB = status('VmHWM');
+    gc();
+    const memory = sample(hits, stats.entries);
     const closing = performance.now();
     await cache.close();
-    console.log(JSON.stringify({ openMs, hitMicros, peakRssMB, closeMs: performance.now() - closing } satisfies ColdOutput));
+    console.log(JSON.stringify({ openMs, hitMicros, peakRssMB, closeMs: performance.now() - closing, memory } satisfies ColdOutput));
   }
 } else if (mode === 'raw-fill' || mode === 'raw-cold') {
   const text = new TextEncoder();

@@ -34,8 +34,9 @@ export const scaleBudget: Scenario = {
   name: 'scale-budget',
   title: 'Scale under memoryBudget 256 MiB: memory while filling 1M and 10M entries, cold hits and open time after a restart (LevelDB)',
   async run({ quick, scratch, log }) {
-    const sizes = quick ? [100_000, 1_000_000] : [1_000_000, 10_000_000];
-    const hits = quick ? 10_000 : 50_000;
+    // Quick: small enough to stay short (a 1M fill alone takes minutes); the budget is not reached there.
+    const sizes = quick ? [10_000, 100_000] : [1_000_000, 10_000_000];
+    const hits = quick ? 5_000 : 50_000;
     const repetitions = quick ? 1 : 3;
     const bySize: SizeFigures[] = [];
     for (const entries of sizes) {
@@ -74,7 +75,7 @@ export const scaleBudget: Scenario = {
       const rawMicros = median(rawCold.map((c) => c.hitMicros));
       results.push(
         result({ scenario: 'scale-budget', metric: `peak RSS filling ${label} entries`, unit: 'MB', value: fill.peakRssMB, ...budget, note: `overhead over the budget ${fixed(fill.peakRssMB - BUDGET_MB)} MB; RSS before opening the cache ${fixed(fill.startRssMB)} MB` }),
-        result({ scenario: 'scale-budget', metric: `RSS after filling ${label} entries (checkpointed, GC)`, unit: 'MB', value: fill.after.rssMB, ...budget, note: `heap used ${fixed(fill.after.heapMB)} MB of ${fixed(fill.after.heapTotalMB)} MB committed, external ${fixed(fill.after.externalMB)} MB, ${fixed(fill.after.inMemory)} entries in memory` }),
+        result({ scenario: 'scale-budget', metric: `RSS after filling ${label} entries (checkpointed, GC)`, unit: 'MB', value: fill.after.rssMB, ...budget, note: `anonymous ${fixed(fill.after.rssAnonMB)} MB, mapped files ${fixed(fill.after.rssFileMB)} MB; heap used ${fixed(fill.after.heapMB)} MB of ${fixed(fill.after.heapTotalMB)} MB committed, external ${fixed(fill.after.externalMB)} MB, ${fixed(fill.after.inMemory)} entries in memory` }),
         result({ scenario: 'scale-budget', metric: `peak heap used filling ${label} entries (at checkpoints)`, unit: 'MB', value: fill.peakHeapMB, ...budget }),
         result({
           scenario: 'scale-budget',
@@ -84,10 +85,22 @@ export const scaleBudget: Scenario = {
           baselineName: 'classic-level getSync + cbor decode, same size',
           baseline: rawMicros,
           better: 'lower',
+          note: `RSS after the hits ${fixed(median(cold.map((c) => c.memory?.rssMB ?? NaN)))} MB (mapped table files ${fixed(median(cold.map((c) => c.memory?.rssFileMB ?? NaN)))} MB); close() writing their hit counters ${fixed(median(cold.map((c) => c.closeMs ?? NaN)))} ms`,
+        }),
+        // The first open after the filling process replays its last checkpoint from LevelDB's log (it then sits in a table).
+        result({
+          scenario: 'scale-budget',
+          metric: `first openCache on a ${label}-entry store after the filling process`,
+          unit: 'ms',
+          value: cold[0]?.openMs ?? NaN,
+          baselineName: 'first classic-level open of the raw store after its fill',
+          baseline: rawCold[0]?.openMs ?? NaN,
+          better: 'lower',
+          note: 'issue 15: under a second',
         }),
         result({
           scenario: 'scale-budget',
-          metric: `openCache on a ${label}-entry store (new process)`,
+          metric: `openCache on a ${label}-entry store (new process, after the reading processes)`,
           unit: 'ms',
           value: median(opens),
           baselineName: 'classic-level open of the raw store, same size',
@@ -97,7 +110,7 @@ export const scaleBudget: Scenario = {
         }),
         result({ scenario: 'scale-budget', metric: `fill of ${label} entries (misses, checkpoint every 100k)`, unit: 'ms', value: fill.fillMs, baselineName: 'raw chained batches of the same calls', baseline: rawFillMs, better: 'lower' }),
       );
-      const trajectory = fill.samples.map((s) => `${labelOf(s.entries)}: RSS ${fixed(s.rssMB)} (heap ${fixed(s.heapMB)}/${fixed(s.heapTotalMB)}, ${fixed(s.inMemory)} in memory)`).join('; ');
+      const trajectory = fill.samples.map((s) => `${labelOf(s.entries)}: RSS ${fixed(s.rssMB)} (anonymous ${fixed(s.rssAnonMB)}, mapped files ${fixed(s.rssFileMB)}; heap ${fixed(s.heapMB)}/${fixed(s.heapTotalMB)}, ${fixed(s.inMemory)} in memory)`).join('; ');
       notes.push(`scale-budget ${label}: memory after a forced GC during the fill, MB: ${trajectory}.`);
     }
     if (bySize.length === 2) {
