@@ -5,7 +5,7 @@ import type { NormalizedRange } from '../contract/range.js';
 import { MemostrataError, isMemostrataError } from '../errors.js';
 import type { TypeRegistry } from './type-registry.js';
 import { typedArrayClasses } from './typed-arrays.js';
-import { readBlobLayout, readSegment, readSegmentRange, readSegments, valueBlob, type BlobLayout } from './blob/blob-file.js';
+import { isNamedFrom, readBlobLayout, readSegment, readSegmentRange, readSegments, valueBlob, type BlobLayout } from './blob/blob-file.js';
 import { KeyedBlobStore } from './blob/keyed-blob-store.js';
 import { ValueCodec, type BlobReference, type SegmentType, type SplitValue } from './value-codec.js';
 
@@ -135,16 +135,29 @@ export class SerializedDB extends Database<Uint8Array, unknown> {
   }
 
   /**
-   * The value at `key`, as {@link SerializedDB.get}, except that a large
-   * value's block checksums are not checked: for a caller that checks the
-   * whole value against its content digest anyway (`UUIDDatabase.load`), so
-   * that a gigabyte is not checked twice.
+   * The value at `key`, for a caller that checks values against their content
+   * digest (`UUIDDatabase.load`), and whether it may skip that check. It may
+   * (`sound`) for a large value whose blob is named from this key and its
+   * layout and had every block checked as it was read (the check overlaps the
+   * reads), and which holds no registered type (the digest is what notices a
+   * type whose decode(encode(x)) differs from x): that is the value written
+   * for this key. Any other large value comes back with its blocks unchecked,
+   * so that a gigabyte is not checked twice. `undefined` when nothing is there.
    */
-  async getForContentCheck(key: Uint8Array): Promise<unknown> {
+  async getForContentCheck(key: Uint8Array): Promise<{ value: unknown; sound: boolean } | undefined> {
     this.assertOpen();
     this.checkKey(key);
     const bytes = await this.#below.get(key);
-    return bytes === undefined ? undefined : this.#read(key, bytes, false);
+    if (bytes === undefined) return undefined;
+    const reference = this.#reference(key, bytes);
+    if (reference === undefined) return { value: this.#decode(key, bytes), sound: false };
+    return this.#withBlob(key, reference, async (reader, name) => {
+      const layout = await readBlobLayout(reader, name);
+      const named = isNamedFrom(layout, key, reference.id);
+      const types = new Set<string>();
+      const value = this.#decodeSplit(key, layout, await readSegments(reader, layout, name, named), types);
+      return { value, sound: named && types.size === 0 };
+    });
   }
 
   protected async _getMany(keys: readonly Uint8Array[]): Promise<unknown[]> {
@@ -332,9 +345,9 @@ export class SerializedDB extends Database<Uint8Array, unknown> {
     }
   }
 
-  #decodeSplit(key: Uint8Array, layout: BlobLayout, segments: readonly ArrayBufferView[]): unknown {
+  #decodeSplit(key: Uint8Array, layout: BlobLayout, segments: readonly ArrayBufferView[], typeNames?: Set<string>): unknown {
     try {
-      return this.codec.decodeSplit(layout.skeleton, segments);
+      return this.codec.decodeSplit(layout.skeleton, segments, typeNames);
     } catch (error) {
       if (isMemostrataError(error, 'CORRUPT') || isMemostrataError(error, 'UNKNOWN_TYPE')) {
         throw new MemostrataError(error.code, `At key ${describeKey(key)}: ${error.message}`, { cause: error });

@@ -2,6 +2,7 @@ import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
+import { TypeRegistry } from '../../src/index.js';
 import { verify } from '../../src/maintenance/index.js';
 import { openedCaches } from '../helpers/open-caches.js';
 import { removeTempDirs, tempDir } from '../helpers/temp-dir.js';
@@ -204,5 +205,70 @@ describe('a blob with a flipped byte', () => {
       { numRuns: 15, examples: [[0, 1], [original.length - 1, 128], [Math.floor(original.length / 2), 255]] },
     );
     expect(runs).toBeGreaterThan(1);
+  });
+});
+
+describe('a large value read whole without its content digest', () => {
+  /** Stores `compute(7)` of `module` at `path`, with `types`, and returns its blob file. */
+  async function storeOne<T>(path: string, module: string, compute: (seed: number) => T, types?: TypeRegistry): Promise<string> {
+    const first = await open(path, { flush: 'manual', types });
+    await first.memoize(module, compute, { version: '1' })(7);
+    await first.checkpoint();
+    await first.close();
+    return onlyBlob(path);
+  }
+
+  it('is never served when a block and its checksum were rewritten together: the blob no longer has its name', async () => {
+    const path = join(tempDir('memostrata-large-'), 'cache');
+    let runs = 0;
+    const compute = (seed: number): { grid: Float64Array; seed: number } => {
+      runs += 1;
+      return { grid: field(300_000, seed), seed };
+    };
+    const file = await storeOne(path, 'large.rewritten', compute);
+    // A foreign write that keeps every block consistent with its checksum: block 0 of the array and its xxh64.
+    const bytes = readFileSync(file);
+    const blocks = Math.ceil((300_000 * 8) / 65_536);
+    const sums = bytes.length - 8 * blocks;
+    const table = JSON.parse(bytes.subarray(24, 24 + bytes.readUInt32LE(8)).toString('utf8')) as { checksum: string };
+    expect(table.checksum).toBe('xxh64');
+    const segmentStart = sums - 300_000 * 8;
+    bytes.writeDoubleLE(-1, segmentStart + 8);
+    const { h64Raw } = await (await import('xxhash-wasm')).default();
+    bytes.writeBigUInt64LE(h64Raw(bytes.subarray(segmentStart, segmentStart + 65_536), 0n), sums);
+    writeFileSync(file, bytes);
+
+    const warnings = captureWarnings();
+    const second = await open(path, { flush: 'manual' });
+    const result = await second.memoize('large.rewritten', compute, { version: '1' })(7);
+    expect(Buffer.compare(bytesOf(result.grid), bytesOf(field(300_000, 7)))).toBe(0);
+    expect(runs).toBe(2);
+    expect((await warnings.stop()).map((warning) => warning.code)).toContain('MEMOSTRATA_CORRUPT');
+    expect((await verify(second.store)).problems.map((problem) => problem.kind)).toContain('bad-blob');
+  });
+
+  it('is still checked against its digest when it holds a registered type, so a decode that differs from its encode is never served', async () => {
+    class Lossy {
+      constructor(
+        readonly grid: Float64Array,
+        readonly label: string,
+      ) {}
+    }
+    const types = new TypeRegistry();
+    // decode(encode(x)) differs from x: the label changes on the way back.
+    types.register({ name: 'test.Lossy', type: Lossy, encode: (value) => ({ grid: value.grid, label: value.label }), decode: (plain) => new Lossy(plain.grid, `${plain.label}!`) });
+    const path = join(tempDir('memostrata-large-'), 'cache');
+    let runs = 0;
+    const compute = (seed: number): Lossy => {
+      runs += 1;
+      return new Lossy(field(300_000, seed), 'energy');
+    };
+    await storeOne(path, 'large.lossy', compute, types);
+    const warnings = captureWarnings();
+    const second = await open(path, { flush: 'manual', types });
+    const result = await second.memoize('large.lossy', compute, { version: '1' })(7);
+    expect(result.label).toBe('energy');
+    expect(runs).toBe(2);
+    expect((await warnings.stop()).map((warning) => warning.code)).toContain('MEMOSTRATA_CORRUPT');
   });
 });

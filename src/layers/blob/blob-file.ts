@@ -154,6 +154,11 @@ function blobName(key: Uint8Array, header: readonly Uint8Array[], sums: Uint8Arr
   return hash.update(sums).digest('hex');
 }
 
+/** Whether `id` is the name a value blob with `layout` gets at `key` (not so for blobs named by the SHA-256 of their bytes). */
+export function isNamedFrom(layout: BlobLayout, key: Uint8Array, id: string): boolean {
+  return blobName(key, layout.header, layout.sums) === id;
+}
+
 /** Sets the names of value blobs apart from SHA-256s of other byte strings. */
 const NAME_TAG = Buffer.from('memostrata value blob\0', 'latin1');
 
@@ -276,7 +281,7 @@ export async function checkBlob(
   let hash: Hash | undefined;
   try {
     const layout = await readBlobLayout(reader, name);
-    if (!keys.some((key) => blobName(key, layout.header, layout.sums) === reference.id)) hash = createHash('sha256');
+    if (!keys.some((key) => isNamedFrom(layout, key, reference.id))) hash = createHash('sha256');
     const size = Math.min(SLICE_BYTES, Math.max(reader.bytes, 1));
     const reused = tap === undefined ? Buffer.allocUnsafe(size) : undefined;
     /** Reads `[from, to)` slice by slice; `check` sees each slice with its offset from `from`. */
