@@ -74,11 +74,12 @@ export class FileBlobStore implements BlobStore {
     await file.close();
     const folder = join(this.location, id.slice(0, 2));
     try {
-      await mkdir(folder, { recursive: true });
+      const created = await mkdir(folder, { recursive: true });
       // Replacing an existing blob is fine: same name, same bytes, and a damaged copy gets repaired.
       await rename(temporary, join(folder, id));
       await syncDirectory(folder);
-      await syncDirectory(this.location);
+      // The blob directory changed only if the folder is new.
+      if (created !== undefined) await syncDirectory(this.location);
     } catch (error) {
       await rm(temporary, { force: true });
       throw blobError(this.location, 'write', error);
