@@ -14,7 +14,7 @@ interface VerifyCliOptions {
 export function verifyCommand(program: Command): void {
   program
     .command('verify')
-    .description('check every key: values decode and match their digest, large values\' blobs are whole and match their SHA-256, records are sound and refer to values that exist (exit 1 on problems)')
+    .description('check every key: values decode and match their digest, large values\' blobs are whole and match their checksums and names, records are sound and refer to values that exist (exit 1 on problems)')
     .option('--fix', 'remove the broken keys (and the records that refer to broken or missing values, damaged blobs and the keys that name them or a missing one, and the hit counters of calls not held soundly); salvage a store with unreadable parts first (LevelDB repair); nothing else')
     .action(action(verifyStore));
 }
@@ -33,7 +33,7 @@ async function verifyStore(context: CommandContext, options: VerifyCliOptions): 
       ? `ok: ${plural(result.checked, 'key', 'keys')} checked, no problems`
       : `${plural(result.problems.length, 'problem', 'problems')} in ${plural(result.checked, 'key', 'keys')} checked`,
   );
-  if (result.blobs.checked > 0) lines.push(`${plural(result.blobs.checked, 'blob', 'blobs')} of large values (${formatSize(result.blobs.bytes)}) read whole and checked against their SHA-256`);
+  if (result.blobs.checked > 0) lines.push(`${plural(result.blobs.checked, 'blob', 'blobs')} of large values (${formatSize(result.blobs.bytes)}) read whole and checked block by block and against their names`);
   if (result.blobs.orphans.length > 0) {
     const unfinished = result.blobs.orphans.filter((blob) => !blob.complete).length;
     const bytes = result.blobs.orphans.reduce((sum, blob) => sum + blob.bytes, 0);
