@@ -64,7 +64,7 @@ export const scale: Scenario = {
       results,
       notes: [
         ...failures,
-        `scale: LevelBackend with memoryBudget 512 MiB (every entry fits, so the LRU bookkeeping runs on each hit and nothing is read back), checkpoint every 100k new entries; ` +
+        `scale: LevelBackend with memoryBudget 1 GiB (512 MiB before entries counted their bookkeeping; every entry fits, so the LRU bookkeeping runs on each hit and nothing is read back), checkpoint every 100k new entries; ` +
           `LMDB rows (up to ${LMDB_MAX_ENTRIES.toLocaleString('en-US')} entries): the same worker on an LMDB store. ` +
           `${hits.toLocaleString('en-US')} hits per repetition in a scattered order over all entries, median of ${repetitions}. Memory: growth from the empty cache to the filled one after two forced GCs, one process per size and contender.`,
       ],
