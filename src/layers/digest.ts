@@ -66,6 +66,13 @@ export interface Digester {
    * naming the path (`path` is the root's name, default `'value'`), e.g. `args[1].mesh.nodes`.
    */
   digest(value: unknown, path?: string): Uint8Array;
+  /**
+   * Whether `value` still has the content that `digest` is the digest of,
+   * comparing only the first of its two 64-bit hashes (half the work of a
+   * digest): for checking that a value was not changed in place, never for
+   * keying one. Throws as {@link Digester.digest} does.
+   */
+  hasDigest(value: unknown, digest: Uint8Array): boolean;
   /** One digest per argument of a call, with paths `args[0]`, `args[1]`, … */
   digestArgs(args: readonly unknown[]): Uint8Array[];
   /** The 128-bit digest of raw byte parts, each length-prefixed so that parts cannot run together. */
@@ -129,6 +136,16 @@ class CanonicalDigester implements Digester {
     try {
       encoder.digestInto(value, path, this.#outView, 0);
       return this.#out.slice();
+    } finally {
+      encoder.busy = false;
+    }
+  }
+
+  hasDigest(value: unknown, digest: Uint8Array): boolean {
+    if (digest.length !== DIGEST_BYTES) return false;
+    const encoder = this.#acquire();
+    try {
+      return encoder.firstHashOf(value, 'value') === new DataView(digest.buffer, digest.byteOffset, DIGEST_BYTES).getBigUint64(0);
     } finally {
       encoder.busy = false;
     }

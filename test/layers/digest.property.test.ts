@@ -168,3 +168,32 @@ describe('digest properties', () => {
     expect(differentPairs).toBeGreaterThan(500);
   });
 });
+
+describe('hasDigest (half a digest, for checks that a value was not changed)', () => {
+  it('holds exactly for strictly deep-equal values (near misses), as the whole digest does', () => {
+    let equalPairs = 0;
+    fc.assert(
+      fc.property(supportedValue(), fc.nat(), fc.integer(), (value, target, seed) => {
+        const random = seeded(seed);
+        const other = reorder(mutate(value, target % countNodes(value), random), random);
+        const equal = strictDeepEqual(value, other);
+        if (equal) equalPairs++;
+        expect(digester.hasDigest(other, digester.digest(value))).toBe(equal);
+        expect(digester.hasDigest(value, digester.digest(value))).toBe(true);
+      }),
+      RUNS,
+    );
+    expect(equalPairs).toBeGreaterThan(20);
+  });
+
+  it('notices one changed element of a large typed array, and leaves the sink whole for the next digest', () => {
+    const grid = Float64Array.from({ length: 100_000 }, (_, index) => index / 3);
+    const digest = digester.digest({ grid });
+    grid[77_777] = -1;
+    expect(digester.hasDigest({ grid }, digest)).toBe(false);
+    grid[77_777] = 77_777 / 3;
+    expect(digester.hasDigest({ grid }, digest)).toBe(true);
+    // Both halves again after a half: the same digest as a fresh digester gives.
+    expect(hex({ grid })).toBe(digestToHex(digest));
+  });
+});

@@ -178,6 +178,31 @@ export class CanonicalEncoder {
   }
 
   /**
+   * The first of the two 64-bit hashes of `value`'s digest (the first 8
+   * bytes of {@link digestInto}'s output), at half the cost: only the
+   * top-level stream is halved, Map and Set entries are digested whole
+   * (their order depends on both halves).
+   */
+  firstHashOf(value: unknown, path: string): bigint {
+    const sink = this.#sinks[0] as HashSink;
+    this.#rootPath = path;
+    sink.firstOnly = true;
+    try {
+      const start = this.#beginValue();
+      this.#encode(value, sink, 0);
+      this.#endValue(start);
+      sink.finish();
+      return sink.first;
+    } catch (error) {
+      sink.reset();
+      throw error;
+    } finally {
+      sink.firstOnly = false;
+      this.#forgetAncestors();
+    }
+  }
+
+  /**
    * The in-memory key of a call: `Tag.CALL`, the module's 16-byte identity,
    * the count of keyed arguments and their canonical forms. Short forms are
    * returned as they are, two bytes per UTF-16 code unit (exact: no hash, no

@@ -39,9 +39,15 @@ export class HashSink {
    * value's stored form with its growth.
    */
   counted = 0;
-  /** Results of the last {@link finish}. */
+  /** Results of the last {@link finish} (`second` is 0 when only the first hash was asked for). */
   first = 0n;
   second = 0n;
+  /**
+   * Whether only the first of the two hashes is computed (half the work): for
+   * checking that a value still has the content of a digest, never for a key.
+   * Set before the first byte of a value, unset after its {@link finish}.
+   */
+  firstOnly = false;
   readonly #hash: XXHashAPI;
   #streamA: XXHash<bigint> | undefined;
   #streamB: XXHash<bigint> | undefined;
@@ -77,15 +83,15 @@ export class HashSink {
 
   /** Moves the scratch contents into the streaming hashers, starting them if needed. */
   flush(): void {
-    if (this.#streamA === undefined || this.#streamB === undefined) {
+    if (this.#streamA === undefined) {
       this.#streamA = this.#hash.create64(SEED_A);
-      this.#streamB = this.#hash.create64(SEED_B);
+      if (!this.firstOnly) this.#streamB = this.#hash.create64(SEED_B);
     }
     if (this.pos > 0) {
       this.counted += this.pos;
       const pending = this.bytes.subarray(0, this.pos);
       this.#streamA.update(pending);
-      this.#streamB.update(pending);
+      this.#streamB?.update(pending);
       this.pos = 0;
     }
   }
@@ -154,11 +160,11 @@ export class HashSink {
     this.flush();
     this.counted += length;
     const streamA = this.#streamA as XXHash<bigint>;
-    const streamB = this.#streamB as XXHash<bigint>;
+    const streamB = this.#streamB;
     for (let offset = 0; offset < length; offset += STREAM_CHUNK) {
       const chunk = source.subarray(offset, Math.min(offset + STREAM_CHUNK, length));
       streamA.update(chunk);
-      streamB.update(chunk);
+      streamB?.update(chunk);
     }
   }
 
@@ -173,15 +179,15 @@ export class HashSink {
 
   /** Hashes everything written since the last finish into {@link first} and {@link second}; empties the sink. */
   finish(): void {
-    if (this.#streamA === undefined || this.#streamB === undefined) {
+    if (this.#streamA === undefined) {
       const input = this.bytes.subarray(0, this.pos);
       this.counted += this.pos;
       this.first = this.#hash.h64Raw(input, SEED_A);
-      this.second = this.#hash.h64Raw(input, SEED_B);
+      this.second = this.firstOnly ? 0n : this.#hash.h64Raw(input, SEED_B);
     } else {
       this.flush();
       this.first = this.#streamA.digest();
-      this.second = this.#streamB.digest();
+      this.second = this.#streamB?.digest() ?? 0n;
     }
     this.reset();
   }
