@@ -260,7 +260,7 @@ export const largeValues: Scenario = {
       }
       notes.push(
         `large-values ${label}: median of ${repetitions} (no warm-up round), each case in a child process of its own; restore right after store, page cache warm for both; ` +
-          `memostrata's store includes the result's content digest and the blob's SHA-256 and block CRCs, its restore the record and the check of the whole value against its content digest.`,
+          `memostrata's store includes the result's content digest, the blob's block checksums (xxh64) and two checks that the result was not changed (before and after its bytes are written: half a digest each), its restore the record and every block's checksum.`,
       );
     }
     notes.push(`large-values part: median of ${PART_READS} reads of 1 MB at offsets a few MB apart around the middle, each a f.stored() (record lookup and blob header read) plus read(), vs open + read + close.`);
