@@ -38,8 +38,8 @@ export class FileBlobStore implements BlobStore {
       throw blobError(this.location, 'write', error);
     }
     let id: string;
-    /** What the writer's own callbacks threw: the write's error as it is. */
-    let refused: unknown;
+    /** What the writer's own callbacks threw: the write's error as it is, not a BACKEND error. */
+    let refusal: { error: unknown } | undefined;
     try {
       let pending: Promise<void> = Promise.resolve();
       const flushing = new EarlyFlush(file);
@@ -59,7 +59,7 @@ export class FileBlobStore implements BlobStore {
         options.written?.();
         id = options.name?.() ?? hash!.digest('hex');
       } catch (error) {
-        refused = error;
+        refusal = { error };
         throw error;
       } finally {
         await syncing.catch(() => undefined);
@@ -69,7 +69,7 @@ export class FileBlobStore implements BlobStore {
     } catch (error) {
       await file.close().catch(() => undefined);
       await rm(temporary, { force: true });
-      throw error === refused ? error : blobError(this.location, 'write', error);
+      throw refusal !== undefined && error === refusal.error ? error : blobError(this.location, 'write', error);
     }
     await file.close();
     const folder = join(this.location, id.slice(0, 2));
