@@ -4,7 +4,8 @@ import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 import { LevelBackend } from '../../src/backends/level-backend.js';
 import { MemoryBackend } from '../../src/backends/memory-backend.js';
-import type { BlobStore } from '../../src/contract/blob-store.js';
+import type { BlobStore, ListedBlob } from '../../src/contract/blob-store.js';
+import { FileBlobStore } from '../../src/backends/file-blob-store.js';
 import type { Database } from '../../src/contract/database.js';
 import { KeyedBlobStore } from '../../src/layers/blob/keyed-blob-store.js';
 import { keyText, prefixRange } from '../../src/layers/keys.js';
@@ -224,4 +225,26 @@ describe('the names of value blobs', () => {
     expect(await idAt('v!b')).not.toBe(once);
     expect(await db.get(key('v!b'))).toEqual(value);
   });
+});
+
+describe('a blob write its writer refuses', () => {
+  const stores: [string, () => Promise<BlobStore>][] = [
+    ['files', async () => new FileBlobStore(join(tempDir('memostrata-blob-'), 'blobs'))],
+    ['b! chunks', async () => new KeyedBlobStore(new MemoryBackend(), 'memory')],
+  ];
+  for (const [kind, make] of stores) {
+    it(`rejects with the writer's own error and leaves nothing under the name (${kind})`, async () => {
+      const blobs = await make();
+      const refusal = new Error('changed while written');
+      const id = 'ab'.repeat(32);
+      await expect(blobs.write([Buffer.alloc(200_000, 7)], { name: () => id, written: () => { throw refusal; } })).rejects.toBe(refusal);
+      expect(await blobs.open(id)).toBeUndefined();
+      const left: ListedBlob[] = [];
+      for await (const blob of blobs.list()) left.push(blob);
+      expect(left).toEqual([]);
+      // The same write, not refused, then stands under that name.
+      await blobs.write([Buffer.alloc(200_000, 7)], { name: () => id });
+      expect((await blobs.open(id))?.bytes).toBe(200_000);
+    });
+  }
 });
