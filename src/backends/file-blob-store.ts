@@ -26,7 +26,7 @@ export class FileBlobStore implements BlobStore {
     this.location = dir;
   }
 
-  async write(parts: Iterable<Uint8Array>, options: BlobWriteOptions = {}): Promise<BlobInfo> {
+  async write(parts: Iterable<Uint8Array> | AsyncIterable<Uint8Array>, options: BlobWriteOptions = {}): Promise<BlobInfo> {
     const temporary = join(this.location, TEMPORARY, `${randomUUID()}.part`);
     const hash = options.name === undefined ? createHash('sha256') : undefined;
     let bytes = 0;
@@ -44,7 +44,7 @@ export class FileBlobStore implements BlobStore {
       let pending: Promise<void> = Promise.resolve();
       const flushing = new EarlyFlush(file);
       // Each part is written while the next is produced (and this one hashed): the disk and the CPU work at once.
-      for (const part of parts) {
+      for await (const part of parts) {
         await pending;
         flushing.after(bytes);
         pending = writeAll(file, part, bytes);

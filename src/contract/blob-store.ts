@@ -71,14 +71,15 @@ export interface BlobStore {
   /** Where the blobs are, for messages: a directory, or the keys of a database. */
   readonly location: string;
   /**
-   * Writes the concatenation of `parts` as one blob: durable (on stable
+   * Writes the concatenation of `parts` as one blob (an async iterable lets
+   * a copy stream from another store without holding the blob): durable (on stable
    * storage, or acknowledged by the server) before it resolves, and never
    * visible under its name half-written. Writing a blob that exists replaces
    * it with the same bytes (repairing a damaged copy). When `options.written`
    * throws, nothing is left under the name (bar what was there before) and
    * `write` rejects with its error.
    */
-  write(parts: Iterable<Uint8Array>, options?: BlobWriteOptions): Promise<BlobInfo>;
+  write(parts: Iterable<Uint8Array> | AsyncIterable<Uint8Array>, options?: BlobWriteOptions): Promise<BlobInfo>;
   /** The blob named `id`, open for reading, or `undefined` when there is none. */
   open(id: string): Promise<BlobReader | undefined>;
   /** Deletes the blobs named `ids` (missing ones are fine), and the remains of unfinished writes with those names. */

@@ -1,7 +1,7 @@
 import type { Store } from '../cache/store.js';
 import type { BlobReader, ListedBlob } from '../contract/blob-store.js';
 import { MemostrataError, isMemostrataError } from '../errors.js';
-import { checkBlob, memoryBlobReader } from '../layers/blob/blob-file.js';
+import { checkBlob } from '../layers/blob/blob-file.js';
 import { KeyPrefix, keyText } from '../layers/keys.js';
 import type { BlobReference } from '../layers/value-codec.js';
 
@@ -206,11 +206,14 @@ export async function sweepBlobs(store: Store, options: BlobSweepOptions = {}): 
  * into `target` (through both stores' `largeValues`), unless the target has
  * it already.
  *
- * The blob is read whole into memory: `BlobStore.write` takes its parts
- * synchronously.
+ * The blob streams from one store to the other in slices, then the copy is
+ * checked where it landed (`checkBlob`, one more read) and deleted again if
+ * it is damaged: a damaged blob is never left under its name. A target that
+ * keeps blobs as `b!` chunks holds the blob in memory while writing it (its
+ * chunk keys carry the name).
  *
  * @returns whether it was copied.
- * @throws MemostrataError `CORRUPT` when the source's blob is missing or damaged (`checkBlob`).
+ * @throws MemostrataError `CORRUPT` when the source's blob is missing or damaged.
  */
 export async function copyBlob(source: Store, target: Store, reference: BlobReference, where: string): Promise<boolean> {
   const existing = await target.serialized.largeValues.open(reference.id);
@@ -221,18 +224,29 @@ export async function copyBlob(source: Store, target: Store, reference: BlobRefe
   }
   const reader = await source.serialized.largeValues.open(reference.id);
   if (reader === undefined) throw new MemostrataError('CORRUPT', `The blob ${reference.id} named at ${where} is missing from ${source.serialized.largeValues.location}; run \`memostrata verify --fix\` on ${source.location}.`);
-  let bytes: Buffer;
   try {
-    bytes = Buffer.allocUnsafe(reader.bytes);
-    await reader.read(0, bytes);
+    await target.serialized.largeValues.write(slicesOf(reader), { name: () => reference.id });
   } finally {
     await reader.close();
   }
-  // Checked as read, so that a damaged blob is never copied under its name.
-  const problem = await checkBlob(memoryBlobReader(bytes, reference.id), reference, reference.id, keyBytes([where]));
-  if (problem !== undefined) throw new MemostrataError('CORRUPT', `The blob ${reference.id} named at ${where} in ${source.location} is damaged (${problem}); run \`memostrata verify --fix\` on ${source.location}.`);
-  await target.serialized.largeValues.write([bytes], { name: () => reference.id });
+  const problem = await blobProblem(target, reference, [where]);
+  if (problem !== undefined) {
+    await target.serialized.largeValues.delete([reference.id]);
+    throw new MemostrataError('CORRUPT', `The blob ${reference.id} named at ${where} in ${source.location} ${problem.message}; run \`memostrata verify --fix\` on ${source.location}.`);
+  }
   return true;
+}
+
+/** Slices of a copied blob: each a new buffer, as a blob store may hold the parts it is given. */
+const COPY_SLICE_BYTES = 8 * 1024 * 1024;
+
+/** The bytes of the blob `reader` has open, slice by slice. */
+async function* slicesOf(reader: BlobReader): AsyncGenerator<Uint8Array> {
+  for (let position = 0; position < reader.bytes; position += COPY_SLICE_BYTES) {
+    const slice = Buffer.allocUnsafe(Math.min(COPY_SLICE_BYTES, reader.bytes - position));
+    await reader.read(position, slice);
+    yield slice;
+  }
 }
 
 /** The keys of the store layout (text) as the bytes a value blob's name covers. */

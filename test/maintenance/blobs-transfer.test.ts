@@ -155,6 +155,20 @@ describe('merge and diff with blobs', () => {
     expect(blobFiles(target)).toHaveLength(2);
   });
 
+  it('backup refuses a blob damaged in the middle, naming it, and leaves no backup', async () => {
+    const path = storePath();
+    await withKind('level', path, fill);
+    const [file] = blobFiles(path);
+    const bytes = readFileSync(file!);
+    bytes[Math.floor(bytes.length / 2)]! ^= 0x40;
+    writeFileSync(file!, bytes);
+    const dest = join(tempDir('memostrata-backup-'), 'copy');
+    await withKind('level', path, async (store) => {
+      await expect(backup(store, dest)).rejects.toMatchObject({ code: 'CORRUPT', message: expect.stringContaining(file!.slice(-64)) });
+    });
+    expect(existsSync(dest)).toBe(false);
+  });
+
   it('diff finds a memory store (b! chunks) and a LevelDB store (files) holding the same large value identical', async () => {
     const memory = await openStore({ type: 'memory' });
     const level = await openStore({ type: 'level', path: storePath() });

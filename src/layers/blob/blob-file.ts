@@ -310,18 +310,6 @@ export async function checkBlob(
   return hash === undefined || hash.digest('hex') === reference.id ? undefined : 'its bytes do not match its name (they changed after it was written)';
 }
 
-/** A blob held in memory, as a {@link BlobReader}: for checking a copy before it is written elsewhere. */
-export function memoryBlobReader(bytes: Uint8Array, name: string): BlobReader {
-  return {
-    bytes: bytes.byteLength,
-    read: async (position, target) => {
-      if (position + target.byteLength > bytes.byteLength) throw new MemostrataError('CORRUPT', `The blob ${name} ends before byte ${position + target.byteLength}.`);
-      target.set(bytes.subarray(position, position + target.byteLength));
-    },
-    close: async () => {},
-  };
-}
-
 /** Checks the blocks of `segment` held in `bytes[from, to)`, where `bytes[0]` is the segment's byte `base`. */
 function checkBlocks(layout: BlobLayout, segment: SegmentEntry, bytes: Uint8Array, from: number, to: number, name: string, base = 0): void {
   const { checksum } = layout;

@@ -40,12 +40,12 @@ export class KeyedBlobStore implements BlobStore {
     this.location = `${location} (keys ${KeyPrefix.blob}…)`;
   }
 
-  async write(parts: Iterable<Uint8Array>, options: BlobWriteOptions = {}): Promise<BlobInfo> {
-    // The chunk keys carry the name, so every part is produced (and, by default, hashed) first.
+  async write(parts: Iterable<Uint8Array> | AsyncIterable<Uint8Array>, options: BlobWriteOptions = {}): Promise<BlobInfo> {
+    // The chunk keys carry the name, so every part is produced (and, by default, hashed) first: held in memory.
     const views: Uint8Array[] = [];
     const hash = options.name === undefined ? createHash('sha256') : undefined;
     let bytes = 0;
-    for (const part of parts) {
+    for await (const part of parts) {
       views.push(part);
       hash?.update(part);
       bytes += part.byteLength;
