@@ -150,14 +150,7 @@ export class SerializedDB extends Database<Uint8Array, unknown> {
     const bytes = await this.#below.get(key);
     if (bytes === undefined) return undefined;
     const reference = this.#reference(key, bytes);
-    if (reference === undefined) return { value: this.#decode(key, bytes), sound: false };
-    return this.#withBlob(key, reference, async (reader, name) => {
-      const layout = await readBlobLayout(reader, name);
-      const named = isNamedFrom(layout, key, reference.id);
-      const types = new Set<string>();
-      const value = this.#decodeSplit(key, layout, await readSegments(reader, layout, name, named), types);
-      return { value, sound: named && types.size === 0 };
-    });
+    return reference === undefined ? { value: this.#decode(key, bytes), sound: false } : this.#readBlob(key, reference, true);
   }
 
   protected async _getMany(keys: readonly Uint8Array[]): Promise<unknown[]> {
@@ -305,12 +298,24 @@ export class SerializedDB extends Database<Uint8Array, unknown> {
   }
 
   /** The value that stored bytes hold: decoded, or read from the blob they name. */
-  #read(key: Uint8Array, bytes: Uint8Array, checkBlocks = true): unknown {
+  #read(key: Uint8Array, bytes: Uint8Array): unknown {
     const reference = this.#reference(key, bytes);
-    if (reference === undefined) return this.#decode(key, bytes);
+    return reference === undefined ? this.#decode(key, bytes) : this.#readBlob(key, reference, false).then((read) => read.value);
+  }
+
+  /**
+   * The large value in the blob `reference` names at `key`, and whether it is
+   * `sound` (see {@link SerializedDB.getForContentCheck}). Its blocks are
+   * checked as they are read, except for a caller that digests the value
+   * anyway (`contentChecked`) when the blob is not named from its key.
+   */
+  #readBlob(key: Uint8Array, reference: BlobReference, contentChecked: boolean): Promise<{ value: unknown; sound: boolean }> {
     return this.#withBlob(key, reference, async (reader, name) => {
       const layout = await readBlobLayout(reader, name);
-      return this.#decodeSplit(key, layout, await readSegments(reader, layout, name, checkBlocks));
+      const named = isNamedFrom(layout, key, reference.id);
+      const types = new Set<string>();
+      const value = this.#decodeSplit(key, layout, await readSegments(reader, layout, name, named || !contentChecked), types);
+      return { value, sound: named && types.size === 0 };
     });
   }
 
