@@ -62,7 +62,7 @@ export interface NewEntry {
 export interface PerModuleOptions {
   /**
    * Bytes of entries to keep in memory: each counts its result's
-   * approximate encoded size plus {@link ENTRY_BYTES} for its record and
+   * approximate encoded size plus `ENTRY_BYTES` (700) for its record and
    * bookkeeping. Clean entries beyond it are evicted least recently used
    * first, and read back from the store on the next call.
    *
