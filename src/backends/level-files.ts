@@ -154,6 +154,13 @@ export function directorySize(dir: string): number {
   return total;
 }
 
+/** Bytes of LevelDB's write-ahead logs (`*.log`) in the store at `dir`: what the next open replays. */
+export function writeAheadLogBytes(dir: string): number {
+  let total = 0;
+  for (const entry of readdirSync(dir, { withFileTypes: true })) if (entry.isFile() && entry.name.endsWith('.log')) total += statSync(join(dir, entry.name)).size;
+  return total;
+}
+
 /** How old a work directory of a process on another host must be before it counts as abandoned. */
 export const ABANDONED_AFTER_MS = 24 * 60 * 60 * 1000;
 
