@@ -185,6 +185,12 @@ class EarlyFlush {
   readonly #file: FileHandle;
   #flushed = 0;
   #running: Promise<void> | undefined;
+  /**
+   * The first early flush that failed. Kept, not just awaited: after a failed
+   * fsync Linux may report the next one as a success though the pages were
+   * lost, so a failure here fails the write whatever the last sync says.
+   */
+  #failure: { error: unknown } | undefined;
 
   constructor(file: FileHandle) {
     this.#file = file;
@@ -194,17 +200,21 @@ class EarlyFlush {
   after(written: number): void {
     if (this.#running !== undefined || written - this.#flushed < EARLY_FLUSH_BYTES) return;
     this.#flushed = written;
-    const running = this.#file.datasync().finally(() => {
-      if (this.#running === running) this.#running = undefined;
-    });
-    // Awaited by finish(); a failure meanwhile must not count as unhandled.
-    running.catch(() => undefined);
+    const running: Promise<void> = this.#file
+      .datasync()
+      .catch((error: unknown) => {
+        this.#failure ??= { error };
+      })
+      .finally(() => {
+        if (this.#running === running) this.#running = undefined;
+      });
     this.#running = running;
   }
 
-  /** The flush still running (its failure is the write's), then a full sync of the file. */
+  /** Waits for the flush still running, then syncs the whole file; throws what any flush met. */
   async finish(): Promise<void> {
     await this.#running;
+    if (this.#failure !== undefined) throw this.#failure.error;
     await this.#file.sync();
   }
 }

@@ -248,3 +248,31 @@ describe('a blob write its writer refuses', () => {
     });
   }
 });
+
+describe('a blob file whose early flush fails', () => {
+  it('fails the write (BACKEND) though the last sync succeeds, and leaves nothing: a lost flush is never reported as durable', async () => {
+    const dir = join(tempDir('memostrata-blob-'), 'blobs');
+    const probe = await (await import('node:fs/promises')).open(join(dir, '..', 'probe'), 'w');
+    const FileHandle = Object.getPrototypeOf(probe) as { datasync: () => Promise<void> };
+    await probe.close();
+    const original = FileHandle.datasync;
+    let failures = 0;
+    FileHandle.datasync = function (this: unknown) {
+      failures += 1;
+      return Promise.reject(Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' }));
+    };
+    try {
+      const blobs = new FileBlobStore(dir);
+      const slice = Buffer.alloc(8 * 1024 * 1024, 3);
+      // 72 MiB: past the first early flush at 64 MiB.
+      await expect(blobs.write(Array.from({ length: 9 }, () => slice), { name: () => 'cd'.repeat(32) })).rejects.toMatchObject({ code: 'BACKEND', message: expect.stringContaining('EIO') });
+      expect(failures).toBe(1);
+      expect(await blobs.open('cd'.repeat(32))).toBeUndefined();
+      const left: ListedBlob[] = [];
+      for await (const blob of blobs.list()) left.push(blob);
+      expect(left).toEqual([]);
+    } finally {
+      FileHandle.datasync = original;
+    }
+  });
+});
