@@ -78,8 +78,13 @@ export class FileBlobStore implements BlobStore {
       // Replacing an existing blob is fine: same name, same bytes, and a damaged copy gets repaired.
       await rename(temporary, join(folder, id));
       await syncDirectory(folder);
-      // The blob directory changed only if the folder is new.
-      if (created !== undefined) await syncDirectory(this.location);
+      // The folder's own entry is durable once this process has synced the blob directory after seeing it: a folder
+      // found existing may be another write's that has not synced it yet (or never will: it died); one made now
+      // is new even if a folder of that path was synced before (the blob directory was removed and made again).
+      if (created !== undefined || !syncedFolders.has(folder)) {
+        await syncDirectory(this.location);
+        syncedFolders.add(folder);
+      }
     } catch (error) {
       await rm(temporary, { force: true });
       throw blobError(this.location, 'write', error);
@@ -171,6 +176,9 @@ class FileBlobReader implements BlobReader {
     return this.#file.close();
   }
 }
+
+/** Blob folders whose entry in their blob directory this process has synced: that directory is synced once per folder, not per blob. */
+const syncedFolders = new Set<string>();
 
 /** Bytes written between two early flushes of a blob: the disk starts on them while the rest is produced. */
 const EARLY_FLUSH_BYTES = 64 * 1024 * 1024;

@@ -56,9 +56,13 @@ export class KeyedBlobStore implements BlobStore {
     // another writer), and saying `complete: false` over it would make that blob read as missing until
     // this write ends, and forever (and garbage to collect) if this process dies first.
     const started = await this.#db.batchIf({ key: blobKey(id), value: undefined }, [{ type: 'put', key: blobKey(id), value: head({ bytes, startedMs: Date.now(), complete: false }) }]);
+    // Over a blob that is there, the writer's check comes first and the chunks are copies: a refusal (the value
+    // changed in place during the write) must not have rewritten that blob's chunks with the changed bytes.
+    const chunks = started ? chunksOf(views, CHUNK_BYTES) : [...chunksOf(views, CHUNK_BYTES)].map((chunk) => Uint8Array.from(chunk));
+    if (!started) options.written?.();
     let batch: BatchOperation<Uint8Array, Uint8Array>[] = [];
     let index = 0;
-    for (const chunk of chunksOf(views, CHUNK_BYTES)) {
+    for (const chunk of chunks) {
       batch.push({ type: 'put', key: blobChunkKey(id, index++), value: chunk });
       if (batch.length === CHUNKS_PER_BATCH) {
         await this.#db.batch(batch);
@@ -66,12 +70,14 @@ export class KeyedBlobStore implements BlobStore {
       }
     }
     if (batch.length > 0) await this.#db.batch(batch);
-    try {
-      options.written?.();
-    } catch (error) {
-      // Refused: what this write started goes (a blob that was there before stays, as any rewrite would leave it).
-      if (started) await this.delete([id]);
-      throw error;
+    if (started) {
+      try {
+        options.written?.();
+      } catch (error) {
+        // Refused: what this write started goes.
+        await this.delete([id]);
+        throw error;
+      }
     }
     await this.#db.put(blobKey(id), head({ bytes, startedMs: Date.now(), complete: true }), { sync: true });
     return { id, bytes };
