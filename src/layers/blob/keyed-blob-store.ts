@@ -58,7 +58,7 @@ export class KeyedBlobStore implements BlobStore {
     const started = await this.#db.batchIf({ key: blobKey(id), value: undefined }, [{ type: 'put', key: blobKey(id), value: head({ bytes, startedMs: Date.now(), complete: false }) }]);
     // Over a blob that is there, the writer's check comes first and the chunks are copies: a refusal (the value
     // changed in place during the write) must not have rewritten that blob's chunks with the changed bytes.
-    const chunks = started ? chunksOf(views, CHUNK_BYTES) : [...chunksOf(views, CHUNK_BYTES)].map((chunk) => Uint8Array.from(chunk));
+    const chunks = started || options.written === undefined ? chunksOf(views, CHUNK_BYTES) : [...chunksOf(views, CHUNK_BYTES)].map((chunk) => Uint8Array.from(chunk));
     if (!started) options.written?.();
     let batch: BatchOperation<Uint8Array, Uint8Array>[] = [];
     let index = 0;
