@@ -14,7 +14,8 @@ import { BatchWriter, contentUuidOf, parseKey, Progress, recordProblem, referenc
 import type { MemoRecord } from '../layers/proxy-object-database.js';
 import { recountModules } from './module-meta.js';
 import { blobItemHead, entryParts, EXPORT_END_FORMAT, EXPORT_FORMAT, EXPORT_VERSION, ExportReader, READS_EXPORT_VERSIONS } from './export-file.js';
-import { checkBlob } from '../layers/blob/blob-file.js';
+import { checkBlob, readBlobLayout, readSegments } from '../layers/blob/blob-file.js';
+import type { BlobReader } from '../contract/blob-store.js';
 import { blobProblem, blobReferenceOf, keyBytes, referenceRanges } from './blobs.js';
 
 export { EXPORT_FORMAT, EXPORT_END_FORMAT, EXPORT_VERSION } from './export-file.js';
@@ -280,6 +281,28 @@ async function importBlob(store: Store, reader: ExportReader, item: { id: string
   count.added += 1;
 }
 
+/**
+ * The first of `keys` that is a value key (`v!<uuid>`) whose UUID the large
+ * value in the blob `reader` has open does not have, or `undefined`. A sound
+ * blob named from its key is read without a digest (`UUIDDatabase.load`), so
+ * one from outside the store is checked here, as a small value is. A value of
+ * a type this process has not registered is left to the read, as for small values.
+ */
+async function blobValueMismatch(store: Store, reader: BlobReader, id: string, keys: readonly string[]): Promise<string | undefined> {
+  const valueKeys = keys.filter((key) => parseKey(key).kind === 'value');
+  if (valueKeys.length === 0) return undefined;
+  const layout = await readBlobLayout(reader, id);
+  let value: unknown;
+  try {
+    value = store.serialized.codec.decodeSplit(layout.skeleton, await readSegments(reader, layout, id));
+  } catch (error) {
+    if (isMemostrataError(error, 'UNKNOWN_TYPE')) return undefined;
+    throw error;
+  }
+  const uuid = contentUuidOf(store, value);
+  return valueKeys.find((key) => typeof uuid !== 'string' || keyText(valueKey(uuid)) !== key);
+}
+
 interface CheckedExport {
   header: ExportHeader;
   entries: number;
@@ -326,6 +349,8 @@ async function checkExport(store: Store, handle: FileHandle, size: number, path:
     if (item.kind === 'blob') {
       const problem = await checkBlob(reader.blobReader(item), { id: item.id, bytes: item.size }, item.id, keyBytes(neededBlobs.get(item.id) ?? []));
       if (problem !== undefined) throw reader.corrupt(item.offset, `blob ${item.id} is damaged: ${problem}`);
+      const mismatch = await blobValueMismatch(store, reader.blobReader(item), item.id, neededBlobs.get(item.id) ?? []);
+      if (mismatch !== undefined) throw reader.corrupt(item.offset, `the value of ${mismatch} (blob ${item.id}) does not match its UUID`);
       fileBlobs.add(item.id);
       progress.step();
       continue;

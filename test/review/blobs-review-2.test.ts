@@ -4,6 +4,9 @@ import { afterAll, describe, expect, it, vi } from 'vitest';
 import { MemoryBackend } from '../../src/backends/memory-backend.js';
 import type { Database } from '../../src/contract/database.js';
 import { KeyedBlobStore } from '../../src/layers/blob/keyed-blob-store.js';
+import { openStore } from '../../src/cache/store.js';
+import { valueKey } from '../../src/layers/keys.js';
+import { exportStore, importStore } from '../../src/maintenance/index.js';
 import { removeTempDirs, tempDir } from '../helpers/temp-dir.js';
 
 /** Paths of directories opened to be fsynced (FileBlobStore opens a directory read-only only to sync it). */
@@ -91,5 +94,31 @@ describe('FileBlobStore, durability of a blob in a folder it did not create', ()
     expect(id.slice(0, 2)).toBe('ab');
     expect(openedForSync).toContain(join(dir, 'ab'));
     expect(openedForSync).toContain(dir);
+  });
+});
+
+describe('import of a large value whose blob is sound but holds another value', () => {
+  it('refuses the file, so that the value is never served under a UUID it does not have', async () => {
+    const root = tempDir('memostrata-review-blobs-2-');
+    const source = await openStore({ type: 'level', path: join(root, 'a') });
+    const meant = { data: new Float64Array(300_000).fill(1) };
+    const other = { data: new Float64Array(300_000).fill(2) };
+    let file: string;
+    let uuid: string;
+    try {
+      uuid = await source.values.intern(meant);
+      // A foreign (or faulty) writer stored another value at v!<uuid>: its blob is named from that key and every block checks.
+      await source.serialized.put(valueKey(uuid), other);
+      file = (await exportStore(source, join(root, 'a.export'))).file;
+    } finally {
+      await source.serialized.close();
+    }
+    const target = await openStore({ type: 'level', path: join(root, 'b') });
+    try {
+      await expect(importStore(target, file)).rejects.toMatchObject({ code: 'CORRUPT' });
+      expect(await target.bytes.has(valueKey(uuid))).toBe(false);
+    } finally {
+      await target.serialized.close();
+    }
   });
 });
