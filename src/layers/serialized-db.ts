@@ -5,7 +5,7 @@ import type { NormalizedRange } from '../contract/range.js';
 import { MemostrataError, isMemostrataError } from '../errors.js';
 import type { TypeRegistry } from './type-registry.js';
 import { typedArrayClasses } from './typed-arrays.js';
-import { isNamedFrom, readBlobLayout, readSegment, readSegmentRange, readSegments, valueBlob, type BlobLayout } from './blob/blob-file.js';
+import { readBlobLayout, readSegment, readSegmentRange, readSegments, valueBlob, type BlobLayout } from './blob/blob-file.js';
 import { KeyedBlobStore } from './blob/keyed-blob-store.js';
 import { ValueCodec, type BlobReference, type SegmentType, type SplitValue } from './value-codec.js';
 
@@ -135,22 +135,18 @@ export class SerializedDB extends Database<Uint8Array, unknown> {
   }
 
   /**
-   * The value at `key`, for a caller that checks values against their content
-   * digest (`UUIDDatabase.load`), and whether it may skip that check. It may
-   * (`sound`) for a large value whose blob is named from this key and its
-   * layout and had every block checked as it was read (the check overlaps the
-   * reads), and which holds no registered type (the digest is what notices a
-   * type whose decode(encode(x)) differs from x): that is the value written
-   * for this key. Any other large value comes back with its blocks unchecked,
-   * so that a gigabyte is not checked twice. `undefined` when nothing is there.
+   * The value at `key`, as {@link SerializedDB.get}, except that a large
+   * value's block checksums are not checked: for a caller that checks the
+   * whole value against its content digest anyway (`UUIDDatabase.load`), so
+   * that a gigabyte is not checked twice.
    */
-  async getForContentCheck(key: Uint8Array): Promise<{ value: unknown; sound: boolean } | undefined> {
+  async getForContentCheck(key: Uint8Array): Promise<unknown> {
     this.assertOpen();
     this.checkKey(key);
     const bytes = await this.#below.get(key);
     if (bytes === undefined) return undefined;
     const reference = this.#reference(key, bytes);
-    return reference === undefined ? { value: this.#decode(key, bytes), sound: false } : this.#readBlob(key, reference, true);
+    return reference === undefined ? this.#decode(key, bytes) : this.#readBlob(key, reference, false);
   }
 
   protected async _getMany(keys: readonly Uint8Array[]): Promise<unknown[]> {
@@ -300,22 +296,14 @@ export class SerializedDB extends Database<Uint8Array, unknown> {
   /** The value that stored bytes hold: decoded, or read from the blob they name. */
   #read(key: Uint8Array, bytes: Uint8Array): unknown {
     const reference = this.#reference(key, bytes);
-    return reference === undefined ? this.#decode(key, bytes) : this.#readBlob(key, reference, false).then((read) => read.value);
+    return reference === undefined ? this.#decode(key, bytes) : this.#readBlob(key, reference, true);
   }
 
-  /**
-   * The large value in the blob `reference` names at `key`, and whether it is
-   * `sound` (see {@link SerializedDB.getForContentCheck}). Its blocks are
-   * checked as they are read, except for a caller that digests the value
-   * anyway (`contentChecked`) when the blob is not named from its key.
-   */
-  #readBlob(key: Uint8Array, reference: BlobReference, contentChecked: boolean): Promise<{ value: unknown; sound: boolean }> {
+  /** The large value in the blob `reference` names at `key`, its blocks checked as they are read when `checkBlocks`. */
+  #readBlob(key: Uint8Array, reference: BlobReference, checkBlocks: boolean): Promise<unknown> {
     return this.#withBlob(key, reference, async (reader, name) => {
       const layout = await readBlobLayout(reader, name);
-      const named = isNamedFrom(layout, key, reference.id);
-      const types = new Set<string>();
-      const value = this.#decodeSplit(key, layout, await readSegments(reader, layout, name, named || !contentChecked), types);
-      return { value, sound: named && types.size === 0 };
+      return this.#decodeSplit(key, layout, await readSegments(reader, layout, name, checkBlocks));
     });
   }
 
@@ -350,9 +338,9 @@ export class SerializedDB extends Database<Uint8Array, unknown> {
     }
   }
 
-  #decodeSplit(key: Uint8Array, layout: BlobLayout, segments: readonly ArrayBufferView[], typeNames?: Set<string>): unknown {
+  #decodeSplit(key: Uint8Array, layout: BlobLayout, segments: readonly ArrayBufferView[]): unknown {
     try {
-      return this.codec.decodeSplit(layout.skeleton, segments, typeNames);
+      return this.codec.decodeSplit(layout.skeleton, segments);
     } catch (error) {
       if (isMemostrataError(error, 'CORRUPT') || isMemostrataError(error, 'UNKNOWN_TYPE')) {
         throw new MemostrataError(error.code, `At key ${describeKey(key)}: ${error.message}`, { cause: error });

@@ -182,10 +182,7 @@ export class UUIDDatabase extends PassThroughLayer<unknown> {
 
   /**
    * The value with this UUID, checked against it: a value whose content no
-   * longer derives its UUID (bit rot, a foreign write) is never returned. A
-   * large value whose blob is named from its key and layout is checked
-   * block by block as it is read instead (see
-   * {@link SerializedDB.getForContentCheck}): the blob written for this UUID.
+   * longer derives its UUID (bit rot, a foreign write) is never returned.
    *
    * @throws MemostrataError `CORRUPT` when the store has no such value (a
    *   record refers to a value that is gone), or its content does not match
@@ -195,13 +192,8 @@ export class UUIDDatabase extends PassThroughLayer<unknown> {
     if (uuid === undefinedUuid) return undefined;
     const key = valueKey(uuid);
     this.assertOpen();
-    // Checked against its digest here, unless SerializedDB vouches for it (a large value whose blob it checked as it read it).
-    const read = async (): Promise<{ value: unknown; sound: boolean } | undefined> => {
-      if (this.below instanceof SerializedDB) return this.below.getForContentCheck(key);
-      const value = await this.get(key);
-      return value === undefined ? undefined : { value, sound: false };
-    };
-    const { value: stored } = await this.#readChecked(uuid, read, (found) => (found.sound ? undefined : { value: found.value }));
+    // Checked against its digest here: a large value's block checksums need not be checked too.
+    const stored = await this.#readChecked(uuid, () => (this.below instanceof SerializedDB ? this.below.getForContentCheck(key) : this.get(key)), (value) => ({ value }));
     this.#remember(uuid);
     return stored;
   }

@@ -155,7 +155,7 @@ function blobName(key: Uint8Array, header: readonly Uint8Array[], sums: Uint8Arr
 }
 
 /** Whether `id` is the name a value blob with `layout` gets at `key` (not so for blobs named by the SHA-256 of their bytes). */
-export function isNamedFrom(layout: BlobLayout, key: Uint8Array, id: string): boolean {
+function isNamedFrom(layout: BlobLayout, key: Uint8Array, id: string): boolean {
   return blobName(key, layout.header, layout.sums) === id;
 }
 
