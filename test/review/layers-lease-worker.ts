@@ -7,7 +7,7 @@
 import { appendFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { openCache, type BackendConfig, type CacheOptions } from '../../src/index.js';
-import { seededRandom } from '../helpers/seeded-random.js';
+import { seededRandom, shuffledRange } from '../helpers/seeded-random.js';
 
 const [backendJson, layersJson, countFile, seed] = process.argv.slice(2);
 const cache = await openCache({ backend: JSON.parse(backendJson!) as BackendConfig, layers: JSON.parse(layersJson!) as CacheOptions['layers'], flush: 'manual', handleExit: false });
@@ -16,12 +16,7 @@ const work = cache.memoize('lease.work', async (x: number) => {
   await sleep(2 + (x % 4));
   return { x, square: x * x };
 });
-const random = seededRandom(Number(seed));
-const order = Array.from({ length: 60 }, (_, x) => x);
-for (let i = order.length - 1; i > 0; i -= 1) {
-  const j = Math.floor(random() * (i + 1));
-  [order[i], order[j]] = [order[j]!, order[i]!];
-}
+const order = shuffledRange(60, seededRandom(Number(seed)));
 for (const x of order) {
   const result = await work(x);
   if (result.x !== x || result.square !== x * x) throw new Error(`work(${x}) returned ${JSON.stringify(result)}`);
