@@ -283,10 +283,11 @@ async function importBlob(store: Store, reader: ExportReader, item: { id: string
 
 /**
  * The first of `keys` that is a value key (`v!<uuid>`) whose UUID the large
- * value in the blob `reader` has open does not have, or `undefined`. A sound
- * blob named from its key is read without a digest (`UUIDDatabase.load`), so
- * one from outside the store is checked here, as a small value is. A value of
- * a type this process has not registered is left to the read, as for small values.
+ * value in the blob `reader` has open does not have, or `undefined`: an
+ * import refuses a large value that is not what its key says, as it refuses a
+ * small one (a blob's name needs no secret, so a sound blob proves nothing
+ * about its value). A value of a type this process has not registered is left
+ * to the read, as for small values. Reads the value whole, once.
  */
 async function blobValueMismatch(store: Store, reader: BlobReader, id: string, keys: readonly string[]): Promise<string | undefined> {
   const valueKeys = keys.filter((key) => parseKey(key).kind === 'value');
