@@ -8,6 +8,7 @@ import { MemostrataError } from '../errors.js';
 import { BackendLimitError } from './backend-errors.js';
 import { assertBytes, copyBytes } from './bytes.js';
 import { canonicalLocation, directorySize, makeDirectory } from './level-files.js';
+import { LmdbLockFile } from './lmdb-lock-file.js';
 import { WriteArena } from './write-arena.js';
 
 /** Options of {@link LmdbBackend.open}. */
@@ -41,8 +42,14 @@ type Lmdb = RootDatabase<Buffer, Buffer>;
 interface SharedHandle {
   canonicalPath: string;
   db: Lmdb;
+  lockFile: LmdbLockFile;
   references: number;
 }
+
+/** What a write transaction's body returns when it found its snapshot stale and wrote nothing. */
+const STALE_SNAPSHOT = Symbol('stale snapshot');
+/** Repairs of a stale snapshot one write tries before it gives up. */
+const STALE_SNAPSHOT_ATTEMPTS = 8;
 
 /*
  * One LMDB environment per path per process: LMDB's documentation forbids
@@ -106,8 +113,19 @@ export class LmdbBackend extends Database<Uint8Array, Uint8Array> {
       } catch (error) {
         throw new MemostrataError('BACKEND', `Could not open the LMDB store at ${location}: ${messageOf(error)}.`, { cause: error });
       }
-      handle = { canonicalPath, db, references: 0 };
+      handle = { canonicalPath, db, lockFile: new LmdbLockFile(location), references: 0 };
       handles.set(canonicalPath, handle);
+      handle.references += 1;
+      const backend = new LmdbBackend(location, handle, options);
+      try {
+        // This open may itself have moved the last-transaction word back (see LmdbLockFile):
+        // an empty write transaction puts it right before anyone reads an old snapshot for long.
+        await backend.#call(() => backend.#transact(() => undefined));
+      } catch (error) {
+        await backend.close();
+        throw error;
+      }
+      return backend;
     }
     handle.references += 1;
     return new LmdbBackend(location, handle, options);
@@ -125,9 +143,9 @@ export class LmdbBackend extends Database<Uint8Array, Uint8Array> {
     const stored = asBuffer(copyBytes(value));
     const { db } = this.#handle;
     await this.#call(async () => {
-      await db.transaction(() => {
+      await this.#transact(() => {
         for (const _ of db.getKeys({ limit: 1 })) return;
-        db.put(asBuffer(copyBytes(key)), stored);
+        void db.put(asBuffer(copyBytes(key)), stored);
       });
       await db.flushed;
     });
@@ -189,9 +207,7 @@ export class LmdbBackend extends Database<Uint8Array, Uint8Array> {
     if (arena.size === 0) return;
     const { db } = this.#handle;
     await this.#call(async () => {
-      // A batch's writes go to lmdb-js's write thread as one transaction, which commits without
-      // waiting on this thread: a long synchronous computation here never holds the shared write lock.
-      await db.batch(() => {
+      await this.#transact(() => {
         for (const [key, value] of arena.writes()) {
           if (value === undefined) void db.remove(key);
           else void db.put(key, value);
@@ -209,7 +225,7 @@ export class LmdbBackend extends Database<Uint8Array, Uint8Array> {
     return this.#call(async () => {
       // The test runs inside the write transaction, which holds LMDB's write lock across processes:
       // no other process can write between the read and the writes.
-      const applied = await db.transaction(() => {
+      const applied = await this.#transact(() => {
         const stored = key === undefined ? undefined : db.getBinary(key);
         if (stored === undefined || expected === undefined ? stored !== expected : Buffer.compare(stored, expected) !== 0) return false;
         for (const [key, value] of prepared.writes()) {
@@ -241,7 +257,34 @@ export class LmdbBackend extends Database<Uint8Array, Uint8Array> {
     handle.references -= 1;
     if (handle.references > 0) return;
     if (handles.get(handle.canonicalPath) === handle) handles.delete(handle.canonicalPath);
-    await this.#call(() => handle.db.close());
+    try {
+      await this.#call(() => handle.db.close());
+    } finally {
+      handle.lockFile.close();
+    }
+  }
+
+  /**
+   * Runs `body` in one write transaction on lmdb-js's write thread, which holds
+   * LMDB's write lock across processes while `body` runs on this thread. The
+   * transaction first checks that it starts from the newest commit: when
+   * another process's open moved the shared last-transaction word back (see
+   * {@link LmdbLockFile}), it writes nothing, raises the word, and runs again.
+   */
+  async #transact<T>(body: () => T): Promise<T> {
+    const { db, lockFile } = this.#handle;
+    for (let attempt = 1; ; attempt += 1) {
+      const result = await db.transaction((): T | typeof STALE_SNAPSHOT => {
+        const newest = newestTxnId(db);
+        if (db.getWriteTxnId() > newest) return body();
+        lockFile.raise(newest);
+        return STALE_SNAPSHOT;
+      });
+      if (result !== STALE_SNAPSHOT) return result;
+      if (attempt === STALE_SNAPSHOT_ATTEMPTS) {
+        throw new MemostrataError('BACKEND', `LMDB at ${this.path}: write transactions kept starting from an old snapshot after ${attempt} repairs of the lock file's last-transaction word; nothing was written. Retry the write.`);
+      }
+    }
   }
 
   /** The entries of `range` in order, bounds checked here (lmdb-js cannot take an empty or over-long bound). */
@@ -298,6 +341,11 @@ export class LmdbBackend extends Database<Uint8Array, Uint8Array> {
       throw lmdbError(this.path, error);
     }
   }
+}
+
+/** The id of the newest committed transaction, from the data file's meta pages. */
+function newestTxnId(db: Lmdb): number {
+  return (db as unknown as { env: { info(): { lastTxnId: number } } }).env.info().lastTxnId;
 }
 
 /** Whether LMDB can hold `key`: 1 to {@link LMDB_MAX_KEY_BYTES} bytes. */
