@@ -79,7 +79,7 @@ await inTempDir(async (dir) => {
     const result = await lmdbCrashRound(join(dir, 'lmdb'), round, ledger);
     const ok = result.lost.length === 0 && result.torn.length === 0;
     if (!ok) failures += 1;
-    const summary = { kills: result.kills, acknowledged: ledger.acknowledged.size, batches: ledger.batches.length, lost: result.lost.length, torn: result.torn.length };
+    const summary = { kills: result.kills, opens: result.opens, acknowledged: ledger.acknowledged.size, batches: ledger.batches.length, lost: result.lost.length, torn: result.torn.length };
     console.log(`lmdb round ${round}/${lmdbRounds} ${ok ? 'ok' : 'FAILED'} ${JSON.stringify(summary)}`);
   }
 });
