@@ -60,8 +60,9 @@ export const checkpointScenario: Scenario = {
       return entries / (ms / 1000);
     };
     /**
-     * LMDB's own baseline: the same bytes as one lmdb-js batch (one write transaction on its write thread, as
-     * LmdbBackend writes), opened with LmdbBackend's options (sync commits, no overlappingSync), then flushed.
+     * LMDB's own baseline: the same bytes as one lmdb-js batch (one write transaction on its write thread, the
+     * fastest form lmdb-js offers; LmdbBackend writes a transaction() whose puts run on the Node thread, to check
+     * its snapshot first), opened with LmdbBackend's options (sync commits, no overlappingSync), then flushed.
      */
     const rawLmdb = async () => {
       const db = openLmdb<Buffer, Buffer>({ path: join(scratch, `checkpoint-raw-lmdb-${round++}`), keyEncoding: 'binary', encoding: 'binary', overlappingSync: false });
