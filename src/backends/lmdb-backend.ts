@@ -269,15 +269,17 @@ export class LmdbBackend extends Database<Uint8Array, Uint8Array> {
    * LMDB's write lock across processes while `body` runs on this thread. The
    * transaction first checks that it starts from the newest commit: when
    * another process's open moved the shared last-transaction word back (see
-   * {@link LmdbLockFile}), it writes nothing, raises the word, and runs again.
+   * {@link LmdbLockFile}), it writes nothing, sets the word right, and runs again.
    */
   async #transact<T>(body: () => T): Promise<T> {
     const { db, lockFile } = this.#handle;
     for (let attempt = 1; ; attempt += 1) {
       const result = await db.transaction((): T | typeof STALE_SNAPSHOT => {
         const newest = newestTxnId(db);
-        if (db.getWriteTxnId() > newest) return body();
-        lockFile.raise(newest);
+        // LMDB reads the snapshot from meta page (word & 1): a word one above the newest names the
+        // older page just as one below does, so only the next id is a transaction on the newest commit.
+        if (db.getWriteTxnId() === newest + 1) return body();
+        lockFile.repair(newest);
         return STALE_SNAPSHOT;
       });
       if (result !== STALE_SNAPSHOT) return result;

@@ -23,8 +23,8 @@ const LAST_TXN_OFFSET = 8;
  * and its commit replaces the newer one: acknowledged writes vanish, or a
  * later commit fails with `mdb_page_touch no parent`.
  *
- * A write transaction holding the write lock can tell (its id is not above the
- * newest meta page's) and raise the word back before writing anything.
+ * A write transaction holding the write lock can tell (its id is not the one
+ * after the newest meta page's) and set the word right before writing anything.
  */
 export class LmdbLockFile {
   readonly #path: string;
@@ -36,14 +36,17 @@ export class LmdbLockFile {
   }
 
   /**
-   * Raises the last-transaction word to `newest`, the newest committed
-   * transaction id. Only while this process holds LMDB's write lock, so that
-   * no commit moves the word meanwhile.
+   * Sets the last-transaction word to `newest`, the newest committed
+   * transaction id, unless it already says so. Only while this process holds
+   * LMDB's write lock, so that no commit moves the word meanwhile; a word
+   * above `newest` is as wrong as one below it (LMDB picks the meta page by
+   * the word's parity), and LMDB itself sets the word to the newest meta
+   * page's id under that lock when a writer died holding it.
    *
    * @throws MemostrataError `BACKEND` when the lock file does not start with
    *   LMDB's magic (a layout this code does not know): nothing is written.
    */
-  raise(newest: number): void {
+  repair(newest: number): void {
     // Kept open until close(): closing any descriptor of the lock file drops every
     // fcntl lock this process holds on it, LMDB's own included.
     this.#fd ??= openSync(this.#path, 'r+');
@@ -52,13 +55,13 @@ export class LmdbLockFile {
     if (head.readUInt32LE(0) !== LOCK_MAGIC) {
       throw new MemostrataError('BACKEND', `${this.#path} does not start with LMDB's magic number, so its last-transaction word cannot be repaired; nothing was written. Close every process using the store and open it again.`);
     }
-    if (head.readBigUInt64LE(LAST_TXN_OFFSET) >= BigInt(newest)) return;
+    if (head.readBigUInt64LE(LAST_TXN_OFFSET) === BigInt(newest)) return;
     const word = Buffer.alloc(8);
     word.writeBigUInt64LE(BigInt(newest));
     writeSync(this.#fd, word, 0, word.length, LAST_TXN_OFFSET);
   }
 
-  /** Closes the descriptor `raise` opened. Only after the environment is closed in this process. */
+  /** Closes the descriptor `repair` opened. Only after the environment is closed in this process. */
   close(): void {
     if (this.#fd === undefined) return;
     closeSync(this.#fd);
