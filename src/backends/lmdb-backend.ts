@@ -257,11 +257,7 @@ export class LmdbBackend extends Database<Uint8Array, Uint8Array> {
     handle.references -= 1;
     if (handle.references > 0) return;
     if (handles.get(handle.canonicalPath) === handle) handles.delete(handle.canonicalPath);
-    try {
-      await this.#call(() => handle.db.close());
-    } finally {
-      handle.lockFile.close();
-    }
+    await this.#call(() => handle.db.close());
   }
 
   /**

@@ -1,4 +1,4 @@
-import { closeSync, openSync, readSync, writeSync } from 'node:fs';
+import { fstatSync, readdirSync, readSync, statSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { MemostrataError } from '../errors.js';
 
@@ -8,6 +8,38 @@ const LOCK_FILE = 'lock.mdb';
 const LOCK_MAGIC = 0xbeefc0de;
 /** Where the last committed transaction id (`mti_txnid`, a little-endian uint64) sits in the lock file. */
 const LAST_TXN_OFFSET = 8;
+
+/** Where the OS lists this process's open descriptors by number (Linux, then macOS and the BSDs). */
+const DESCRIPTOR_LISTS = ['/proc/self/fd', '/dev/fd'];
+
+/**
+ * A descriptor LMDB already holds on the lock file at `path`, written through and never closed.
+ * This process must neither close a descriptor of it (that drops every fcntl lock the process
+ * holds on it, LMDB's included) nor open one to close later: no thread can tell when the whole
+ * process is done with the environment (lmdb-js shares one native environment between the
+ * threads that open a path), and Node closes a worker thread's descriptors when it exits.
+ */
+function lmdbDescriptorOf(path: string): number | undefined {
+  const { dev, ino } = statSync(path);
+  for (const list of DESCRIPTOR_LISTS) {
+    let names: string[];
+    try {
+      names = readdirSync(list);
+    } catch {
+      continue;
+    }
+    for (const name of names) {
+      const fd = Number(name);
+      try {
+        const stat = fstatSync(fd);
+        if (stat.dev === dev && stat.ino === ino) return fd;
+      } catch {
+        // The listing's own descriptor, closed once read.
+      }
+    }
+  }
+  return undefined;
+}
 
 /**
  * The last-transaction word of an LMDB environment's lock file, and the one
@@ -28,7 +60,6 @@ const LAST_TXN_OFFSET = 8;
  */
 export class LmdbLockFile {
   readonly #path: string;
-  #fd: number | undefined;
 
   /** @param directory - the environment directory. */
   constructor(directory: string) {
@@ -47,24 +78,18 @@ export class LmdbLockFile {
    *   LMDB's magic (a layout this code does not know): nothing is written.
    */
   repair(newest: number): void {
-    // Kept open until close(): closing any descriptor of the lock file drops every
-    // fcntl lock this process holds on it, LMDB's own included.
-    this.#fd ??= openSync(this.#path, 'r+');
+    const fd = lmdbDescriptorOf(this.#path);
+    if (fd === undefined) {
+      throw new MemostrataError('BACKEND', `This process holds no descriptor of ${this.#path} to repair its last-transaction word through (it lists its descriptors in ${DESCRIPTOR_LISTS.join(' or ')}); nothing was written. Retry the write; if this persists, close every process using the store and open it again.`);
+    }
     const head = Buffer.alloc(LAST_TXN_OFFSET + 8);
-    readSync(this.#fd, head, 0, head.length, 0);
+    readSync(fd, head, 0, head.length, 0);
     if (head.readUInt32LE(0) !== LOCK_MAGIC) {
       throw new MemostrataError('BACKEND', `${this.#path} does not start with LMDB's magic number, so its last-transaction word cannot be repaired; nothing was written. Close every process using the store and open it again.`);
     }
     if (head.readBigUInt64LE(LAST_TXN_OFFSET) === BigInt(newest)) return;
     const word = Buffer.alloc(8);
     word.writeBigUInt64LE(BigInt(newest));
-    writeSync(this.#fd, word, 0, word.length, LAST_TXN_OFFSET);
-  }
-
-  /** Closes the descriptor `repair` opened. Only after the environment is closed in this process. */
-  close(): void {
-    if (this.#fd === undefined) return;
-    closeSync(this.#fd);
-    this.#fd = undefined;
+    writeSync(fd, word, 0, word.length, LAST_TXN_OFFSET);
   }
 }

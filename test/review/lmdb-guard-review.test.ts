@@ -9,9 +9,13 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { utf8 } from '../../src/backends/bytes.js';
 import { LmdbBackend } from '../../src/backends/lmdb-backend.js';
+import { fixturePath, killRunningChildren, spawnTsChild } from '../helpers/child-process.js';
 import { removeTempDirs, tempDir } from '../helpers/temp-dir.js';
 
-afterAll(removeTempDirs);
+afterAll(async () => {
+  await killRunningChildren();
+  removeTempDirs();
+});
 
 /** The lock file's last-transaction word, read (and first set to `set`, when given) by another process. */
 function lastTxnWord(store: string, set?: number): number {
@@ -53,5 +57,14 @@ describe('the LMDB last-transaction guard', () => {
       await store.close();
     }
     expect(await contents(path, ['a', 'b', 'c'])).toEqual({ a: '1', b: '2', c: '3' });
+  });
+
+  // lmdb-js gives every thread of a process one native environment per path: a thread that
+  // closed its store may not close a descriptor of lock.mdb, another still has it open.
+  it('leaves the process its locks on lock.mdb when one thread that repaired the word closes its store', async () => {
+    const child = spawnTsChild(fixturePath('lmdb-guard-threads.ts'), [join(tempDir(), 'store')]);
+    const report = JSON.parse(await child.nextLine()) as { before: boolean; after: boolean };
+    expect(await child.exited).toEqual({ code: 0, signal: null });
+    expect(report).toEqual({ before: true, after: true });
   });
 });
