@@ -67,4 +67,39 @@ describe('the LMDB last-transaction guard', () => {
     expect(await child.exited).toEqual({ code: 0, signal: null });
     expect(report).toEqual({ before: true, after: true });
   });
+
+  it('keeps the newest commit when the word moved back by more than one', async () => {
+    const path = join(tempDir(), 'store');
+    const store = await LmdbBackend.open(path);
+    try {
+      for (const value of ['1', '2', '3']) await store.put(utf8('a'), utf8(value));
+      lastTxnWord(path, lastTxnWord(path) - 2);
+      await store.put(utf8('b'), utf8('1'));
+    } finally {
+      await store.close();
+    }
+    expect(await contents(path, ['a', 'b'])).toEqual({ a: '3', b: '1' });
+  });
+
+  // lmdb-js runs writes issued together in one write transaction: when the first finds the
+  // snapshot stale, the others must write nothing there either, and all run again.
+  it('lands every write issued together after the word moved back, testing conditions on the newest commit', async () => {
+    const path = join(tempDir(), 'store');
+    const store = await LmdbBackend.open(path);
+    try {
+      await store.put(utf8('lease'), utf8('mine'));
+      await store.put(utf8('lease'), utf8('theirs'));
+      lastTxnWord(path, lastTxnWord(path) - 1);
+      const applied = await Promise.all([
+        store.put(utf8('x'), utf8('1')),
+        store.batchIf({ key: utf8('lease'), value: utf8('mine') }, [{ type: 'put', key: utf8('lease'), value: utf8('taken') }]),
+        store.batch([{ type: 'put', key: utf8('y'), value: utf8('1') }]),
+        store.batchIf({ key: utf8('lease'), value: utf8('theirs') }, [{ type: 'put', key: utf8('z'), value: utf8('1') }]),
+      ]);
+      expect(applied).toEqual([undefined, false, undefined, true]);
+    } finally {
+      await store.close();
+    }
+    expect(await contents(path, ['lease', 'x', 'y', 'z'])).toEqual({ lease: 'theirs', x: '1', y: '1', z: '1' });
+  });
 });
