@@ -430,10 +430,11 @@ function messageOf(error: unknown): string {
 }
 
 /**
- * A batch's writes, checked before the first is copied into `arena`: lmdb-js
- * applies a write that throws halfway through a batch's earlier writes anyway,
- * and it reads the buffers later, when its write thread commits, by which time
- * a caller may have reused them. Deletes of keys LMDB cannot hold are dropped.
+ * A batch's writes, checked before the first is copied into `arena`: a write
+ * that throws halfway through a transaction leaves the earlier ones applied,
+ * and the puts run later, once lmdb-js's write thread holds the lock, by which
+ * time a caller may have reused the buffers. Deletes of keys LMDB cannot hold
+ * are dropped.
  */
 function prepareWrites(operations: readonly BatchOperation<Uint8Array, Uint8Array>[], arena: WriteArena): WriteArena {
   for (const op of operations) if (op.type === 'put') checkWritableKey(op.key);

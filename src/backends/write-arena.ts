@@ -9,7 +9,7 @@ const DELETE = 0;
  * `Uint8Array` and then wrapping it in a `Buffer` makes V8 move each one off
  * the heap, which cost lmdb-js checkpoints most of their time. The copies
  * also decouple the writes from buffers the caller may reuse before a
- * backend reads them (lmdb-js reads them later, on its write thread).
+ * backend reads them (LmdbBackend puts them once lmdb-js's write thread holds the lock).
  */
 export class WriteArena {
   readonly #slabs: Buffer[] = [];
