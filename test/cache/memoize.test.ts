@@ -405,3 +405,26 @@ describe('memoize on LevelDB: settings that change between runs', () => {
     expect(runs).toBe(2);
   });
 });
+
+describe('memoize with binary data inside Maps and Sets', () => {
+  it('stores and hits a result, and keys an argument, whose Map and Set entries hold 8–16 KiB of binary data', async () => {
+    // Such entries overflowed the digest's entry buffer: the call threw a RangeError.
+    const path = join(tempDir(), 'cache');
+    let runs = 0;
+    const spectrum = (samples: Map<string, Float64Array>) => {
+      runs += 1;
+      return new Map([...samples].map(([name, values]) => [name, new Set([Buffer.from(values.buffer)])]));
+    };
+    const input = new Map([['a', new Float64Array(1500).fill(0.5)]]);
+    const first = await openCache({ path, handleExit: false });
+    const stored = await first.memoize('spectrum', spectrum)(input);
+    await first.close();
+    const second = await openCache({ path, handleExit: false });
+    const f = second.memoize('spectrum', spectrum);
+    expect(await f(new Map([['a', new Float64Array(1500).fill(0.5)]]))).toEqual(stored);
+    expect(runs).toBe(1);
+    await f(new Map([['a', new Float64Array(1500).fill(0.25)]]));
+    expect(runs).toBe(2);
+    await second.close();
+  });
+});

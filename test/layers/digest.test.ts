@@ -386,3 +386,18 @@ describe('the hash', () => {
     expect(view.getBigUint64(8)).toBe(h64Raw(canonical, 0x74612d6469676573n));
   });
 });
+
+describe('binary data inside Map and Set entries', () => {
+  it('digests a typed array or Buffer of any size in an entry, sizes around the entry scratch buffer included', () => {
+    // An entry's sink has 8 KiB of scratch: views of 8–16 KiB were copied into it and overflowed (a RangeError).
+    for (const size of [8191, 8192, 8193, 12_000, 16_384, 16_385]) {
+      const bytes = new Uint8Array(size).fill(7);
+      const changed = bytes.slice();
+      changed[size - 1] = 8;
+      expect(digester.digest(new Map([[1, bytes]]))).toEqual(digester.digest(new Map([[1, bytes.slice()]])));
+      expect(digester.digest(new Map([[1, bytes]]))).not.toEqual(digester.digest(new Map([[1, changed]])));
+      expect(digester.digest(new Set([Buffer.from(bytes)]))).not.toEqual(digester.digest(new Set([Buffer.from(changed)])));
+    }
+  });
+});
+

@@ -151,7 +151,8 @@ export class HashSink {
       this.pos = pos + length;
       return;
     }
-    if (length <= COPY_LIMIT) {
+    // Only what fits the scratch buffer is copied: a Map or Set entry's sink has less room than COPY_LIMIT.
+    if (length <= COPY_LIMIT && length <= this.bytes.length) {
       this.reserve(length);
       this.bytes.set(source, this.pos);
       this.pos += length;
