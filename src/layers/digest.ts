@@ -47,7 +47,9 @@
  * @module
  */
 import xxhash, { type XXHashAPI } from 'xxhash-wasm';
-import { CanonicalEncoder } from './digest/canonical-encoder.js';
+import { CanonicalEncoder, TypedArrayDigestStream } from './digest/canonical-encoder.js';
+import { LITTLE_ENDIAN_HOST } from './digest/hash-sink.js';
+import { classify } from './value-kind.js';
 import { defaultTypes, type TypeRegistry } from './type-registry.js';
 
 /** Length of a digest in bytes (128 bits). */
@@ -73,6 +75,15 @@ export interface Digester {
    * keying one. Throws as {@link Digester.digest} does.
    */
   hasDigest(value: unknown, digest: Uint8Array): boolean;
+  /**
+   * A digest of `array` as a whole value that takes its bytes as they arrive
+   * (`update` with whole elements, in order; then `digest()`, equal to
+   * {@link Digester.digest} of the filled array): so a restore hashes one
+   * slice while it reads the next. `undefined` when `array` is not digested
+   * as a plain typed array (a Buffer, a registered type, a DataView) or the
+   * host is big-endian: digest the value whole then.
+   */
+  typedArrayStream(array: ArrayBufferView): DigestStream | undefined;
   /** One digest per argument of a call, with paths `args[0]`, `args[1]`, … */
   digestArgs(args: readonly unknown[]): Uint8Array[];
   /** The 128-bit digest of raw byte parts, each length-prefixed so that parts cannot run together. */
@@ -91,6 +102,12 @@ export interface Digester {
    * damaged data from sound data, never for identity (use a digest for that).
    */
   checksum(text: string): string;
+}
+
+/** A digest fed its bytes piece by piece: see {@link Digester.typedArrayStream}. */
+export interface DigestStream {
+  update(bytes: Uint8Array): void;
+  digest(): Uint8Array;
 }
 
 let hashApi: Promise<XXHashAPI> | undefined;
@@ -149,6 +166,14 @@ class CanonicalDigester implements Digester {
     } finally {
       encoder.busy = false;
     }
+  }
+
+  typedArrayStream(array: ArrayBufferView): DigestStream | undefined {
+    const kind = classify(array, 'value', this.#types);
+    if (kind.kind !== 'typed-array') return undefined;
+    const elementSize = kind.value.BYTES_PER_ELEMENT;
+    if (!LITTLE_ENDIAN_HOST && elementSize !== 1) return undefined;
+    return new TypedArrayDigestStream(this.#hash, kind.name, array.byteLength, elementSize);
   }
 
   digestArgs(args: readonly unknown[]): Uint8Array[] {

@@ -5,7 +5,7 @@ import type { NormalizedRange } from '../contract/range.js';
 import { MemostrataError, isMemostrataError } from '../errors.js';
 import type { TypeRegistry } from './type-registry.js';
 import { typedArrayClasses } from './typed-arrays.js';
-import { readBlobLayout, readSegment, readSegmentRange, readSegments, valueBlob, type BlobLayout } from './blob/blob-file.js';
+import { readBlobLayout, readSegment, readSegmentRange, readSegments, valueBlob, type BlobLayout, type SegmentWatch } from './blob/blob-file.js';
 import { KeyedBlobStore } from './blob/keyed-blob-store.js';
 import { ValueCodec, type BlobReference, type SegmentType, type SplitValue } from './value-codec.js';
 
@@ -138,15 +138,16 @@ export class SerializedDB extends Database<Uint8Array, unknown> {
    * The value at `key`, as {@link SerializedDB.get}, except that a large
    * value's block checksums are not checked: for a caller that checks the
    * whole value against its content digest anyway (`UUIDDatabase.load`), so
-   * that a gigabyte is not checked twice.
+   * that a gigabyte is not checked twice. `watch` sees the bytes of a large
+   * value made of one segment as they are read (see {@link SegmentWatch}).
    */
-  async getForContentCheck(key: Uint8Array): Promise<unknown> {
+  async getForContentCheck(key: Uint8Array, watch?: SegmentWatch): Promise<unknown> {
     this.assertOpen();
     this.checkKey(key);
     const bytes = await this.#below.get(key);
     if (bytes === undefined) return undefined;
     const reference = this.#reference(key, bytes);
-    return reference === undefined ? this.#decode(key, bytes) : this.#readBlob(key, reference, false);
+    return reference === undefined ? this.#decode(key, bytes) : this.#readBlob(key, reference, false, watch);
   }
 
   protected async _getMany(keys: readonly Uint8Array[]): Promise<unknown[]> {
@@ -299,11 +300,12 @@ export class SerializedDB extends Database<Uint8Array, unknown> {
     return reference === undefined ? this.#decode(key, bytes) : this.#readBlob(key, reference, true);
   }
 
-  /** The large value in the blob `reference` names at `key`, its blocks checked as they are read when `checkBlocks`. */
-  #readBlob(key: Uint8Array, reference: BlobReference, checkBlocks: boolean): Promise<unknown> {
+  /** The large value in the blob `reference` names at `key`, its blocks checked as they are read when `checkBlocks`; `watch` as in {@link SerializedDB.getForContentCheck}. */
+  #readBlob(key: Uint8Array, reference: BlobReference, checkBlocks: boolean, watch?: SegmentWatch): Promise<unknown> {
     return this.#withBlob(key, reference, async (reader, name) => {
       const layout = await readBlobLayout(reader, name);
-      return this.#decodeSplit(key, layout, await readSegments(reader, layout, name, checkBlocks));
+      // A value of several segments is digested whole once decoded: only a lone segment may be the value itself.
+      return this.#decodeSplit(key, layout, await readSegments(reader, layout, name, checkBlocks, layout.segments.length === 1 ? watch : undefined));
     });
   }
 

@@ -2,7 +2,7 @@ import { createHash, hash } from 'node:crypto';
 import { parse as parseUuid } from 'uuid';
 import type { BatchOperation, Database } from '../contract/database.js';
 import { MemostrataError, isMemostrataError } from '../errors.js';
-import type { Digester } from './digest.js';
+import type { DigestStream, Digester } from './digest.js';
 import { valueKey } from './keys.js';
 import { PassThroughLayer, type LayerOptions } from './pass-through-layer.js';
 import { SerializedDB, type OpenedValue } from './serialized-db.js';
@@ -193,7 +193,17 @@ export class UUIDDatabase extends PassThroughLayer<unknown> {
     const key = valueKey(uuid);
     this.assertOpen();
     // Checked against its digest here: a large value's block checksums need not be checked too.
-    const stored = await this.#readChecked(uuid, () => (this.below instanceof SerializedDB ? this.below.getForContentCheck(key) : this.get(key)), (value) => ({ value }));
+    // A large value that is one typed array is digested slice by slice while the next slice is read.
+    let streamed: { array: ArrayBufferView; stream: DigestStream } | undefined;
+    const watch = (array: ArrayBufferView): ((slice: Uint8Array) => void) | undefined => {
+      const stream = this.digester.typedArrayStream(array);
+      if (stream === undefined) return undefined;
+      streamed = { array, stream };
+      return (slice) => stream.update(slice);
+    };
+    const read = () => (this.below instanceof SerializedDB ? this.below.getForContentCheck(key, watch) : this.get(key));
+    // Only the very array whose bytes were streamed, returned as the whole value, has the streamed digest.
+    const stored = await this.#readChecked(uuid, read, (value) => (streamed !== undefined && value === streamed.array ? { digest: streamed.stream.digest() } : { value }));
     this.#remember(uuid);
     return stored;
   }
@@ -215,11 +225,11 @@ export class UUIDDatabase extends PassThroughLayer<unknown> {
 
   /**
    * What `read` finds for `uuid`, checked: missing, unreadable (`CORRUPT`) or,
-   * where `content` names the value, not of this UUID, it is damage. The
-   * UUID is then marked damaged (the next store of an equal value rewrites it)
-   * and `CORRUPT` thrown.
+   * where `content` names the value (or its digest, taken while it was read),
+   * not of this UUID, it is damage. The UUID is then marked damaged (the next
+   * store of an equal value rewrites it) and `CORRUPT` thrown.
    */
-  async #readChecked<T>(uuid: string, read: () => Promise<T | undefined>, content: (found: T) => { value: unknown } | undefined): Promise<T> {
+  async #readChecked<T>(uuid: string, read: () => Promise<T | undefined>, content: (found: T) => { value: unknown } | { digest: Uint8Array } | undefined): Promise<T> {
     let found: T | undefined;
     try {
       found = await read();
@@ -232,7 +242,7 @@ export class UUIDDatabase extends PassThroughLayer<unknown> {
       throw new MemostrataError('CORRUPT', `The store has no value ${uuid}, though a record refers to it; run \`memostrata verify --fix\`.`);
     }
     const checked = content(found);
-    if (checked !== undefined && this.#contentUuid(checked.value) !== uuid) {
+    if (checked !== undefined && ('digest' in checked ? UUIDDatabase.uuidOfDigest(checked.digest) : this.#contentUuid(checked.value)) !== uuid) {
       this.#markDamaged(uuid);
       throw new MemostrataError(
         'CORRUPT',

@@ -204,16 +204,25 @@ export async function readBlobLayout(reader: BlobReader, name: string): Promise<
 }
 
 /**
+ * Offered each segment's array as it is allocated, before its bytes are read;
+ * the function it may return sees the bytes slice by slice, in order, as they
+ * arrive (a restore digests one slice while the next is read).
+ */
+export type SegmentWatch = (array: ArrayBufferView) => ((slice: Uint8Array) => void) | undefined;
+
+/**
  * The whole of segment `index`, read straight into the memory of a new typed
- * array (or Buffer) and, with `verifyBlocks`, checked block by block.
+ * array (or Buffer) and, with `verifyBlocks`, checked block by block; `watch`
+ * sees its bytes as they arrive.
  *
  * @throws MemostrataError `CORRUPT` when a block does not match its checksum.
  */
-export async function readSegment(reader: BlobReader, layout: BlobLayout, index: number, name: string, verifyBlocks = true): Promise<ArrayBufferView> {
+export async function readSegment(reader: BlobReader, layout: BlobLayout, index: number, name: string, verifyBlocks = true, watch?: SegmentWatch): Promise<ArrayBufferView> {
   const segment = layout.segments[index]!;
   const array = allocate(segment.type, segment.bytes);
   const bytes = new Uint8Array(array.buffer, array.byteOffset, array.byteLength);
-  if (!verifyBlocks) {
+  const seen = watch?.(array);
+  if (!verifyBlocks && seen === undefined) {
     await reader.read(segment.position, bytes);
     return array;
   }
@@ -229,7 +238,8 @@ export async function readSegment(reader: BlobReader, layout: BlobLayout, index:
     }
     if (previous !== undefined) {
       await previous.read;
-      checkBlocks(layout, segment, bytes, previous.start, previous.end, name);
+      if (verifyBlocks) checkBlocks(layout, segment, bytes, previous.start, previous.end, name);
+      seen?.(bytes.subarray(previous.start, previous.end));
     }
     previous = read === undefined ? undefined : { read, start, end };
   }
@@ -253,9 +263,9 @@ export async function readSegmentRange(reader: BlobReader, layout: BlobLayout, i
 }
 
 /** Builds the value a blob holds: every segment read into its own array, then the skeleton decoded around them. */
-export async function readSegments(reader: BlobReader, layout: BlobLayout, name: string, verifyBlocks = true): Promise<ArrayBufferView[]> {
+export async function readSegments(reader: BlobReader, layout: BlobLayout, name: string, verifyBlocks = true, watch?: SegmentWatch): Promise<ArrayBufferView[]> {
   const arrays: ArrayBufferView[] = [];
-  for (let index = 0; index < layout.segments.length; index++) arrays.push(await readSegment(reader, layout, index, name, verifyBlocks));
+  for (let index = 0; index < layout.segments.length; index++) arrays.push(await readSegment(reader, layout, index, name, verifyBlocks, watch));
   return arrays;
 }
 

@@ -587,3 +587,48 @@ function countIgnored(length: number, ignore: ReadonlySet<number>): number {
   for (const index of ignore) if (index < length) ignored += 1;
   return ignored;
 }
+
+/**
+ * The digest of one typed array taken as a whole value, fed its bytes in
+ * order as they arrive: equal to {@link CanonicalEncoder.digestInto} of the
+ * array once every byte came, without waiting for all of them (a restore
+ * hashes one slice while the next is read). Only on a little-endian host,
+ * where the array's bytes are its canonical form.
+ */
+export class TypedArrayDigestStream {
+  readonly #sink: HashSink;
+  readonly #elementSize: number;
+  #remaining: number;
+
+  constructor(hash: XXHashAPI, name: TypedArrayName, byteLength: number, elementSize: number) {
+    if (!LITTLE_ENDIAN_HOST && elementSize !== 1) throw new Error('TypedArrayDigestStream needs a little-endian host');
+    // A sink of its own: other digests run on the encoder while this one waits for reads.
+    this.#sink = new HashSink(hash, 0, ENTRY_SCRATCH_BYTES);
+    // The same bytes as the typed-array case of #encode, in the same order.
+    this.#sink.u8(Tag.TYPED_ARRAY);
+    this.#sink.u8(typedArrayCodes[name]);
+    this.#sink.length64(byteLength);
+    this.#elementSize = elementSize;
+    this.#remaining = byteLength;
+  }
+
+  /** The next bytes of the array: whole elements, never more than are left. */
+  update(bytes: Uint8Array): void {
+    if (bytes.length > this.#remaining || bytes.length % this.#elementSize !== 0) {
+      throw new Error(`A streamed typed-array digest got ${bytes.length} bytes with ${this.#remaining} left, in elements of ${this.#elementSize}.`);
+    }
+    this.#sink.raw(bytes);
+    this.#remaining -= bytes.length;
+  }
+
+  /** The 128-bit digest, as {@link CanonicalEncoder.digestInto} writes it; only once every byte came. */
+  digest(): Uint8Array {
+    if (this.#remaining !== 0) throw new Error(`A streamed typed-array digest was finished with ${this.#remaining} bytes not yet given.`);
+    this.#sink.finish();
+    const out = new Uint8Array(16);
+    const view = new DataView(out.buffer);
+    view.setBigUint64(0, this.#sink.first);
+    view.setBigUint64(8, this.#sink.second);
+    return out;
+  }
+}
