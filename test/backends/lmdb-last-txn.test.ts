@@ -7,53 +7,15 @@
  * from another process (this one must never open and close the lock file
  * while it has the environment open: that would drop its fcntl locks).
  */
-import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { open } from 'lmdb';
 import { afterAll, describe, expect, it } from 'vitest';
 import { utf8 } from '../../src/backends/bytes.js';
 import { LmdbBackend } from '../../src/backends/lmdb-backend.js';
+import { lmdbContents, lockHead, moveLastTxnBack, text } from '../helpers/lmdb-lock.js';
 import { removeTempDirs, tempDir } from '../helpers/temp-dir.js';
 
 afterAll(removeTempDirs);
-
-interface LockHead {
-  magic: number;
-  lastTxn: number;
-}
-
-/** Reads the lock file's magic and last-transaction word from another process, first writing what `set` gives. */
-function lockHead(store: string, set: Partial<LockHead> = {}): LockHead {
-  const script = `
-    const fs = require('node:fs');
-    const fd = fs.openSync(${JSON.stringify(join(store, 'lock.mdb'))}, 'r+');
-    const set = ${JSON.stringify(set)};
-    const head = Buffer.alloc(16);
-    fs.readSync(fd, head, 0, 16, 0);
-    if (set.magic !== undefined) head.writeUInt32LE(set.magic, 0);
-    if (set.lastTxn !== undefined) head.writeBigUInt64LE(BigInt(set.lastTxn), 8);
-    fs.writeSync(fd, head, 0, 16, 0);
-    process.stdout.write(JSON.stringify({ magic: head.readUInt32LE(0), lastTxn: Number(head.readBigUInt64LE(8)) }));`;
-  return JSON.parse(execFileSync(process.execPath, ['-e', script], { encoding: 'utf8' })) as LockHead;
-}
-
-/** What another process's open does when a commit lands between its header read and its write of the word. */
-function moveLastTxnBack(store: string): number {
-  const { lastTxn } = lockHead(store);
-  lockHead(store, { lastTxn: lastTxn - 1 });
-  return lastTxn;
-}
-
-const text = (bytes: Uint8Array | undefined): string | undefined => (bytes === undefined ? undefined : Buffer.from(bytes).toString());
-
-async function contents(path: string, keys: readonly string[]): Promise<Record<string, string | undefined>> {
-  const store = await LmdbBackend.open(path);
-  try {
-    return Object.fromEntries(await Promise.all(keys.map(async (key) => [key, text(await store.get(utf8(key)))] as const)));
-  } finally {
-    await store.close();
-  }
-}
 
 describe('an LMDB write after the last-transaction word moved back', () => {
   it('loses the newest commit when written with lmdb-js alone (the hazard)', async () => {
@@ -87,7 +49,7 @@ describe('an LMDB write after the last-transaction word moved back', () => {
     } finally {
       await store.close();
     }
-    expect(await contents(path, ['a', 'b', 'c'])).toEqual({ a: undefined, b: '2', c: '3' });
+    expect(await lmdbContents(path, ['a', 'b', 'c'])).toEqual({ a: undefined, b: '2', c: '3' });
   });
 
   it('keeps it through a conditional batch, whose test sees the newest commit', async () => {
@@ -103,7 +65,7 @@ describe('an LMDB write after the last-transaction word moved back', () => {
     } finally {
       await store.close();
     }
-    expect(await contents(path, ['lease', 'done'])).toEqual({ lease: 'theirs', done: 'yes' });
+    expect(await lmdbContents(path, ['lease', 'done'])).toEqual({ lease: 'theirs', done: 'yes' });
   });
 
   it('refuses to repair a lock file of an unknown layout, and writes nothing', async () => {
@@ -120,6 +82,6 @@ describe('an LMDB write after the last-transaction word moved back', () => {
     } finally {
       await store.close();
     }
-    expect(await contents(path, ['a', 'b', 'c'])).toEqual({ a: '1', b: '2', c: undefined });
+    expect(await lmdbContents(path, ['a', 'b', 'c'])).toEqual({ a: '1', b: '2', c: undefined });
   });
 });
