@@ -44,7 +44,7 @@ export { LmdbBackend, LMDB_MAX_KEY_BYTES, type LmdbBackendOptions } from './back
 export { RedisBackend, DEFAULT_REDIS_PREFIX, DEFAULT_REDIS_URL, type RedisBackendOptions, type RedisTlsOptions, type RedisWriteLimits } from './backends/redis-backend.js';
 export type { ChunkLimits } from './backends/redis-chunks.js';
 export { SerializedDB, typesKey, LARGE_VALUE_BYTES, type OpenedValue, type SerializedDBOptions, type StoredSegment } from './layers/serialized-db.js';
-export type { SegmentWatch } from './layers/blob/blob-file.js';
+export type { SegmentWatch } from './layers/typed-arrays.js';
 export { ValueCodec, type BlobReference, type Segment, type SegmentType, type SplitValue } from './layers/value-codec.js';
 export type { SupportedTypedArray, TypedArrayName } from './layers/typed-arrays.js';
 export { loadDigester, digestToHex, DIGEST_BYTES, type Digester, type DigestStream } from './layers/digest.js';

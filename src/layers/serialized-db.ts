@@ -4,8 +4,8 @@ import { Database, type BatchCondition, type BatchOperation, type Manifest, type
 import type { NormalizedRange } from '../contract/range.js';
 import { MemostrataError, isMemostrataError } from '../errors.js';
 import type { TypeRegistry } from './type-registry.js';
-import { typedArrayClasses } from './typed-arrays.js';
-import { readBlobLayout, readSegment, readSegmentRange, readSegments, valueBlob, type BlobLayout, type SegmentWatch } from './blob/blob-file.js';
+import { typedArrayClasses, type SegmentWatch } from './typed-arrays.js';
+import { readBlobLayout, readSegment, readSegmentRange, readSegments, valueBlob, type BlobLayout } from './blob/blob-file.js';
 import { KeyedBlobStore } from './blob/keyed-blob-store.js';
 import { ValueCodec, type BlobReference, type SegmentType, type SplitValue } from './value-codec.js';
 

@@ -46,3 +46,11 @@ export type SupportedTypedArray =
   | Float64Array
   | BigInt64Array
   | BigUint64Array;
+
+/**
+ * Offered each segment's array of a large value as it is allocated, before
+ * its bytes are read; the function it may return sees the bytes slice by
+ * slice, in order, as they arrive (a restore digests one slice while the next
+ * is read).
+ */
+export type SegmentWatch = (array: ArrayBufferView) => ((slice: Uint8Array) => void) | undefined;

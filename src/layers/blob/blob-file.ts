@@ -4,7 +4,7 @@ import type { BlobReader } from '../../contract/blob-store.js';
 import { MemostrataError } from '../../errors.js';
 import type { SegmentType, SplitValue } from '../value-codec.js';
 import { MAX_VALUE_BYTES } from '../limits.js';
-import { typedArrayClasses } from '../typed-arrays.js';
+import { typedArrayClasses, type SegmentWatch } from '../typed-arrays.js';
 import { blockChecksum, WRITTEN_CHECKSUM, type BlockChecksum, type ChecksumKind } from './block-checksum.js';
 
 /*
@@ -202,13 +202,6 @@ export async function readBlobLayout(reader: BlobReader, name: string): Promise<
   // The skeleton shares no memory with the header buffer's other parts that matter; keep a view.
   return { skeleton: header.subarray(tableBytes), segments, checksum, sums, block: table.block, header: [fixed, header] };
 }
-
-/**
- * Offered each segment's array as it is allocated, before its bytes are read;
- * the function it may return sees the bytes slice by slice, in order, as they
- * arrive (a restore digests one slice while the next is read).
- */
-export type SegmentWatch = (array: ArrayBufferView) => ((slice: Uint8Array) => void) | undefined;
 
 /**
  * The whole of segment `index`, read straight into the memory of a new typed
