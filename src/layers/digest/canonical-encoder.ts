@@ -427,9 +427,7 @@ export class CanonicalEncoder {
       case 'typed-array': {
         const array = kind.value;
         this.#checkBinary(array.byteLength, depth);
-        sink.u8(Tag.TYPED_ARRAY);
-        sink.u8(typedArrayCodes[kind.name]);
-        sink.length64(array.byteLength);
+        typedArrayHeader(sink, kind.name, array.byteLength);
         const bytes = new Uint8Array(array.buffer, array.byteOffset, array.byteLength);
         if (LITTLE_ENDIAN_HOST || array.BYTES_PER_ELEMENT === 1) sink.raw(bytes);
         else sink.rawSwapped(bytes, array.BYTES_PER_ELEMENT);
@@ -588,6 +586,13 @@ function countIgnored(length: number, ignore: ReadonlySet<number>): number {
   return ignored;
 }
 
+/** What precedes a typed array's elements in its canonical form: the one home of that header, for #encode and TypedArrayDigestStream. */
+function typedArrayHeader(sink: HashSink, name: TypedArrayName, byteLength: number): void {
+  sink.u8(Tag.TYPED_ARRAY);
+  sink.u8(typedArrayCodes[name]);
+  sink.length64(byteLength);
+}
+
 /**
  * The digest of one typed array taken as a whole value, fed its bytes in
  * order as they arrive: equal to {@link CanonicalEncoder.digestInto} of the
@@ -604,10 +609,7 @@ export class TypedArrayDigestStream {
     if (!LITTLE_ENDIAN_HOST && elementSize !== 1) throw new Error('TypedArrayDigestStream needs a little-endian host');
     // A sink of its own: other digests run on the encoder while this one waits for reads.
     this.#sink = new HashSink(hash, 0, ENTRY_SCRATCH_BYTES);
-    // The same bytes as the typed-array case of #encode, in the same order.
-    this.#sink.u8(Tag.TYPED_ARRAY);
-    this.#sink.u8(typedArrayCodes[name]);
-    this.#sink.length64(byteLength);
+    typedArrayHeader(this.#sink, name, byteLength);
     this.#elementSize = elementSize;
     this.#remaining = byteLength;
   }
