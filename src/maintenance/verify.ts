@@ -1,7 +1,7 @@
 import { asLeaseRecord } from '../cache/leases.js';
 import type { Store } from '../cache/store.js';
 import { isMemostrataError } from '../errors.js';
-import { FORMAT_VERSION, KeyPrefix, keyText, memoKey, prefixRange } from '../layers/keys.js';
+import { FORMAT_VERSION, formatKey, KeyPrefix, keyText, memoKey, prefixRange } from '../layers/keys.js';
 import { asPinRecord } from './pins.js';
 import { asHitCounters } from '../layers/memo-record.js';
 import { asSavedState } from '../layers/saved-state.js';
@@ -41,7 +41,8 @@ export type ProblemKind =
   | 'unreadable'
   /**
    * A key that is not part of the store layout. Under a prefix of the layout
-   * (`v!`, `m!`, `s!`, `c!`, `l!`, `u!`) it is a damaged key, removed by `fix`; others are left alone.
+   * (`v!`, `m!`, `s!`, `c!`, `l!`, `u!`, `p!`, `meta!module!`, `meta!pin!`), one bit off such a prefix, or given by
+   * the store out of key order, it is a damaged key, removed by `fix`; others are left alone.
    */
   | 'unknown-key';
 
@@ -64,7 +65,8 @@ export interface VerifyOptions extends ProgressOptions {
    * and the records that refer to a missing or broken value. Nothing else.
    * When anything is broken and the backend can `repair()`, first salvage
    * the store with it (LevelDB: every readable entry is copied into a fresh
-   * store; entries in unreadable blocks are lost), then check again and
+   * store; entries in unreadable blocks are lost, bar the format version,
+   * which is written back), then check again and
    * remove what is still broken, and what the loss broke.
    * @default false
    */
@@ -131,7 +133,11 @@ export async function verify(store: Store, options: VerifyOptions = {}): Promise
   // Damage found means damage that reads cannot see may be there too: what cannot be read cannot be
   // deleted key by key, and a damaged internal key (LevelDB's sequence and type bytes) aborts the
   // process at LevelDB's next compaction of that table. Rewrite what can be read, then check and fix that.
+  const hadFormat = (await storedFormat(store)) === FORMAT_VERSION;
   await store.backend.repair();
+  // The salvage loses the format version with the block that held it, and then the store would no longer open:
+  // it was this format when verify began, so it gets it back.
+  if (hadFormat && (await storedFormat(store)) === undefined) await store.serialized.put(formatKey, FORMAT_VERSION, { sync: true });
   store.values.forgetStored();
   const after = await check(store, options);
   const removed = await removeBroken(store, after);
@@ -142,6 +148,16 @@ export async function verify(store: Store, options: VerifyOptions = {}): Promise
   const seen = new Set(found.problems.map((problem) => `${problem.kind} ${problem.key}`));
   const left = after.problems.filter((problem) => !seen.has(`${problem.kind} ${problem.key}`));
   return result({ ...after, problems: [...found.problems, ...left] }, removed, true, blobsRemoved);
+}
+
+/** The store's format version as stored, or `undefined` when it is missing or does not read. */
+async function storedFormat(store: Store): Promise<unknown> {
+  try {
+    return await store.serialized.get(formatKey);
+  } catch (error) {
+    if (isMemostrataError(error, 'CORRUPT')) return undefined;
+    throw error;
+  }
 }
 
 /** Deletes the damaged blobs whose every naming key `removed` holds (missing ones have nothing to delete); returns their ids. */
@@ -220,7 +236,21 @@ async function check(store: Store, options: VerifyOptions): Promise<Checked> {
   /** Blob id → its size as referenced, and the keys that name it (with the value UUID for `v!` keys). */
   const references = new Map<string, { bytes: number; keys: { key: string; uuid: string | undefined; fixable: boolean }[] }>();
 
+  /** Keys the store gave out of key order (one of each such pair is damaged), and the foreign-looking keys reported so far. */
+  const outOfOrder = new Set<string>();
+  const foreign = new Map<string, Problem>();
   const unreadable = (range: UnreadableRange) => {
+    if (!range.lost) {
+      // A sound store gives its keys in order: an unknown key on either side of an inversion is a damaged one of ours
+      // (LevelDB keeps keys as a shared prefix of the key before and the rest: damage there makes a key of neither).
+      for (const key of [range.after, range.before]) {
+        if (key === undefined) continue;
+        const text = keyText(key);
+        outOfOrder.add(text);
+        const problem = foreign.get(text);
+        if (problem !== undefined) Object.assign(problem, { message: DAMAGED_KEY, fixable: true });
+      }
+    }
     const after = range.after === undefined ? 'the start' : keyText(range.after);
     const before = range.before === undefined ? 'the end' : keyText(range.before);
     const what = range.lost ? `keys after ${after} and before ${before} cannot be read` : `the store is damaged between ${after} and ${before}`;
@@ -236,8 +266,9 @@ async function check(store: Store, options: VerifyOptions): Promise<Checked> {
     if (parsed.kind === 'unknown') {
       // Under a prefix of the layout, or one of ours but for a flipped bit in its prefix, it is one of ours
       // with a damaged key (bit rot): nothing can reach it.
-      const damaged = ourPrefixes.some((prefix) => key.startsWith(prefix)) || key.startsWith(KeyPrefix.modulePin) || ourKeyButItsPrefix(key);
-      report(key, 'unknown-key', damaged ? 'is a malformed key under a prefix of the store layout (damaged)' : 'is not a key of the memostrata store layout', damaged);
+      const damaged = ourPrefixes.some((prefix) => key.startsWith(prefix)) || key.startsWith(KeyPrefix.modulePin) || key.startsWith(KeyPrefix.moduleMeta) || ourKeyButItsPrefix(key) || outOfOrder.has(key);
+      report(key, 'unknown-key', damaged ? DAMAGED_KEY : 'is not a key of the memostrata store layout', damaged);
+      if (!damaged) foreign.set(key, problems.at(-1)!);
       continue;
     }
     // A blob's head or chunk: the blob is checked whole, through the store's largeValues, below.
@@ -375,6 +406,9 @@ async function check(store: Store, options: VerifyOptions): Promise<Checked> {
   progress.finish();
   return { checked, unverified, problems, rawKeys, damagedBlobs, blobOnly, blobs };
 }
+
+/** The message of an `unknown-key` problem that is one of the store's keys, damaged. */
+const DAMAGED_KEY = 'is a malformed key of the store layout (damaged)';
 
 /** The short prefixes of the store layout's keys (`meta!` keys are few and named in full). */
 const ourPrefixes = [KeyPrefix.value, KeyPrefix.record, KeyPrefix.state, KeyPrefix.counter, KeyPrefix.lease, KeyPrefix.usedBy, KeyPrefix.pin];
