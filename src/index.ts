@@ -35,7 +35,7 @@ export { registerType, TypeRegistry, defaultTypes, type TypeDefinition } from '.
 
 export { Database, type BatchCondition, type BatchOperation, type DatabaseStatus, type Manifest, type WriteOptions, type WriteStage } from './contract/database.js';
 export type { NormalizedRange, Range } from './contract/range.js';
-export { isBlobId, type BlobInfo, type BlobReader, type BlobStore, type BlobWriteOptions, type ListedBlob } from './contract/blob-store.js';
+export { isBlobId, type BlobInfo, type BlobReader, type BlobStore, type BlobWriteOptions, type ListedBlob, type PendingBlob } from './contract/blob-store.js';
 export { FileBlobStore } from './backends/file-blob-store.js';
 export { KeyedBlobStore, CHUNK_BYTES } from './layers/blob/keyed-blob-store.js';
 export { MemoryBackend } from './backends/memory-backend.js';
@@ -43,7 +43,7 @@ export { LevelBackend, type LevelBackendOptions } from './backends/level-backend
 export { LmdbBackend, LMDB_MAX_KEY_BYTES, type LmdbBackendOptions } from './backends/lmdb-backend.js';
 export { RedisBackend, DEFAULT_REDIS_PREFIX, DEFAULT_REDIS_URL, type RedisBackendOptions, type RedisTlsOptions, type RedisWriteLimits } from './backends/redis-backend.js';
 export type { ChunkLimits } from './backends/redis-chunks.js';
-export { SerializedDB, typesKey, LARGE_VALUE_BYTES, type OpenedValue, type SerializedDBOptions, type StoredSegment } from './layers/serialized-db.js';
+export { SerializedDB, typesKey, LARGE_VALUE_BYTES, type OpenedValue, type SerializedDBOptions, type StartedWriting, type StoredSegment } from './layers/serialized-db.js';
 export type { SegmentWatch } from './layers/typed-arrays.js';
 export { ValueCodec, type BlobReference, type Segment, type SegmentType, type SplitValue } from './layers/value-codec.js';
 export type { SupportedTypedArray, TypedArrayName } from './layers/typed-arrays.js';

@@ -42,6 +42,8 @@ export interface ModuleStats {
 export interface ModuleHost {
   /** The canonical digest, for call keys and the UUIDs of new values. */
   readonly digester: Digester;
+  /** A new result's UUID and digest; a large result's blob starts on its way to the store meanwhile (`UUIDDatabase.prepare`). */
+  prepareResult(value: unknown): InternedValue;
   /**
    * Writes the module's dirty entries now, never rejecting: a failed write
    * keeps them, warns once, and is retried with backoff.
@@ -536,7 +538,7 @@ export class MemoizedModule implements LineageModule {
     let value: InternedValue;
     try {
       // Digesting the result checks that it can be stored before anything is kept.
-      value = interned(this.#host.digester.digest(outcome.value, 'result'), outcome.value);
+      value = this.#host.prepareResult(outcome.value);
     } catch (error) {
       if (!isMemostrataError(error, 'UNSERIALIZABLE')) throw error;
       this.stats.unstorable += 1;

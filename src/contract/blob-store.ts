@@ -52,6 +52,22 @@ export interface BlobWriteOptions {
   written?: () => void;
 }
 
+/**
+ * A blob whose bytes are on their way to the store, not yet named (see
+ * {@link BlobStore.begin}). Finish it or abandon it.
+ */
+export interface PendingBlob {
+  /**
+   * Names the blob and makes it durable and visible, as {@link BlobStore.write}
+   * does after its last part: waits for the bytes, runs `options.written`,
+   * syncs, names. When a write failed or `written` threw, nothing is left
+   * under the name (bar what was there before) and it rejects with that error.
+   */
+  finish(options: BlobWriteOptions & { name: () => string }): Promise<BlobInfo>;
+  /** Drops the write and what it wrote. Never rejects; a no-op once finished or abandoned. */
+  abandon(): Promise<void>;
+}
+
 /** An open blob, for positioned reads. Close it when done. */
 export interface BlobReader {
   /** The blob's size in bytes. */
@@ -80,6 +96,16 @@ export interface BlobStore {
    * `write` rejects with its error.
    */
   write(parts: Iterable<Uint8Array> | AsyncIterable<Uint8Array>, options?: BlobWriteOptions): Promise<BlobInfo>;
+  /**
+   * Starts writing the concatenation of `parts` now, to be named later with
+   * {@link PendingBlob.finish}: takes every part at once, before it returns,
+   * and hands them all to the disk, so that they are written while the caller
+   * computes (a large result's blob, while its digest is taken). Optional;
+   * `undefined` when the write cannot start (use {@link BlobStore.write}).
+   * Parts must stay unchanged until the write is finished: the bytes are taken
+   * from them as the disk gets to them.
+   */
+  begin?(parts: Iterable<Uint8Array>): PendingBlob | undefined;
   /** The blob named `id`, open for reading, or `undefined` when there is none. */
   open(id: string): Promise<BlobReader | undefined>;
   /** Deletes the blobs named `ids` (missing ones are fine), and the remains of unfinished writes with those names. */

@@ -1,11 +1,13 @@
 import { assertBytes } from '../backends/bytes.js';
-import type { BlobReader, BlobStore } from '../contract/blob-store.js';
+import type { BlobReader, BlobStore, PendingBlob } from '../contract/blob-store.js';
 import { Database, type BatchCondition, type BatchOperation, type Manifest, type WriteOptions } from '../contract/database.js';
 import type { NormalizedRange } from '../contract/range.js';
 import { MemostrataError, isMemostrataError } from '../errors.js';
 import type { TypeRegistry } from './type-registry.js';
 import { typedArrayClasses, type SegmentWatch } from './typed-arrays.js';
-import { readBlobLayout, readSegment, readSegmentRange, readSegments, valueBlob, type BlobLayout } from './blob/blob-file.js';
+import { readBlobLayout, readSegment, readSegmentRange, readSegments, valueBlob, writtenChecksum, type BlobLayout } from './blob/blob-file.js';
+import type { BlockChecksum } from './blob/block-checksum.js';
+import { isLarger } from './value-size.js';
 import { KeyedBlobStore } from './blob/keyed-blob-store.js';
 import { ValueCodec, type BlobReference, type SegmentType, type SplitValue } from './value-codec.js';
 
@@ -44,6 +46,26 @@ export interface StoredSegment {
   read(start: number, end: number): Promise<Uint8Array>;
 }
 
+/** A blob started by {@link SerializedDB.startWriting}: tell it the key once the value's digest names it, or abandon it. */
+export interface StartedWriting {
+  /** The key the value will be stored at (`v!<uuid>`): only a store there finishes the blob. */
+  bind(key: Uint8Array): void;
+  /** Drops the write: the value will not be stored (it cannot be digested). */
+  abandon(): void;
+}
+
+/** A large value's blob started before its key was known. */
+interface StartedWrite {
+  /** The blob's name as the value at a key (see `ValueBlob.name`). */
+  readonly name: (key: Uint8Array) => string;
+  readonly pending: PendingBlob;
+  /** The layout it was written with: a store of its value must have the same. */
+  readonly skeleton: Uint8Array;
+  readonly segments: readonly { type: SegmentType; bytes: number }[];
+  /** The key its value's digest named; until it is known, no store uses it. */
+  key: Uint8Array | undefined;
+}
+
 /** A stored value opened without reading its large typed arrays (see {@link SerializedDB.open}). */
 export interface OpenedValue {
   /**
@@ -80,6 +102,18 @@ export class SerializedDB extends Database<Uint8Array, unknown> {
   readonly #largeValueBytes: number;
   /** Checks a large value still holds what it held when it was last checked, once its blob is written (see {@link SerializedDB.checkLargeValuesWith}). */
   #checkWritten: ((value: unknown) => void) | undefined;
+  /** The block checksum blobs are written with, once loaded: a blob started before its value's key is known needs it at hand. */
+  #checksum: BlockChecksum | undefined;
+  /** Blobs of large values started before the values were stored, by value (see {@link SerializedDB.startWriting}). */
+  readonly #started = new WeakMap<object, StartedWrite>();
+  /** The same writes, to abandon at close. */
+  readonly #startedOpen = new Set<StartedWrite>();
+  /** Abandons the write started for a value that was dropped without being stored. */
+  readonly #startedValues = new FinalizationRegistry<StartedWrite>((started) => {
+    if (this.#startedOpen.delete(started)) this.#abandon(started);
+  });
+  /** Abandons under way (each waits for its writes to land, then removes the file): close waits for them. */
+  readonly #abandoning = new Set<Promise<void>>();
   /** Type names known to be recorded in the store; read once, on the first write that needs it. */
   #recorded: Set<string> | undefined;
   /**
@@ -101,6 +135,101 @@ export class SerializedDB extends Database<Uint8Array, unknown> {
     this.#largeValueBytes = large;
     this.codec = options.codec ?? new ValueCodec(options.types);
     this.largeValues = options.blobs ?? below.blobs ?? new KeyedBlobStore(below, 'the store');
+    if (this.largeValues.begin !== undefined) {
+      writtenChecksum().then(
+        (checksum) => {
+          this.#checksum = checksum;
+        },
+        () => undefined, // a write then loads it (and reports why it cannot)
+      );
+    }
+  }
+
+  /**
+   * Starts writing the blob of `value`, a new value to store, before its key
+   * is known: when it is larger than {@link SerializedDBOptions.largeValueBytes}
+   * and the blob store can start a write ({@link BlobStore.begin}). Its bytes
+   * then go to the disk while the caller takes its digest, and the write that
+   * stores this value (by identity) under the key that digest names finishes
+   * that blob instead of writing another: it is checked then, as any blob
+   * write is, against the value still holding what it held. Tell the key with
+   * `bind` once it is known; until then, and for any other key or a value
+   * whose layout changed, nothing uses it. An unused write is abandoned when
+   * the value is found stored already ({@link SerializedDB.abandonWriting}),
+   * when the value is garbage collected, and at close.
+   *
+   * @returns `undefined` when nothing was started.
+   */
+  startWriting(value: unknown): StartedWriting | undefined {
+    const checksum = this.#checksum;
+    if (typeof value !== 'object' || value === null || checksum === undefined || this.largeValues.begin === undefined) return undefined;
+    if (this.#started.has(value) || !isLarger(value, this.#largeValueBytes)) return undefined;
+    let pending: PendingBlob | undefined;
+    let started: StartedWrite;
+    try {
+      const split = this.#encode(value, 'value', new Set());
+      if (split instanceof Uint8Array) return undefined;
+      const blob = valueBlob(split, checksum);
+      pending = this.largeValues.begin(blob.parts);
+      if (pending === undefined) return undefined;
+      started = { name: blob.name, pending, skeleton: split.skeleton, segments: split.segments.map(({ type, bytes }) => ({ type, bytes: bytes.byteLength })), key: undefined };
+    } catch {
+      // A value that cannot be stored: the digest says why. The write goes the usual way otherwise.
+      void pending?.abandon();
+      return undefined;
+    }
+    this.#started.set(value, started);
+    this.#startedOpen.add(started);
+    this.#startedValues.register(value, started, started);
+    return {
+      bind: (key) => {
+        started.key = key;
+      },
+      abandon: () => this.abandonWriting(value),
+    };
+  }
+
+  /** Whether any write started by {@link SerializedDB.startWriting} is neither finished nor abandoned. */
+  get startedWrites(): boolean {
+    return this.#startedOpen.size > 0;
+  }
+
+  /** Abandons the write {@link SerializedDB.startWriting} started for `value`, if any: it will not be stored. */
+  abandonWriting(value: unknown): void {
+    const started = typeof value === 'object' && value !== null ? this.#started.get(value) : undefined;
+    if (started === undefined) return;
+    this.#forgetStarted(value as object, started);
+    this.#abandon(started);
+  }
+
+  #abandon(started: StartedWrite): void {
+    const abandoning = started.pending.abandon().finally(() => this.#abandoning.delete(abandoning));
+    this.#abandoning.add(abandoning);
+  }
+
+  #forgetStarted(value: object, started: StartedWrite): void {
+    this.#started.delete(value);
+    this.#startedOpen.delete(started);
+    this.#startedValues.unregister(started);
+  }
+
+  /**
+   * The write started for `value` if it is the blob to store at `key` as
+   * `encoded`: started for that key, and laid out the same way (else the
+   * value changed since, and that write is abandoned).
+   */
+  #takeStarted(key: Uint8Array, encoded: SplitValue, value: unknown): StartedWrite | undefined {
+    const started = typeof value === 'object' && value !== null ? this.#started.get(value) : undefined;
+    // Another key's store of the same object (a saved state, say) writes a blob of its own.
+    if (started === undefined || started.key === undefined || Buffer.compare(started.key, key) !== 0) return undefined;
+    this.#forgetStarted(value as object, started);
+    const sameLayout =
+      Buffer.compare(started.skeleton, encoded.skeleton) === 0 &&
+      started.segments.length === encoded.segments.length &&
+      started.segments.every((segment, index) => segment.type === encoded.segments[index]!.type && segment.bytes === encoded.segments[index]!.bytes.byteLength);
+    if (sameLayout) return started;
+    this.#abandon(started);
+    return undefined;
   }
 
   get manifest(): Manifest {
@@ -257,7 +386,10 @@ export class SerializedDB extends Database<Uint8Array, unknown> {
     return this.#below.compact(range);
   }
 
-  protected _close(): Promise<void> {
+  protected async _close(): Promise<void> {
+    for (const started of this.#startedOpen) this.#abandon(started);
+    this.#startedOpen.clear();
+    await Promise.all(this.#abandoning);
     return this.#below.close();
   }
 
@@ -287,11 +419,20 @@ export class SerializedDB extends Database<Uint8Array, unknown> {
   /** Stored bytes as they are, or a split value's blob, written durably, and the reference to it that `key` will hold. */
   async #store(key: Uint8Array, encoded: Uint8Array | SplitValue, value: unknown): Promise<Uint8Array> {
     if (encoded instanceof Uint8Array) return encoded;
-    const blob = await valueBlob(encoded, key);
     const check = this.#checkWritten;
     // The check runs once every byte is handed over, while the blob store makes them durable.
-    const written = await this.largeValues.write(blob.parts, { name: () => blob.name(), written: check === undefined ? undefined : () => check(value) });
-    return this.codec.encodeBlobReference(written);
+    const written = check === undefined ? undefined : () => check(value);
+    const started = this.#takeStarted(key, encoded, value);
+    if (started !== undefined) {
+      try {
+        return this.codec.encodeBlobReference(await started.pending.finish({ name: () => started.name(key), written }));
+      } catch (error) {
+        // Its bytes did not make it (a failed write; a prune of a shared store took the old unfinished file): write them now.
+        if (!isMemostrataError(error, 'BACKEND')) throw error;
+      }
+    }
+    const blob = valueBlob(encoded, await writtenChecksum());
+    return this.codec.encodeBlobReference(await this.largeValues.write(blob.parts, { name: () => blob.name(key), written }));
   }
 
   /** The value that stored bytes hold: decoded, or read from the blob they name. */

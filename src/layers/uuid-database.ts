@@ -6,6 +6,7 @@ import type { DigestStream, Digester } from './digest.js';
 import { valueKey } from './keys.js';
 import { PassThroughLayer, type LayerOptions } from './pass-through-layer.js';
 import { SerializedDB, type OpenedValue } from './serialized-db.js';
+import { isLarger } from './value-size.js';
 
 /**
  * The namespace of memostrata's name-based (v5) UUIDs. Fixed forever: every
@@ -70,12 +71,38 @@ export class UUIDDatabase extends PassThroughLayer<unknown> {
 
   /** Values being written, by identity: a large one is checked against its UUID once its blob is written. */
   readonly #writing = new WeakMap<object, InternedValue>();
+  /** The layer below when it lays values out as bytes itself: it can start a large value's blob early. */
+  readonly #below: SerializedDB | undefined;
 
   constructor(below: Database<Uint8Array, unknown>, digester: Digester, options: LayerOptions = {}) {
     super(below, options);
     this.digester = digester;
     undefinedUuid ??= UUIDDatabase.uuidOfDigest(digester.digest(undefined));
-    if (below instanceof SerializedDB) below.checkLargeValuesWith((value) => this.#checkWritten(value));
+    this.#below = below instanceof SerializedDB ? below : undefined;
+    this.#below?.checkLargeValuesWith((value) => this.#checkWritten(value));
+  }
+
+  /**
+   * The content UUID and digest of `value`, a new value to store (a call's
+   * result). A large one's blob starts on its way to the disk first, so that
+   * the disk writes it while the digest is taken; the write that stores the
+   * value under its UUID then finishes that blob (see
+   * `SerializedDB.startWriting`).
+   *
+   * @throws MemostrataError `UNSERIALIZABLE` naming `path` for a value that cannot be stored.
+   */
+  prepare(value: unknown, path = 'value'): InternedValue {
+    const started = this.#below?.startWriting(value);
+    let digest: Uint8Array;
+    try {
+      digest = this.digester.digest(value, path);
+    } catch (error) {
+      started?.abandon();
+      throw error;
+    }
+    const uuid = UUIDDatabase.uuidOfDigest(digest);
+    started?.bind(valueKey(uuid));
+    return { uuid, digest, value };
   }
 
   /**
@@ -163,6 +190,11 @@ export class UUIDDatabase extends PassThroughLayer<unknown> {
       if (stored[index]) this.#remember(uuid);
       else operations.push({ type: 'put', key: valueKey(uuid), value });
     });
+    // A value not written here (stored already, or an equal one is written) has no use for a blob started for it.
+    if (this.#below?.startedWrites === true) {
+      const written = new Set(operations.map((op) => (op.type === 'put' ? op.value : undefined)));
+      for (const { value } of values) if (!written.has(value)) this.#below.abandonWriting(value);
+    }
     return {
       operations,
       commit: () => {
@@ -218,7 +250,7 @@ export class UUIDDatabase extends PassThroughLayer<unknown> {
    */
   async open(uuid: string): Promise<OpenedValue> {
     if (uuid === undefinedUuid) return { outline: undefined, segments: new Map(), blob: undefined };
-    const serialized = this.#serialized();
+    const serialized = this.#serializedBelow();
     // A large value's outline holds stand-ins: it cannot be digested, and its parts are checked as they are read.
     return this.#readChecked(uuid, () => serialized.open(valueKey(uuid)), (opened) => (opened.blob === undefined ? { value: opened.outline } : undefined));
   }
@@ -253,9 +285,9 @@ export class UUIDDatabase extends PassThroughLayer<unknown> {
   }
 
   /** The SerializedDB under this layer: opening a value in part is its job. */
-  #serialized(): SerializedDB {
-    if (!(this.below instanceof SerializedDB)) throw new MemostrataError('INVALID_ARGUMENT', 'UUIDDatabase.open() needs a SerializedDB right below it.');
-    return this.below;
+  #serializedBelow(): SerializedDB {
+    if (this.#below === undefined) throw new MemostrataError('INVALID_ARGUMENT', 'UUIDDatabase.open() needs a SerializedDB right below it.');
+    return this.#below;
   }
 
   /** The UUID a decoded value derives, or `undefined` when it cannot be digested (so it cannot match). */
@@ -277,20 +309,4 @@ export class UUIDDatabase extends PassThroughLayer<unknown> {
     if (this.#knownStored.size >= KNOWN_STORED_LIMIT) this.#knownStored.clear();
     this.#knownStored.add(uuid);
   }
-}
-
-/** Whether `value` holds more than `limit` bytes of binary or text, counting until it knows. */
-function isLarger(value: unknown, limit: number): boolean {
-  let budget = limit;
-  const visit = (item: unknown, depth: number): boolean => {
-    if (typeof item === 'string') budget -= item.length;
-    else if (ArrayBuffer.isView(item) || item instanceof ArrayBuffer) budget -= item.byteLength;
-    else if (item !== null && typeof item === 'object' && depth < 64) {
-      const children = item instanceof Map ? [...item.keys(), ...item.values()] : item instanceof Set ? [...item] : Object.values(item);
-      budget -= 8 * children.length;
-      for (const child of children) if (visit(child, depth + 1)) return true;
-    } else budget -= 8;
-    return budget < 0;
-  };
-  return visit(value, 0);
 }

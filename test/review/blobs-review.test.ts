@@ -5,7 +5,7 @@ import { FileBlobStore } from '../../src/backends/file-blob-store.js';
 import { MemoryBackend } from '../../src/backends/memory-backend.js';
 import type { BlobInfo, BlobStore } from '../../src/contract/blob-store.js';
 import type { Database } from '../../src/contract/database.js';
-import { valueBlob } from '../../src/layers/blob/blob-file.js';
+import { valueBlob, writtenChecksum } from '../../src/layers/blob/blob-file.js';
 import { KeyedBlobStore } from '../../src/layers/blob/keyed-blob-store.js';
 import { SerializedDB } from '../../src/layers/serialized-db.js';
 import { TypeRegistry } from '../../src/layers/type-registry.js';
@@ -95,8 +95,8 @@ describe('FileBlobStore', () => {
 
 /** Writes a blob built from `skeleton` and `segments` into `blobs`, and stores a reference to it at `at`. */
 async function plantBlob(below: Database<Uint8Array, Uint8Array>, blobs: BlobStore, at: Uint8Array, skeleton: Uint8Array, segments: Uint8Array[], type: 'Float64Array' | 'Uint8Array' = 'Float64Array'): Promise<BlobInfo> {
-  const blob = await valueBlob({ skeleton, segments: segments.map((bytes, index) => ({ type, bytes, path: [index] })) }, at);
-  const info = await blobs.write(blob.parts, { name: () => blob.name() });
+  const blob = valueBlob({ skeleton, segments: segments.map((bytes, index) => ({ type, bytes, path: [index] })) }, await writtenChecksum());
+  const info = await blobs.write(blob.parts, { name: () => blob.name(at) });
   await below.put(at, new ValueCodec().encodeBlobReference(info));
   return info;
 }

@@ -91,18 +91,27 @@ export function elementBytes(type: SegmentType): number {
 export interface ValueBlob {
   /** The blob's bytes, as views to write in order (see {@link valueBlob}). */
   readonly parts: Iterable<Uint8Array>;
-  /** The blob's name; only once every part has been taken (it covers the checksums computed on the way). */
-  name(): string;
+  /**
+   * The blob's name as the value stored at `key`; only once every part has
+   * been taken (it covers the checksums computed on the way).
+   */
+  name(key: Uint8Array): string;
+}
+
+/** The block checksum blobs are written with, loaded. */
+export function writtenChecksum(): Promise<BlockChecksum> {
+  return blockChecksum(WRITTEN_CHECKSUM);
 }
 
 /**
- * The blob that holds `split`, the value stored at `key`. Its parts are the
- * header, then the segments in slices that are views of the value's memory,
- * then the checksum table. Each slice's checksums are computed when it is
- * reached, so they are computed while the previous slice is written.
+ * The blob that holds `split`, a value to store, its blocks summed with
+ * `checksum` (see {@link writtenChecksum}). Its parts are the header, then
+ * the segments in slices that are views of the value's memory, then the
+ * checksum table. A slice's checksums are computed when the part after it is
+ * asked for, so that they are computed while the disk writes it (and a writer
+ * that takes every part at once hands all the slices over first).
  */
-export async function valueBlob(split: SplitValue, key: Uint8Array): Promise<ValueBlob> {
-  const checksum = await blockChecksum(WRITTEN_CHECKSUM);
+export function valueBlob(split: SplitValue, checksum: BlockChecksum): ValueBlob {
   let offset = 0;
   let count = 0;
   const segments = split.segments.map((segment) => {
@@ -122,23 +131,27 @@ export async function valueBlob(split: SplitValue, key: Uint8Array): Promise<Val
   const headerBytes = FIXED_BYTES + table.length + split.skeleton.length;
   const sums = Buffer.alloc(count * checksum.bytes);
   let summed = 0;
+  // Let go once written: a write started early keeps the name, not the value's memory.
+  let segmentsLeft: SplitValue['segments'] | undefined = split.segments;
   function* parts(): Generator<Uint8Array> {
     yield* header;
     yield padding(headerBytes);
-    for (const segment of split.segments) {
+    for (const segment of segmentsLeft ?? []) {
       const bytes = segment.bytes;
       for (let start = 0; start < bytes.byteLength; start += SLICE_BYTES) {
         const slice = bytes.subarray(start, Math.min(start + SLICE_BYTES, bytes.byteLength));
-        for (let block = 0; block < slice.byteLength; block += BLOCK_BYTES) checksum.put(slice.subarray(block, block + BLOCK_BYTES), sums, checksum.bytes * summed++);
+        // Summed when the next part is asked for: after the writer has handed this slice to the disk.
         yield slice;
+        for (let block = 0; block < slice.byteLength; block += BLOCK_BYTES) checksum.put(slice.subarray(block, block + BLOCK_BYTES), sums, checksum.bytes * summed++);
       }
       yield padding(bytes.byteLength);
     }
+    segmentsLeft = undefined;
     yield sums;
   }
   return {
     parts: parts(),
-    name: () => {
+    name: (key) => {
       if (summed !== count) throw new Error('valueBlob: the name was asked for before every part was taken');
       return blobName(key, header, sums);
     },
