@@ -346,8 +346,27 @@ class EarlyFlush {
  */
 const WRITE_CHUNK_BYTES = 512 * 1024;
 
-/** Bytes of one blob's writes queued in the thread pool at a time: more, and every other user of the pool waits behind them. */
+/**
+ * Bytes of blob writes queued in the thread pool at a time, by every started
+ * write of the process together: more, and every other user of the pool waits
+ * behind them. (A bound per write would not do: a loop that returns many large
+ * results before a checkpoint starts a write per result.)
+ */
 const WRITES_QUEUED_BYTES = 128 * 1024 * 1024;
+
+/** Bytes of started writes' chunks in the thread pool now (see {@link WRITES_QUEUED_BYTES}). */
+let poolQueuedBytes = 0;
+
+/** The writes with chunks left that wait for room in the pool, oldest first: each is woken to queue more. */
+const waitingForPool = new Set<() => void>();
+
+/** Lets the writes that wait queue chunks, oldest first, while there is room. */
+function poolRoomFreed(): void {
+  for (const pump of waitingForPool) {
+    if (poolQueuedBytes >= WRITES_QUEUED_BYTES) return;
+    pump();
+  }
+}
 
 /** One write of a blob started with {@link FileBlobStore.begin}: at most {@link WRITE_CHUNK_BYTES}. */
 interface Chunk {
@@ -356,35 +375,39 @@ interface Chunk {
 }
 
 /**
- * Writes every chunk to `fd`, queueing up to {@link WRITES_QUEUED_BYTES} in
- * the thread pool at once and more as those finish: the pool is shared with
- * every other file operation of the process (and classic-level's reads), so
- * a gigabyte queued at once would hold them all up for seconds. Calls
- * `queuedAll` once the last chunk is queued; settles once none is in flight,
- * rejecting with the first error (no chunk is queued after it).
+ * Writes every chunk to `fd`, queueing chunks in the thread pool while all
+ * started writes together have less than {@link WRITES_QUEUED_BYTES} there,
+ * and more as those finish: the pool is shared with every other file
+ * operation of the process (and classic-level's reads), so a gigabyte queued
+ * at once would hold them all up for seconds. Calls `queuedAll` once the last
+ * chunk is queued; settles once none is in flight, rejecting with the first
+ * error (no chunk is queued after it).
  */
 function writeChunks(fd: number, chunks: readonly Chunk[], queuedAll: () => void): Promise<void> {
   return new Promise((resolve, reject) => {
     let next = 0;
     let inFlight = 0;
-    let queued = 0;
     let failure: { error: unknown } | undefined;
     const pump = (): void => {
-      while (next < chunks.length && queued < WRITES_QUEUED_BYTES && failure === undefined) {
+      waitingForPool.delete(pump);
+      while (next < chunks.length && poolQueuedBytes < WRITES_QUEUED_BYTES && failure === undefined) {
         const chunk = chunks[next++]!;
         inFlight += 1;
-        queued += chunk.bytes.byteLength;
+        poolQueuedBytes += chunk.bytes.byteLength;
         writeAllAt(fd, chunk.bytes, chunk.position)
           .catch((error: unknown) => {
             failure ??= { error };
           })
           .finally(() => {
             inFlight -= 1;
-            queued -= chunk.bytes.byteLength;
+            poolQueuedBytes -= chunk.bytes.byteLength;
             pump();
+            poolRoomFreed();
           });
         if (next === chunks.length) queuedAll();
       }
+      // Stopped by the bound: a chunk of any write that lands wakes it (some are in flight, or there would be room).
+      if (next < chunks.length && failure === undefined) waitingForPool.add(pump);
       if (inFlight > 0) return;
       if (failure !== undefined) reject(failure.error);
       else if (next === chunks.length) resolve();

@@ -106,6 +106,16 @@ export class UUIDDatabase extends PassThroughLayer<unknown> {
   }
 
   /**
+   * Drops the blob write {@link UUIDDatabase.prepare} started for `value`, if
+   * any and not yet finished: the entry that held it was dropped unwritten
+   * (changed in place, deleted, replaced). A store of it after this writes
+   * its blob the usual way.
+   */
+  abandonStarted(value: unknown): void {
+    this.#below?.abandonWriting(value);
+  }
+
+  /**
    * Refuses the write of a value changed in place since it got its UUID: its
    * blob would hold the changed bytes, self-consistent, under the original
    * UUID, and a read in part would serve them.
