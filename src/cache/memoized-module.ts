@@ -434,6 +434,8 @@ export class MemoizedModule implements LineageModule {
     if (entry !== undefined && uses !== undefined) entry.record.uses = uses;
     // A call that finishes after close(), or used a call invalidated while it ran, returns its result, but it is not stored.
     if (entry === undefined || current.lineage.tainted) {
+      // Its result's blob, started when it was digested, will not be named: the caller may keep the result for long.
+      if (entry !== undefined && outcome.ok) this.#host.store.values.abandonStarted(outcome.value);
       await lease?.release();
       return outcome;
     }

@@ -8,6 +8,7 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { FileBlobStore } from '../../src/backends/file-blob-store.js';
+import { TypeRegistry } from '../../src/index.js';
 import { verify } from '../../src/maintenance/index.js';
 import { openedCaches } from '../helpers/open-caches.js';
 import { removeTempDirs, tempDir } from '../helpers/temp-dir.js';
@@ -110,6 +111,28 @@ describe('started writes of results that will never be stored', () => {
     expect(named(path)).toHaveLength(1);
     expect([first, second]).toHaveLength(2);
   });
+  it('are removed when the call is not stored because a call it used was invalidated while it ran', async () => {
+    const path = join(tempDir('memostrata-swr-'), 'cache');
+    const cache = await open(path, { flush: 'manual' });
+    const leaf = cache.memoize('swr.leaf', (n: number) => n);
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const parent = cache.memoize('swr.parent', async (n: number) => {
+      const seed = await leaf(n);
+      await gate;
+      return field((2 * MB) / 8, seed);
+    });
+    const running = parent(1);
+    await new Promise((resolve) => setImmediate(resolve));
+    await leaf.invalidate(1);
+    release();
+    const result = await running;
+    expect(await parent.has(1)).toBe(false);
+    await cache.checkpoint();
+    expect(await unfinishedSettled(path)).toEqual([]);
+    expect(named(path)).toEqual([]);
+    expect(result).toBeInstanceOf(Float64Array);
+  });
 });
 
 describe('the thread pool under many started writes', () => {
@@ -193,5 +216,43 @@ describe('found sound (pins)', () => {
     const again = await open(path, { flush: 'manual' });
     const g = again.memoize('swr.object', (seed: number) => ({ data: field((2 * MB) / 8, seed), n: seed, tag: 'a' }));
     expect(((await g(1)) as { tag: string }).tag).toBe('a');
+  });
+  it('a Buffer result, and a registered type holding a large array, round-trip through their started writes', async () => {
+    class Grid {
+      constructor(
+        readonly cells: Float64Array,
+        readonly label: string,
+      ) {}
+    }
+    const types = new TypeRegistry();
+    types.register({ name: 'review.Grid', type: Grid, encode: (grid: Grid) => ({ cells: grid.cells, label: grid.label }), decode: (plain: { cells: Float64Array; label: string }) => new Grid(plain.cells, plain.label) });
+    const path = join(tempDir('memostrata-swr-'), 'cache');
+    const cache = await open(path, { flush: 'manual', types });
+    const buffer = cache.memoize('swr.buffer', (seed: number) => Buffer.from(bytesOf(field((3 * MB) / 8, seed))));
+    const grid = cache.memoize('swr.grid', (seed: number) => new Grid(field((3 * MB) / 8, seed), `g${seed}`));
+    const b = (await buffer(1)) as Buffer;
+    const g = (await grid(2)) as Grid;
+    expect(unfinished(path)).toHaveLength(2);
+    await cache.checkpoint();
+    expect(await unfinishedSettled(path)).toEqual([]);
+    expect(named(path)).toHaveLength(2);
+    await cache.close();
+    const again = await open(path, { flush: 'manual', types });
+    let runs = 0;
+    const buffer2 = again.memoize('swr.buffer', () => {
+      runs += 1;
+      return Buffer.alloc(0);
+    });
+    const grid2 = again.memoize('swr.grid', () => {
+      runs += 1;
+      return new Grid(new Float64Array(0), '');
+    });
+    expect(Buffer.compare((await buffer2(1)) as Buffer, b)).toBe(0);
+    const read = (await grid2(2)) as Grid;
+    expect(read).toBeInstanceOf(Grid);
+    expect(read.label).toBe('g2');
+    expect(Buffer.compare(bytesOf(read.cells), bytesOf(g.cells))).toBe(0);
+    expect(runs).toBe(0);
+    expect((await verify(again.store)).problems).toEqual([]);
   });
 });
