@@ -53,7 +53,7 @@ export class FileBlobStore implements BlobStore {
       await pending;
     } catch (error) {
       await file.close().catch(() => undefined);
-      await rm(temporary, { force: true });
+      await rm(temporary, { force: true }).catch(() => undefined);
       throw blobError(this.location, 'write', error);
     }
     return publish(this.location, temporary, bytes, () => flushing.finish(), options.name ?? (() => hash!.digest('hex')), options.written, file);
@@ -193,7 +193,7 @@ async function publish(location: string, temporary: string, bytes: number, sync:
     if (!isBlobId(id)) throw new MemostrataError('INVALID_ARGUMENT', `A blob was to be named ${JSON.stringify(id)}, which is not a blob id (64 lowercase hex characters).`);
   } catch (error) {
     await file?.close().catch(() => undefined);
-    await rm(temporary, { force: true });
+    await rm(temporary, { force: true }).catch(() => undefined);
     throw refusal !== undefined && error === refusal.error ? error : blobError(location, 'write', error);
   }
   await file?.close();
@@ -211,7 +211,7 @@ async function publish(location: string, temporary: string, bytes: number, sync:
       syncedFolders.add(folder);
     }
   } catch (error) {
-    await rm(temporary, { force: true });
+    await rm(temporary, { force: true }).catch(() => undefined);
     throw blobError(location, 'write', error);
   }
   return { id, bytes };
@@ -248,7 +248,9 @@ class PendingFileBlob implements PendingBlob {
       await utimes(this.#temporary, now, now);
     } catch (error) {
       await this.#synced.catch(() => undefined);
-      await rm(this.#temporary, { force: true });
+      // A removal that fails too (its folder gone or made a file) must not replace the write's BACKEND error with a
+      // raw one: the caller writes the blob again on BACKEND, and a checkpoint fails only with MemostrataErrors.
+      await rm(this.#temporary, { force: true }).catch(() => undefined);
       throw blobError(this.#location, 'write', error);
     }
     return publish(this.#location, this.#temporary, this.#bytes, () => this.#synced, options.name, options.written);

@@ -4,7 +4,7 @@
  * finished, and what many of them cost the thread pool. Each test failed on
  * 62d6232 unless its name says it pins something found sound.
  */
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { FileBlobStore } from '../../src/backends/file-blob-store.js';
@@ -132,6 +132,42 @@ describe('started writes of results that will never be stored', () => {
     expect(await unfinishedSettled(path)).toEqual([]);
     expect(named(path)).toEqual([]);
     expect(result).toBeInstanceOf(Float64Array);
+  });
+});
+
+describe('started writes whose blob directory goes bad after the call', () => {
+  it('fail the checkpoint with a MemostrataError, not a raw file-system error, and the call is stored once the directory is back', async () => {
+    const path = join(tempDir('memostrata-swr-'), 'cache');
+    const cache = await open(path, { flush: 'manual' });
+    const f = cache.memoize('swr.badDir', (seed: number) => field((2 * MB) / 8, seed));
+    const result = (await f(1)) as Float64Array;
+    const [file] = unfinished(path);
+    expect(file).toBeDefined();
+    // The unfinished writes' folder becomes a file (a cleanup script, another tool): nothing can be put there now.
+    const tmp = join(path, 'blobs', 'tmp');
+    rmSync(tmp, { recursive: true, force: true });
+    writeFileSync(tmp, 'not a folder');
+    const warnings = captureWarnings();
+    let failure: unknown;
+    try {
+      await cache.checkpoint();
+    } catch (error) {
+      failure = error;
+    }
+    await warnings.stop();
+    // Either the checkpoint says why with a code, or it keeps the entry to retry: never a bare ENOTDIR.
+    if (failure !== undefined) expect(failure).toMatchObject({ name: 'MemostrataError', code: 'BACKEND' });
+    rmSync(tmp, { force: true });
+    await cache.checkpoint();
+    await cache.close();
+    const again = await open(path, { flush: 'manual' });
+    let runs = 0;
+    const g = again.memoize('swr.badDir', (seed: number) => {
+      runs += 1;
+      return field((2 * MB) / 8, seed);
+    });
+    expect(Buffer.compare(bytesOf((await g(1)) as Float64Array), bytesOf(result))).toBe(0);
+    expect(runs).toBe(0);
   });
 });
 
