@@ -4,7 +4,7 @@
  * finished, and what many of them cost the thread pool. Each test failed on
  * 62d6232 unless its name says it pins something found sound.
  */
-import { existsSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { FileBlobStore } from '../../src/backends/file-blob-store.js';
@@ -275,11 +275,11 @@ describe('found sound (pins)', () => {
     await cache.close();
     const again = await open(path, { flush: 'manual', types });
     let runs = 0;
-    const buffer2 = again.memoize('swr.buffer', () => {
+    const buffer2 = again.memoize('swr.buffer', (_seed: number) => {
       runs += 1;
       return Buffer.alloc(0);
     });
-    const grid2 = again.memoize('swr.grid', () => {
+    const grid2 = again.memoize('swr.grid', (_seed: number) => {
       runs += 1;
       return new Grid(new Float64Array(0), '');
     });
@@ -290,5 +290,31 @@ describe('found sound (pins)', () => {
     expect(Buffer.compare(bytesOf(read.cells), bytesOf(g.cells))).toBe(0);
     expect(runs).toBe(0);
     expect((await verify(again.store)).problems).toEqual([]);
+  });
+  it('closes each started write\'s file once its bytes are durable, before any checkpoint (no descriptor kept per pending result)', async () => {
+    const path = join(tempDir('memostrata-swr-'), 'cache');
+    const cache = await open(path, { flush: 'manual' });
+    const f = cache.memoize('swr.fds', (seed: number) => field((2 * MB) / 8, seed));
+    const kept: unknown[] = [];
+    for (let seed = 0; seed < 12; seed++) kept.push(await f(seed));
+    expect(unfinished(path)).toHaveLength(12);
+    /** Descriptors this process holds on unfinished blob files (Linux). */
+    const openTemporaries = (): number => {
+      let count = 0;
+      for (const fd of readdirSync('/proc/self/fd')) {
+        try {
+          if (readlinkSync(join('/proc/self/fd', fd)).includes(join('blobs', 'tmp'))) count += 1;
+        } catch {
+          // closed while listed
+        }
+      }
+      return count;
+    };
+    for (let tries = 0; tries < 500 && openTemporaries() > 0; tries++) await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(openTemporaries()).toBe(0);
+    await cache.checkpoint();
+    expect(await unfinishedSettled(path)).toEqual([]);
+    expect(named(path)).toHaveLength(12);
+    expect(kept).toHaveLength(12);
   });
 });
