@@ -6,15 +6,18 @@
  */
 import { existsSync, readdirSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { fileURLToPath } from 'node:url';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { FileBlobStore } from '../../src/backends/file-blob-store.js';
 import { TypeRegistry } from '../../src/index.js';
-import { verify } from '../../src/maintenance/index.js';
+import { collectGarbage, verify } from '../../src/maintenance/index.js';
+import { killRunningChildren, spawnTsChild } from '../helpers/child-process.js';
 import { openedCaches } from '../helpers/open-caches.js';
 import { removeTempDirs, tempDir } from '../helpers/temp-dir.js';
 import { captureWarnings } from '../helpers/warnings.js';
 
 afterAll(removeTempDirs);
+afterEach(killRunningChildren);
 const open = openedCaches();
 
 const MB = 1024 * 1024;
@@ -316,5 +319,56 @@ describe('found sound (pins)', () => {
     expect(await unfinishedSettled(path)).toEqual([]);
     expect(named(path)).toHaveLength(12);
     expect(kept).toHaveLength(12);
+  });
+});
+
+describe('a process killed while started writes are in flight', () => {
+  it('leaves only unfinished files: acknowledged results hit, verify finds no problem, and a prune removes the files', async () => {
+    const dir = tempDir('memostrata-swr-');
+    const path = join(dir, 'cache');
+    const script = join(dir, 'job.mts');
+    const index = fileURLToPath(new URL('../../src/index.js', import.meta.url)).replace(/\.js$/, '.ts');
+    // Acknowledges four large results, then starts six more and is killed before any checkpoint names them.
+    writeFileSync(
+      script,
+      `import { openCache } from ${JSON.stringify(index)};
+const cache = await openCache({ path: ${JSON.stringify(path)}, flush: 'manual', handleExit: false });
+const f = cache.memoize('swr.crash', (seed: number) => {
+  const array = new Float64Array(${(2 * MB) / 8});
+  for (let i = 0; i < array.length; i++) array[i] = Math.sin(i * 0.001 + seed) * 1e6 + i;
+  return array;
+});
+for (let seed = 0; seed < 4; seed++) await f(seed);
+await cache.checkpoint();
+console.log('acknowledged');
+const kept = [];
+for (let seed = 4; seed < 10; seed++) kept.push(await f(seed));
+console.log('started ' + kept.length);
+setInterval(() => undefined, 1000);
+`,
+    );
+    const job = spawnTsChild(script);
+    await job.nextLine((line) => line === 'acknowledged');
+    await job.nextLine((line) => line.startsWith('started'));
+    job.kill('SIGKILL');
+    expect((await job.exited).signal).toBe('SIGKILL');
+    expect(named(path)).toHaveLength(4);
+    // Each started write's file is made at its call: all six are left, whole or not.
+    expect(unfinished(path)).toHaveLength(6);
+
+    const cache = await open(path, { flush: 'manual' });
+    let runs = 0;
+    const f = cache.memoize('swr.crash', (seed: number) => {
+      runs += 1;
+      return field((2 * MB) / 8, seed);
+    });
+    for (let seed = 0; seed < 4; seed++) expect(Buffer.compare(bytesOf((await f(seed)) as Float64Array), bytesOf(field((2 * MB) / 8, seed)))).toBe(0);
+    expect(runs).toBe(0);
+    expect((await verify(cache.store)).problems).toEqual([]);
+    await cache.close();
+    const store = await open(path, { flush: 'manual' });
+    await collectGarbage(store.store);
+    expect(unfinished(path)).toEqual([]);
+    expect(named(path)).toHaveLength(4);
   });
 });
