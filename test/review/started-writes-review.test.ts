@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { FileBlobStore } from '../../src/backends/file-blob-store.js';
+import type { WriteStage } from '../../src/contract/database.js';
 import { TypeRegistry } from '../../src/index.js';
 import { collectGarbage, verify } from '../../src/maintenance/index.js';
 import { killRunningChildren, spawnTsChild } from '../helpers/child-process.js';
@@ -319,6 +320,45 @@ describe('found sound (pins)', () => {
     expect(await unfinishedSettled(path)).toEqual([]);
     expect(named(path)).toHaveLength(12);
     expect(kept).toHaveLength(12);
+  });
+});
+
+describe('a staged checkpoint of started writes whose final write fails', () => {
+  it('keeps the entries dirty, leaves no unfinished file, and the next checkpoint stores every result whole', async () => {
+    const path = join(tempDir('memostrata-swr-'), 'cache');
+    const cache = await open(path, { flush: 'manual' });
+    const f = cache.memoize('swr.staged', (seed: number) => field((2 * MB) / 8, seed));
+    for (let seed = 0; seed < 3; seed++) await f(seed);
+    const backend = cache.store.backend as typeof cache.store.backend & { openStage(): WriteStage };
+    const openStage = backend.openStage.bind(backend);
+    let failed = 0;
+    backend.openStage = () => {
+      const stage = openStage();
+      // Every blob was finished and named while the parts were staged; the batch that names them never lands.
+      stage.commit = async () => {
+        failed += 1;
+        await stage.discard();
+        throw new Error('disk full');
+      };
+      return stage;
+    };
+    await expect(cache.checkpoint()).rejects.toThrow('disk full');
+    expect(failed).toBe(1);
+    expect(cache.pendingWrites()).toBe(3);
+    expect(await unfinishedSettled(path)).toEqual([]);
+    backend.openStage = openStage;
+    await cache.checkpoint();
+    expect(cache.pendingWrites()).toBe(0);
+    await cache.close();
+    const again = await open(path, { flush: 'manual' });
+    let runs = 0;
+    const g = again.memoize('swr.staged', (seed: number) => {
+      runs += 1;
+      return field((2 * MB) / 8, seed);
+    });
+    for (let seed = 0; seed < 3; seed++) expect(Buffer.compare(bytesOf((await g(seed)) as Float64Array), bytesOf(field((2 * MB) / 8, seed)))).toBe(0);
+    expect(runs).toBe(0);
+    expect((await verify(again.store)).problems).toEqual([]);
   });
 });
 
