@@ -87,12 +87,13 @@ export class FileBlobStore implements BlobStore {
     // second one follows them. Its failure fails the write: after a failed sync Linux may report the next one as a
     // success though pages were lost.
     let early: Promise<{ error: unknown } | undefined> | undefined;
-    const written = writeChunks(fd, chunks, () => {
+    const writing = writeChunks(fd, chunks, () => {
       early = datasync(fd).then(
         () => undefined,
         (error: unknown) => ({ error }),
       );
     });
+    const written = writing.done;
     const synced = written
       .then(() => Promise.all([datasync(fd), early]))
       .then(([, failed]) => {
@@ -102,7 +103,7 @@ export class FileBlobStore implements BlobStore {
       .finally(() => written.then(noop, noop).then(() => early).then(() => closeSync(fd)));
     written.catch(noop);
     synced.catch(noop);
-    return new PendingFileBlob(this.location, temporary, bytes, written, synced);
+    return new PendingFileBlob(this.location, temporary, bytes, written, synced, writing.stop);
   }
 
   async open(id: string): Promise<BlobReader | undefined> {
@@ -229,7 +230,11 @@ class PendingFileBlob implements PendingBlob {
   readonly #synced: Promise<void>;
   #taken = false;
 
-  constructor(location: string, temporary: string, bytes: number, written: Promise<void>, synced: Promise<void>) {
+  /** Queues no more of its chunks: what is in the pool lands, the rest is never written. */
+  readonly #stop: () => void;
+
+  constructor(location: string, temporary: string, bytes: number, written: Promise<void>, synced: Promise<void>, stop: () => void) {
+    this.#stop = stop;
     this.#location = location;
     this.#temporary = temporary;
     this.#bytes = bytes;
@@ -259,6 +264,9 @@ class PendingFileBlob implements PendingBlob {
   async abandon(): Promise<void> {
     if (this.#taken) return;
     this.#taken = true;
+    // Bytes that will be removed need not go to the disk (nor a close() wait for them): chunks still waiting for room
+    // in the pool are dropped, and the datasyncs are skipped (the write then fails, which is what is waited for).
+    this.#stop();
     await this.#synced.catch(() => undefined);
     await rm(this.#temporary, { force: true }).catch(() => undefined);
   }
@@ -382,14 +390,20 @@ interface Chunk {
  * and more as those finish: the pool is shared with every other file
  * operation of the process (and classic-level's reads), so a gigabyte queued
  * at once would hold them all up for seconds. Calls `queuedAll` once the last
- * chunk is queued; settles once none is in flight, rejecting with the first
- * error (no chunk is queued after it).
+ * chunk is queued; `done` settles once none is in flight, rejecting with the
+ * first error (no chunk is queued after it). `stop` queues no more chunks
+ * (`done` then rejects, once those in flight landed).
  */
-function writeChunks(fd: number, chunks: readonly Chunk[], queuedAll: () => void): Promise<void> {
-  return new Promise((resolve, reject) => {
+function writeChunks(fd: number, chunks: readonly Chunk[], queuedAll: () => void): { done: Promise<void>; stop: () => void } {
+  let stop: () => void = noop;
+  const done = new Promise<void>((resolve, reject) => {
     let next = 0;
     let inFlight = 0;
     let failure: { error: unknown } | undefined;
+    stop = () => {
+      failure ??= { error: new MemostrataError('BACKEND', 'The blob write was abandoned before all of it was written.') };
+      pump();
+    };
     const pump = (): void => {
       waitingForPool.delete(pump);
       while (next < chunks.length && poolQueuedBytes < WRITES_QUEUED_BYTES && failure === undefined) {
@@ -417,6 +431,7 @@ function writeChunks(fd: number, chunks: readonly Chunk[], queuedAll: () => void
     if (chunks.length === 0) queuedAll();
     pump();
   });
+  return { done, stop };
 }
 
 function noop(): void {}

@@ -4,7 +4,7 @@
  * finished, and what many of them cost the thread pool. Each test failed on
  * 62d6232 unless its name says it pins something found sound.
  */
-import { existsSync, readdirSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, openSync, readdirSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
@@ -193,6 +193,31 @@ describe('the thread pool under many started writes', () => {
     expect(statSync(join(dir, 'dd', 'd'.repeat(64))).size).toBe(32 * MB);
     await Promise.all(pending.slice(1).map((write) => write.abandon()));
     expect(readdirSync(join(dir, 'tmp'))).toEqual([]);
+  });
+  it('an abandoned write that waits for room in the pool writes none of its bytes (close() does not write what it removes)', async () => {
+    const dir = join(tempDir('memostrata-swr-'), 'blobs');
+    const store = new FileBlobStore(dir);
+    const part = Buffer.alloc(32 * MB, 5);
+    const tmp = join(dir, 'tmp');
+    // Each write's own file, held open here so that its size can be read after the write removed it.
+    const held: number[] = [];
+    const pending = Array.from({ length: 6 }, () => {
+      const before = new Set(existsSync(tmp) ? readdirSync(tmp) : []);
+      const write = store.begin([part])!;
+      const [name] = readdirSync(tmp).filter((entry) => !before.has(entry));
+      held.push(openSync(join(tmp, name!), 'r'));
+      return write;
+    });
+    try {
+      // The last two wait behind 128 MiB of the first four: abandoned before the pool had room for them.
+      const dropped = pending.slice(4).map((write) => write.abandon());
+      await Promise.all(pending.slice(0, 4).map((write) => write.abandon()));
+      await Promise.all(dropped);
+      expect(held.slice(4).map((fd) => fstatSync(fd).size)).toEqual([0, 0]);
+      expect(readdirSync(tmp)).toEqual([]);
+    } finally {
+      for (const fd of held) closeSync(fd);
+    }
   });
 });
 
