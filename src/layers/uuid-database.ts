@@ -101,7 +101,10 @@ export class UUIDDatabase extends PassThroughLayer<unknown> {
       throw error;
     }
     const uuid = UUIDDatabase.uuidOfDigest(digest);
-    started?.bind(valueKey(uuid));
+    // A value this process stored already will not be written (see internOperations): a module returning a value
+    // stored before should not cost a blob's writes and fsyncs until the checkpoint. (A shared store checks then.)
+    if (this.manifest.shared !== true && this.#knownStored.has(uuid)) started?.abandon();
+    else started?.bind(valueKey(uuid));
     return { uuid, digest, value };
   }
 

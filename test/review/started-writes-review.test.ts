@@ -175,6 +175,31 @@ describe('started writes whose blob directory goes bad after the call', () => {
   });
 });
 
+describe('a started write for a result known stored already', () => {
+  it('is abandoned as soon as the digest names a value this process stored, not kept (and fsynced) until the checkpoint', async () => {
+    const path = join(tempDir('memostrata-swr-'), 'cache');
+    const cache = await open(path, { flush: 'manual' });
+    await cache.memoize('swr.first', () => field((2 * MB) / 8, 9))();
+    await cache.checkpoint();
+    expect(named(path)).toHaveLength(1);
+    // Many calls of another module give an equal array: each would write 2 MB and fsync it twice for nothing.
+    const g = cache.memoize('swr.again', (_n: number) => field((2 * MB) / 8, 9));
+    for (let n = 0; n < 4; n++) await g(n);
+    expect(await unfinishedSettled(path)).toEqual([]);
+    await cache.checkpoint();
+    expect(named(path)).toHaveLength(1);
+    await cache.close();
+    const again = await open(path, { flush: 'manual' });
+    let runs = 0;
+    const h = again.memoize('swr.again', (_n: number) => {
+      runs += 1;
+      return new Float64Array(0);
+    });
+    expect(Buffer.compare(bytesOf((await h(3)) as Float64Array), bytesOf(field((2 * MB) / 8, 9)))).toBe(0);
+    expect(runs).toBe(0);
+  });
+});
+
 describe('the thread pool under many started writes', () => {
   it('holds at most 128 MiB of blob writes queued across every started write, not per write', async () => {
     const dir = join(tempDir('memostrata-swr-'), 'blobs');
