@@ -4,6 +4,7 @@ import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import { TypeRegistry } from '../../src/index.js';
 import { verify } from '../../src/maintenance/index.js';
+import { bytesOf, field } from '../helpers/blob-files.js';
 import { openedCaches } from '../helpers/open-caches.js';
 import { removeTempDirs, tempDir } from '../helpers/temp-dir.js';
 import { captureWarnings } from '../helpers/warnings.js';
@@ -20,16 +21,6 @@ function diskBytes(dir: string): { blobs: number; rest: number } {
     sizes[file.startsWith(join(dir, 'blobs')) ? 'blobs' : 'rest'] += statSync(file).size;
   }
   return sizes;
-}
-
-/** The bytes of a typed array, for Buffer.compare: toEqual walks big arrays element by element, slowly. */
-const bytesOf = (array: ArrayBufferView): Buffer => Buffer.from(array.buffer, array.byteOffset, array.byteLength);
-
-/** A Float64Array of `length` distinct, non-trivial values (not all zero: a zero-filled read must not pass). */
-function field(length: number, seed: number): Float64Array {
-  const array = new Float64Array(length);
-  for (let index = 0; index < length; index++) array[index] = Math.sin(index * 0.001 + seed) * 1e6 + index;
-  return array;
 }
 
 const MB = 1024 * 1024;

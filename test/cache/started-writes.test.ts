@@ -5,13 +5,14 @@
  * changed after the call, an equal result, one already stored, a prune that
  * took the unfinished file, a write left unfinished at close.
  */
-import { existsSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { readdirSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { open as openFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { FileBlobStore } from '../../src/backends/file-blob-store.js';
 import { MemostrataError } from '../../src/index.js';
 import { verify } from '../../src/maintenance/index.js';
+import { bytesOf, field, landed, named, unfinished, unfinishedSettled } from '../helpers/blob-files.js';
 import { openedCaches } from '../helpers/open-caches.js';
 import { removeTempDirs, tempDir } from '../helpers/temp-dir.js';
 import { captureWarnings } from '../helpers/warnings.js';
@@ -20,44 +21,6 @@ afterAll(removeTempDirs);
 const open = openedCaches();
 
 const MB = 1024 * 1024;
-
-/** A Float64Array of `length` distinct, non-trivial values. */
-function field(length: number, seed: number): Float64Array {
-  const array = new Float64Array(length);
-  for (let index = 0; index < length; index++) array[index] = Math.sin(index * 0.001 + seed) * 1e6 + index;
-  return array;
-}
-
-const bytesOf = (array: ArrayBufferView): Buffer => Buffer.from(array.buffer, array.byteOffset, array.byteLength);
-
-/** The unfinished writes in a store's blob directory. */
-function unfinished(path: string): string[] {
-  const dir = join(path, 'blobs', 'tmp');
-  return existsSync(dir) ? readdirSync(dir).map((name) => join(dir, name)) : [];
-}
-
-/** The named blobs of a store, as paths. */
-function named(path: string): string[] {
-  const dir = join(path, 'blobs');
-  if (!existsSync(dir)) return [];
-  return readdirSync(dir)
-    .filter((folder) => /^[0-9a-f]{2}$/.test(folder))
-    .flatMap((folder) => readdirSync(join(dir, folder)).map((name) => join(dir, folder, name)));
-}
-
-/** The unfinished writes left once those being abandoned are gone (an abandon waits for its writes to land, then removes the file). */
-async function unfinishedSettled(path: string): Promise<string[]> {
-  for (let tries = 0; tries < 200 && unfinished(path).length > 0; tries++) await new Promise((resolve) => setTimeout(resolve, 10));
-  return unfinished(path);
-}
-
-/** Waits until every write handed to the thread pool has landed (the unfinished file has its full size). */
-async function landed(file: string, bytes: number): Promise<void> {
-  for (let tries = 0; statSync(file).size < bytes; tries++) {
-    if (tries > 500) throw new Error(`${file} never reached ${bytes} bytes`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
 
 describe('a large result written from the call on', () => {
   it('is on its way to the disk before the checkpoint, which names it; it round-trips through a restart', async () => {

@@ -13,6 +13,7 @@ import type { WriteStage } from '../../src/contract/database.js';
 import { TypeRegistry } from '../../src/index.js';
 import { collectGarbage, verify } from '../../src/maintenance/index.js';
 import { killRunningChildren, spawnTsChild } from '../helpers/child-process.js';
+import { bytesOf, field, named, unfinished, unfinishedSettled } from '../helpers/blob-files.js';
 import { openedCaches } from '../helpers/open-caches.js';
 import { removeTempDirs, tempDir } from '../helpers/temp-dir.js';
 import { captureWarnings } from '../helpers/warnings.js';
@@ -22,37 +23,6 @@ afterEach(killRunningChildren);
 const open = openedCaches();
 
 const MB = 1024 * 1024;
-
-function field(length: number, seed: number): Float64Array {
-  const array = new Float64Array(length);
-  for (let index = 0; index < length; index++) array[index] = Math.sin(index * 0.001 + seed) * 1e6 + index;
-  return array;
-}
-
-const bytesOf = (array: ArrayBufferView): Buffer => Buffer.from(array.buffer, array.byteOffset, array.byteLength);
-
-function unfinished(path: string): string[] {
-  const dir = join(path, 'blobs', 'tmp');
-  return existsSync(dir) ? readdirSync(dir).map((name) => join(dir, name)) : [];
-}
-
-function named(path: string): string[] {
-  const dir = join(path, 'blobs');
-  if (!existsSync(dir)) return [];
-  return readdirSync(dir)
-    .filter((folder) => /^[0-9a-f]{2}$/.test(folder))
-    .flatMap((folder) => readdirSync(join(dir, folder)).map((name) => join(dir, folder, name)));
-}
-
-/**
- * The unfinished writes left once those being abandoned are gone (an abandon
- * waits for its writes and datasyncs, then removes the file). Bounded by a
- * number of turns, not asserted on time: a write never abandoned stays.
- */
-async function unfinishedSettled(path: string): Promise<string[]> {
-  for (let tries = 0; tries < 300 && unfinished(path).length > 0; tries++) await new Promise((resolve) => setTimeout(resolve, 10));
-  return unfinished(path);
-}
 
 /** Write requests (and other fs callbacks) waiting in or for the libuv thread pool right now. */
 const fsRequests = (): number => process.getActiveResourcesInfo().filter((name) => name === 'FSReqCallback').length;
