@@ -60,6 +60,8 @@ export class FileBlobStore implements BlobStore {
   }
 
   begin(parts: Iterable<Uint8Array>): PendingBlob | undefined {
+    // Each started write holds a descriptor until its bytes are durable: past the bound, results go the usual way.
+    if (startedOpen >= STARTED_OPEN_MAX) return undefined;
     const temporary = this.#temporaryPath();
     let fd: number;
     try {
@@ -69,6 +71,11 @@ export class FileBlobStore implements BlobStore {
     } catch {
       return undefined;
     }
+    startedOpen += 1;
+    const close = (): void => {
+      closeSync(fd);
+      startedOpen -= 1;
+    };
     const chunks: Chunk[] = [];
     let bytes = 0;
     try {
@@ -78,7 +85,7 @@ export class FileBlobStore implements BlobStore {
       }
     } catch (error) {
       // A part that could not be produced: nothing was written yet.
-      closeSync(fd);
+      close();
       void rm(temporary, { force: true });
       throw error;
     }
@@ -100,7 +107,7 @@ export class FileBlobStore implements BlobStore {
         if (failed !== undefined) throw failed.error;
       })
       // Closed once nothing in the pool uses it any more: a number closed early may name another file by then.
-      .finally(() => written.then(noop, noop).then(() => early).then(() => closeSync(fd)));
+      .finally(() => written.then(noop, noop).then(() => early).then(close));
     written.catch(noop);
     synced.catch(noop);
     return new PendingFileBlob(this.location, temporary, bytes, written, synced, writing.stop);
@@ -355,6 +362,16 @@ class EarlyFlush {
  * chunks of 2 MiB or more in 130–200 ms; Node's own `writeFile` uses 512 KiB.
  */
 const WRITE_CHUNK_BYTES = 512 * 1024;
+
+/**
+ * The most started writes ({@link FileBlobStore.begin}) with a descriptor
+ * open at once, in the process: a loop of large results before a checkpoint
+ * must not use up the descriptors LevelDB and LMDB open files with.
+ */
+export const STARTED_OPEN_MAX = 64;
+
+/** Started writes whose descriptor is open now. */
+let startedOpen = 0;
 
 /**
  * Bytes of blob writes queued in the thread pool at a time, by every started

@@ -9,7 +9,7 @@ import { readdirSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:f
 import { open as openFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { FileBlobStore } from '../../src/backends/file-blob-store.js';
+import { FileBlobStore, STARTED_OPEN_MAX } from '../../src/backends/file-blob-store.js';
 import { MemostrataError } from '../../src/index.js';
 import { verify } from '../../src/maintenance/index.js';
 import { bytesOf, field, landed, named, unfinished, unfinishedSettled } from '../helpers/blob-files.js';
@@ -244,6 +244,18 @@ describe('FileBlobStore.begin', () => {
     ).rejects.toBe(refusal);
     expect(await store.open('c'.repeat(64))).toBeUndefined();
     expect(readdirSync(join(dir, 'tmp'))).toEqual([]);
+  });
+
+  it('keeps at most STARTED_OPEN_MAX descriptors open for started writes; past that the caller writes the usual way', async () => {
+    const store = new FileBlobStore(join(tempDir('memostrata-begin-'), 'blobs'));
+    // Started in one go, before any can become durable and close: each holds its descriptor.
+    const started = Array.from({ length: STARTED_OPEN_MAX }, () => store.begin([Buffer.alloc(1024, 1)]));
+    expect(started.every((pending) => pending !== undefined)).toBe(true);
+    expect(store.begin([Buffer.alloc(1024, 2)])).toBeUndefined();
+    await Promise.all(started.map((pending) => pending!.abandon()));
+    const again = store.begin([Buffer.alloc(1024, 3)]);
+    expect(again).toBeDefined();
+    await again!.abandon();
   });
 
   it('starts nothing where it cannot write (the caller writes the usual way)', () => {
