@@ -134,7 +134,11 @@ export class FileBlobStore implements BlobStore {
     for (const id of ids) {
       const path = isBlobId(id) ? this.#path(id) : TEMPORARY_NAME.test(id) ? join(this.location, TEMPORARY, id) : undefined;
       if (path === undefined) throw new MemostrataError('INVALID_ARGUMENT', `${JSON.stringify(id)} names no blob.`);
-      await rm(path, { force: true });
+      try {
+        await rm(path, { force: true });
+      } catch (error) {
+        throw blobError(this.location, 'delete', error);
+      }
     }
   }
 
@@ -495,7 +499,7 @@ async function entriesOf(path: string): Promise<string[]> {
   }
 }
 
-function blobError(location: string, action: 'read' | 'write', error: unknown): MemostrataError {
+function blobError(location: string, action: 'read' | 'write' | 'delete', error: unknown): MemostrataError {
   if (error instanceof MemostrataError) return error;
   const code = (error as NodeJS.ErrnoException).code;
   const hint = code === 'ENOSPC' ? ' The disk is full: free space, then checkpoint again (nothing stored was lost).' : code === 'EACCES' || code === 'EROFS' ? ' Check that this process may write there.' : '';

@@ -91,6 +91,17 @@ describe('FileBlobStore', () => {
     await expect(new FileBlobStore(dir).write([new Uint8Array(10)])).rejects.toMatchObject({ name: 'MemostrataError', code: 'BACKEND' });
     expect(readdirSync(join(dir, '..'))).toEqual(['blobs']);
   });
+
+  it('fails a delete it cannot do with BACKEND, naming the blob directory, not with a raw file system error', async () => {
+    const dir = join(tempDir('memostrata-review-blobs-'), 'blobs');
+    const store = new FileBlobStore(dir);
+    const id = 'd'.repeat(64);
+    await store.write([Buffer.alloc(10, 4)], { name: () => id });
+    // The blob's folder replaced by a file: its path no longer resolves.
+    rmSync(join(dir, 'dd'), { recursive: true });
+    writeFileSync(join(dir, 'dd'), 'x');
+    await expect(store.delete([id])).rejects.toMatchObject({ name: 'MemostrataError', code: 'BACKEND', message: expect.stringContaining(dir) });
+  });
 });
 
 /** Writes a blob built from `skeleton` and `segments` into `blobs`, and stores a reference to it at `at`. */
