@@ -472,13 +472,9 @@ function datasync(fd: number): Promise<void> {
   return new Promise((resolve, reject) => fdatasyncFd(fd, (error) => (error === null ? resolve() : reject(error))));
 }
 
-/** Writes all of `part` at `position`, {@link WRITE_CHUNK_BYTES} per call (one write(2) call may also write less). */
+/** Writes all of `part` at `position` through `file`, {@link WRITE_CHUNK_BYTES} per call, one call after another. */
 async function writeAll(file: FileHandle, part: Uint8Array, position: number): Promise<void> {
-  let done = 0;
-  while (done < part.byteLength) {
-    const { bytesWritten } = await file.write(part, done, Math.min(part.byteLength - done, WRITE_CHUNK_BYTES), position + done);
-    done += bytesWritten;
-  }
+  for (let start = 0; start < part.byteLength; start += WRITE_CHUNK_BYTES) await writeAllAt(file.fd, part.subarray(start, start + WRITE_CHUNK_BYTES), position + start);
 }
 
 async function syncDirectory(path: string): Promise<void> {

@@ -252,7 +252,6 @@ export class Cache {
     const closing = (): boolean => this.#closing !== undefined;
     this.#host = {
       digester: store.digester,
-      prepareResult: (value) => store.values.prepare(value, 'result'),
       flushNow: (module, sync) => this.#flushOrRetry(module, sync, 0),
       scheduleFlush: (module, everyMs) => this.#scheduleFlush(module, everyMs),
       flushDue: (module) => {

@@ -42,8 +42,6 @@ export interface ModuleStats {
 export interface ModuleHost {
   /** The canonical digest, for call keys and the UUIDs of new values. */
   readonly digester: Digester;
-  /** A new result's UUID and digest; a large result's blob starts on its way to the store meanwhile (`UUIDDatabase.prepare`). */
-  prepareResult(value: unknown): InternedValue;
   /**
    * Writes the module's dirty entries now, never rejecting: a failed write
    * keeps them, warns once, and is retried with backoff.
@@ -435,7 +433,7 @@ export class MemoizedModule implements LineageModule {
     // A call that finishes after close(), or used a call invalidated while it ran, returns its result, but it is not stored.
     if (entry === undefined || current.lineage.tainted) {
       // Its result's blob, started when it was digested, will not be named: the caller may keep the result for long.
-      if (entry !== undefined && outcome.ok) this.#host.store.values.abandonStarted(outcome.value);
+      if (entry !== undefined && outcome.ok) this.#host.store.values.abandonWriting(outcome.value);
       await lease?.release();
       return outcome;
     }
@@ -540,7 +538,7 @@ export class MemoizedModule implements LineageModule {
     let value: InternedValue;
     try {
       // Digesting the result checks that it can be stored before anything is kept.
-      value = this.#host.prepareResult(outcome.value);
+      value = this.#host.store.values.prepare(outcome.value, 'result');
     } catch (error) {
       if (!isMemostrataError(error, 'UNSERIALIZABLE')) throw error;
       this.stats.unstorable += 1;

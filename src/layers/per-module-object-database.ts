@@ -307,7 +307,7 @@ export class PerModuleObjectDatabase extends PassThroughLayer<unknown> {
     // A new computation of the call: hits of the entry it replaces are not its hits.
     if (slot.replaces) this.#pendingHits.delete(entry.record.call);
     // An unwritten entry replaced is never written (bar values the new one holds too).
-    if (previous?.pending !== undefined) this.#abandonStarted(previous.pending, entry.values);
+    if (previous?.pending !== undefined) this.#abandonWriting(previous.pending, entry.values);
     this.#slots.delete(key);
     this.#slots.set(key, slot);
     // Make room from stored entries first: only new results beyond the budget call for a flush.
@@ -487,7 +487,7 @@ export class PerModuleObjectDatabase extends PassThroughLayer<unknown> {
   forgetAll(): void {
     this.#generation += 1;
     this.#clearsPending += 1;
-    for (const slot of this.#slots.values()) if (slot.pending !== undefined) this.#abandonStarted(slot.pending);
+    for (const slot of this.#slots.values()) if (slot.pending !== undefined) this.#abandonWriting(slot.pending);
     this.#slots.clear();
     this.#pendingHits.clear();
     this.#heldBytes = 0;
@@ -645,12 +645,12 @@ export class PerModuleObjectDatabase extends PassThroughLayer<unknown> {
     this.#heldBytes -= heldBytesOf(slot.record);
     // An unwritten entry that goes will not be written: a blob started for its values at the call would otherwise
     // stay in the blob directory for as long as the caller keeps the value (often until close).
-    if (slot.pending !== undefined) this.#abandonStarted(slot.pending);
+    if (slot.pending !== undefined) this.#abandonWriting(slot.pending);
   }
 
-  /** Drops the blob writes started at the call for `values` (see `UUIDDatabase.abandonStarted`), but for those in `kept`. */
-  #abandonStarted(values: readonly InternedValue[], kept?: readonly InternedValue[]): void {
-    for (const { value } of values) if (kept?.some((other) => other.value === value) !== true) this.#proxy.values.abandonStarted(value);
+  /** Drops the blob writes started at the call for `values` (see `UUIDDatabase.abandonWriting`), but for those in `kept`. */
+  #abandonWriting(values: readonly InternedValue[], kept?: readonly InternedValue[]): void {
+    for (const { value } of values) if (kept?.some((other) => other.value === value) !== true) this.#proxy.values.abandonWriting(value);
   }
 
   /** Whether every pending value still has the content its UUID was derived from. */

@@ -101,10 +101,12 @@ export class UUIDDatabase extends PassThroughLayer<unknown> {
       throw error;
     }
     const uuid = UUIDDatabase.uuidOfDigest(digest);
-    // A value this process stored already will not be written (see internOperations): a module returning a value
-    // stored before should not cost a blob's writes and fsyncs until the checkpoint. (A shared store checks then.)
-    if (this.manifest.shared !== true && this.#knownStored.has(uuid)) started?.abandon();
-    else started?.bind(valueKey(uuid));
+    if (started !== undefined) {
+      // A value this process stored already will not be written (see internOperations): a module returning a value
+      // stored before should not cost a blob's writes and fsyncs until the checkpoint. (A shared store checks then.)
+      if (this.manifest.shared !== true && this.#knownStored.has(uuid)) started.abandon();
+      else started.bind(valueKey(uuid));
+    }
     return { uuid, digest, value };
   }
 
@@ -114,7 +116,7 @@ export class UUIDDatabase extends PassThroughLayer<unknown> {
    * (changed in place, deleted, replaced). A store of it after this writes
    * its blob the usual way.
    */
-  abandonStarted(value: unknown): void {
+  abandonWriting(value: unknown): void {
     this.#below?.abandonWriting(value);
   }
 
